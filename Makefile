@@ -1,0 +1,68 @@
+# SmartCourse: the two commands are `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+REQS := requirements/dev.txt requirements/dev-ai.txt requirements/constraints.txt shared/requirements.txt $(wildcard functions/*/requirements.txt)
+SAM_VENV := .cache/sam-venv
+FUNCTIONS := $(patsubst functions/%/,%,$(wildcard functions/*/))
+export PYTHONPATH := shared:.
+PYTEST_ARGS ?=
+
+.PHONY: install run stack test test-unit test-integration lint typecheck bench eval clean-data kafka-jars help
+
+help:
+	@echo "make run    - install, start postgres+kafka+moto, serve the API on :8000, drive every trigger"
+	@echo "make test   - install, then unit + integration + e2e tests (they start their own services)"
+	@echo "make lint   - ruff, mypy, cfn-lint and sam validate --lint"
+	@echo "make bench  - run bench/ and rewrite docs/benchmarks.md"
+
+$(STAMP): $(REQS)
+	@command -v $(PY) >/dev/null || { echo "make: $(PY) is required (Python 3.11, the Lambda runtime)"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements/dev.txt -c requirements/constraints.txt
+	@touch $@
+
+kafka-jars: $(STAMP)
+	@$(BIN)/python -c "from devstack.kafka import ensure_kafka_jars; from devstack.stack import CACHE_DIR; print('kafka jars:', ensure_kafka_jars(CACHE_DIR / 'kafka'))"
+
+install: $(STAMP) kafka-jars
+
+run: install
+	$(BIN)/python -m devstack run $(RUN_ARGS)
+
+stack: install
+	$(BIN)/python -m devstack stack
+
+test: install
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(BIN)/python -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+$(SAM_VENV)/bin/sam:
+	$(PY) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==1.170.0
+
+typecheck: $(STAMP)
+	$(BIN)/mypy shared/smartcourse devstack
+	@for f in $(FUNCTIONS); do echo "mypy functions/$$f"; (cd functions/$$f && MYPYPATH=../../shared ../../$(BIN)/mypy --config-file ../../pyproject.toml .) || exit 1; done
+
+lint: $(STAMP) $(SAM_VENV)/bin/sam
+	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory typecheck
+	$(BIN)/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+
+bench: install
+	$(BIN)/python -m bench
+
+eval: install
+	$(BIN)/python -m bench.eval_assistant
+
+clean-data:
+	rm -rf .data

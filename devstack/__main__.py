@@ -1,0 +1,151 @@
+"""`python -m devstack <command>`: the local stack and runtime.
+
+  run      start the stack, migrate, provision, serve the API on :8000 and drive every trigger
+  stack    start the stack only (tests and `invoke` reuse it), until Ctrl-C
+  invoke   run one function once with an event file, like `sam local invoke`
+  migrate  apply SQL migrations to the app database
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from devstack import template as tpl
+from devstack.errors import StackError
+from devstack.stack import DATA_DIR, Endpoints, Stack, aws_clients, load_local_env, running_stack
+
+STAGE = os.environ.get("DEVSTACK_STAGE", "local")
+
+
+def overrides(ep: Endpoints, stage: str) -> dict[str, str]:
+    return {
+        **load_local_env(),
+        "DATABASE_URL": ep.database_url(),
+        "AWS_ENDPOINT_URL": ep.aws_endpoint_url,
+        "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap_servers,
+        "AWS_REGION": "us-east-1",
+        "STAGE": stage,
+    }
+
+
+def _wait_for_ctrl_c() -> None:
+    done = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    while not done.wait(1):
+        pass
+
+
+def cmd_run(args: argparse.Namespace, stack_only: bool = False) -> int:
+    from devstack.runtime import LocalRuntime, RuntimeOptions
+
+    template = tpl.load(parameter_overrides={"Stage": STAGE})
+    stack = Stack()
+    try:
+        ep = stack.start()
+        queues = stack.prepare(STAGE, template)
+        print(f"postgres  {ep.database_url()}")
+        print(f"kafka     {ep.kafka_bootstrap_servers}")
+        print(f"s3/sqs    {ep.aws_endpoint_url}")
+        if stack_only:
+            print("stack is up; Ctrl-C stops it", flush=True)
+            _wait_for_ctrl_c()
+            return 0
+        _, sqs = aws_clients(ep.aws_endpoint_url)
+        options = RuntimeOptions(http_port=args.port, schedule_rate_s=args.schedule_rate,
+                                 log_dir=DATA_DIR / "logs")
+        runtime = LocalRuntime(template, overrides(ep, STAGE), options, stage=STAGE,
+                               kafka_bootstrap=ep.kafka_bootstrap_servers, sqs=sqs, s3_queues=queues)
+        try:
+            runtime.start()
+        except OSError as exc:
+            raise StackError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; use --port") from exc
+        print(f"API       http://127.0.0.1:{args.port}  (try: curl -s 127.0.0.1:{args.port}/health)")
+        print(f"functions {', '.join(sorted(template.functions))}; logs in {DATA_DIR / 'logs'}")
+        print("running; Ctrl-C stops everything", flush=True)
+        try:
+            _wait_for_ctrl_c()
+        finally:
+            runtime.stop()
+        return 0
+    finally:
+        stack.stop()
+        print("stopped", flush=True)
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from devstack.invoker import FunctionPool, function_env
+
+    template = tpl.load(parameter_overrides={"Stage": STAGE})
+    spec = template.function(args.function)
+    event: Any = json.loads(Path(args.event).read_text()) if args.event else {}
+    ep = running_stack()
+    stack = None
+    if ep is None:
+        stack = Stack()
+        ep = stack.start()
+        stack.prepare(STAGE, template)
+    pool = FunctionPool(spec, function_env(spec, overrides(ep, STAGE)), max_concurrency=1)
+    try:
+        result = pool.invoke(event)
+    finally:
+        pool.close()
+        if stack is not None:
+            stack.stop()
+    print(json.dumps(result.payload, indent=2, default=str))
+    print(f"# {spec.logical_id}: {'ok' if result.ok else 'error'} in {result.duration_ms:.0f} ms "
+          f"(init {result.init_ms:.0f} ms)", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from smartcourse import migrate
+
+    ep = running_stack()
+    if os.environ.get("DATABASE_URL"):
+        return migrate.main([])
+    if ep is None:
+        print("migrate: no running stack (make run) and no DATABASE_URL", file=sys.stderr)
+        return 2
+    return migrate.main(["--database-url", ep.database_url()])
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.add_argument("--schedule-rate", type=float, default=None,
+                     help="fire Schedule events every N seconds instead of the template's rate")
+    sub.add_parser("stack")
+    inv = sub.add_parser("invoke")
+    inv.add_argument("function")
+    inv.add_argument("--event", "-e")
+    sub.add_parser("migrate")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "run":
+            return cmd_run(args)
+        if args.cmd == "stack":
+            return cmd_run(args, stack_only=True)
+        if args.cmd == "invoke":
+            return cmd_invoke(args)
+        return cmd_migrate(args)
+    except (StackError, tpl.TemplateError) as exc:
+        print(f"devstack: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""Drives Schedule, S3 and MSK events from template.yaml, the way AWS would."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from devstack.invoker import FunctionPool
+from devstack.template import MskEvent, ScheduleEvent
+
+log = logging.getLogger("devstack.triggers")
+
+
+class Trigger(threading.Thread):
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.stopping = threading.Event()
+        self.invocations = 0
+        self.failures = 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+class ScheduleTrigger(Trigger):
+    """EventBridge `rate(...)`: fires at the template's rate, or at `local_rate_s` if set."""
+
+    def __init__(self, pool: FunctionPool, event: ScheduleEvent, local_rate_s: float | None = None) -> None:
+        super().__init__(f"schedule:{pool.spec.logical_id}:{event.name}")
+        self.pool = pool
+        self.event = event
+        self.period = local_rate_s if local_rate_s is not None else event.rate_seconds
+
+    def scheduled_event(self) -> dict[str, Any]:
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "us-east-1",
+            "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{self.pool.spec.logical_id}-{self.event.name}"],
+            "detail": {},
+        }
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            result = self.pool.invoke(self.scheduled_event())
+            self.invocations += 1
+            if not result.ok:
+                self.failures += 1
+                log.warning("%s failed: %s", self.name, result.error)
+            self.stopping.wait(max(0.0, self.period - (time.monotonic() - started)))
+
+
+class S3QueueTrigger(Trigger):
+    """S3 notifications reach the function through an SQS queue (moto delivers them on put).
+    A failed invocation leaves the message for a retry; after 3 receives SQS moves it to the DLQ."""
+
+    def __init__(self, pool: FunctionPool, event_name: str, sqs: Any, queue_url: str) -> None:
+        super().__init__(f"s3:{pool.spec.logical_id}:{event_name}")
+        self.pool = pool
+        self.sqs = sqs
+        self.queue_url = queue_url
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                resp = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            except Exception as exc:  # endpoint briefly unreachable: keep polling
+                log.warning("%s: receive failed: %s", self.name, exc)
+                self.stopping.wait(1.0)
+                continue
+            for msg in resp.get("Messages", []):
+                body = json.loads(msg["Body"])
+                records = body.get("Records")
+                if not records:  # s3:TestEvent on a newly configured queue, as on AWS
+                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
+                    continue
+                result = self.pool.invoke({"Records": records})
+                self.invocations += 1
+                if result.ok:
+                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
+                else:
+                    self.failures += 1
+                    log.warning("%s failed (will retry): %s", self.name, result.error)
+
+
+Producer = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], None]
+
+
+def msk_record(rec: Any) -> dict[str, Any]:
+    return {
+        "topic": rec.topic,
+        "partition": rec.partition,
+        "offset": rec.offset,
+        "timestamp": rec.timestamp,
+        "timestampType": "CREATE_TIME" if rec.timestamp_type == 0 else "LOG_APPEND_TIME",
+        "key": base64.b64encode(rec.key).decode() if rec.key is not None else None,
+        "value": base64.b64encode(rec.value).decode() if rec.value is not None else None,
+        "headers": [{k: list(v)} for k, v in (rec.headers or [])],
+    }
+
+
+def msk_event(records: list[Any], bootstrap: str, source_arn: str) -> dict[str, Any]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        grouped.setdefault(f"{rec.topic}-{rec.partition}", []).append(msk_record(rec))
+    return {"eventSource": "aws:kafka", "eventSourceArn": source_arn, "bootstrapServers": bootstrap,
+            "records": grouped}
+
+
+class MskTrigger(Trigger):
+    """One consumer group per event source mapping. A batch is retried (only its failed records,
+    when the function reports `batchItemFailures`) up to MaximumRetryAttempts (AWS caps infinite
+    retries at 10 when an on-failure destination is set), then the failed records go to the
+    on-failure Kafka topic with the error in headers, and the offsets move on."""
+
+    def __init__(self, pool: FunctionPool, event: MskEvent, bootstrap: str, *,
+                 retry_backoff_s: float = 0.2, consumer_config: dict[str, Any] | None = None) -> None:
+        super().__init__(f"msk:{pool.spec.logical_id}:{event.name}")
+        self.pool = pool
+        self.event = event
+        self.bootstrap = bootstrap
+        self.retry_backoff_s = retry_backoff_s
+        self.consumer_config = consumer_config or {}
+        self.dead_lettered = 0
+        self.assigned = threading.Event()
+        self.source_arn = "arn:aws:kafka:us-east-1:123456789012:cluster/local/00000000-0000-0000-0000-000000000000-1"
+
+    def _max_retries(self) -> int:
+        n = self.event.maximum_retry_attempts
+        if n < 0:
+            return 10 if self.event.on_failure_destination else 1_000_000
+        return n
+
+    def _failed(self, result_payload: Any, batch: list[Any]) -> list[Any]:
+        if not self.event.report_batch_item_failures or not isinstance(result_payload, dict):
+            return []
+        ids = set()
+        for item in result_payload.get("batchItemFailures") or []:
+            ident = item.get("itemIdentifier") or {}
+            if isinstance(ident, dict):
+                ids.add((str(ident.get("partition")), int(ident.get("offset", -1))))
+        return [r for r in batch if (f"{r.topic}-{r.partition}", r.offset) in ids]
+
+    def _dead_letter(self, producer: Any, records: list[Any], error: str) -> None:
+        topic = self.event.dead_letter_topic
+        if topic is None:
+            log.error("%s: dropping %d record(s) with no on-failure destination: %s", self.name, len(records), error)
+            return
+        for rec in records:
+            headers = list(rec.headers or []) + [
+                ("x-failure-reason", error[:1000].encode()),
+                ("x-source-topic", rec.topic.encode()),
+                ("x-source-partition", str(rec.partition).encode()),
+                ("x-source-offset", str(rec.offset).encode()),
+                ("x-function", self.pool.spec.logical_id.encode()),
+            ]
+            producer.send(topic, key=rec.key, value=rec.value, headers=headers)
+        producer.flush(30)
+        self.dead_lettered += len(records)
+
+    def process(self, batch: list[Any], producer: Any) -> None:
+        pending = batch
+        attempt = 0
+        while pending and not self.stopping.is_set():
+            result = self.pool.invoke(msk_event(pending, self.bootstrap, self.source_arn))
+            self.invocations += 1
+            if result.ok:
+                failed = self._failed(result.payload, pending)
+                error = "function reported the record as failed (batchItemFailures)"
+            else:
+                failed, error = pending, result.error or "function error"
+            if not failed:
+                return
+            self.failures += 1
+            attempt += 1
+            if attempt > self._max_retries():
+                self._dead_letter(producer, failed, error)
+                return
+            pending = failed
+            self.stopping.wait(min(5.0, self.retry_backoff_s * 2 ** (attempt - 1)))
+
+    def run(self) -> None:
+        from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
+
+        consumer = KafkaConsumer(
+            *self.event.topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.event.consumer_group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if self.event.starting_position == "TRIM_HORIZON" else "latest",
+            max_poll_records=self.event.batch_size,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+            **self.consumer_config,
+        )
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", **self.consumer_config)
+        try:
+            while not self.stopping.is_set():
+                polled = consumer.poll(timeout_ms=500, max_records=self.event.batch_size)
+                if consumer.assignment():
+                    self.assigned.set()
+                batch = [rec for recs in polled.values() for rec in recs]
+                if not batch:
+                    continue
+                self.process(batch, producer)
+                if self.stopping.is_set():
+                    break  # not committed: redelivered on the next start, as after a crash
+                offsets = {}
+                for tp, recs in polled.items():
+                    offsets[tp] = OffsetAndMetadata(recs[-1].offset + 1, "", -1)
+                consumer.commit(offsets)
+        finally:
+            consumer.close()
+            producer.close(5)

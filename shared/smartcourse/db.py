@@ -1,0 +1,82 @@
+"""Postgres access fit for Lambda: one connection per container, reconnect on failure.
+
+`Database.transaction()` yields a psycopg connection inside a transaction. A connection that
+broke (database restarted, idle timeout) is replaced on the next use; an operational error
+surfaces as `DependencyUnavailable` so the API answers 503 and consumers retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from smartcourse.errors import DependencyUnavailable
+
+Configure = Callable[[psycopg.Connection[Any]], None]
+
+
+class Database:
+    def __init__(self, url: str, *, connect_timeout: int = 5, configure: Configure | None = None,
+                 application_name: str = "smartcourse") -> None:
+        self._url = url
+        self._connect_timeout = connect_timeout
+        self._configure = configure
+        self._application_name = application_name
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(
+                self._url,
+                autocommit=True,
+                row_factory=dict_row,
+                connect_timeout=self._connect_timeout,
+                application_name=self._application_name,
+            )
+        except psycopg.OperationalError as exc:
+            raise DependencyUnavailable("database unavailable") from exc
+        if self._configure is not None:
+            self._configure(conn)
+        return conn
+
+    def connection(self) -> psycopg.Connection[Any]:
+        """The container's connection, reconnecting if it is closed or broken."""
+        with self._lock:
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = self._connect()
+            return self._conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """Run the block in one transaction; retry-safe callers may call again on 503."""
+        with self._lock:
+            conn = self.connection()
+            try:
+                with conn.transaction():
+                    yield conn
+            except psycopg.OperationalError as exc:
+                if conn.broken or conn.closed:
+                    self._conn = None
+                raise DependencyUnavailable("database unavailable") from exc
+
+    def ping(self) -> None:
+        with self.transaction() as conn:
+            conn.execute("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

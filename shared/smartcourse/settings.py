@@ -1,0 +1,80 @@
+"""Validated settings: one pydantic-settings model per function.
+
+Models are read on the first invocation through `load_settings`, never at import time, so a
+cold start that cannot read its configuration fails with one line naming the setting.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartcourse.errors import ConfigurationError
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class CommonSettings(BaseSettings):
+    """Settings every function shares. Environment variable names are the upper-case field names."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+
+    stage: str = Field(default="local", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    aws_region: str = Field(default="us-east-1", min_length=1)
+    # Local / LocalStack endpoint (moto server on 127.0.0.1:4566). Unset in AWS.
+    aws_endpoint_url: str | None = None
+    # Either a URL (local, tests) or a Secrets Manager secret holding one (AWS).
+    database_url: str | None = None
+    database_secret_arn: str | None = None
+    database_connect_timeout: int = Field(default=5, ge=1, le=60)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", min_length=3)
+    # PLAINTEXT locally; SASL_SSL with AWS_MSK_IAM against MSK.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["AWS_MSK_IAM", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    topic_prefix: str = Field(default="smartcourse", pattern=r"^[A-Za-z0-9._-]{1,60}$")
+
+
+def _describe(error: ValidationError, model: type[BaseSettings]) -> str:
+    first = error.errors()[0]
+    name = ".".join(str(p) for p in first["loc"]) or "?"
+    return f"setting {name.upper()} for {model.__name__}: {first['msg']}"
+
+
+@functools.cache
+def load_settings(model: type[S]) -> S:
+    """Read and validate `model` from the environment once per process."""
+    try:
+        return model()
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc, model)) from None
+
+
+def resolve_database_url(settings: CommonSettings) -> str:
+    """The database URL from env locally, or from Secrets Manager in AWS."""
+    if settings.database_url:
+        return settings.database_url
+    if not settings.database_secret_arn:
+        raise ConfigurationError("setting DATABASE_URL (or DATABASE_SECRET_ARN) is required")
+    from smartcourse.aws import client  # local import: only AWS deployments need it
+
+    secret = client("secretsmanager", settings).get_secret_value(SecretId=settings.database_secret_arn)
+    raw = secret["SecretString"]
+    if raw.startswith("postgres"):
+        return str(raw)
+    data = json.loads(raw)
+    if "url" in data:
+        return str(data["url"])
+    return (
+        f"postgresql://{data['username']}:{data['password']}@{data['host']}:{data.get('port', 5432)}"
+        f"/{data.get('dbname', 'smartcourse')}"
+    )

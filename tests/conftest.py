@@ -1,0 +1,140 @@
+"""Shared fixtures. Services are real: PostgreSQL + pgvector, Kafka, moto on :4566.
+
+A stack already running (`make run` / `make stack`, which write .data/stack.json) is reused;
+otherwise the test session starts its own in a temporary folder and stops it at the end.
+Every session is isolated inside the stack by a random stage: its own database, bucket names
+and topic prefix, so concurrent sessions and a running `make run` do not see each other.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT / "shared", ROOT):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SmartCourseTests")
+
+
+@pytest.fixture(scope="session")
+def stack_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from devstack.stack import CACHE_DIR, Stack, running_stack
+
+    ep = running_stack()
+    if ep is not None:
+        yield ep
+        return
+    stack = Stack(tmp_path_factory.mktemp("stack"), CACHE_DIR, ephemeral=True)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def stage() -> str:
+    return "t" + secrets.token_hex(4)
+
+
+@pytest.fixture(scope="session")
+def database_url(stack_endpoints: Any, stage: str) -> Iterator[str]:
+    """A fresh, migrated database for this session."""
+    from smartcourse import migrate
+
+    from devstack.postgres import drop_database, ensure_database
+
+    name = f"sc_{stage}"
+    ensure_database(stack_endpoints.admin_database_url, name)
+    url = stack_endpoints.database_url(name)
+    migrate.apply(url)
+    yield url
+    drop_database(stack_endpoints.admin_database_url, name)
+
+
+@pytest.fixture(scope="session")
+def template(stage: str) -> Any:
+    from devstack import template as tpl
+
+    return tpl.load(parameter_overrides={"Stage": stage})
+
+
+@pytest.fixture(scope="session")
+def provisioned(stack_endpoints: Any, stage: str, template: Any) -> dict[tuple[str, str], str]:
+    """Buckets, S3 -> SQS notifications and Kafka topics for this session's stage."""
+    from devstack.provision import ensure_buckets_and_notifications, ensure_topics, topic_specs
+    from devstack.stack import aws_clients
+
+    s3, sqs = aws_clients(stack_endpoints.aws_endpoint_url)
+    queues = ensure_buckets_and_notifications(template, stage, s3, sqs)
+    ensure_topics(stack_endpoints.kafka_bootstrap_servers, topic_specs(f"smartcourse.{stage}"))
+    return queues
+
+
+@pytest.fixture(scope="session")
+def function_env(stack_endpoints: Any, stage: str, database_url: str) -> dict[str, str]:
+    """What every function sees locally for this session (as the runtime passes it)."""
+    from devstack.stack import load_local_env
+
+    return {
+        **load_local_env(),
+        "DATABASE_URL": database_url,
+        "AWS_ENDPOINT_URL": stack_endpoints.aws_endpoint_url,
+        "KAFKA_BOOTSTRAP_SERVERS": stack_endpoints.kafka_bootstrap_servers,
+        "AWS_REGION": "us-east-1",
+        "STAGE": stage,
+        "TOPIC_PREFIX": f"smartcourse.{stage}",
+        "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "",
+    }
+
+
+@pytest.fixture
+def in_process_env(function_env: dict[str, str], template: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Sets a function's environment in this process (for chalice.test.Client and direct handler
+    calls) and clears the per-process settings cache, as a fresh Lambda container would."""
+    from smartcourse.settings import load_settings
+
+    env = {}
+    for spec in template.functions.values():
+        env.update({k: v for k, v in spec.environment.items() if v})
+    env.update(function_env)
+    for k, v in env.items():
+        if v:
+            monkeypatch.setenv(k, v)
+        else:
+            monkeypatch.delenv(k, raising=False)
+    load_settings.cache_clear()
+    yield env
+    load_settings.cache_clear()
+
+
+def load_function_module(function_dir: str, module: str = "app") -> Any:
+    """Import a function's handler module under a unique name (every function has an app.py)."""
+    import importlib.util
+
+    path = ROOT / "functions" / function_dir / f"{module}.py"
+    name = f"_fn_{function_dir}_{module}"
+    if name in sys.modules:
+        return sys.modules[name]
+    fn_dir = str(path.parent)
+    if fn_dir not in sys.path:
+        sys.path.insert(0, fn_dir)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
