@@ -1,0 +1,67 @@
+"""`make bench`: runs every bench/bench_*.py and rewrites docs/benchmarks.md.
+
+`python -m bench [name ...]` runs only the named ones (e.g. `cold_start`) and keeps the other
+sections of docs/benchmarks.md as they were.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+MARK = "<!-- section:{} -->"
+
+
+def _existing_sections() -> dict[str, str]:
+    if not DOC.exists():
+        return {}
+    parts = re.split(r"<!-- section:([a-z0-9_]+) -->\n", DOC.read_text())
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or sorted(p.stem[len("bench_"):] for p in (ROOT / "bench").glob("bench_*.py"))
+    sections = _existing_sections()
+    failed = []
+    for name in names:
+        mod = importlib.import_module(f"bench.bench_{name}")
+        if not hasattr(mod, "run"):
+            continue
+        print(f"bench: {name} ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            section = mod.run()
+        except Exception as exc:  # report which benchmark broke, run the others
+            print(f"bench: {name} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed.append(name)
+            continue
+        took = time.perf_counter() - t0
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        body = section.markdown() + (
+            f"\n_Measured {stamp} by `python -m bench {name}` (part of `make bench`) in {took:.0f} s._\n\n"
+        )
+        sections[name] = f"{section.order:03d}\n" + body
+        print(section.markdown())
+    header = (
+        "# Benchmarks\n\nProduced by `make bench` (`python -m bench`); each section says when it was measured "
+        "and by which command. Figures that matter are ratios against a baseline measured in the same run: "
+        "the machines are shared and noisy, so absolute numbers are context only.\n\n"
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.\n\n"
+    )
+    ordered = sorted(sections.items(), key=lambda kv: kv[1].split("\n", 1)[0])
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(header + "".join(f"{MARK.format(k)}\n{v}" for k, v in ordered))
+    print(f"bench: wrote {DOC}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
