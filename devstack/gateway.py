@@ -123,7 +123,7 @@ class Gateway:
             protocol_version = "HTTP/1.1"
             server_version = "smartcourse-local-gateway"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _handle(self) -> None:
@@ -138,7 +138,7 @@ class Gateway:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)

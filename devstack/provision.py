@@ -3,6 +3,7 @@ local runtime's S3 triggers, and the Kafka topics of config/kafka-topics.yaml.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,13 +47,12 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], **client_config: Any) 
                         topic_configs={"retention.ms": str(s.retention_ms)})
                for s in specs if s.name not in existing]
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(new, validate_only=False)
-            except TopicAlreadyExistsError:
-                pass
             created = [t.name for t in new]
         described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in specs])}
-        grow = {s.name: NewPartitions(s.partitions) for s in specs if described.get(s.name, s.partitions) < s.partitions}
+        grow = {s.name: NewPartitions(s.partitions) for s in specs
+                if described.get(s.name, s.partitions) < s.partitions}
         if grow:
             admin.create_partitions(grow)
         return created
@@ -68,10 +68,8 @@ def ensure_buckets_and_notifications(template: Template, stage: str, s3: Any, sq
     """Buckets from the template; one SQS queue (with a DLQ after 3 receives) per S3 trigger.
     Returns {(function, event name): queue url}."""
     for bucket in template.buckets.values():
-        try:
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
             s3.create_bucket(Bucket=bucket)
-        except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-            pass
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
             "AllowedMethods": ["GET", "PUT", "POST"], "AllowedOrigins": ["*"], "AllowedHeaders": ["*"],
             "MaxAgeSeconds": 3000}]})

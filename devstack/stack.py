@@ -108,9 +108,8 @@ class Stack:
 
     def prepare(self, stage: str, template: Any) -> dict[tuple[str, str], str]:
         """Create the app database, migrate it, create buckets, notifications and topics."""
-        from smartcourse import migrate
-
         from devstack.provision import ensure_buckets_and_notifications, ensure_topics, topic_specs
+        from smartcourse import migrate
 
         assert self.endpoints is not None
         ep = self.endpoints
@@ -135,8 +134,8 @@ class Stack:
             if svc is not None:
                 try:
                     svc.stop()
-                except Exception:  # stop the others regardless
-                    pass
+                except Exception as exc:  # stop the others regardless
+                    print(f"devstack: stopping {type(svc).__name__} failed: {exc}")
         self._kafka = self._moto = self._pg = None
 
 

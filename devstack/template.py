@@ -77,7 +77,8 @@ class ScheduleEvent:
     def rate_seconds(self) -> float:
         m = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days|second|seconds)\)", self.expression)
         if not m:
-            raise TemplateError(f"schedule {self.name}: only rate(...) expressions run locally, got {self.expression!r}")
+            raise TemplateError(
+                f"schedule {self.name}: only rate(...) expressions run locally, got {self.expression!r}")
         n = int(m.group(1))
         unit = m.group(2).rstrip("s")
         return float(n * {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit])
@@ -188,7 +189,8 @@ class _Resolver:
                 return f"arn:aws:s3:::{self.ref(name)}"
             if rtype == "AWS::SQS::Queue":
                 props = res.get("Properties", {}) or {}
-                return f"arn:aws:sqs:{self.pseudo['AWS::Region']}:{LOCAL_ACCOUNT_ID}:{self.resolve(props.get('QueueName', name))}"
+                qname = self.resolve(props.get("QueueName", name))
+                return f"arn:aws:sqs:{self.pseudo['AWS::Region']}:{LOCAL_ACCOUNT_ID}:{qname}"
             return f"arn:aws:local:{self.pseudo['AWS::Region']}:{LOCAL_ACCOUNT_ID}:{name}"
         return f"{name}.{attr}"
 

@@ -159,7 +159,8 @@ class MskTrigger(Trigger):
             log.error("%s: dropping %d record(s) with no on-failure destination: %s", self.name, len(records), error)
             return
         for rec in records:
-            headers = list(rec.headers or []) + [
+            headers = [
+                *list(rec.headers or []),
                 ("x-failure-reason", error[:1000].encode()),
                 ("x-source-topic", rec.topic.encode()),
                 ("x-source-partition", str(rec.partition).encode()),

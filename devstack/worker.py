@@ -24,7 +24,8 @@ class LambdaContext:
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = memory
         self.aws_request_id = request_id
-        self.invoked_function_arn = f"arn:aws:lambda:{os.environ.get('AWS_REGION', 'us-east-1')}:123456789012:function:{function_name}"
+        region = os.environ.get("AWS_REGION", "us-east-1")
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = f"local/{os.getpid()}"
         self._deadline_ms = deadline_ms

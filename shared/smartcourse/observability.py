@@ -19,7 +19,8 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-__all__ = ["logger", "tracer", "metrics", "MetricUnit", "correlation_scope", "current_correlation_id", "new_correlation_id"]
+__all__ = ["MetricUnit", "correlation_scope", "current_correlation_id", "logger", "metrics", "new_correlation_id",
+           "tracer"]
 
 _current: list[str] = []
 
