@@ -1,0 +1,147 @@
+"""Authentication primitives every HTTP function shares: password hashing (Argon2id, memory-hard)
+and JWT access tokens (HS256, expiring), plus where the signing key comes from.
+
+Dependency-light on purpose (PyJWT, argon2-cffi): the assistant and certificates functions import
+it to verify tokens. argon2 is imported only by the password functions.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jwt
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartcourse.errors import ConfigurationError, Unauthorized
+
+ISSUER = "smartcourse"
+ALGORITHM = "HS256"
+ROLES = ("student", "instructor", "admin")
+MIN_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: uuid.UUID
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class JwtSettings(BaseSettings):
+    """JWT_SECRET (local, from config/local.env) or JWT_SECRET_ARN (Secrets Manager in AWS)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+
+    jwt_secret: str | None = Field(default=None, min_length=MIN_SECRET_BYTES)
+    jwt_secret_arn: str | None = None
+    jwt_ttl_s: int = Field(default=3600, ge=60, le=86400)
+
+
+# --- passwords ------------------------------------------------------------------------------------
+
+@functools.cache
+def _hasher() -> Any:
+    from argon2 import PasswordHasher  # Argon2id with RFC 9106 low-memory defaults (64 MiB, t=3)
+
+    return PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return str(_hasher().hash(password))
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True iff `password` matches; never raises for a wrong password or a malformed hash."""
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+    try:
+        return bool(_hasher().verify(password_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so timing does not reveal it."""
+    return hash_password("not-a-real-password-" + uuid.uuid4().hex)
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+def issue_token(user_id: uuid.UUID | str, role: str, secret: str, ttl_s: int, *, now: float | None = None) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    iat = int(now if now is not None else time.time())
+    claims = {"sub": str(user_id), "role": role, "iss": ISSUER, "iat": iat, "exp": iat + ttl_s,
+              "jti": uuid.uuid4().hex}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(token: str, secret: str) -> Principal:
+    """The principal a valid, unexpired token names; `Unauthorized` otherwise."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                            options={"require": ["sub", "role", "exp", "iat", "iss"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the access token has expired") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("the access token is not valid") from None
+    role = claims.get("role")
+    if role not in ROLES:
+        raise Unauthorized("the access token is not valid")
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+    except ValueError:
+        raise Unauthorized("the access token is not valid") from None
+    return Principal(user_id, str(role))
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header; `Unauthorized` when absent."""
+    if not authorization:
+        raise Unauthorized("an Authorization: Bearer token is required")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+# --- the signing key ------------------------------------------------------------------------------
+
+class _HasJwt(Protocol):
+    @property
+    def jwt_secret(self) -> str | None: ...
+    @property
+    def jwt_secret_arn(self) -> str | None: ...
+
+
+def resolve_jwt_secret(settings: _HasJwt) -> str:
+    """JWT_SECRET if set (local), else the Secrets Manager secret JWT_SECRET_ARN (read once)."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    if not settings.jwt_secret_arn:
+        raise ConfigurationError("setting JWT_SECRET (or JWT_SECRET_ARN) is required")
+    return _secret_from_arn(settings.jwt_secret_arn, getattr(settings, "aws_region", "us-east-1"),
+                            getattr(settings, "aws_endpoint_url", None))
+
+
+@functools.cache
+def _secret_from_arn(arn: str, region: str, endpoint_url: str | None) -> str:
+    from smartcourse.aws import _client  # local import: only AWS deployments need boto3 here
+
+    raw = str(_client("secretsmanager", region, endpoint_url).get_secret_value(SecretId=arn)["SecretString"])
+    if raw.lstrip().startswith("{"):
+        data = json.loads(raw)
+        raw = str(data.get("secret") or data.get("jwt_secret") or "")
+    if len(raw.encode()) < MIN_SECRET_BYTES:
+        raise ConfigurationError(f"the JWT secret in {arn} is shorter than {MIN_SECRET_BYTES} bytes")
+    return raw
