@@ -28,7 +28,7 @@ STAGE = os.environ.get("DEVSTACK_STAGE", "local")
 def overrides(ep: Endpoints, stage: str) -> dict[str, str]:
     return {
         **load_local_env(),
-        "DATABASE_URL": ep.database_url(),
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or ep.database_url(),
         "AWS_ENDPOINT_URL": ep.aws_endpoint_url,
         "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap_servers,
         "AWS_REGION": "us-east-1",

@@ -29,19 +29,30 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SmartCourseTests")
 
 
+STACK_DIR: list[Path] = []
+
+
 @pytest.fixture(scope="session")
 def stack_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from devstack.stack import CACHE_DIR, Stack, running_stack
+    from devstack.stack import CACHE_DIR, DATA_DIR, Stack, running_stack
 
     ep = running_stack()
     if ep is not None:
+        STACK_DIR.append(DATA_DIR)
         yield ep
         return
     stack = Stack(tmp_path_factory.mktemp("stack"), CACHE_DIR, ephemeral=True)
+    STACK_DIR.append(stack.data_dir)
     try:
         yield stack.start()
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_dir(stack_endpoints: Any) -> Path:
+    """The data folder of the stack in use (its stack.json lets `devstack invoke` find it)."""
+    return STACK_DIR[-1]
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +63,8 @@ def stage() -> str:
 @pytest.fixture(scope="session")
 def database_url(stack_endpoints: Any, stage: str) -> Iterator[str]:
     """A fresh, migrated database for this session."""
-    from smartcourse import migrate
-
     from devstack.postgres import drop_database, ensure_database
+    from smartcourse import migrate
 
     name = f"sc_{stage}"
     ensure_database(stack_endpoints.admin_database_url, name)
