@@ -82,5 +82,5 @@ def test_migration_files_are_numbered_and_unique(tmp_path: Path) -> None:
     assert versions == sorted(set(versions)) and versions[0] == 1
     (tmp_path / "0001_a.sql").write_text("select 1")
     (tmp_path / "bad name.sql").write_text("select 1")
-    with pytest.raises(MigrationError, match="bad name.sql"):
+    with pytest.raises(MigrationError, match=r"bad name\.sql"):
         discover(tmp_path)

@@ -41,7 +41,7 @@ def test_every_function_in_the_template_has_a_handler_file() -> None:
 
 
 def test_unknown_function_names_the_known_ones() -> None:
-    with pytest.raises(tpl.TemplateError, match="known: .*ApiFunction"):
+    with pytest.raises(tpl.TemplateError, match=r"known: .*ApiFunction"):
         tpl.load().function("NoSuchFunction")
 
 
