@@ -17,14 +17,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
-MARK = "<!-- section:{} -->"
+MARK = "<!-- section:{} order={:03d} -->"
 
 
-def _existing_sections() -> dict[str, str]:
+def _existing_sections() -> dict[str, tuple[int, str]]:
     if not DOC.exists():
         return {}
-    parts = re.split(r"<!-- section:([a-z0-9_]+) -->\n", DOC.read_text())
-    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+    parts = re.split(r"<!-- section:([a-z0-9_]+) order=(\d+) -->\n", DOC.read_text())
+    return {parts[i]: (int(parts[i + 1]), parts[i + 2]) for i in range(1, len(parts) - 2, 3)}
 
 
 def main(argv: list[str]) -> int:
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
         body = section.markdown() + (
             f"\n_Measured {stamp} by `python -m bench {name}` (part of `make bench`) in {took:.0f} s._\n\n"
         )
-        sections[name] = f"{section.order:03d}\n" + body
+        sections[name] = (section.order, body)
         print(section.markdown())
     header = (
         "# Benchmarks\n\nProduced by `make bench` (`python -m bench`); each section says when it was measured "
@@ -56,9 +56,9 @@ def main(argv: list[str]) -> int:
         "the machines are shared and noisy, so absolute numbers are context only.\n\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.\n\n"
     )
-    ordered = sorted(sections.items(), key=lambda kv: kv[1].split("\n", 1)[0])
+    ordered = sorted(sections.items(), key=lambda kv: (kv[1][0], kv[0]))
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(header + "".join(f"{MARK.format(k)}\n{v}" for k, v in ordered))
+    DOC.write_text(header + "".join(f"{MARK.format(k, order)}\n{body}" for k, (order, body) in ordered))
     print(f"bench: wrote {DOC}")
     return 1 if failed else 0
 
