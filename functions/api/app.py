@@ -2,7 +2,17 @@
 
 from chalice import Chalice
 
+from chalicelib.accounts import bp as accounts
+from chalicelib.assets import bp as assets
+from chalicelib.courses import bp as courses
+from chalicelib.enrollments import bp as enrollments
 from chalicelib.health import bp as health
+from chalicelib.openapi import bp as openapi
 
 app = Chalice(app_name="smartcourse-api")
 app.register_blueprint(health)
+app.register_blueprint(accounts)
+app.register_blueprint(courses)
+app.register_blueprint(assets)
+app.register_blueprint(enrollments)
+app.register_blueprint(openapi)

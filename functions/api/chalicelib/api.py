@@ -1,0 +1,168 @@
+"""What every LMS route shares: the caller's identity, request parsing into pydantic models,
+running one service call in one transaction (with Idempotency-Key replay), and the route registry
+the OpenAPI document is generated from."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib import deps
+from chalicelib.web import json_response, route
+from smartcourse.auth import Principal, bearer_token, resolve_jwt_secret, verify_token
+from smartcourse.errors import BadRequest, Conflict, FieldProblem, NotFound, PayloadTooLarge
+from smartcourse.http import validation_error
+from smartcourse.lms.repository import PgRepository
+from smartcourse.lms.service import LmsConfig, LmsService
+from smartcourse.lms.storage import S3Storage
+from smartcourse.observability import logger
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    path: str
+    method: str
+    summary: str
+    tag: str
+    request: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    auth: bool = True
+    idempotent: bool = False
+
+
+ROUTES: list[RouteDoc] = []
+
+
+def endpoint(bp: Blueprint, path: str, method: str, *, summary: str, tag: str, request: type[BaseModel] | None = None,
+             query: type[BaseModel] | None = None, response: type[BaseModel] | None = None, status: int = 200,
+             auth: bool = True, idempotent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`web.route` for one method, recorded with its models for /openapi.json."""
+    ROUTES.append(RouteDoc(path, method, summary, tag, request, query, response, status, auth, idempotent))
+    return route(bp, path, methods=[method])
+
+
+# --- container-level dependencies (built on first use) ------------------------------------------
+
+@functools.cache
+def config() -> LmsConfig:
+    s = deps.settings()
+    return LmsConfig(jwt_secret=resolve_jwt_secret(s), jwt_ttl_s=s.jwt_ttl_s, max_asset_bytes=s.max_asset_bytes)
+
+
+@functools.cache
+def storage() -> S3Storage:
+    s = deps.settings()
+    return S3Storage(deps.s3(), s.assets_bucket, upload_ttl_s=s.upload_url_ttl_s, download_ttl_s=s.download_url_ttl_s)
+
+
+def reset() -> None:
+    """Forget the container's cached config (tests that change the environment)."""
+    config.cache_clear()
+    storage.cache_clear()
+    deps.database.cache_clear()
+
+
+# --- request parsing ------------------------------------------------------------------------------
+
+def principal(bp: Blueprint) -> Principal:
+    req = bp.current_request
+    return verify_token(bearer_token(req.headers.get("authorization")), config().jwt_secret)
+
+
+def _raw_json(bp: Blueprint) -> Any:
+    raw = bp.current_request.raw_body or b""
+    if len(raw) > deps.settings().max_body_bytes:
+        raise PayloadTooLarge(f"the request body exceeds {deps.settings().max_body_bytes} bytes")
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("the request body is not valid JSON",
+                         details=[FieldProblem("body", f"not JSON: {exc}"[:200])]) from None
+
+
+def body(bp: Blueprint, model: type[M]) -> M:
+    data = _raw_json(bp)
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object", details=[FieldProblem("body", "not an object")])
+    return _validate(model, data)
+
+
+def _validate(model: type[M], data: dict[str, Any]) -> M:
+    """Only the request's own validation errors are the caller's fault (400)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def query(bp: Blueprint, model: type[M]) -> M:
+    params = bp.current_request.query_params or {}
+    return _validate(model, {k: params[k] for k in params})
+
+
+def path_id(value: str, what: str) -> uuid.UUID:
+    """A path id; anything that is not a UUID cannot name an existing thing: 404."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"{what} not found") from None
+
+
+# --- running a use case ---------------------------------------------------------------------------
+
+def execute(bp: Blueprint, call: Callable[[LmsService], BaseModel | None], *, status: int = 200,
+            caller: Principal | None = None, idempotent: bool = False) -> Response:
+    """Run `call` in one transaction; with an Idempotency-Key, a replay returns the first result."""
+    req = bp.current_request
+    key = req.headers.get("idempotency-key") if idempotent else None
+    if key is not None and not (1 <= len(key) <= 200):
+        raise BadRequest("Idempotency-Key must be 1 to 200 characters",
+                         details=[FieldProblem("Idempotency-Key", "length")])
+    scope = f"user:{caller.user_id}" if caller else "anon"
+    service: LmsService | None = None
+    with deps.database().transaction() as conn:
+        repo = PgRepository(conn)
+        if key is not None:
+            fingerprint = hashlib.sha256(json.dumps(
+                [req.method, req.path, req.uri_params or {}, _raw_json(bp)], sort_keys=True, default=str,
+            ).encode()).hexdigest()
+            stored = repo.claim_idempotency_key(scope, key, req.method, req.path, fingerprint)
+            if stored is not None:
+                if stored["request_hash"] != fingerprint:
+                    raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
+                return json_response(stored["response_body"], stored["response_status"],
+                                     headers={"Idempotent-Replayed": "true"})
+        service = LmsService(repo, storage(), config())
+        try:
+            result = call(service)
+        except ValidationError as exc:  # a response model that does not fit: our bug, a 500
+            raise RuntimeError(f"response validation failed: {exc}") from exc
+        payload = result.model_dump(mode="json") if result is not None else None
+        if key is not None:
+            repo.store_idempotent_response(scope, key, status, payload)
+    for side_effect in service.after_commit:
+        try:
+            side_effect()
+        except Exception:  # the commit stands; the event already tells consumers
+            logger.exception("post-commit side effect failed")
+    if payload is None:
+        return Response(body="", status_code=204)
+    return json_response(payload, status)

@@ -1,0 +1,103 @@
+"""GET /openapi.json: an OpenAPI 3.1 document generated from the routes' pydantic models."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel
+
+from chalicelib.api import ROUTES, RouteDoc, endpoint
+from chalicelib.web import json_response
+from smartcourse.lms import schemas as s
+
+bp = Blueprint(__name__)
+REF = "#/components/schemas/{model}"
+
+# Routes registered outside the LMS blueprints, described here so the document stays complete.
+EXTERNAL: list[RouteDoc] = [
+    RouteDoc("/health", "GET", "Dependency health (postgres, kafka, s3); 503 when one fails", "operations",
+             response=s.Health, auth=False),
+]
+
+ERRORS = {
+    "400": "The request is not valid (details name each field and problem)",
+    "401": "Missing, expired or invalid access token",
+    "403": "The token is valid but does not grant this",
+    "404": "Not found, or not visible to the caller",
+    "409": "Conflicts with the current state",
+}
+
+
+def describe(doc: RouteDoc) -> None:
+    """Other blueprints (e.g. certificates) add their routes to the document with this."""
+    EXTERNAL.append(doc)
+
+
+def _schema(model: type[BaseModel], mode: str, components: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+    components.update(schema.pop("$defs", {}))
+    components[model.__name__] = schema
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def build(routes: list[RouteDoc]) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    error_ref = _schema(s.Error, "serialization", components)
+    paths: dict[str, dict[str, Any]] = {}
+    for doc in sorted(routes, key=lambda d: (d.path, d.method)):
+        op: dict[str, Any] = {"summary": doc.summary, "tags": [doc.tag],
+                              "operationId": f"{doc.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', doc.path.lower())}"
+                              .strip("_")}
+        params: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+            for name in re.findall(r"{([a-z_]+)}", doc.path)]
+        if doc.query is not None:
+            qs = doc.query.model_json_schema(ref_template=REF)
+            for name, prop in qs.get("properties", {}).items():
+                params.append({"name": name, "in": "query", "required": name in qs.get("required", []),
+                               "schema": prop, **({"description": prop["description"]} if "description" in prop
+                                                  else {})})
+        if doc.idempotent:
+            params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                           "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                           "description": "A replay with the same key returns the first result"})
+        if params:
+            op["parameters"] = params
+        if doc.request is not None and doc.request.model_fields:
+            op["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": _schema(doc.request, "validation", components)}}}
+        responses: dict[str, Any] = {}
+        if doc.response is not None:
+            responses[str(doc.status)] = {"description": "OK", "content": {
+                "application/json": {"schema": _schema(doc.response, "serialization", components)}}}
+        else:
+            responses[str(doc.status)] = {"description": "No content"}
+        for code, text in ERRORS.items():
+            if code in ("401", "403") and not doc.auth:
+                continue
+            responses[code] = {"description": text, "content": {"application/json": {"schema": error_ref}}}
+        op["responses"] = responses
+        if doc.auth:
+            op["security"] = [{"bearer": []}]
+        paths.setdefault(doc.path, {})[doc.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "SmartCourse LMS API", "version": "1.0.0",
+                 "description": "Errors are JSON: {error: {code, message, details: [{field, problem}]}}."},
+        "paths": paths,
+        "components": {"schemas": dict(sorted(components.items())),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    }
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    return build([*ROUTES, *EXTERNAL])
+
+
+@endpoint(bp, "/openapi.json", "GET", summary="This document (OpenAPI 3.1)", tag="operations", auth=False)
+def openapi() -> Response:
+    return json_response(document())

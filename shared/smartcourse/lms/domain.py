@@ -1,0 +1,204 @@
+"""LMS domain rules in plain Python: no SQL, AWS or HTTP here.
+
+Who may do what with a course, what a published version freezes, when an enrollment may start,
+how one lesson's progress moves, and when the course's completion rule is met (and what is left).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from smartcourse.auth import Principal
+from smartcourse.errors import Conflict, FieldProblem, Forbidden, NotFound
+
+# --- assets ---------------------------------------------------------------------------------------
+
+ALLOWED_CONTENT_TYPES: dict[str, str] = {
+    "application/pdf": "PDF",
+    "text/markdown": "Markdown",
+    "text/html": "HTML",
+    "text/plain": "plain text",
+    "text/vtt": "WebVTT captions",
+    "application/x-subrip": "SRT captions",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PPTX",
+}
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def sanitise_filename(filename: str, max_len: int = 120) -> str:
+    """A safe S3 key segment: ASCII letters, digits, dot, dash, underscore; keeps the extension."""
+    name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE.sub("_", name).strip("._-")
+    name = re.sub(r"_+", "_", name)
+    if not name:
+        return "file"
+    if len(name) > max_len:
+        stem, dot, ext = name.rpartition(".")
+        keep_ext = bool(dot) and 0 < len(ext) <= 10
+        name = stem[: max_len - len(ext) - 1] + "." + ext if keep_ext else name[:max_len]
+    return name
+
+
+def asset_key(course_id: uuid.UUID, asset_id: uuid.UUID, filename: str) -> str:
+    return f"courses/{course_id}/assets/{asset_id}/{sanitise_filename(filename)}"
+
+
+# --- course access --------------------------------------------------------------------------------
+
+def can_edit(principal: Principal, course: dict[str, Any]) -> bool:
+    return principal.is_admin or course["instructor_id"] == principal.user_id
+
+
+def can_see(principal: Principal, course: dict[str, Any], *, enrolled: bool = False) -> bool:
+    """Published courses are visible to everyone signed in; drafts to editors; archived ones to
+    editors and the learners already enrolled."""
+    if can_edit(principal, course):
+        return True
+    if course["status"] == "published":
+        return True
+    return course["status"] == "archived" and enrolled
+
+
+def require_editor(principal: Principal, course: dict[str, Any], *, enrolled: bool = False) -> None:
+    """404 if the caller may not know the course exists, 403 if they know it but may not edit it."""
+    if can_edit(principal, course):
+        return
+    if can_see(principal, course, enrolled=enrolled):
+        raise Forbidden("only the course's instructor or an admin may change it")
+    raise NotFound("course not found")
+
+
+def require_visible(principal: Principal, course: dict[str, Any] | None, *, enrolled: bool = False) -> dict[str, Any]:
+    if course is None or not can_see(principal, course, enrolled=enrolled):
+        raise NotFound("course not found")
+    return course
+
+
+# --- publishing -----------------------------------------------------------------------------------
+
+def publish_problems(modules: list[dict[str, Any]], lessons: list[dict[str, Any]],
+                     live_asset_ids: set[uuid.UUID]) -> list[FieldProblem]:
+    """What stops the draft from being published (empty = publishable)."""
+    problems: list[FieldProblem] = []
+    if not lessons:
+        problems.append(FieldProblem("lessons", "a course needs at least one lesson to be published"))
+    by_module: dict[uuid.UUID, int] = {}
+    for lesson in lessons:
+        by_module[lesson["module_id"]] = by_module.get(lesson["module_id"], 0) + 1
+        where = f"lessons.{lesson['id']}"
+        if lesson["kind"] == "text" and not (lesson.get("body") or "").strip():
+            problems.append(FieldProblem(where, "a text lesson needs a body"))
+        if lesson["kind"] in ("video", "document"):
+            if lesson.get("asset_id") is None:
+                problems.append(FieldProblem(where, f"a {lesson['kind']} lesson needs an asset"))
+            elif lesson["asset_id"] not in live_asset_ids:
+                problems.append(FieldProblem(where, "the lesson's asset was deleted"))
+    for module in modules:
+        if by_module.get(module["id"], 0) == 0:
+            problems.append(FieldProblem(f"modules.{module['id']}", "a module needs at least one lesson"))
+    return problems
+
+
+def build_snapshot(course: dict[str, Any], version: int, modules: list[dict[str, Any]],
+                   lessons: list[dict[str, Any]], assets: list[dict[str, Any]]) -> dict[str, Any]:
+    """The frozen structure of a published version (what learners see and progress counts)."""
+    mods = sorted(modules, key=lambda m: (m["position"], str(m["id"])))
+    out_modules = []
+    for m in mods:
+        ls = sorted((x for x in lessons if x["module_id"] == m["id"]), key=lambda x: (x["position"], str(x["id"])))
+        out_modules.append({
+            "module_id": str(m["id"]), "title": m["title"], "position": m["position"],
+            "lessons": [{
+                "lesson_id": str(x["id"]), "module_id": str(m["id"]), "title": x["title"], "kind": x["kind"],
+                "required": bool(x["required"]), "body": x.get("body"),
+                "asset_id": str(x["asset_id"]) if x.get("asset_id") else None, "position": x["position"],
+            } for x in ls],
+        })
+    return {
+        "course_id": str(course["id"]), "version": version, "title": course["title"],
+        "description": course["description"],
+        "modules": out_modules,
+        "assets": [{
+            "asset_id": str(a["id"]), "s3_key": a["s3_key"], "filename": a["filename"],
+            "content_type": a["content_type"], "size_bytes": a["size_bytes"],
+        } for a in assets],
+    }
+
+
+def snapshot_lessons(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """Lessons of a snapshot in reading order."""
+    return [lesson for m in snapshot["modules"] for lesson in m["lessons"]]
+
+
+# --- enrolling ------------------------------------------------------------------------------------
+
+def check_can_enroll(principal: Principal, course: dict[str, Any], now: datetime, live_count: int | None) -> None:
+    """Raises the reason the caller cannot enrol now; `live_count` is None when uncapped."""
+    if course["instructor_id"] == principal.user_id:
+        raise Forbidden("an instructor cannot enrol in their own course")
+    if course["status"] == "archived":
+        raise Conflict("the course is archived and no longer takes enrollments")
+    if course["status"] != "published" or course["published_version"] is None:
+        raise NotFound("course not found")
+    opens, closes = course.get("enroll_opens_at"), course.get("enroll_closes_at")
+    if opens is not None and now < opens:
+        raise Conflict(f"enrollment opens at {opens.isoformat()}")
+    if closes is not None and now >= closes:
+        raise Conflict(f"enrollment closed at {closes.isoformat()}")
+    capacity = course.get("capacity")
+    if capacity is not None and live_count is not None and live_count >= capacity:
+        raise Conflict(f"the course is full ({capacity} places)")
+
+
+# --- progress and completion ----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ProgressChange:
+    status: str
+    percent: int
+    became_completed: bool
+
+
+def next_progress(current_status: str, current_percent: int, requested: str, percent: int | None) -> ProgressChange:
+    """Progress only moves forward: a completed lesson stays completed, the percentage never drops
+    (a stale client cannot undo progress), and `completed` means 100 %."""
+    if current_status == "completed":
+        return ProgressChange("completed", 100, False)
+    if requested == "completed":
+        return ProgressChange("completed", 100, True)
+    return ProgressChange("in_progress", max(current_percent, percent or 0), False)
+
+
+def completion_basis(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The lessons the completion rule counts: the required ones, or all when none is required."""
+    required = [r for r in rows if r["required"]]
+    return required or rows
+
+
+def is_complete(rows: list[dict[str, Any]]) -> bool:
+    """The default completion rule: every required lesson completed."""
+    basis = completion_basis(rows)
+    return bool(basis) and all(r["status"] == "completed" for r in basis)
+
+
+def course_percent(rows: list[dict[str, Any]]) -> int:
+    basis = completion_basis(rows)
+    if not basis:
+        return 0
+    done = sum(1 for r in basis if r["status"] == "completed")
+    return (100 * done) // len(basis)
+
+
+def why_remaining(row: dict[str, Any]) -> str:
+    kind = "required lesson" if row["required"] else "lesson"
+    if row["status"] == "in_progress":
+        return f"{kind} in progress ({row['percent']}%), not completed"
+    return f"{kind} not started"

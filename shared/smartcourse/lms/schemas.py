@@ -1,0 +1,353 @@
+"""The LMS API's request and response models: the contract the OpenAPI document is built from.
+
+Requests forbid unknown fields and bound every string, list and page size.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=10_000)]
+Body = Annotated[str, Field(max_length=100_000)]
+Role = Literal["student", "instructor", "admin"]
+LessonKind = Literal["text", "video", "document"]
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    local, at, domain = value.partition("@")
+    if not at or not local or "." not in domain or " " in value or domain.startswith(".") or domain.endswith("."):
+        raise ValueError("is not an email address")
+    return value
+
+
+Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_email)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _check_patch(model: BaseModel, not_nullable: tuple[str, ...]) -> None:
+    """A PATCH names at least one field; null clears only the fields that may be empty."""
+    if not model.model_fields_set:
+        raise ValueError("name at least one field to change")
+    for name in not_nullable:
+        if name in model.model_fields_set and getattr(model, name) is None:
+            raise ValueError(f"{name} cannot be null")
+
+
+class Response(BaseModel):
+    """Built from rows: columns a response does not expose are dropped."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- auth -----------------------------------------------------------------------------------------
+
+class RegisterRequest(Request):
+    email: Email
+    password: str = Field(min_length=10, max_length=128)
+    name: Title
+    role: Literal["student", "instructor"] = "student"
+
+
+class LoginRequest(Request):
+    email: Email
+    password: str = Field(min_length=1, max_length=128)
+
+
+class User(Response):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class UserEnvelope(Response):
+    user: User
+
+
+class Token(Response):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+# --- courses --------------------------------------------------------------------------------------
+
+class CreateCourseRequest(Request):
+    title: Title
+    description: Description = ""
+    capacity: int | None = Field(default=None, ge=1, le=1_000_000)
+    enroll_opens_at: datetime | None = None
+    enroll_closes_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> CreateCourseRequest:
+        if self.enroll_opens_at and self.enroll_closes_at and self.enroll_opens_at >= self.enroll_closes_at:
+            raise ValueError("enroll_opens_at must be before enroll_closes_at")
+        return self
+
+
+class UpdateCourseRequest(Request):
+    title: Title | None = None
+    description: Description | None = None
+    capacity: int | None = Field(default=None, ge=1, le=1_000_000)
+    enroll_opens_at: datetime | None = None
+    enroll_closes_at: datetime | None = None
+    archived: bool | None = Field(default=None, description="true archives the course; false restores it")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> UpdateCourseRequest:
+        _check_patch(self, ("title", "description", "archived"))
+        return self
+
+
+class CourseListQuery(Request):
+    q: str | None = Field(default=None, min_length=1, max_length=100, description="title contains (case-insensitive)")
+    status: Literal["draft", "published", "archived"] | None = None
+    instructor_id: uuid.UUID | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class CourseQuery(Request):
+    version: int | None = Field(default=None, ge=1, le=100_000,
+                                description="a published version; default: the caller's pinned or latest")
+
+
+class Course(Response):
+    id: uuid.UUID
+    instructor_id: uuid.UUID
+    title: str
+    description: str
+    status: Literal["draft", "published", "archived"]
+    published_version: int | None
+    capacity: int | None
+    enroll_opens_at: datetime | None
+    enroll_closes_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CoursePage(Response):
+    items: list[Course]
+    next_cursor: str | None
+
+
+class Lesson(Response):
+    id: uuid.UUID
+    module_id: uuid.UUID
+    course_id: uuid.UUID
+    title: str
+    kind: LessonKind
+    required: bool
+    body: str | None
+    asset_id: uuid.UUID | None
+    position: int
+
+
+class Module(Response):
+    id: uuid.UUID
+    course_id: uuid.UUID
+    title: str
+    position: int
+    lessons: list[Lesson] = []
+
+
+class CourseDetail(Course):
+    structure: Literal["draft", "published"] = Field(description="draft (editors) or a published version's snapshot")
+    version: int | None = Field(description="the published version shown; null for the draft")
+    modules: list[Module]
+
+
+class CreateModuleRequest(Request):
+    title: Title
+    position: int | None = Field(default=None, ge=0, le=1000, description="insert here; default: last")
+
+
+class UpdateModuleRequest(Request):
+    title: Title | None = None
+    position: int | None = Field(default=None, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> UpdateModuleRequest:
+        _check_patch(self, ("title", "position"))
+        return self
+
+
+class CreateLessonRequest(Request):
+    title: Title
+    kind: LessonKind
+    required: bool = True
+    body: Body | None = None
+    asset_id: uuid.UUID | None = None
+    position: int | None = Field(default=None, ge=0, le=1000)
+
+
+class UpdateLessonRequest(Request):
+    title: Title | None = None
+    kind: LessonKind | None = None
+    required: bool | None = None
+    body: Body | None = None
+    asset_id: uuid.UUID | None = None
+    position: int | None = Field(default=None, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> UpdateLessonRequest:
+        _check_patch(self, ("title", "kind", "required", "position"))
+        return self
+
+
+class PublishResult(Response):
+    course: Course
+    version: int
+    published_at: datetime
+
+
+# --- assets ---------------------------------------------------------------------------------------
+
+class CreateAssetRequest(Request):
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=3, max_length=120)
+    size: int = Field(gt=0, le=5 * 1024**3, description="bytes; the upload must be exactly this size")
+
+
+class Asset(Response):
+    id: uuid.UUID
+    course_id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    s3_key: str
+    created_at: datetime
+    status: Literal["pending_upload", "uploaded", "processing", "ready", "failed", "deleted"]
+    error: str | None = None
+
+
+class Upload(Response):
+    method: Literal["POST", "PUT"]
+    url: str
+    fields: dict[str, str] | None = None
+    headers: dict[str, str] | None = None
+    expires_at: datetime
+
+
+class AssetCreated(Response):
+    asset: Asset
+    upload: Upload
+
+
+class AssetList(Response):
+    items: list[Asset]
+
+
+class Download(Response):
+    url: str
+    expires_at: datetime
+
+
+# --- enrollments and progress ---------------------------------------------------------------------
+
+class EnrollRequest(Request):
+    pass
+
+
+class Enrollment(Response):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    course_id: uuid.UUID
+    course_version: int
+    status: Literal["active", "completed", "cancelled"]
+    enrolled_at: datetime
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    course_title: str | None = None
+
+
+class EnrollmentQuery(Request):
+    status: Literal["active", "completed", "cancelled"] | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class EnrollmentPage(Response):
+    items: list[Enrollment]
+    next_cursor: str | None
+
+
+class ProgressRequest(Request):
+    status: Literal["in_progress", "completed"]
+    percent: int | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProgressRequest:
+        if self.status == "in_progress" and self.percent == 100:
+            raise ValueError("percent 100 means completed: send status 'completed'")
+        return self
+
+
+class LessonProgress(Response):
+    lesson_id: uuid.UUID
+    module_id: uuid.UUID | None = None
+    title: str | None = None
+    required: bool
+    status: Literal["not_started", "in_progress", "completed"]
+    percent: int
+    completed_at: datetime | None
+
+
+class Remaining(Response):
+    lesson_id: uuid.UUID
+    title: str
+    why: str
+
+
+class ProgressUpdated(Response):
+    lesson: LessonProgress
+    enrollment_status: Literal["active", "completed", "cancelled"]
+    percent: int
+    completed: bool
+
+
+class Progress(Response):
+    enrollment_id: uuid.UUID
+    course_id: uuid.UUID
+    course_version: int
+    status: Literal["active", "completed", "cancelled"]
+    percent: int
+    completed: bool
+    completed_at: datetime | None
+    lessons: list[LessonProgress]
+    remaining: list[Remaining]
+
+
+class Health(Response):
+    status: str
+    dependencies: dict[str, dict[str, str]]
+
+
+class ErrorDetail(Response):
+    field: str
+    problem: str
+
+
+class ErrorBody(Response):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class Error(Response):
+    error: ErrorBody
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
