@@ -1,0 +1,96 @@
+"""The API's wiring stays consistent: template.yaml's Api events, the Chalice routes and
+/openapi.json name the same (path, method) pairs; the API never imports the AI/Kafka stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from tests.conftest import ROOT, load_function_module
+
+
+def _app() -> Any:
+    return load_function_module("api").app
+
+
+def _app_routes() -> set[tuple[str, str]]:
+    return {(path, method) for path, methods in _app().routes.items() for method in methods}
+
+
+def test_template_api_events_equal_the_chalice_routes() -> None:
+    from devstack.template import load_raw
+
+    events = load_raw()["Resources"]["ApiFunction"]["Properties"]["Events"]
+    wired = {(e["Properties"]["Path"], e["Properties"]["Method"].upper())
+             for e in events.values() if e["Type"] == "Api"}
+    assert wired == _app_routes()
+
+
+def test_openapi_documents_exactly_the_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    with Client(_app()) as client:
+        resp = client.http.get("/openapi.json")
+    assert resp.status_code == 200
+    doc = json.loads(resp.body)
+    assert doc["openapi"].startswith("3.1")
+    documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
+    assert documented == _app_routes()
+
+
+def test_openapi_refs_all_resolve_and_bodies_forbid_unknown_fields() -> None:
+    with Client(_app()) as client:
+        doc = json.loads(client.http.get("/openapi.json").body)
+    schemas = doc["components"]["schemas"]
+    refs = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                refs.add(node["$ref"].rsplit("/", 1)[-1])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    assert refs <= set(schemas), refs - set(schemas)
+    post = doc["paths"]["/courses"]["post"]
+    body_schema = schemas[post["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]]
+    assert body_schema["additionalProperties"] is False
+    assert body_schema["properties"]["title"]["maxLength"] == 200
+    assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
+    limit = next(p for p in doc["paths"]["/courses"]["get"]["parameters"] if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == 100
+
+
+def test_the_api_function_does_not_import_the_ai_or_kafka_stack() -> None:
+    """Import the handler in a fresh process, serve requests (an open one and a token check), then
+    look at what got imported."""
+    code = (
+        "import sys; sys.path[:0] = ['functions/api', 'shared'];"
+        "import app; from chalice.test import Client;"
+        "c = Client(app.app); assert c.http.get('/openapi.json').status_code == 200;"
+        "assert c.http.get('/me', headers={'authorization': 'Bearer x'}).status_code == 401;"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('kafka', 'onnxruntime', 'numpy', 'langchain', 'langchain_core', 'langchain_groq', 'tokenizers', 'torch'));"
+        "print('BAD=' + ','.join(bad))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "ASSETS_BUCKET": "b", "CERTIFICATES_BUCKET": "c",
+           "JWT_SECRET": "x" * 40, "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "BAD=", out.stdout
+
+
+def test_app_py_only_registers_blueprints() -> None:
+    source = (Path(ROOT) / "functions" / "api" / "app.py").read_text()
+    skip = ("#", '"""', "from ", "import ")
+    statements = [line for line in source.splitlines() if line and not line.startswith(skip)]
+    allowed = ("app = Chalice(", "app.register_blueprint(")
+    assert all(s.startswith(allowed) for s in statements), statements
