@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.postgres import ensure_database
-from devstack.stack import CACHE_DIR, Endpoints, Stack, load_local_env, running_stack
+from devstack.stack import CACHE_DIR, Endpoints, Stack, local_overrides, running_stack
 from smartcourse import migrate
 
 
@@ -22,17 +22,7 @@ class BenchEnv:
     template: Any
 
     def function_env(self) -> dict[str, str]:
-        return {
-            **load_local_env(),
-            "DATABASE_URL": self.database_url,
-            "AWS_ENDPOINT_URL": self.endpoints.aws_endpoint_url,
-            "KAFKA_BOOTSTRAP_SERVERS": self.endpoints.kafka_bootstrap_servers,
-            "AWS_REGION": "us-east-1",
-            "STAGE": self.stage,
-            "TOPIC_PREFIX": f"smartcourse.{self.stage}",
-            "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
-            "KAFKA_SASL_MECHANISM": "",
-        }
+        return local_overrides(self.endpoints, self.stage, self.database_url)
 
 
 @contextlib.contextmanager

@@ -20,20 +20,9 @@ from typing import Any
 
 from devstack import template as tpl
 from devstack.errors import StackError
-from devstack.stack import DATA_DIR, Endpoints, Stack, aws_clients, load_local_env, running_stack
+from devstack.stack import DATA_DIR, Stack, aws_clients, local_overrides, running_stack
 
 STAGE = os.environ.get("DEVSTACK_STAGE", "local")
-
-
-def overrides(ep: Endpoints, stage: str) -> dict[str, str]:
-    return {
-        **load_local_env(),
-        "DATABASE_URL": os.environ.get("DATABASE_URL") or ep.database_url(),
-        "AWS_ENDPOINT_URL": ep.aws_endpoint_url,
-        "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap_servers,
-        "AWS_REGION": "us-east-1",
-        "STAGE": stage,
-    }
 
 
 def _wait_for_ctrl_c() -> None:
@@ -62,7 +51,7 @@ def cmd_run(args: argparse.Namespace, stack_only: bool = False) -> int:
         _, sqs = aws_clients(ep.aws_endpoint_url)
         options = RuntimeOptions(http_port=args.port, schedule_rate_s=args.schedule_rate,
                                  log_dir=DATA_DIR / "logs")
-        runtime = LocalRuntime(template, overrides(ep, STAGE), options, stage=STAGE,
+        runtime = LocalRuntime(template, local_overrides(ep, STAGE), options, stage=STAGE,
                                kafka_bootstrap=ep.kafka_bootstrap_servers, sqs=sqs, s3_queues=queues)
         try:
             runtime.start()
@@ -93,7 +82,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         stack = Stack()
         ep = stack.start()
         stack.prepare(STAGE, template)
-    pool = FunctionPool(spec, function_env(spec, overrides(ep, STAGE)), max_concurrency=1)
+    pool = FunctionPool(spec, function_env(spec, local_overrides(ep, STAGE)), max_concurrency=1)
     try:
         result = pool.invoke(event)
     finally:

@@ -42,6 +42,22 @@ def load_local_env(path: Path = ROOT / "config" / "local.env") -> dict[str, str]
     return out
 
 
+def local_overrides(ep: Endpoints, stage: str, database_url: str | None = None) -> dict[str, str]:
+    """What every function sees locally on top of its template environment: the stack's endpoints,
+    plaintext Kafka (MSK uses SASL_SSL + IAM), the stage's topic prefix, and config/local.env."""
+    return {
+        **load_local_env(),
+        "DATABASE_URL": database_url or os.environ.get("DATABASE_URL") or ep.database_url(),
+        "AWS_ENDPOINT_URL": ep.aws_endpoint_url,
+        "KAFKA_BOOTSTRAP_SERVERS": ep.kafka_bootstrap_servers,
+        "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "",
+        "AWS_REGION": "us-east-1",
+        "STAGE": stage,
+        "TOPIC_PREFIX": f"smartcourse.{stage}",
+    }
+
+
 def aws_clients(endpoint: str, region: str = "us-east-1") -> tuple[Any, Any]:
     import boto3
     from botocore.config import Config
@@ -55,8 +71,11 @@ def aws_clients(endpoint: str, region: str = "us-east-1") -> tuple[Any, Any]:
 
 
 class Stack:
-    def __init__(self, data_dir: Path = DATA_DIR, cache_dir: Path = CACHE_DIR, *, moto_port: int = 4566,
-                 kafka_port: int = 9092, controller_port: int = 9093, ephemeral: bool = False) -> None:
+    def __init__(self, data_dir: Path = DATA_DIR, cache_dir: Path = CACHE_DIR, *,
+                 moto_port: int = int(os.environ.get("DEVSTACK_MOTO_PORT", "4566")),
+                 kafka_port: int = int(os.environ.get("DEVSTACK_KAFKA_PORT", "9092")),
+                 controller_port: int = int(os.environ.get("DEVSTACK_CONTROLLER_PORT", "9093")),
+                 ephemeral: bool = False) -> None:
         self.data_dir = data_dir
         self.cache_dir = cache_dir
         self.moto_port = moto_port

@@ -96,19 +96,9 @@ def provisioned(stack_endpoints: Any, stage: str, template: Any) -> dict[tuple[s
 @pytest.fixture(scope="session")
 def function_env(stack_endpoints: Any, stage: str, database_url: str) -> dict[str, str]:
     """What every function sees locally for this session (as the runtime passes it)."""
-    from devstack.stack import load_local_env
+    from devstack.stack import local_overrides
 
-    return {
-        **load_local_env(),
-        "DATABASE_URL": database_url,
-        "AWS_ENDPOINT_URL": stack_endpoints.aws_endpoint_url,
-        "KAFKA_BOOTSTRAP_SERVERS": stack_endpoints.kafka_bootstrap_servers,
-        "AWS_REGION": "us-east-1",
-        "STAGE": stage,
-        "TOPIC_PREFIX": f"smartcourse.{stage}",
-        "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
-        "KAFKA_SASL_MECHANISM": "",
-    }
+    return local_overrides(stack_endpoints, stage, database_url)
 
 
 @pytest.fixture
