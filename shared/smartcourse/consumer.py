@@ -8,9 +8,17 @@ second effect; two concurrent deliveries serialise on the row's key.
 
 Failures are reported as `batchItemFailures` (itemIdentifier = {partition: "topic-p", offset}).
 Within a partition, once a record fails, the later records of that partition are reported as
-failed too (not run), so per-aggregate order holds when the mapping retries. A record that keeps
-failing goes, after the mapping's MaximumRetryAttempts, to its on-failure destination (the
-`.dlq` topic), with the error in its headers. Unparseable records fail with `PoisonRecord`.
+failed too (not run), so per-aggregate order holds when the mapping retries. Unparseable records
+fail with `PoisonRecord`.
+
+Every failure is counted, with its error, in `<schema>.consumer_failures` (its own transaction,
+after the handler's rolled back). With a `dead_letter` sink (e.g.
+`smartcourse.kafka_client.KafkaDeadLetterSink`, the `<prefix>.dlq` topic), a record that has failed
+`max_attempts` times is sent there with its reason in the headers (`x-failure-reason`,
+`x-error-type`, `x-consumer`, `x-source-topic|partition|offset`, `x-attempts`) and reported as
+done, so the rest of its partition goes on. Keep `max_attempts` <= the mapping's
+MaximumRetryAttempts + 1; the mapping's own on-failure destination stays the backstop (for a
+failing sink or database), but it cannot know the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import psycopg
@@ -31,6 +40,36 @@ from smartcourse.observability import MetricUnit, correlation_scope, logger, met
 Handler = Callable[[psycopg.Connection[Any], EventEnvelope], None]
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record given up on: the original key, value and headers, and why."""
+
+    consumer: str
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    error_type: str
+    reason: str
+    attempts: int
+
+    def dead_letter_headers(self) -> list[tuple[str, bytes]]:
+        return [*self.headers,
+                ("x-failure-reason", self.reason[:1000].encode()),
+                ("x-error-type", self.error_type.encode()),
+                ("x-consumer", self.consumer.encode()),
+                ("x-source-topic", self.topic.encode()),
+                ("x-source-partition", str(self.partition).encode()),
+                ("x-source-offset", str(self.offset).encode()),
+                ("x-attempts", str(self.attempts).encode()),
+                ("x-failed-at", datetime.now(UTC).isoformat().encode())]
+
+
+DeadLetterSink = Callable[[DeadLetter], None]
+
+
 class PoisonRecord(Exception):
     """The record is not a valid event envelope: retrying cannot help."""
 
@@ -40,6 +79,7 @@ class BatchResult:
     processed: int = 0
     duplicates: int = 0
     skipped: int = 0
+    dead_lettered: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     def response(self) -> dict[str, Any]:
@@ -55,13 +95,31 @@ def parse_envelope(raw: bytes) -> EventEnvelope:
 
 class Consumer:
     def __init__(self, name: str, database: Callable[[], Database], handlers: dict[str, Handler], *,
-                 schema: Literal["lms", "ai"]) -> None:
+                 schema: Literal["lms", "ai"], max_attempts: int = 3,
+                 dead_letter: DeadLetterSink | None = None) -> None:
+        if schema not in ("lms", "ai"):
+            raise ValueError(f"schema must be 'lms' or 'ai', not {schema!r}")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
         self.name = name
         self._database = database
         self.handlers = handlers
+        self.max_attempts = max_attempts
+        self.dead_letter = dead_letter
         self._insert = (
             f"INSERT INTO {schema}.processed_events (consumer, event_id) VALUES (%s, %s) "
             "ON CONFLICT DO NOTHING RETURNING 1"
+        )
+        self._record_failure = (
+            f"INSERT INTO {schema}.consumer_failures AS f (consumer, topic, kafka_partition, kafka_offset, "
+            "event_id, error_type, last_error) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (consumer, topic, kafka_partition, kafka_offset) DO UPDATE SET "
+            "attempts = f.attempts + 1, error_type = EXCLUDED.error_type, last_error = EXCLUDED.last_error, "
+            "last_failed_at = now() RETURNING attempts"
+        )
+        self._mark_dead = (
+            f"UPDATE {schema}.consumer_failures SET dead_lettered_at = now() "
+            "WHERE consumer = %s AND topic = %s AND kafka_partition = %s AND kafka_offset = %s"
         )
 
     def process_envelope(self, envelope: EventEnvelope) -> bool:
@@ -86,7 +144,10 @@ class Consumer:
             if tp in failed_partitions:
                 result.failures.append(ident)
                 continue
+            envelope: EventEnvelope | None = None
             try:
+                if record.value is None:
+                    raise PoisonRecord("record has no value (tombstone)")
                 envelope = parse_envelope(record.decoded_value)
                 if envelope.name not in self.handlers:
                     result.skipped += 1
@@ -101,12 +162,50 @@ class Consumer:
                             logger.info("duplicate delivery ignored")
                     finally:
                         logger.remove_keys(["event_id", "event_type"])
-            except Exception as exc:  # reported to the mapping, which retries then dead-letters
-                failed_partitions.add(tp)
-                result.failures.append(ident)
+            except Exception as exc:  # counted; dead-lettered after max_attempts, else retried by the mapping
                 logger.exception("record failed", extra={"topic_partition": tp, "offset": record.offset,
                                                          "error_type": type(exc).__name__})
+                if self._give_up(record, envelope, exc):
+                    result.dead_lettered += 1
+                    continue
+                failed_partitions.add(tp)
+                result.failures.append(ident)
         metrics.add_metric(name=f"{self.name}.processed", unit=MetricUnit.Count, value=result.processed)
         metrics.add_metric(name=f"{self.name}.duplicates", unit=MetricUnit.Count, value=result.duplicates)
         metrics.add_metric(name=f"{self.name}.failed", unit=MetricUnit.Count, value=len(result.failures))
+        metrics.add_metric(name=f"{self.name}.dead_lettered", unit=MetricUnit.Count, value=result.dead_lettered)
         return result
+
+    def _give_up(self, record: Any, envelope: EventEnvelope | None, exc: Exception) -> bool:
+        """Count the failure; True if the record was dead-lettered (then it counts as done)."""
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        key = (self.name, record.topic, record.partition, record.offset)
+        try:
+            with self._database().transaction() as conn:
+                row = conn.execute(self._record_failure, (*key, envelope.id if envelope else None,
+                                                          type(exc).__name__, reason)).fetchone()
+            attempts = int(row["attempts"] if isinstance(row, dict) else row[0])  # type: ignore[index]
+        except Exception:  # the ledger is best effort: the mapping still retries and dead-letters
+            logger.warning("could not record the failure", exc_info=True)
+            return False
+        if self.dead_letter is None or attempts < self.max_attempts:
+            return False
+        try:
+            self.dead_letter(DeadLetter(
+                consumer=self.name, topic=record.topic, partition=record.partition, offset=record.offset,
+                key=record.decoded_key if record.key is not None else None,
+                value=record.decoded_value if record.value is not None else None,
+                headers=[(k, bytes(v)) for k, v in (record.decoded_headers or {}).items()],
+                error_type=type(exc).__name__, reason=reason, attempts=attempts))
+        except Exception:
+            logger.exception("dead-lettering failed; the record stays failed")
+            return False
+        try:
+            with self._database().transaction() as conn:
+                conn.execute(self._mark_dead, key)
+        except Exception:
+            logger.warning("could not mark the failure dead-lettered", exc_info=True)
+        logger.error("record dead-lettered", extra={"topic": record.topic, "partition": record.partition,
+                                                    "offset": record.offset, "attempts": attempts,
+                                                    "reason": reason})
+        return True
