@@ -1,0 +1,103 @@
+"""IngestFunction: S3 asset notifications and MSK course/asset events -> the AI index.
+
+A thin translator. S3 ``Records`` (ObjectCreated / ObjectRemoved under ``courses/``) and MSK
+batches (``eventSource == "aws:kafka"``: ``course.published``, ``asset.deleted``) are parsed and
+handed to `smartcourse.ai.ingestion.IngestionService`. Deterministic document problems are
+recorded on the document (failed + reason) and the invocation succeeds; a dependency outage
+raises (S3 path: the invocation is retried) or fails the record (MSK path: batchItemFailures).
+
+Settings are read and the service built on the first invocation; the embedding model loads on
+the first embedding and stays for the container's life.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smartcourse.ai.assets import AssetDeleted, CoursePublished, parse_s3_event
+from smartcourse.ai.ingestion import IngestionService, IngestSettings, build_service, new_database
+from smartcourse.consumer import Consumer
+from smartcourse.db import Database
+from smartcourse.errors import DependencyUnavailable
+from smartcourse.events import EventEnvelope
+from smartcourse.observability import MetricUnit, logger, metrics
+from smartcourse.settings import load_settings
+
+_service: IngestionService | None = None
+_consumer: Consumer | None = None
+_events_db: Database | None = None
+
+
+def service() -> IngestionService:
+    global _service
+    if _service is None:
+        _service = build_service(load_settings(IngestSettings))
+    return _service
+
+
+def _events_database() -> Database:
+    # The consumer's transactions (processed_events + live switch) use their own connection:
+    # document statuses commit on the service's connection while a publish is in progress.
+    global _events_db
+    if _events_db is None:
+        _events_db = new_database(load_settings(IngestSettings), "smartcourse-ingest-events")
+    return _events_db
+
+
+def consumer() -> Consumer:
+    global _consumer
+    if _consumer is None:
+        settings = load_settings(IngestSettings)
+
+        def on_published(conn: Any, envelope: EventEnvelope) -> None:
+            service().on_course_published(conn, CoursePublished.model_validate(envelope.data))
+
+        def on_deleted(conn: Any, envelope: EventEnvelope) -> None:
+            service().on_asset_deleted(conn, AssetDeleted.model_validate(envelope.data))
+
+        _consumer = Consumer(settings.consumer_name, _events_database,
+                             {"course.published": on_published, "asset.deleted": on_deleted}, schema="ai")
+    return _consumer
+
+
+def handle_s3(event: dict[str, Any]) -> dict[str, Any]:
+    svc = service()
+    summary = {"indexed": 0, "reused": 0, "failed": 0, "duplicates": 0, "skipped": 0, "removed": 0}
+    outage: DependencyUnavailable | None = None
+    for change in parse_s3_event(event):
+        try:
+            if change.kind == "removed":
+                svc.on_object_removed(change)
+                summary["removed"] += 1
+                continue
+            outcome = svc.on_object_created(change)
+        except DependencyUnavailable as exc:  # keep going; fail the invocation at the end
+            logger.exception("dependency unavailable; the event will be retried", extra={"key": change.key})
+            outage = exc
+            continue
+        if outcome is None or outcome.status == "skipped":
+            summary["skipped"] += 1
+        elif outcome.work == "duplicate":
+            summary["duplicates"] += 1
+        elif outcome.status == "failed":
+            summary["failed"] += 1
+        elif outcome.work == "indexed":
+            summary["indexed"] += 1
+        else:
+            summary["reused"] += 1
+    for name, value in summary.items():
+        if value:
+            metrics.add_metric(name=f"documents.{name}", unit=MetricUnit.Count, value=value)
+    if outage is not None:
+        raise outage
+    return summary
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("eventSource") == "aws:kafka":
+        return consumer().handle(event)
+    if "Records" in event:
+        return handle_s3(event)
+    raise ValueError("IngestFunction expects an S3 notification (Records) or an MSK batch (eventSource aws:kafka)")

@@ -1,0 +1,471 @@
+"""pgvector storage of the AI index (schema ``ai``): documents, chunk sets, chunks, live sets.
+
+Every function takes a psycopg connection (the caller owns the transaction) with pgvector's
+types registered (`configure`, used as ``Database(configure=...)``).
+
+Model
+-----
+- ``ai.documents``: one row per arrived object (asset, key, ETag) and embedding model: status
+  ``uploaded -> processing -> ready | failed`` (``deleted`` once purged), a stable
+  ``error_code`` and a readable ``error``, counts and timings. ``ai.asset_index_status`` (the
+  LMS asset listing's view) shows the latest one per asset.
+- ``ai.chunk_sets``: the chunks of one (asset, content hash, model version), immutable. A
+  re-uploaded asset gets a new set beside the old one; the same content reuses its set.
+- ``ai.chunks``: text, ``metadata`` (location: page | heading_path | start/end | slide, and
+  context), ``embedding vector(384)`` (HNSW, cosine), ``tsv`` (generated, english; GIN).
+- ``ai.live_chunk_sets``: the chunk set of each asset that the course's published version
+  serves, replaced for a whole course in one transaction (`switch_live`).
+
+Searching a course (what the assistant builds on)
+-------------------------------------------------
+Retrieval must read chunks only through ``ai.live_chunk_sets``, so a query never mixes the old
+and new content of an asset and never sees unpublished uploads. The two shapes are
+`search_live_vector` (cosine distance on the HNSW index; pgvector's iterative scan keeps the
+course filter from starving the index) and `search_live_text` (``websearch_to_tsquery`` over
+the generated ``tsv``, ranked with ``ts_rank_cd``). Fusion and ranking belong to the caller.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+DIMENSIONS = 384
+
+
+def configure(conn: psycopg.Connection[Any]) -> None:
+    """Register pgvector's types (text and binary) on a new connection."""
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+
+
+# --------------------------------------------------------------------------- documents
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    id: uuid.UUID
+    status: str
+    chunk_set_id: uuid.UUID | None
+    created: bool  # False: this object (same key, ETag, model) had arrived before
+    error_code: str | None = None
+
+
+def claim_document(conn: psycopg.Connection[Any], *, asset_id: uuid.UUID, course_id: uuid.UUID, s3_key: str,
+                   etag: str, model_name: str, model_version: str, source: str, filename: str | None,
+                   declared_type: str | None, object_type: str | None, declared_size: int | None,
+                   size_bytes: int | None) -> DocumentRef:
+    """The document of this object and model: created as ``uploaded``, or the existing one
+    (made the asset's current document again)."""
+    row = conn.execute(
+        """
+        INSERT INTO ai.documents (id, asset_id, course_id, s3_key, etag, status, source, filename,
+                                  declared_type, object_type, declared_size_bytes, size_bytes,
+                                  model_name, model_version)
+        VALUES (%s, %s, %s, %s, %s, 'uploaded', %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (asset_id, s3_key, etag, model_version)
+        DO UPDATE SET last_seen_at = now()
+        RETURNING id, status, chunk_set_id, error_code, (xmax = 0) AS created
+        """,
+        (uuid.uuid4(), asset_id, course_id, s3_key, etag, source, filename, declared_type, object_type,
+         declared_size, size_bytes, model_name, model_version),
+    ).fetchone()
+    r = _dict(row, ("id", "status", "chunk_set_id", "error_code", "created"))
+    return DocumentRef(r["id"], r["status"], r["chunk_set_id"], bool(r["created"]), r["error_code"])
+
+
+_DOCUMENT_FIELDS = frozenset({
+    "status", "error_code", "error", "content_hash", "format", "title", "chunk_set_id", "reused",
+    "section_count", "chunk_count", "token_count", "download_ms", "extract_ms", "chunk_ms", "embed_ms",
+    "store_ms", "started_at", "finished_at", "size_bytes", "object_type",
+})
+
+
+def update_document(conn: psycopg.Connection[Any], document_id: uuid.UUID, **fields: Any) -> None:
+    unknown = set(fields) - _DOCUMENT_FIELDS
+    if unknown:
+        raise ValueError(f"not document fields: {sorted(unknown)}")
+    assignments: list[sql.Composable] = [sql.SQL("{} = %s").format(sql.Identifier(name)) for name in fields]
+    assignments.append(sql.SQL("updated_at = now()"))
+    conn.execute(
+        sql.SQL("UPDATE ai.documents SET {} WHERE id = %s").format(sql.SQL(", ").join(assignments)),
+        (*fields.values(), document_id),
+    )
+
+
+def start_processing(conn: psycopg.Connection[Any], document_id: uuid.UUID) -> None:
+    conn.execute(
+        "UPDATE ai.documents SET status = 'processing', attempts = attempts + 1, started_at = now(), "
+        "error_code = NULL, error = NULL, updated_at = now() WHERE id = %s",
+        (document_id,),
+    )
+
+
+def fail_document(conn: psycopg.Connection[Any], document_id: uuid.UUID, code: str, message: str) -> None:
+    conn.execute(
+        "UPDATE ai.documents SET status = 'failed', error_code = %s, error = %s, finished_at = now(), "
+        "updated_at = now() WHERE id = %s",
+        (code, message[:1000], document_id),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    id: uuid.UUID
+    asset_id: uuid.UUID
+    course_id: uuid.UUID
+    s3_key: str
+    etag: str | None
+    status: str
+    error_code: str | None
+    error: str | None
+    content_hash: str | None
+    chunk_set_id: uuid.UUID | None
+    model_version: str | None
+    chunk_count: int | None
+    reused: bool
+
+
+_DOC_COLUMNS = ("id", "asset_id", "course_id", "s3_key", "etag", "status", "error_code", "error", "content_hash",
+                "chunk_set_id", "model_version", "chunk_count", "reused")
+
+
+def documents_of_asset(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> list[DocumentRow]:
+    """Every document of the asset, the current one first."""
+    rows = conn.execute(
+        "SELECT id, asset_id, course_id, s3_key, etag, status, error_code, error, content_hash, chunk_set_id, "
+        "model_version, chunk_count, reused FROM ai.documents WHERE asset_id = %s "
+        "ORDER BY last_seen_at DESC, created_at DESC",
+        (asset_id,),
+    ).fetchall()
+    return [DocumentRow(**_dict(r, _DOC_COLUMNS)) for r in rows]
+
+
+def current_objects(conn: psycopg.Connection[Any],
+                    course_id: uuid.UUID | None = None) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    """(course_id, asset_id, s3_key) of every asset's current, not purged document."""
+    query = ("SELECT DISTINCT ON (asset_id) course_id, asset_id, s3_key FROM ai.documents "
+             "WHERE status <> 'deleted' AND asset_id NOT IN (SELECT asset_id FROM ai.deleted_assets) ")
+    params: tuple[Any, ...] = ()
+    if course_id is not None:
+        query += "AND course_id = %s "
+        params = (course_id,)
+    query += "ORDER BY asset_id, last_seen_at DESC, created_at DESC"
+    rows = conn.execute(query, params).fetchall()
+    return [(r["course_id"], r["asset_id"], r["s3_key"]) if isinstance(r, dict) else (r[0], r[1], r[2])
+            for r in rows]
+
+
+# --------------------------------------------------------------------------- chunk sets
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    ordinal: int
+    text: str
+    metadata: dict[str, Any]
+    token_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewChunkSet:
+    course_id: uuid.UUID
+    asset_id: uuid.UUID
+    s3_key: str
+    content_hash: str
+    model_name: str
+    model_version: str
+    format: str
+    title: str
+    chunks: Sequence[ChunkRow] = field(default_factory=tuple)
+
+
+def find_chunk_set(conn: psycopg.Connection[Any], asset_id: uuid.UUID, content_hash: str,
+                   model_version: str) -> uuid.UUID | None:
+    row = conn.execute(
+        "SELECT id FROM ai.chunk_sets WHERE asset_id = %s AND content_hash = %s AND model_version = %s",
+        (asset_id, content_hash, model_version),
+    ).fetchone()
+    return _dict(row, ("id",))["id"] if row is not None else None
+
+
+def find_chunk_set_by_content(conn: psycopg.Connection[Any], content_hash: str,
+                              model_version: str) -> uuid.UUID | None:
+    """Any asset's chunk set of this content and model (an identical file uploaded twice)."""
+    row = conn.execute(
+        "SELECT id FROM ai.chunk_sets WHERE content_hash = %s AND model_version = %s ORDER BY created_at LIMIT 1",
+        (content_hash, model_version),
+    ).fetchone()
+    return _dict(row, ("id",))["id"] if row is not None else None
+
+
+_COPY_CHUNKS = (
+    "COPY ai.chunks (chunk_set_id, course_id, asset_id, ordinal, title, text, metadata, token_count, embedding) "
+    "FROM STDIN WITH (FORMAT BINARY)"
+)
+_COPY_TYPES = ["uuid", "uuid", "uuid", "int4", "text", "text", "jsonb", "int4", "vector"]
+
+
+def insert_chunk_set(conn: psycopg.Connection[Any], new: NewChunkSet, embeddings: Any) -> tuple[uuid.UUID, bool]:
+    """Store a chunk set and its chunks (binary COPY). Returns (id, created); when another
+    worker stored the same (asset, content, model) first, its id and False."""
+    if len(new.chunks) == 0:
+        raise ValueError("a chunk set needs at least one chunk")
+    if len(embeddings) != len(new.chunks):
+        raise ValueError("one embedding per chunk")
+    set_id = uuid.uuid4()
+    row = conn.execute(
+        """
+        INSERT INTO ai.chunk_sets (id, course_id, asset_id, s3_key, content_hash, model_name, model_version,
+                                   format, title, chunk_count, token_count)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (asset_id, content_hash, model_version) DO NOTHING
+        RETURNING id
+        """,
+        (set_id, new.course_id, new.asset_id, new.s3_key, new.content_hash, new.model_name, new.model_version,
+         new.format, new.title, len(new.chunks), sum(c.token_count for c in new.chunks)),
+    ).fetchone()
+    if row is None:
+        existing = find_chunk_set(conn, new.asset_id, new.content_hash, new.model_version)
+        assert existing is not None
+        return existing, False
+    with conn.cursor() as cur, cur.copy(_COPY_CHUNKS) as copy:
+        copy.set_types(_COPY_TYPES)
+        for chunk, vector in zip(new.chunks, embeddings, strict=True):
+            copy.write_row((set_id, new.course_id, new.asset_id, chunk.ordinal, new.title, chunk.text,
+                            chunk.metadata, chunk.token_count, vector))
+    return set_id, True
+
+
+def copy_chunk_set(conn: psycopg.Connection[Any], source_id: uuid.UUID, *, course_id: uuid.UUID,
+                   asset_id: uuid.UUID, s3_key: str) -> tuple[uuid.UUID, bool]:
+    """A new chunk set for another asset with the same content: chunks and vectors copied in SQL."""
+    set_id = uuid.uuid4()
+    row = conn.execute(
+        """
+        INSERT INTO ai.chunk_sets (id, course_id, asset_id, s3_key, content_hash, model_name, model_version,
+                                   format, title, chunk_count, token_count)
+        SELECT %s, %s, %s, %s, content_hash, model_name, model_version, format, title, chunk_count, token_count
+        FROM ai.chunk_sets WHERE id = %s
+        ON CONFLICT (asset_id, content_hash, model_version) DO NOTHING
+        RETURNING id, content_hash, model_version
+        """,
+        (set_id, course_id, asset_id, s3_key, source_id),
+    ).fetchone()
+    if row is None:
+        src = conn.execute("SELECT content_hash, model_version FROM ai.chunk_sets WHERE id = %s",
+                           (source_id,)).fetchone()
+        r = _dict(src, ("content_hash", "model_version"))
+        existing = find_chunk_set(conn, asset_id, r["content_hash"], r["model_version"])
+        assert existing is not None
+        return existing, False
+    conn.execute(
+        """
+        INSERT INTO ai.chunks (chunk_set_id, course_id, asset_id, ordinal, title, text, metadata, token_count,
+                               embedding)
+        SELECT %s, %s, %s, ordinal, title, text, metadata, token_count, embedding
+        FROM ai.chunks WHERE chunk_set_id = %s ORDER BY ordinal
+        """,
+        (set_id, course_id, asset_id, source_id),
+    )
+    return set_id, True
+
+
+# --------------------------------------------------------------------------- live sets
+
+
+@dataclass(frozen=True, slots=True)
+class LiveVersion:
+    course_id: uuid.UUID
+    version: int
+    assets: list[dict[str, Any]]
+    published_at: datetime | None
+    switched_at: datetime
+
+
+def live_version(conn: psycopg.Connection[Any], course_id: uuid.UUID, *,
+                 for_update: bool = False) -> LiveVersion | None:
+    query = ("SELECT course_id, version, assets, published_at, switched_at FROM ai.course_live_versions "
+             "WHERE course_id = %s")
+    row = conn.execute(query + (" FOR UPDATE" if for_update else ""), (course_id,)).fetchone()
+    if row is None:
+        return None
+    return LiveVersion(**_dict(row, ("course_id", "version", "assets", "published_at", "switched_at")))
+
+
+def live_courses(conn: psycopg.Connection[Any]) -> list[uuid.UUID]:
+    rows = conn.execute("SELECT course_id FROM ai.course_live_versions ORDER BY course_id").fetchall()
+    return [_dict(r, ("course_id",))["course_id"] for r in rows]
+
+
+def lock_course(conn: psycopg.Connection[Any], course_id: uuid.UUID) -> None:
+    """Serialise live switches of one course (transaction-scoped advisory lock)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 41))", (f"ai.live:{course_id}",))
+
+
+def switch_live(conn: psycopg.Connection[Any], *, course_id: uuid.UUID, version: int,
+                assets: list[dict[str, Any]], published_at: datetime | None,
+                chunk_sets: dict[uuid.UUID, uuid.UUID]) -> None:
+    """Make ``chunk_sets`` (asset -> chunk set) the course's live sets for ``version``.
+
+    Call inside one transaction (after `lock_course`): readers see the old sets or the new
+    ones, never a mix."""
+    conn.execute(
+        """
+        INSERT INTO ai.course_live_versions (course_id, version, assets, published_at, switched_at)
+        VALUES (%s, %s, %s, %s, now())
+        ON CONFLICT (course_id) DO UPDATE SET version = EXCLUDED.version, assets = EXCLUDED.assets,
+            published_at = EXCLUDED.published_at, switched_at = now()
+        """,
+        (course_id, version, Jsonb(assets), published_at),
+    )
+    conn.execute("DELETE FROM ai.live_chunk_sets WHERE course_id = %s", (course_id,))
+    if chunk_sets:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO ai.live_chunk_sets (course_id, asset_id, chunk_set_id, course_version) "
+                "VALUES (%s, %s, %s, %s)",
+                [(course_id, asset_id, set_id, version) for asset_id, set_id in chunk_sets.items()],
+            )
+
+
+def live_chunk_sets(conn: psycopg.Connection[Any], course_id: uuid.UUID) -> dict[uuid.UUID, uuid.UUID]:
+    """asset -> live chunk set of the course."""
+    rows = conn.execute("SELECT asset_id, chunk_set_id FROM ai.live_chunk_sets WHERE course_id = %s",
+                        (course_id,)).fetchall()
+    pairs = (_dict(r, ("asset_id", "chunk_set_id")) for r in rows)
+    return {p["asset_id"]: p["chunk_set_id"] for p in pairs}
+
+
+# --------------------------------------------------------------------------- purge
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    documents: int
+    chunk_sets: int
+
+
+def purge_asset(conn: psycopg.Connection[Any], asset_id: uuid.UUID, *, course_id: uuid.UUID | None = None,
+                s3_key: str | None = None) -> Purged:
+    """Remove every chunk set of the asset (live ones included) and remember it is deleted."""
+    conn.execute(
+        "INSERT INTO ai.deleted_assets (asset_id, course_id, s3_key) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+        (asset_id, course_id, s3_key),
+    )
+    return _purge(conn, "asset_id = %s", (asset_id,))
+
+
+def purge_object(conn: psycopg.Connection[Any], asset_id: uuid.UUID, s3_key: str, *,
+                 keep_etag: str | None = None) -> Purged:
+    """Remove the documents and chunk sets of one object key (all contents it had, except the one
+    with ``keep_etag``: the object that is there now, when it was written again)."""
+    if keep_etag is None:
+        return _purge(conn, "asset_id = %s AND s3_key = %s", (asset_id, s3_key))
+    return _purge(conn, "asset_id = %s AND s3_key = %s AND etag IS DISTINCT FROM %s", (asset_id, s3_key, keep_etag))
+
+
+def _purge(conn: psycopg.Connection[Any], where: str, params: tuple[Any, ...]) -> Purged:
+    condition = sql.SQL(where)  # fixed SQL fragments from this module, values parameterised
+    rows = conn.execute(
+        sql.SQL("UPDATE ai.documents SET status = 'deleted', chunk_set_id = NULL, updated_at = now() "
+                "WHERE {} AND status <> 'deleted' RETURNING chunk_set_id").format(condition),
+        params,
+    ).fetchall()
+    # A purged document's chunk set goes unless a remaining document of the asset still uses it.
+    set_ids = [r for r in (_dict(row, ("chunk_set_id",))["chunk_set_id"] for row in rows) if r is not None]
+    deleted = conn.execute(
+        """
+        DELETE FROM ai.chunk_sets s
+        WHERE s.id = ANY(%s)
+          AND NOT EXISTS (SELECT 1 FROM ai.documents d WHERE d.chunk_set_id = s.id AND d.status <> 'deleted')
+        RETURNING s.id
+        """,
+        (set_ids,),
+    ).fetchall()
+    return Purged(len(rows), len(deleted))
+
+
+def is_asset_deleted(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> bool:
+    return conn.execute("SELECT 1 FROM ai.deleted_assets WHERE asset_id = %s", (asset_id,)).fetchone() is not None
+
+
+# --------------------------------------------------------------------------- search
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkHit:
+    chunk_id: int
+    chunk_set_id: uuid.UUID
+    asset_id: uuid.UUID
+    ordinal: int
+    title: str
+    text: str
+    metadata: dict[str, Any]
+    score: float  # vector: cosine similarity (1 - distance); text: ts_rank_cd
+
+
+_HIT_COLUMNS = ("chunk_id", "chunk_set_id", "asset_id", "ordinal", "title", "text", "metadata", "score")
+
+#: Vector search within a course's live chunk sets (cosine distance, HNSW). Parameters:
+#: (query vector, course_id, query vector, k). Iterative scan (pgvector >= 0.8) keeps reading
+#: the index until k rows pass the course filter; relaxed order is re-sorted outside.
+LIVE_VECTOR_SQL = """
+SELECT chunk_id, chunk_set_id, asset_id, ordinal, title, text, metadata, 1 - distance AS score
+FROM (
+    SELECT c.id AS chunk_id, c.chunk_set_id, c.asset_id, c.ordinal, c.title, c.text, c.metadata,
+           c.embedding <=> %s AS distance
+    FROM ai.chunks c
+    WHERE c.chunk_set_id IN (SELECT chunk_set_id FROM ai.live_chunk_sets WHERE course_id = %s)
+    ORDER BY c.embedding <=> %s
+    LIMIT %s
+) hits
+ORDER BY distance
+"""
+
+#: Full-text search within a course's live chunk sets. Parameters: (query, course_id, k).
+LIVE_TEXT_SQL = """
+SELECT c.id AS chunk_id, c.chunk_set_id, c.asset_id, c.ordinal, c.title, c.text, c.metadata,
+       ts_rank_cd(c.tsv, q) AS score
+FROM ai.chunks c, websearch_to_tsquery('english', %s) q
+WHERE c.chunk_set_id IN (SELECT chunk_set_id FROM ai.live_chunk_sets WHERE course_id = %s)
+  AND c.tsv @@ q
+ORDER BY score DESC, c.id
+LIMIT %s
+"""
+
+
+def search_live_vector(conn: psycopg.Connection[Any], course_id: uuid.UUID, embedding: Any, k: int = 10, *,
+                       ef_search: int = 100) -> list[ChunkHit]:
+    """The ``k`` live chunks of the course nearest to ``embedding`` (a 384-float vector)."""
+    import numpy as np
+
+    vector = np.asarray(embedding, dtype=np.float32)
+    if vector.shape != (DIMENSIONS,):
+        raise ValueError(f"expected a {DIMENSIONS}-dimension query vector")
+    with conn.transaction():
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
+                     "'relaxed_order', true)", (str(int(ef_search)),))
+        rows = conn.execute(LIVE_VECTOR_SQL, (vector, course_id, vector, k)).fetchall()
+    return [ChunkHit(**_dict(r, _HIT_COLUMNS)) for r in rows]
+
+
+def search_live_text(conn: psycopg.Connection[Any], course_id: uuid.UUID, query: str, k: int = 10) -> list[ChunkHit]:
+    """The ``k`` live chunks of the course that best match ``query`` (web-search syntax)."""
+    rows = conn.execute(LIVE_TEXT_SQL, (query, course_id, k)).fetchall()
+    return [ChunkHit(**_dict(r, _HIT_COLUMNS)) for r in rows]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _dict(row: Any, columns: Iterable[str]) -> dict[str, Any]:
+    return dict(row) if isinstance(row, dict) else dict(zip(columns, row, strict=True))
