@@ -29,7 +29,8 @@ def test_register_rejects_duplicates_admin_role_and_bad_input(api: Api) -> None:
     assert r.status == 201 and r.body["user"]["email"] == "dup@example.com"
     again = api.call("POST", "/auth/register", json_body={"email": "dup@example.com", "password": PASSWORD,
                                                           "name": "B"})
-    assert again.status == 409 and again.body["error"]["details"] == [{"field": "email", "problem": "already registered"}]
+    assert again.status == 409
+    assert again.body["error"]["details"] == [{"field": "email", "problem": "already registered"}]
     admin = api.call("POST", "/auth/register", json_body={"email": "x@example.com", "password": PASSWORD,
                                                           "name": "X", "role": "admin"})
     assert admin.status == 400 and admin.body["error"]["details"][0]["field"] == "role"
@@ -77,6 +78,7 @@ def test_full_journey_with_an_uploaded_asset_and_the_outbox(api: Api, db: psycop
                    {"title": "Notes", "kind": "document", "asset_id": a["id"], "position": 0})
     optional = api.call("POST", f"/courses/{cid}/modules/{module.body['id']}/lessons", teacher,
                         {"title": "Extra", "kind": "text", "body": "more", "required": False})
+    assert optional.status == 201 and optional.body["required"] is False and optional.body["position"] == 2
     assert doc.body["position"] == 0
     detail = api.call("GET", f"/courses/{cid}", teacher)
     assert detail.body["structure"] == "draft"
@@ -200,7 +202,7 @@ def test_asset_status_comes_from_the_ai_index_and_deletion_removes_the_object(
 
 
 def test_admin_cli_creates_admins_who_see_everything(api: Api, api_module: Any, database_url: str) -> None:
-    token, admin_id = admin_token(database_url, api_module)
+    token, _ = admin_token(database_url, api_module)
     assert api.call("GET", "/me", token).body["user"]["role"] == "admin"
     teacher, _ = api.user("instructor")
     draft = api.call("POST", "/courses", teacher, {"title": "Secret draft"}).body["id"]
