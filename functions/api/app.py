@@ -4,6 +4,7 @@ from chalice import Chalice
 
 from chalicelib.accounts import bp as accounts
 from chalicelib.assets import bp as assets
+from chalicelib.certificates_routes import bp as certificates
 from chalicelib.courses import bp as courses
 from chalicelib.enrollments import bp as enrollments
 from chalicelib.health import bp as health
@@ -15,4 +16,5 @@ app.register_blueprint(accounts)
 app.register_blueprint(courses)
 app.register_blueprint(assets)
 app.register_blueprint(enrollments)
+app.register_blueprint(certificates)
 app.register_blueprint(openapi)

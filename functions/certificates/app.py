@@ -1,0 +1,49 @@
+"""CertificatesFunction: `course.completed` from MSK -> a certificate (PDF in S3, lms.certificates,
+`certificate.issued` in the outbox). A thin translator over `smartcourse.certificates.service`.
+
+The consumer framework gives each record one transaction with its processed_events row and
+reports failed records as batchItemFailures; the mapping retries them, then parks them on the
+`<prefix>.dlq` topic. Settings, the database, the renderer and the S3 client are built on the
+first invocation.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from smartcourse.aws import client
+from smartcourse.certificates.render import PdfRenderer
+from smartcourse.certificates.service import issue_for_completion
+from smartcourse.certificates.settings import CertificatesSettings
+from smartcourse.certificates.store import S3CertificateStore
+from smartcourse.consumer import Consumer
+from smartcourse.db import Database
+from smartcourse.events import EventEnvelope
+from smartcourse.observability import logger, metrics
+from smartcourse.settings import load_settings, resolve_database_url
+
+
+@functools.cache
+def database() -> Database:
+    s = load_settings(CertificatesSettings)
+    return Database(resolve_database_url(s), connect_timeout=s.database_connect_timeout,
+                    application_name="smartcourse-certificates")
+
+
+@functools.cache
+def consumer() -> Consumer:
+    s = load_settings(CertificatesSettings)
+    renderer = PdfRenderer()
+    store = S3CertificateStore(client("s3", s), s.certificates_bucket)
+
+    def on_completed(conn: Any, envelope: EventEnvelope) -> None:
+        issue_for_completion(conn, envelope, renderer=renderer, store=store, public_base_url=s.public_base_url)
+
+    return Consumer(s.consumer_name, database, {"course.completed": on_completed}, schema="lms")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return consumer().handle(event)

@@ -1,0 +1,56 @@
+"""Request and response models of the certificate routes (validation and the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from smartcourse.certificates.domain import MAX_REASON, MIN_REASON
+
+
+class RevokeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(description="Why the certificate is revoked; shown by the public check")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not MIN_REASON <= len(value) <= MAX_REASON:
+            raise ValueError(f"must be {MIN_REASON} to {MAX_REASON} characters")
+        return value
+
+
+class CertificateCheck(BaseModel):
+    """GET /certificates/{code}: what anyone holding the code is told."""
+
+    status: Literal["valid", "revoked", "unknown"]
+    code: str
+    learner_name: str | None = None
+    course_title: str | None = None
+    instructor_name: str | None = None
+    completed_on: str | None = None
+    course_version: int | None = None
+    issued_at: str | None = None
+    verify_url: str | None = None
+    revoked_at: str | None = None
+    revoked_reason: str | None = None
+
+
+class MyCertificate(CertificateCheck):
+    id: str
+    course_id: str
+    enrollment_id: str
+    download_path: str
+
+
+class MyCertificates(BaseModel):
+    items: list[MyCertificate]
+
+
+class DownloadLink(BaseModel):
+    code: str
+    url: str
+    expires_in: int

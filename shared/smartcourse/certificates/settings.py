@@ -1,0 +1,16 @@
+"""CertificatesFunction settings (read on the first invocation through `load_settings`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from smartcourse.settings import CommonSettings, KafkaSettings
+
+
+class CertificatesSettings(CommonSettings, KafkaSettings):
+    certificates_bucket: str = Field(min_length=3, max_length=63)
+    # Printed (and QR-encoded) on every certificate: PUBLIC_BASE_URL/certificates/{code}.
+    public_base_url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", max_length=200)
+    consumer_name: str = Field(default="certificates", pattern=r"^[a-z0-9_.-]{1,60}$")
+    # Attempts before the consumer parks a record on the dead-letter topic with its reason.
+    max_attempts: int = Field(default=3, ge=1, le=10)
