@@ -166,11 +166,17 @@ def default_producer_factory(settings: RelaySettings) -> Callable[[], Producer]:
 _SELECT = """
 SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, payload::text AS payload, attempts,
        hashtext(aggregate_type || '/' || aggregate_id) AS agg_key
-FROM lms.outbox
+FROM lms.outbox o
 WHERE published_at IS NULL AND parked_at IS NULL AND next_attempt_at <= now()
+  -- not behind a parked or backing-off row of its aggregate (those rows wait; they must not
+  -- fill every batch and starve the other aggregates)
+  AND NOT EXISTS (SELECT 1 FROM lms.outbox p
+                  WHERE p.aggregate_type = o.aggregate_type AND p.aggregate_id = o.aggregate_id
+                    AND p.published_at IS NULL AND p.seq < o.seq
+                    AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now()))
 ORDER BY seq
 LIMIT %s
-FOR UPDATE SKIP LOCKED
+FOR UPDATE OF o SKIP LOCKED
 """
 _LOCK = "SELECT k FROM unnest(%s::int[]) AS k WHERE pg_try_advisory_xact_lock(%s, k)"
 _BLOCKERS = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -38,8 +39,10 @@ def relay_settings(database_url: str, prefix: str, bootstrap: str, **overrides: 
 
 
 def write_events(database_url: str, count: int, *, aggregates: int, per_tx: int = 200,
-                 aggregate_type: str = "course", pad: int = 0) -> list[EventEnvelope]:
-    """`count` events spread round-robin over `aggregates` aggregates; data.n counts per aggregate."""
+                 aggregate_type: str = "course", pad: int = 0, shuffle: bool = False) -> list[EventEnvelope]:
+    """`count` events spread round-robin (or at random) over `aggregates` aggregates; data.n counts
+    per aggregate."""
+    rng = random.Random(count)
     agg_ids = [str(uuid.uuid4()) for _ in range(aggregates)]
     counters = dict.fromkeys(agg_ids, 0)
     events = []
@@ -47,7 +50,7 @@ def write_events(database_url: str, count: int, *, aggregates: int, per_tx: int 
         for start in range(0, count, per_tx):
             with conn.transaction():
                 for i in range(start, min(count, start + per_tx)):
-                    agg = agg_ids[i % aggregates]
+                    agg = rng.choice(agg_ids) if shuffle else agg_ids[i % aggregates]
                     counters[agg] += 1
                     ev = new_event(f"{aggregate_type}.tested", agg, {"n": counters[agg], "pad": "x" * pad},
                                    correlation_id=f"corr-{i}")

@@ -23,7 +23,6 @@ from backbone_helpers import (
     read_topic,
     relay_settings,
     topic,
-    wait_until,
     write_events,
 )
 
@@ -44,7 +43,7 @@ def drain(relay: Relay, max_passes: int = 1000) -> int:
     for _ in range(max_passes):
         r = relay.run_once()
         published += len(r.published)
-        if r.selected == 0:
+        if not r.published:
             return published
     raise AssertionError("relay did not drain the outbox")
 
@@ -101,3 +100,203 @@ def test_ten_thousand_events_reach_the_consumer_and_act_exactly_once(backbone_db
     again = feed(consumer, recs[:2000])
     assert sum(r.duplicates for r in again) == 2000
     assert {r["times"] for r in effects(backbone_db).values()} == {1}
+
+
+KILL_AFTER_PUBLISH = """
+import os, signal, sys
+from smartcourse.db import Database
+from smartcourse.relay import Relay, RelaySettings
+url, prefix, bootstrap = sys.argv[1:4]
+relay = Relay(RelaySettings(database_url=url, topic_prefix=prefix, kafka_bootstrap_servers=bootstrap,
+                            kafka_security_protocol="PLAINTEXT"), Database(url))
+def die(conn, result):  # the process dies after the broker acked, before the rows are marked
+    print("published", len(result.published), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+relay.mark = die
+relay.run_once()
+"""
+
+
+def test_relay_killed_between_publish_and_mark_duplicates_reach_the_consumer_but_act_once(
+        backbone_db: str, topic_prefix: str, kafka_bootstrap: str) -> None:
+    # Given 200 committed events
+    events = write_events(backbone_db, 200, aggregates=20)
+    # When a relay process is SIGKILLed after the broker acknowledged, before it marked the rows
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_PUBLISH, backbone_db, topic_prefix, kafka_bootstrap],
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert "published 200" in proc.stdout
+    # Then the rows are still unpublished (its transaction died with it)
+    assert outbox_counts(backbone_db) == {"published": 0, "pending": 200, "parked": 0}
+    # And the next relay publishes them again
+    relay = Relay(relay_settings(backbone_db, topic_prefix, kafka_bootstrap), Database(backbone_db))
+    try:
+        assert drain(relay) == 200
+    finally:
+        relay.close()
+    recs = read_topic(kafka_bootstrap, [topic(topic_prefix)], expected=400)
+    assert Counter(Counter(json.loads(r.value)["id"] for r in recs).values()) == {2: 200}
+    # And the consumer sees each duplicate, but the effect happens once per event
+    results = feed(effects_consumer(backbone_db), recs)
+    assert sum(r.processed for r in results) == 200
+    assert sum(r.duplicates for r in results) == 200
+    seen = effects(backbone_db)
+    assert set(seen) == {str(e.id) for e in events}
+    assert {r["times"] for r in seen.values()} == {1}
+
+
+def test_two_relays_in_parallel_keep_per_aggregate_order(backbone_db: str, topic_prefix: str,
+                                                        kafka_bootstrap: str) -> None:
+    # Given 3,000 events of 100 aggregates in random order (consecutive batches share aggregates)
+    events = write_events(backbone_db, 3_000, aggregates=100, shuffle=True)
+    expected = Counter(e.aggregate_id for e in events)
+    relays = [Relay(relay_settings(backbone_db, topic_prefix, kafka_bootstrap, relay_batch_size=40),
+                    Database(backbone_db)) for _ in range(2)]
+    published = [0, 0]
+    barrier = threading.Barrier(2)
+
+    def work(i: int) -> None:
+        barrier.wait()
+        for _ in range(2000):
+            r = relays[i].run_once()
+            published[i] += len(r.published)
+            if r.selected == 0 and outbox_counts(backbone_db)["pending"] == 0:
+                return
+
+    # When two relays drain the outbox at the same time
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+    finally:
+        for r in relays:
+            r.close()
+    assert sum(published) == 3_000
+    assert min(published) > 0, f"both relays must have published: {published}"
+    # Then the consumer receives each aggregate's events in order 1, 2, 3, ... with nothing missing
+    recs = read_topic(kafka_bootstrap, [topic(topic_prefix)], expected=3_000)
+    per_aggregate: dict[str, list[int]] = defaultdict(list)
+    for r in sorted(recs, key=lambda r: (r.partition, r.offset)):
+        env = json.loads(r.value)
+        per_aggregate[env["aggregate_id"]].append(env["data"]["n"])
+    assert len(per_aggregate) == 100
+    for agg, ns in per_aggregate.items():
+        assert ns == list(range(1, expected[agg] + 1)), f"aggregate {agg} arrived as {ns}"
+
+
+def test_a_later_row_waits_while_an_earlier_row_of_its_aggregate_is_held_by_another_relay(
+        backbone_db: str, topic_prefix: str, kafka_bootstrap: str) -> None:
+    # Given two events of aggregate A and one of aggregate B
+    a1, _b1, _a2 = write_events(backbone_db, 3, aggregates=2)
+    relay = Relay(relay_settings(backbone_db, topic_prefix, kafka_bootstrap), Database(backbone_db))
+    try:
+        with psycopg.connect(backbone_db) as other:
+            # And another relay's transaction holds A's first row (locked, not yet published)
+            other.execute("SELECT seq FROM lms.outbox WHERE id = %s FOR UPDATE", (a1.id,))
+            # When this relay runs a pass
+            result = relay.run_once()
+            # Then it publishes B's event but holds A's second event back: it must not overtake the first
+            assert len(result.published) == 1
+            assert result.held_back == 1
+            other.rollback()
+        # And once the other transaction is gone, A's events go in order
+        assert drain(relay) == 2
+    finally:
+        relay.close()
+    recs = read_topic(kafka_bootstrap, [topic(topic_prefix)], expected=3)
+    a_ns = [json.loads(r.value)["data"]["n"] for r in recs if r.key == a1.aggregate_id.encode()]
+    assert a_ns == [1, 2]
+
+
+def test_a_later_row_waits_while_another_relay_holds_its_aggregate_lock(
+        backbone_db: str, topic_prefix: str, kafka_bootstrap: str) -> None:
+    (a1,) = write_events(backbone_db, 1, aggregates=1)
+    relay = Relay(relay_settings(backbone_db, topic_prefix, kafka_bootstrap), Database(backbone_db))
+    try:
+        with psycopg.connect(backbone_db) as other:
+            other.execute("SELECT pg_advisory_xact_lock(7302, hashtext(%s))", (f"course/{a1.aggregate_id}",))
+            result = relay.run_once()
+            assert result.published == [] and result.held_back == 1
+            other.rollback()
+        assert drain(relay) == 1
+    finally:
+        relay.close()
+
+
+def test_an_oversized_row_is_parked_others_go_on_and_its_aggregate_waits_behind_it(
+        backbone_db: str, topic_prefix: str, kafka_bootstrap: str) -> None:
+    # Given aggregate A: a normal event, then one larger than the broker's max message size, then another
+    big = write_events(backbone_db, 1, aggregates=1, pad=20_000)[0]
+    with psycopg.connect(backbone_db) as conn:
+        from smartcourse.events import new_event
+        from smartcourse.outbox import write_event
+
+        after = new_event("course.tested", big.aggregate_id, {"n": 2})
+        write_event(conn, after)
+        other = new_event("course.tested", "another-aggregate", {"n": 1})
+        write_event(conn, other)
+    relay = Relay(relay_settings(backbone_db, topic_prefix, kafka_bootstrap, kafka_max_message_bytes=10_000),
+                  Database(backbone_db))
+    try:
+        # When the relay drains the outbox
+        drain(relay)
+    finally:
+        relay.close()
+    # (a pass no longer even selects the waiting row, so it cannot crowd out other aggregates)
+    relay = Relay(relay_settings(backbone_db, topic_prefix, kafka_bootstrap), Database(backbone_db))
+    try:
+        assert relay.run_once().selected == 0
+    finally:
+        relay.close()
+    # Then the big row is parked with its reason, the other aggregate's event is published,
+    # and A's later event waits (unpublished, not parked) behind the parked one
+    with psycopg.connect(backbone_db) as conn:
+        rows = {str(r[0]): r[1:] for r in conn.execute(
+            "SELECT id, published_at IS NOT NULL, parked_at IS NOT NULL, park_reason FROM lms.outbox")}
+    assert rows[str(big.id)][:2] == (False, True)
+    assert "MessageSizeTooLarge" in rows[str(big.id)][2]
+    assert rows[str(other.id)][:2] == (True, False)
+    assert rows[str(after.id)][:2] == (False, False)
+
+
+def test_broker_unreachable_rows_stay_unpublished_with_attempts_error_and_backoff(backbone_db: str) -> None:
+    # Given a relay pointed at a port where no broker listens
+    write_events(backbone_db, 5, aggregates=2)
+    relay = Relay(relay_settings(backbone_db, "smartcourse.nowhere", "127.0.0.1:1", kafka_max_block_ms=500),
+                  Database(backbone_db))
+    try:
+        result = relay.run_once()
+    finally:
+        relay.discard_producer()
+    # Then nothing is published; the rows record the attempt, the error, and a later next attempt
+    assert result.published == [] and len(result.failed) == 5
+    with psycopg.connect(backbone_db) as conn:
+        rows = conn.execute("SELECT attempts, last_error, next_attempt_at > now() FROM lms.outbox").fetchall()
+    assert {r[0] for r in rows} == {1}
+    assert all(r[1] for r in rows)
+    assert {r[2] for r in rows} == {True}
+    assert outbox_counts(backbone_db)["pending"] == 5
+
+
+@pytest.mark.parametrize("mode", ["delete", "archive"])
+def test_published_rows_past_retention_are_pruned(backbone_db: str, topic_prefix: str, kafka_bootstrap: str,
+                                                  mode: str) -> None:
+    old = write_events(backbone_db, 3, aggregates=1)
+    write_events(backbone_db, 2, aggregates=1)
+    relay = Relay(relay_settings(backbone_db, topic_prefix, kafka_bootstrap, outbox_retention_mode=mode,
+                                 outbox_retention_hours=1), Database(backbone_db))
+    try:
+        drain(relay)
+        with psycopg.connect(backbone_db) as conn:
+            conn.execute("UPDATE lms.outbox SET published_at = now() - interval '2 hours' WHERE id = ANY(%s)",
+                         ([e.id for e in old],))
+        assert relay.prune() == 3
+    finally:
+        relay.close()
+    with psycopg.connect(backbone_db) as conn:
+        assert conn.execute("SELECT count(*) FROM lms.outbox").fetchone() == (2,)
+        archived = conn.execute("SELECT count(*) FROM lms.outbox_archive").fetchone()
+    assert archived == ((3,) if mode == "archive" else (0,))
