@@ -361,37 +361,34 @@ def purge_asset(conn: psycopg.Connection[Any], asset_id: uuid.UUID, *, course_id
         "INSERT INTO ai.deleted_assets (asset_id, course_id, s3_key) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
         (asset_id, course_id, s3_key),
     )
-    return _purge(conn, "asset_id = %s", (asset_id,))
+    documents = conn.execute(
+        "UPDATE ai.documents SET status = 'deleted', chunk_set_id = NULL, updated_at = now() "
+        "WHERE asset_id = %s AND status <> 'deleted'",
+        (asset_id,),
+    ).rowcount
+    sets = conn.execute("DELETE FROM ai.chunk_sets WHERE asset_id = %s", (asset_id,)).rowcount
+    return Purged(documents, sets)
 
 
 def purge_object(conn: psycopg.Connection[Any], asset_id: uuid.UUID, s3_key: str, *,
                  keep_etag: str | None = None) -> Purged:
-    """Remove the documents and chunk sets of one object key (all contents it had, except the one
-    with ``keep_etag``: the object that is there now, when it was written again)."""
-    if keep_etag is None:
-        return _purge(conn, "asset_id = %s AND s3_key = %s", (asset_id, s3_key))
-    return _purge(conn, "asset_id = %s AND s3_key = %s AND etag IS DISTINCT FROM %s", (asset_id, s3_key, keep_etag))
-
-
-def _purge(conn: psycopg.Connection[Any], where: str, params: tuple[Any, ...]) -> Purged:
-    condition = sql.SQL(where)  # fixed SQL fragments from this module, values parameterised
-    rows = conn.execute(
-        sql.SQL("UPDATE ai.documents SET status = 'deleted', chunk_set_id = NULL, updated_at = now() "
-                "WHERE {} AND status <> 'deleted' RETURNING chunk_set_id").format(condition),
-        params,
-    ).fetchall()
-    # A purged document's chunk set goes unless a remaining document of the asset still uses it.
-    set_ids = [r for r in (_dict(row, ("chunk_set_id",))["chunk_set_id"] for row in rows) if r is not None]
-    deleted = conn.execute(
+    """Remove the documents and chunk sets of one object key: every content it had, except the
+    object there now (``keep_etag``) when the key was written again after the removal."""
+    documents = conn.execute(
+        "UPDATE ai.documents SET status = 'deleted', chunk_set_id = NULL, updated_at = now() "
+        "WHERE asset_id = %s AND s3_key = %s AND etag IS DISTINCT FROM %s AND status <> 'deleted'",
+        (asset_id, s3_key, keep_etag),
+    ).rowcount
+    # Chunk sets of that key that no remaining document uses (live rows go with them).
+    sets = conn.execute(
         """
         DELETE FROM ai.chunk_sets s
-        WHERE s.id = ANY(%s)
+        WHERE s.asset_id = %s AND s.s3_key = %s
           AND NOT EXISTS (SELECT 1 FROM ai.documents d WHERE d.chunk_set_id = s.id AND d.status <> 'deleted')
-        RETURNING s.id
         """,
-        (set_ids,),
-    ).fetchall()
-    return Purged(len(rows), len(deleted))
+        (asset_id, s3_key),
+    ).rowcount
+    return Purged(documents, sets)
 
 
 def is_asset_deleted(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> bool:
