@@ -1,0 +1,61 @@
+"""Wires the assistant from its settings (the one place adapters are chosen)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from smartcourse.assistant.generation import ExtractiveGenerator, Generator, GroqGenerator
+from smartcourse.assistant.retrieval import Embedder, RetrievalConfig, Retriever
+from smartcourse.assistant.service import AssistantService
+from smartcourse.assistant.settings import AssistantSettings
+from smartcourse.db import Database
+from smartcourse.settings import resolve_database_url
+
+
+def resolve_groq_key(settings: AssistantSettings) -> str | None:
+    """GROQ_API_KEY (local) or the Secrets Manager secret GROQ_API_KEY_SECRET_ARN; None = no LLM."""
+    if settings.groq_api_key:
+        return settings.groq_api_key
+    if not settings.groq_api_key_secret_arn:
+        return None
+    from smartcourse.aws import client
+
+    raw = str(client("secretsmanager", settings).get_secret_value(
+        SecretId=settings.groq_api_key_secret_arn)["SecretString"]).strip()
+    if raw.startswith("{"):
+        data = json.loads(raw)
+        raw = str(data.get("api_key") or data.get("GROQ_API_KEY") or "")
+    return raw or None
+
+
+def default_embedder() -> Embedder:
+    from smartcourse.ai.embeddings import MiniLMEmbeddings
+
+    return MiniLMEmbeddings()
+
+
+def build_generator(settings: AssistantSettings, embedder: Embedder, *, http_client: Any = None) -> Generator:
+    key = resolve_groq_key(settings)
+    if key:
+        return GroqGenerator(api_key=key, model=settings.groq_model, temperature=settings.groq_temperature,
+                             timeout_s=settings.groq_timeout_s, max_retries=settings.groq_max_retries,
+                             max_tokens=settings.groq_max_tokens, rrf_k=settings.rrf_k,
+                             base_url=settings.groq_base_url, http_client=http_client)
+    return ExtractiveGenerator(embedder.embed, max_sentences=settings.extractive_max_sentences,
+                               min_score=settings.min_sentence_score, rrf_k=settings.rrf_k)
+
+
+def build_retriever(settings: AssistantSettings, embedder: Embedder) -> Retriever:
+    return Retriever(embedder, RetrievalConfig(candidates=settings.retrieval_candidates,
+                                               ef_search=settings.hnsw_ef_search, rrf_k=settings.rrf_k,
+                                               near_duplicate_cosine=settings.near_duplicate_cosine))
+
+
+def build_service(settings: AssistantSettings, *, embedder: Embedder | None = None,
+                  database: Database | None = None, http_client: Any = None) -> AssistantService:
+    embedder = embedder or default_embedder()
+    db = database or Database(resolve_database_url(settings), connect_timeout=settings.database_connect_timeout,
+                              application_name="assistant")
+    return AssistantService(db, build_retriever(settings, embedder),
+                            build_generator(settings, embedder, http_client=http_client), settings)

@@ -1,0 +1,270 @@
+"""The assistant's rules, free of I/O: rank fusion, near-duplicate removal, the evidence test,
+the extractive grounded answer, citation numbering and the refusal."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from smartcourse.assistant import text as tx
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+REFUSAL = ("The course materials do not cover this. Try rephrasing the question, or ask your "
+           "instructor.")
+EXTRACTIVE_MODEL = "extractive"
+LOCATION_KEYS = ("page", "page_end", "slide", "heading_path", "start", "end", "paragraph", "paragraph_end",
+                 "section", "title")
+
+EmbedFn = Callable[[Sequence[str]], "NDArray[np.float32]"]
+
+
+@dataclass
+class Passage:
+    """One retrieved chunk of a live chunk set of the course."""
+
+    chunk_id: int
+    asset_id: uuid.UUID
+    chunk_set_id: uuid.UUID
+    ordinal: int
+    title: str            # the document's title
+    text: str             # as embedded: context line + body
+    metadata: dict[str, Any]
+    similarity: float     # cosine(question, chunk), exact
+    fused: float = 0.0    # reciprocal-rank fusion score
+    vector_rank: int | None = None
+    text_rank: int | None = None
+    strict_match: bool = False  # every term of websearch_to_tsquery(question) matched
+    embedding: NDArray[np.float32] | None = None
+    lesson_id: uuid.UUID | None = None
+    lesson_title: str | None = None
+
+    @property
+    def context(self) -> str:
+        return str(self.metadata.get("context") or "")
+
+    @property
+    def body(self) -> str:
+        ctx = self.context
+        if ctx and self.text.startswith(ctx):
+            return self.text[len(ctx):].lstrip()
+        return self.text
+
+    @property
+    def location(self) -> dict[str, Any]:
+        loc = self.metadata.get("location")
+        source = loc if isinstance(loc, dict) else self.metadata
+        return {k: source[k] for k in LOCATION_KEYS if source.get(k) is not None}
+
+    @property
+    def display_title(self) -> str:
+        return self.lesson_title or self.title or "Course material"
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    asset_id: uuid.UUID
+    lesson_id: uuid.UUID | None
+    title: str
+    location: dict[str, Any]
+    snippet: str
+    score: float
+    chunk_id: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "asset_id": str(self.asset_id),
+                "lesson_id": str(self.lesson_id) if self.lesson_id else None, "title": self.title,
+                "location": self.location, "snippet": self.snippet, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    best_similarity: float
+    best_coverage: float
+    strict_match: bool
+    sufficient: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"best_similarity": round(self.best_similarity, 4), "best_coverage": round(self.best_coverage, 4),
+                "strict_match": self.strict_match, "sufficient": self.sufficient}
+
+
+@dataclass
+class Answer:
+    text: str
+    citations: list[Citation]
+    refused: bool
+    model: str
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- retrieval rules
+
+def reciprocal_rank_fusion(rankings: Iterable[Sequence[int]], k: int = 60) -> dict[int, float]:
+    """score(d) = sum over rankings of 1 / (k + rank(d)), ranks from 1."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking, start=1):
+            scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
+    return scores
+
+
+def fused_order(scores: dict[int, float]) -> list[int]:
+    return sorted(scores, key=lambda d: (-scores[d], d))
+
+
+def _normalised_text(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()
+
+
+def remove_near_duplicates(passages: Sequence[Passage], threshold: float) -> list[Passage]:
+    """Keep passages in order, dropping one whose body equals or whose embedding is within
+    `threshold` cosine of a passage already kept (the same text uploaded twice, overlaps)."""
+    kept: list[Passage] = []
+    seen_text: set[str] = set()
+    for p in passages:
+        norm = _normalised_text(p.body)
+        if norm in seen_text:
+            continue
+        if p.embedding is not None and any(
+            k.embedding is not None and float(np.dot(p.embedding, k.embedding)) >= threshold for k in kept
+        ):
+            continue
+        seen_text.add(norm)
+        kept.append(p)
+    return kept
+
+
+def assess_evidence(question: str, passages: Sequence[Passage], *, min_similarity: float,
+                    min_coverage: float) -> Evidence:
+    """Enough evidence iff some passage is semantically close to the question, or covers most of
+    its content terms. A question with no content terms relies on similarity alone."""
+    if not passages:
+        return Evidence(0.0, 0.0, False, False)
+    q_terms = tx.term_set(question)
+    best_sim = max(p.similarity for p in passages)
+    best_cov = max(tx.coverage(q_terms, tx.terms(p.text)) for p in passages) if q_terms else 0.0
+    strict = any(p.strict_match for p in passages)
+    sufficient = best_sim >= min_similarity or (bool(q_terms) and best_cov >= min_coverage)
+    return Evidence(best_sim, best_cov, strict, sufficient)
+
+
+# --------------------------------------------------------------------------- answers
+
+def refusal(model: str) -> Answer:
+    return Answer(REFUSAL, [], True, model)
+
+
+def passage_score(p: Passage, k: int) -> float:
+    """The fused score scaled to [0, 1] (1 = first in both rankings)."""
+    return round(min(1.0, p.fused / (2.0 / (k + 1))), 4)
+
+
+def citation_for(n: int, p: Passage, snippet: str, rrf_k: int) -> Citation:
+    return Citation(n, p.asset_id, p.lesson_id, p.display_title, p.location, tx.shorten(snippet, 300),
+                    passage_score(p, rrf_k), p.chunk_id)
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    passage_index: int
+    position: int
+    text: str
+    lexical: float
+    semantic: float
+
+    @property
+    def score(self) -> float:
+        return 0.5 * self.lexical + 0.5 * self.semantic
+
+
+def score_sentences(question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
+                    embed: EmbedFn, max_sentences: int = 80) -> list[ScoredSentence]:
+    """Every sentence of the passages' bodies, scored against the question: lexical = the
+    IDF-weighted share of the question's terms it contains, semantic = cosine similarity."""
+    found: list[tuple[int, int, str]] = []
+    for i, p in enumerate(passages):
+        for j, s in enumerate(tx.sentences(p.body)):
+            if len(tx.words(s)) >= 4:
+                found.append((i, j, s))
+    found = found[:max_sentences]
+    if not found:
+        return []
+    q_terms = tx.term_set(question)
+    s_terms = [tx.term_set(s) for _, _, s in found]
+    n = len(found)
+    idf = {t: math.log(1.0 + n / (1 + sum(1 for st in s_terms if t in st))) for t in q_terms}
+    total = sum(idf.values())
+    vectors = embed([s for _, _, s in found])
+    sims = np.clip(vectors @ question_vec, 0.0, 1.0)
+    out = []
+    for (i, j, s), st, sim in zip(found, s_terms, sims, strict=True):
+        lexical = sum(idf[t] for t in q_terms & st) / total if total else 0.0
+        out.append(ScoredSentence(i, j, s, lexical, float(sim)))
+    return out
+
+
+def extractive_answer(question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
+                      embed: EmbedFn, *, max_sentences: int, min_score: float, rrf_k: int) -> Answer:
+    """The best sentences of the passages, in passage order then reading order, each cited [n];
+    a refusal when no sentence reaches `min_score`."""
+    scored = score_sentences(question, question_vec, passages, embed)
+    ranked = sorted(scored, key=lambda s: -s.score)
+    if not ranked or ranked[0].score < min_score:
+        return refusal(EXTRACTIVE_MODEL)
+    best = ranked[0].score
+    chosen: list[ScoredSentence] = []
+    for s in ranked:
+        if len(chosen) >= max_sentences or s.score < max(min_score, 0.75 * best):
+            break
+        if any(_normalised_text(c.text) == _normalised_text(s.text) for c in chosen):
+            continue
+        chosen.append(s)
+    chosen.sort(key=lambda s: (s.passage_index, s.position))
+    numbers: dict[int, int] = {}
+    parts = []
+    for s in chosen:
+        n = numbers.setdefault(s.passage_index, s.passage_index + 1)
+        parts.append(f"{s.text} [{n}]")
+    citations = []
+    for idx, n in numbers.items():
+        snippet = " ".join(s.text for s in chosen if s.passage_index == idx)
+        citations.append(citation_for(n, passages[idx], snippet, rrf_k))
+    return Answer(" ".join(parts), citations, False, EXTRACTIVE_MODEL)
+
+
+_CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+NOT_COVERED = "NOT_COVERED"
+
+
+def cited_numbers(answer: str, available: int) -> list[int]:
+    """The [n] (and [n, m]) markers of an answer that name one of the `available` sources."""
+    seen: list[int] = []
+    for m in _CITE.finditer(answer):
+        for part in m.group(1).split(","):
+            n = int(part)
+            if 1 <= n <= available and n not in seen:
+                seen.append(n)
+    return seen
+
+
+def grounded_llm_answer(raw: str, passages: Sequence[Passage], model: str, rrf_k: int,
+                        usage: dict[str, Any] | None = None) -> Answer:
+    """A model's answer as the product returns it: a refusal if the model said it is not
+    covered or cited no source it was given; otherwise the answer and its cited sources."""
+    text = raw.strip()
+    numbers = cited_numbers(text, len(passages))
+    if not text or NOT_COVERED in text or not numbers:
+        answer = refusal(model)
+        answer.usage = usage or {}
+        return answer
+    citations = [citation_for(n, passages[n - 1], passages[n - 1].body, rrf_k) for n in sorted(numbers)]
+    return Answer(text, citations, False, model, usage or {})

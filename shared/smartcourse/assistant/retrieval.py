@@ -1,0 +1,179 @@
+"""Hybrid retrieval over ONE course's live chunk sets (adapter: SQL).
+
+Scope: the chunk sets listed in ai.live_chunk_sets for the course (what its published version
+serves), minus assets deleted since; every query below is restricted to those chunk set ids and
+to the course id, so another course or an unpublished version can never appear.
+
+Rankings, fused by reciprocal rank:
+- vector: pgvector cosine distance through the HNSW index (`SET LOCAL hnsw.ef_search`, iterative
+  scan so the chunk-set filter still yields enough candidates);
+- text: Postgres full text. Matching uses any of the question's lexemes; chunks that match
+  `websearch_to_tsquery(question)` (every term, phrases, -exclusions) rank first, then ts_rank.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import psycopg
+from numpy.typing import NDArray
+
+from smartcourse.assistant.domain import Passage, fused_order, reciprocal_rank_fusion, remove_near_duplicates
+from smartcourse.readonly import lms_access
+
+Mode = Literal["hybrid", "vector", "text"]
+
+
+class Embedder(Protocol):
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    candidates: int = 40
+    ef_search: int = 100
+    rrf_k: int = 60
+    near_duplicate_cosine: float = 0.97
+
+
+@dataclass
+class Retrieval:
+    passages: list[Passage]
+    question_vec: NDArray[np.float32]
+    course_version: int | None
+    chunk_sets: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def chunk_ids(self) -> list[int]:
+        return [p.chunk_id for p in self.passages]
+
+
+def vector_literal(vec: NDArray[np.float32] | Sequence[float]) -> str:
+    return "[" + ",".join(f"{float(x):.7g}" for x in vec) + "]"
+
+
+_LIVE_SQL = """
+SELECT l.asset_id, l.chunk_set_id, l.course_version
+FROM ai.live_chunk_sets l
+WHERE l.course_id = %s
+  AND NOT EXISTS (SELECT 1 FROM ai.deleted_assets d WHERE d.asset_id = l.asset_id)
+"""
+
+_VECTOR_SQL = """
+SELECT c.id, c.embedding <=> %(q)s::vector AS distance
+FROM ai.chunks c
+WHERE c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s
+ORDER BY c.embedding <=> %(q)s::vector
+LIMIT %(n)s
+"""
+
+_TEXT_SQL = """
+WITH q AS (
+    SELECT websearch_to_tsquery('english', %(q)s) AS strict,
+           (SELECT string_agg('''' || replace(replace(x, '\\', '\\\\'), '''', '''''') || '''', ' | ')
+              FROM unnest(tsvector_to_array(to_tsvector('english', %(q)s))) AS x)::tsquery AS anyq
+)
+SELECT c.id, (c.tsv @@ q.strict) AS strict, ts_rank_cd(c.tsv, q.anyq, 1) AS rank
+FROM ai.chunks c, q
+WHERE q.anyq IS NOT NULL AND c.tsv @@ q.anyq
+  AND c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s
+ORDER BY (c.tsv @@ q.strict) DESC, rank DESC, c.id
+LIMIT %(n)s
+"""
+
+_ROWS_SQL = """
+SELECT c.id, c.asset_id, c.chunk_set_id, c.ordinal, c.title, c.text, c.metadata, c.embedding::text AS embedding,
+       1 - (c.embedding <=> %(q)s::vector) AS similarity,
+       (c.tsv @@ websearch_to_tsquery('english', %(text)s)) AS strict
+FROM ai.chunks c
+WHERE c.id = ANY(%(ids)s) AND c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s
+"""
+
+
+class Retriever:
+    def __init__(self, embedder: Embedder, config: RetrievalConfig | None = None) -> None:
+        self.embedder = embedder
+        self.config = config or RetrievalConfig()
+
+    def embed_question(self, question: str) -> NDArray[np.float32]:
+        return np.asarray(self.embedder.embed([question])[0], dtype=np.float32)
+
+    def retrieve(self, conn: psycopg.Connection[Any], course_id: uuid.UUID, question: str, k: int, *,
+                 mode: Mode = "hybrid", question_vec: NDArray[np.float32] | None = None) -> Retrieval:
+        """The top `k` passages for `question` in the course's live chunk sets, best first."""
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if question_vec is None:
+            question_vec = self.embed_question(question)
+            timings["embed"] = (time.perf_counter() - t0) * 1000
+        live = conn.execute(_LIVE_SQL, (course_id,)).fetchall()
+        sets = sorted({_col(r, "chunk_set_id", 1) for r in live})
+        versions = {_col(r, "course_version", 2) for r in live}
+        version = max(versions) if versions else None
+        if not sets:
+            return Retrieval([], question_vec, version, 0, timings)
+        qlit = vector_literal(question_vec)
+        params = {"q": qlit, "sets": sets, "course": course_id, "n": self.config.candidates, "text": question}
+        named: dict[str, list[int]] = {}
+        if mode in ("hybrid", "vector"):
+            t = time.perf_counter()
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(self.config.ef_search),))
+            conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            rows = conn.execute(_VECTOR_SQL, params).fetchall()
+            rows.sort(key=lambda r: (_col(r, "distance", 1), _col(r, "id", 0)))
+            named["vector"] = [_col(r, "id", 0) for r in rows]
+            timings["vector"] = (time.perf_counter() - t) * 1000
+        if mode in ("hybrid", "text"):
+            t = time.perf_counter()
+            rows = conn.execute(_TEXT_SQL, params).fetchall()
+            named["text"] = [_col(r, "id", 0) for r in rows]
+            timings["text"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        scores = reciprocal_rank_fusion(named.values(), self.config.rrf_k)
+        order = fused_order(scores)[: max(k * 3, k + 5)]
+        passages = self._load(conn, order, params, scores, named)
+        passages = remove_near_duplicates(passages, self.config.near_duplicate_cosine)[:k]
+        if passages:
+            lessons = lms_access.lessons_for_assets(conn, course_id, version, sorted({p.asset_id for p in passages})) \
+                if version is not None else {}
+            for p in passages:
+                ref = lessons.get(p.asset_id)
+                if ref is not None:
+                    p.lesson_id, p.lesson_title = ref.lesson_id, ref.title
+        timings["fuse_load"] = (time.perf_counter() - t) * 1000
+        return Retrieval(passages, question_vec, version, len(sets), timings)
+
+    def _load(self, conn: psycopg.Connection[Any], order: list[int], params: dict[str, Any],
+              scores: dict[int, float], named: dict[str, list[int]]) -> list[Passage]:
+        if not order:
+            return []
+        rows = conn.execute(_ROWS_SQL, {**params, "ids": order}).fetchall()
+        by_id = {_col(r, "id", 0): r for r in rows}
+        ranks = {name: {cid: i for i, cid in enumerate(r, start=1)} for name, r in named.items()}
+        out = []
+        for cid in order:
+            r = by_id.get(cid)
+            if r is None:
+                continue
+            meta = r["metadata"] if isinstance(r["metadata"], dict) else json.loads(r["metadata"] or "{}")
+            out.append(Passage(
+                chunk_id=cid, asset_id=r["asset_id"], chunk_set_id=r["chunk_set_id"], ordinal=r["ordinal"],
+                title=r["title"] or "", text=r["text"], metadata=meta, similarity=float(r["similarity"]),
+                fused=scores[cid],
+                vector_rank=ranks.get("vector", {}).get(cid),
+                text_rank=ranks.get("text", {}).get(cid),
+                strict_match=bool(r["strict"]),
+                embedding=np.asarray(json.loads(r["embedding"]), dtype=np.float32),
+            ))
+        return out
+
+
+def _col(row: Any, key: str, index: int) -> Any:
+    return row[key] if isinstance(row, dict) else row[index]

@@ -1,0 +1,36 @@
+"""The assistant function's settings (one model, read on first invocation through load_settings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from smartcourse.auth import JwtSettings
+from smartcourse.settings import CommonSettings
+
+
+class AssistantSettings(CommonSettings, JwtSettings):
+    # --- Groq (LangChain ChatGroq). No key = extractive answers only.
+    groq_api_key: str | None = None
+    groq_api_key_secret_arn: str | None = None
+    groq_model: str = Field(default="llama-3.3-70b-versatile", min_length=1)
+    groq_base_url: str | None = None  # tests: a local fake of the OpenAI-compatible endpoint
+    groq_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    groq_timeout_s: float = Field(default=12.0, gt=0.0, le=25.0)
+    groq_max_retries: int = Field(default=1, ge=0, le=5)
+    groq_max_tokens: int = Field(default=700, ge=32, le=4096)
+    # --- retrieval
+    retrieval_top_k: int = Field(default=6, ge=1, le=20)
+    retrieval_candidates: int = Field(default=40, ge=5, le=200)  # per retriever, before fusion
+    hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
+    rrf_k: int = Field(default=60, ge=1, le=1000)
+    near_duplicate_cosine: float = Field(default=0.97, gt=0.5, le=1.0)
+    # --- grounding: below both, the course materials are taken not to cover the question
+    min_vector_similarity: float = Field(default=0.40, ge=0.0, le=1.0)
+    min_term_coverage: float = Field(default=0.60, ge=0.0, le=1.0)
+    min_sentence_score: float = Field(default=0.45, ge=0.0, le=1.0)
+    extractive_max_sentences: int = Field(default=3, ge=1, le=10)
+    # --- limits
+    max_question_chars: int = Field(default=1000, ge=20, le=8000)
+    ask_rate_limit_per_minute: int = Field(default=20, ge=1, le=10000)
+    search_rate_limit_per_minute: int = Field(default=60, ge=1, le=10000)
+    history_turns: int = Field(default=3, ge=0, le=10)

@@ -1,0 +1,72 @@
+"""AI -> LMS, read-only: who may use a course's assistant, and the lessons that show each asset.
+
+Owned by the assistant. Reads lms.courses, lms.enrollments and lms.course_versions, never writes.
+- `course_access(conn, course_id, user_id)`: the course's instructor, status, published version and
+  the user's live (active or completed) enrollment status, or None if the course does not exist.
+- `lessons_for_assets(conn, course_id, version, asset_ids)`: the first lesson (in reading order) of
+  the published version `version` that presents each asset, with its title.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+LIVE_ENROLLMENT = ("active", "completed")
+
+
+@dataclass(frozen=True, slots=True)
+class CourseAccess:
+    course_id: uuid.UUID
+    instructor_id: uuid.UUID
+    status: str
+    published_version: int | None
+    enrollment_status: str | None  # 'active' | 'completed' | None
+
+
+@dataclass(frozen=True, slots=True)
+class LessonRef:
+    lesson_id: uuid.UUID
+    title: str
+
+
+def _get(row: Any, key: str, index: int) -> Any:
+    return row[key] if isinstance(row, dict) else row[index]
+
+
+def course_access(conn: psycopg.Connection[Any], course_id: uuid.UUID, user_id: uuid.UUID) -> CourseAccess | None:
+    row = conn.execute(
+        "SELECT c.id, c.instructor_id, c.status, c.published_version, "
+        "       (SELECT e.status FROM lms.enrollments e WHERE e.course_id = c.id AND e.user_id = %s "
+        "          AND e.status = ANY(%s) ORDER BY e.enrolled_at DESC LIMIT 1) AS enrollment_status "
+        "FROM lms.courses c WHERE c.id = %s",
+        (user_id, list(LIVE_ENROLLMENT), course_id),
+    ).fetchone()
+    if row is None:
+        return None
+    version = _get(row, "published_version", 3)
+    return CourseAccess(_get(row, "id", 0), _get(row, "instructor_id", 1), _get(row, "status", 2),
+                        int(version) if version is not None else None, _get(row, "enrollment_status", 4))
+
+
+def lessons_for_assets(conn: psycopg.Connection[Any], course_id: uuid.UUID, version: int,
+                       asset_ids: list[uuid.UUID]) -> dict[uuid.UUID, LessonRef]:
+    if not asset_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT DISTINCT ON (l.value->>'asset_id') l.value->>'asset_id' AS asset_id, "
+        "       l.value->>'lesson_id' AS lesson_id, l.value->>'title' AS title "
+        "FROM lms.course_versions v "
+        "CROSS JOIN LATERAL jsonb_array_elements(v.snapshot->'modules') WITH ORDINALITY AS m(value, mpos) "
+        "CROSS JOIN LATERAL jsonb_array_elements(m.value->'lessons') WITH ORDINALITY AS l(value, lpos) "
+        "WHERE v.course_id = %s AND v.version = %s AND l.value->>'asset_id' = ANY(%s) "
+        "ORDER BY l.value->>'asset_id', m.mpos, l.lpos",
+        (course_id, version, [str(a) for a in asset_ids]),
+    ).fetchall()
+    out: dict[uuid.UUID, LessonRef] = {}
+    for r in rows:
+        out[uuid.UUID(_get(r, "asset_id", 0))] = LessonRef(uuid.UUID(_get(r, "lesson_id", 1)), _get(r, "title", 2))
+    return out
