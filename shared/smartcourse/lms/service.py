@@ -330,6 +330,8 @@ class LmsService:
         course = self.repo.get_course(course_id)
         if course is None or not domain.can_see(principal, course, enrolled=True):
             raise NotFound("course not found")
+        if self.repo.live_enrollment(principal.user_id, course_id) is not None:
+            raise Conflict("you are already enrolled in this course")
         if course["capacity"] is not None:
             course = self._course(principal, course_id, lock=True)  # serialise the seat count
             live: int | None = self.repo.count_live_enrollments(course_id)
