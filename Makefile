@@ -1,5 +1,6 @@
 # SmartCourse: the two commands are `make run` and `make test`. Everything else is a helper.
 SHELL := /bin/bash
+export SAM_CLI_TELEMETRY := 0
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
