@@ -2,9 +2,11 @@
 `certificate.issued` in the outbox). A thin translator over `smartcourse.certificates.service`.
 
 The consumer framework gives each record one transaction with its processed_events row and
-reports failed records as batchItemFailures; the mapping retries them, then parks them on the
-`<prefix>.dlq` topic. Settings, the database, the renderer and the S3 client are built on the
-first invocation.
+counts failures in lms.consumer_failures. A record that failed MAX_ATTEMPTS times (default 6: the
+mapping's MaximumRetryAttempts 5 + 1) is put on the `<prefix>.dlq` topic with its reason in the
+headers (e.g. `x-failure-reason: RenderError: no bundled font can draw ...`); before that it is
+reported in batchItemFailures and the mapping retries it. Settings, the database, the renderer and
+the S3 client are built on the first invocation.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from smartcourse.certificates.store import S3CertificateStore
 from smartcourse.consumer import Consumer
 from smartcourse.db import Database
 from smartcourse.events import EventEnvelope
+from smartcourse.kafka_client import KafkaDeadLetterSink
 from smartcourse.observability import logger, metrics
 from smartcourse.settings import load_settings, resolve_database_url
 
@@ -40,7 +43,8 @@ def consumer() -> Consumer:
     def on_completed(conn: Any, envelope: EventEnvelope) -> None:
         issue_for_completion(conn, envelope, renderer=renderer, store=store, public_base_url=s.public_base_url)
 
-    return Consumer(s.consumer_name, database, {"course.completed": on_completed}, schema="lms")
+    return Consumer(s.consumer_name, database, {"course.completed": on_completed}, schema="lms",
+                    max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s))
 
 
 @metrics.log_metrics

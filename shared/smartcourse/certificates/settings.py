@@ -12,5 +12,6 @@ class CertificatesSettings(CommonSettings, KafkaSettings):
     # Printed (and QR-encoded) on every certificate: PUBLIC_BASE_URL/certificates/{code}.
     public_base_url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", max_length=200)
     consumer_name: str = Field(default="certificates", pattern=r"^[a-z0-9_.-]{1,60}$")
-    # Attempts before the consumer parks a record on the dead-letter topic with its reason.
-    max_attempts: int = Field(default=3, ge=1, le=10)
+    # Attempts before the consumer parks a record on the dead-letter topic with its reason: every
+    # retry the mapping gives (MaximumRetryAttempts 5 in template.yaml) + the first delivery.
+    max_attempts: int = Field(default=6, ge=1, le=11)
