@@ -157,3 +157,25 @@ def test_an_s3_outage_fails_the_invocation_and_the_retry_finishes_the_same_docum
     assert result["indexed"] == 1
     (doc,) = ingest.documents(asset.id)
     assert (doc["status"], doc["attempts"]) == ("ready", 2)
+
+
+def test_a_publish_during_an_s3_outage_fails_the_record_and_its_retry_makes_the_version_live(
+        ingest: IngestEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = ingest.app.service()
+    flaky = FlakyObjects(svc.objects)
+    monkeypatch.setattr(svc, "objects", flaky)
+    course = ingest.course()
+    data = docs.markdown("Published during an outage", [("Intro", PAGE)])
+    asset = ingest.declare(course, "outage.md", "text/markdown", len(data))
+    ingest.put(asset, data)
+    event = ingest.msk_event(ingest.published(course, 1, [asset]))
+
+    first = ingest.invoke(event)
+
+    (failure,) = first["batchItemFailures"]  # the mapping retries this record
+    assert failure["itemIdentifier"]["partition"].endswith(".course-0")
+    assert ingest.live(course) == {}
+
+    flaky.down = False
+    assert ingest.invoke(event) == {"batchItemFailures": []}
+    assert set(ingest.live(course)) == {asset.id}
