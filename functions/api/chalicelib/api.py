@@ -114,7 +114,7 @@ def _validate(model: type[M], data: dict[str, Any]) -> M:
 
 
 def query(bp: Blueprint, model: type[M]) -> M:
-    params = bp.current_request.query_params or {}
+    params: Any = bp.current_request.query_params or {}
     return _validate(model, {k: params[k] for k in params})
 
 
