@@ -1,0 +1,143 @@
+"""The relay's publish step and the Kafka client config, with fakes (no services)."""
+
+from __future__ import annotations
+
+import ssl
+import uuid
+from typing import Any
+
+import pytest
+from kafka import errors as ke
+
+from smartcourse.errors import ConfigurationError
+from smartcourse.events import new_event
+from smartcourse.kafka_client import client_config, producer_config
+from smartcourse.relay import OutboxRow, PassResult, Relay, RelaySettings, Unpublishable, build_message
+from smartcourse.settings import KafkaSettings
+
+
+class FakeFuture:
+    def __init__(self, exc: Exception | None = None, done: bool = True) -> None:
+        self.is_done = done
+        self.exception = exc
+
+    def succeeded(self) -> bool:
+        return self.is_done and self.exception is None
+
+
+class FakeProducer:
+    def __init__(self, outcome: Any = None) -> None:
+        self.outcome = outcome or (lambda topic, value: FakeFuture())
+        self.sent: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]] = []
+        self.closed = False
+
+    def send(self, topic: str, value: Any = None, key: Any = None, headers: Any = None) -> Any:
+        result = self.outcome(topic, value)
+        if isinstance(result, Exception):
+            raise result
+        self.sent.append((topic, key, value, headers))
+        return result
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed = True
+
+
+def row(seq: int, agg: str = "a", pad: str = "") -> OutboxRow:
+    e = new_event("course.tested", agg, {"n": seq, "pad": pad}, correlation_id="c-1")
+    return OutboxRow(seq, e.id, e.type, e.aggregate_type, e.aggregate_id, e.correlation_id, e.model_dump_json(), 0)
+
+
+def relay(producer: FakeProducer) -> Relay:
+    return Relay(RelaySettings(topic_prefix="p.s"), database=None, producer_factory=lambda: producer)  # type: ignore[arg-type]
+
+
+def test_message_is_keyed_by_aggregate_with_debezium_style_headers() -> None:
+    r = row(1)
+    msg = build_message(r, "smartcourse.dev")
+    assert msg.topic == "smartcourse.dev.course"
+    assert msg.key == b"a"
+    assert dict(msg.headers) == {"id": str(r.id).encode(), "event_type": b"smartcourse.course.tested.v1",
+                                 "aggregate_type": b"course", "correlation_id": b"c-1"}
+
+
+def test_a_payload_that_is_not_an_envelope_or_disagrees_with_its_row_is_unpublishable() -> None:
+    r = row(1)
+    with pytest.raises(Unpublishable):
+        build_message(OutboxRow(1, r.id, r.event_type, "course", "a", None, '{"x": 1}', 0), "p")
+    with pytest.raises(Unpublishable):
+        build_message(OutboxRow(1, uuid.uuid4(), r.event_type, "course", "a", None, r.payload, 0), "p")
+
+
+def test_a_row_too_large_is_parked_and_later_rows_of_its_aggregate_are_held_back_others_go() -> None:
+    def outcome(topic: str, value: bytes) -> Any:
+        return ke.MessageSizeTooLargeError("too big") if len(value) > 1000 else FakeFuture()
+
+    p = FakeProducer(outcome)
+    result = PassResult()
+    relay(p).publish([row(1, "a", pad="x" * 2000), row(2, "a"), row(3, "b")], result)
+    assert [s for s, _ in result.parked] == [1]
+    assert "MessageSizeTooLargeError" in result.parked[0][1]
+    assert result.published == [3]
+    assert result.held_back == 1 and result.failed == []
+
+
+def test_a_broker_side_permanent_error_parks_and_a_transient_one_backs_off_and_resets_the_producer() -> None:
+    futures = iter([FakeFuture(ke.MessageSizeTooLargeError("broker says no")),
+                    FakeFuture(ke.NotLeaderForPartitionError()), FakeFuture(done=False)])
+    p = FakeProducer(lambda topic, value: next(futures))
+    r = relay(p)
+    result = PassResult()
+    r.publish([row(1, "a"), row(2, "b"), row(3, "c")], result)
+    assert [s for s, _ in result.parked] == [1]
+    assert result.failed == [2, 3]
+    assert result.error
+    assert p.closed and r._producer is None  # a new producer (and connection) next pass
+
+
+def test_a_metadata_timeout_fails_the_row_and_the_rest_of_its_topic_without_waiting_again() -> None:
+    calls: list[str] = []
+
+    def outcome(topic: str, value: bytes) -> Any:
+        calls.append(topic)
+        return ke.KafkaTimeoutError("no metadata")
+
+    result = PassResult()
+    relay(FakeProducer(outcome)).publish([row(1, "a"), row(2, "b"), row(3, "c")], result)
+    assert result.failed == [1, 2, 3]
+    assert len(calls) == 1
+
+
+def test_cannot_connect_backs_off_every_row() -> None:
+    def factory() -> Any:
+        raise ke.NoBrokersAvailable()
+
+    r = Relay(RelaySettings(), database=None, producer_factory=factory)  # type: ignore[arg-type]
+    result = PassResult()
+    r.publish([row(1), row(2)], result)
+    assert result.failed == [1, 2] and "NoBrokersAvailable" in (result.error or "")
+
+
+def test_local_config_is_plaintext_and_msk_config_is_tls_with_iam() -> None:
+    local = client_config(KafkaSettings(kafka_bootstrap_servers="127.0.0.1:9092"))
+    assert local == {"bootstrap_servers": ["127.0.0.1:9092"], "security_protocol": "PLAINTEXT"}
+    msk = producer_config(KafkaSettings(kafka_bootstrap_servers="b-1:9098,b-2:9098",
+                                        kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="AWS_MSK_IAM"))
+    assert msk["bootstrap_servers"] == ["b-1:9098", "b-2:9098"]
+    assert msk["security_protocol"] == "SASL_SSL" and msk["sasl_mechanism"] == "AWS_MSK_IAM"
+    assert isinstance(msk["ssl_context"], ssl.SSLContext)
+    assert msk["acks"] == "all" and msk["enable_idempotence"] is True
+
+
+def test_msk_iam_producer_is_accepted_by_kafka_python() -> None:
+    # kafka-python validates the SASL mechanism when it builds the client; no connection is made here
+    from kafka.net.sasl import get_sasl_mechanism
+
+    assert get_sasl_mechanism("AWS_MSK_IAM").__name__ == "SaslMechanismAwsMskIam"
+
+
+def test_sasl_ssl_without_a_mechanism_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError):
+        client_config(KafkaSettings(kafka_security_protocol="SASL_SSL"))
