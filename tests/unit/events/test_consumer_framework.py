@@ -65,7 +65,8 @@ class FakeDatabase:
         self.failures.update(conn.failures)
 
 
-def record(env: EventEnvelope | bytes | None, offset: int, partition: int = 0, topic: str = "t.course") -> dict[str, Any]:
+def record(env: EventEnvelope | bytes | None, offset: int, partition: int = 0,
+           topic: str = "t.course") -> dict[str, Any]:
     raw = env if isinstance(env, bytes | type(None)) else env.model_dump_json().encode()
     return {"topic": topic, "partition": partition, "offset": offset, "timestamp": 0,
             "timestampType": "CREATE_TIME", "key": base64.b64encode(b"k").decode(),
