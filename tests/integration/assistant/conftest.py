@@ -85,8 +85,9 @@ def world(database_url: str, embedder: MiniLMEmbeddings) -> Iterator[World]:
 
 def make_service(world: World, embedder: MiniLMEmbeddings, **overrides: Any) -> AssistantService:
     """An extractive-mode service (no Groq key) unless overrides say otherwise."""
-    settings = AssistantSettings(database_url=world.db.url, jwt_secret="x" * 32, groq_api_key=None,
-                                 groq_api_key_secret_arn=None, **overrides)
+    values: dict[str, Any] = {"database_url": world.db.url, "jwt_secret": "x" * 32, "groq_api_key": None,
+                              "groq_api_key_secret_arn": None, **overrides}
+    settings = AssistantSettings(**values)
     return build_service(settings, embedder=embedder, database=world.db)
 
 

@@ -1,0 +1,46 @@
+"""AssistantFunction: the course assistant behind API Gateway (a plain handler, not Chalice, so
+the API's cold start stays free of the embedding model).
+
+Routes (template.yaml, AssistantFunction Api events):
+  POST /courses/{course_id}/assistant/ask
+  GET  /courses/{course_id}/assistant/conversations/{conversation_id}
+  POST /courses/{course_id}/assistant/conversations/{conversation_id}/messages/{message_id}/feedback
+  GET  /courses/{course_id}/search?q=...&limit=10
+Settings are read on the first invocation; the model loads on the first question.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from assistant_routes import dispatch
+
+from smartcourse.assistant.bootstrap import build_service
+from smartcourse.assistant.service import AssistantService
+from smartcourse.assistant.settings import AssistantSettings
+from smartcourse.auth import resolve_jwt_secret
+from smartcourse.observability import correlation_scope, logger, metrics
+from smartcourse.settings import load_settings
+
+
+@functools.cache
+def service() -> AssistantService:
+    return build_service(load_settings(AssistantSettings))
+
+
+@functools.cache
+def jwt_secret() -> str:
+    return resolve_jwt_secret(load_settings(AssistantSettings))
+
+
+def _correlation_id(event: dict[str, Any]) -> str | None:
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    return headers.get("x-correlation-id") or (event.get("requestContext") or {}).get("requestId")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    with correlation_scope(_correlation_id(event)) as cid:
+        return dispatch(event, service, jwt_secret, cid)

@@ -1,0 +1,168 @@
+"""The assistant's tiny router: API Gateway REST proxy events -> service calls -> proxy responses.
+
+Routes are keyed by (method, resource) as API Gateway sends them (`event["resource"]`). Every error
+goes through `smartcourse.http.error_response`; 429 and 503 carry Retry-After when known.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from smartcourse.assistant.service import AssistantService
+from smartcourse.auth import Principal, bearer_token, verify_token
+from smartcourse.errors import AppError, BadRequest, FieldProblem, NotFound, ValidationFailed
+from smartcourse.http import error_response
+from smartcourse.observability import MetricUnit, logger, metrics
+
+BASE = "/courses/{course_id}"
+ASK = f"{BASE}/assistant/ask"
+CONVERSATION = f"{BASE}/assistant/conversations/{{conversation_id}}"
+FEEDBACK = f"{CONVERSATION}/messages/{{message_id}}/feedback"
+SEARCH = f"{BASE}/search"
+MAX_BODY_BYTES = 64 * 1024
+
+
+class AskBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=8000)
+    conversation_id: uuid.UUID | None = None
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    helpful: StrictBool
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    resource: str
+    path_params: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: str | None
+
+    def uuid_param(self, name: str) -> uuid.UUID:
+        raw = self.path_params.get(name, "")
+        try:
+            return uuid.UUID(raw)
+        except ValueError:
+            raise ValidationFailed(f"{name} is not a valid id",
+                                   details=[FieldProblem(name, "must be a UUID")]) from None
+
+    def json(self) -> dict[str, Any]:
+        if not self.body:
+            raise BadRequest("a JSON body is required")
+        if len(self.body) > MAX_BODY_BYTES:
+            raise BadRequest(f"the body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            data = json.loads(self.body)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        if not isinstance(data, dict):
+            raise BadRequest("the body must be a JSON object")
+        return data
+
+
+def parse_event(event: dict[str, Any]) -> Request:
+    ctx = event.get("requestContext") or {}
+    body = event.get("body")
+    if body is not None and event.get("isBase64Encoded"):
+        import base64
+
+        try:
+            body = base64.b64decode(body).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("the body is not UTF-8 text") from None
+    return Request(
+        method=str(event.get("httpMethod") or ctx.get("httpMethod") or "").upper(),
+        resource=str(event.get("resource") or ctx.get("resourcePath") or ""),
+        path_params={k: str(v) for k, v in (event.get("pathParameters") or {}).items()},
+        query={k: str(v) for k, v in (event.get("queryStringParameters") or {}).items()},
+        headers={str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()},
+        body=body,
+    )
+
+
+Handler = Callable[[AssistantService, Principal, Request], tuple[int, dict[str, Any]]]
+
+
+def _ask(svc: AssistantService, who: Principal, req: Request) -> tuple[int, dict[str, Any]]:
+    body = AskBody.model_validate(req.json())
+    result = svc.ask(who, req.uuid_param("course_id"), body.question, body.conversation_id)
+    metrics.add_metric(name="AssistantAnswers", unit=MetricUnit.Count, value=1)
+    if result.refused:
+        metrics.add_metric(name="AssistantRefusals", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="AssistantAskLatency", unit=MetricUnit.Milliseconds, value=result.timings_ms["total"])
+    logger.info("answered", extra={"refused": result.refused, "model": result.body["model"],
+                                   "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()}})
+    return 200, result.body
+
+
+def _conversation(svc: AssistantService, who: Principal, req: Request) -> tuple[int, dict[str, Any]]:
+    return 200, svc.conversation(who, req.uuid_param("course_id"), req.uuid_param("conversation_id"))
+
+
+def _feedback(svc: AssistantService, who: Principal, req: Request) -> tuple[int, dict[str, Any]]:
+    body = FeedbackBody.model_validate(req.json())
+    return 200, svc.feedback(who, req.uuid_param("course_id"), req.uuid_param("conversation_id"),
+                             req.uuid_param("message_id"), body.helpful, body.comment)
+
+
+def _search(svc: AssistantService, who: Principal, req: Request) -> tuple[int, dict[str, Any]]:
+    raw_limit = req.query.get("limit", "10")
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise ValidationFailed("limit is not a number", details=[FieldProblem("limit", "must be an integer")]) from None
+    return 200, svc.search(who, req.uuid_param("course_id"), req.query.get("q", ""), limit)
+
+
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", ASK): _ask,
+    ("GET", CONVERSATION): _conversation,
+    ("POST", FEEDBACK): _feedback,
+    ("GET", SEARCH): _search,
+}
+
+
+def _response(status: int, body: dict[str, Any], correlation_id: str,
+              extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", "X-Correlation-Id": correlation_id, "Cache-Control": "no-store"}
+    headers.update(extra_headers or {})
+    return {"statusCode": status, "headers": headers, "body": json.dumps(body, default=str), "isBase64Encoded": False}
+
+
+def dispatch(event: dict[str, Any], service: Callable[[], AssistantService], jwt_secret: Callable[[], str],
+             correlation_id: str) -> dict[str, Any]:
+    """Route one proxy event; every outcome, errors included, is a proxy response."""
+    try:
+        req = parse_event(event)
+        handler = ROUTES.get((req.method, req.resource))
+        if handler is None:
+            known = any(res == req.resource for _, res in ROUTES)
+            if known:
+                return _response(405, {"error": {"code": "method_not_allowed",
+                                                 "message": f"{req.method} is not allowed on {req.resource}"}},
+                                 correlation_id)
+            raise NotFound(f"no assistant route for {req.method} {req.resource or '?'}")
+        who = verify_token(bearer_token(req.headers.get("authorization")), jwt_secret())
+        status, body = handler(service(), who, req)
+        return _response(status, body, correlation_id)
+    except Exception as exc:
+        status, body = error_response(exc)
+        headers: dict[str, str] = {}
+        if isinstance(exc, AppError) and "retry_after_s" in exc.extra:
+            headers["Retry-After"] = str(exc.extra["retry_after_s"])
+        if status >= 500:
+            logger.exception("request failed", extra={"status": status})
+        else:
+            logger.info("request refused", extra={"status": status, "code": body["error"]["code"]})
+        return _response(status, body, correlation_id, headers)

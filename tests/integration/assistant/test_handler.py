@@ -1,0 +1,164 @@
+"""AssistantFunction's handler in-process, with the function's environment: routing, JWTs, JSON
+errors, status codes and headers (401, 403, 404, 400, 429, 503 with Retry-After)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from smartcourse.auth import issue_token
+from smartcourse.settings import load_settings
+from tests.conftest import load_function_module
+from tests.integration.assistant.conftest import World
+from tests.integration.assistant.fake_groq import FakeGroq, fake_groq
+
+pytestmark = pytest.mark.integration
+
+
+class Context:
+    function_name = "AssistantFunction"
+    memory_limit_in_mb = 2048
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:AssistantFunction"
+    aws_request_id = "test-request"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30000
+
+
+def event(method: str, resource: str, params: dict[str, str], *, token: str | None = None,
+          body: Any = None, query: dict[str, str] | None = None) -> dict[str, Any]:
+    path = resource
+    for k, v in params.items():
+        path = path.replace("{" + k + "}", v)
+    headers = {"content-type": "application/json"}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    return {"resource": resource, "path": path, "httpMethod": method, "headers": headers,
+            "queryStringParameters": query, "pathParameters": params,
+            "requestContext": {"resourcePath": resource, "httpMethod": method, "requestId": str(uuid.uuid4())},
+            "body": body if body is None or isinstance(body, str) else json.dumps(body), "isBase64Encoded": False}
+
+
+ASK = "/courses/{course_id}/assistant/ask"
+SEARCH = "/courses/{course_id}/search"
+CONV = "/courses/{course_id}/assistant/conversations/{conversation_id}"
+FEEDBACK = CONV + "/messages/{message_id}/feedback"
+
+
+@pytest.fixture
+def app(in_process_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name in ("GROQ_API_KEY", "GROQ_API_KEY_SECRET_ARN", "GROQ_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    module = load_function_module("assistant")
+    module.service.cache_clear()
+    module.jwt_secret.cache_clear()
+    yield module
+    module.service.cache_clear()
+    module.jwt_secret.cache_clear()
+
+
+def call(app: Any, ev: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    out = app.handler(ev, Context())
+    return out["statusCode"], out["headers"], json.loads(out["body"])
+
+
+def token(env: dict[str, str], who: Any) -> str:
+    return issue_token(who.user_id, who.role, env["JWT_SECRET"], 600)
+
+
+def test_sample_event_is_answered_401(app: Any) -> None:
+    from pathlib import Path
+
+    sample = json.loads((Path(__file__).parents[3] / "events/AssistantFunction/search-bad-token.json").read_text())
+    status, headers, body = call(app, sample)
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+    assert headers["X-Correlation-Id"] == "sample-assistant-search"
+
+
+def test_ask_search_conversation_feedback_over_http(app: Any, world: World, in_process_env: dict[str, str]) -> None:
+    course = str(world.a.course_id)
+    t = token(in_process_env, world.learner_a)
+    status, _, body = call(app, event("POST", ASK, {"course_id": course}, token=t,
+                                      body={"question": "When did Apollo 11 land?"}))
+    assert status == 200, body
+    assert body["refused"] is False and "1969" in body["answer"] and body["citations"][0]["n"] >= 1
+    status, _, conv = call(app, event("GET", CONV, {"course_id": course, "conversation_id": body["conversation_id"]},
+                                      token=t))
+    assert status == 200 and len(conv["messages"]) == 2
+    status, _, fb = call(app, event("POST", FEEDBACK, {"course_id": course, "conversation_id": body["conversation_id"],
+                                                        "message_id": body["message_id"]}, token=t,
+                                    body={"helpful": True, "comment": "clear"}))
+    assert status == 200 and fb["helpful"] is True
+    status, _, found = call(app, event("GET", SEARCH, {"course_id": course}, token=t,
+                                       query={"q": "Tycho crater", "limit": "3"}))
+    assert status == 200 and found["items"][0]["asset_id"] == str(world.a.asset_ids["surface.md"])
+    assert len(found["items"]) <= 3
+
+
+def test_errors_are_json_with_the_right_status(app: Any, world: World, in_process_env: dict[str, str]) -> None:
+    course = str(world.a.course_id)
+    t = token(in_process_env, world.learner_a)
+    cases = [
+        (event("POST", ASK, {"course_id": course}, body={"question": "x?"}), 401, "unauthorized"),
+        (event("POST", ASK, {"course_id": course}, token="garbage", body={"question": "x?"}), 401, "unauthorized"),
+        (event("POST", ASK, {"course_id": course}, token=token(in_process_env, world.outsider),
+               body={"question": "What are maria?"}), 403, "forbidden"),
+        (event("POST", ASK, {"course_id": str(uuid.uuid4())}, token=token(in_process_env, world.admin),
+               body={"question": "What are maria?"}), 404, "not_found"),
+        (event("POST", ASK, {"course_id": "not-a-uuid"}, token=t, body={"question": "x?"}), 400, "validation_failed"),
+        (event("POST", ASK, {"course_id": course}, token=t, body="{not json"), 400, "bad_request"),
+        (event("POST", ASK, {"course_id": course}, token=t, body={"question": ""}), 400, "validation_failed"),
+        (event("POST", ASK, {"course_id": course}, token=t, body={"question": "x?", "extra": 1}), 400,
+         "validation_failed"),
+        (event("POST", FEEDBACK, {"course_id": course, "conversation_id": str(uuid.uuid4()),
+                                  "message_id": str(uuid.uuid4())}, token=t, body={"helpful": "yes"}), 400,
+         "validation_failed"),
+        (event("GET", SEARCH, {"course_id": course}, token=t, query={"q": "moon", "limit": "x"}), 400,
+         "validation_failed"),
+        (event("GET", "/nope", {}, token=t), 404, "not_found"),
+    ]
+    for ev, want_status, want_code in cases:
+        status, headers, body = call(app, ev)
+        assert (status, body["error"]["code"]) == (want_status, want_code), (ev["resource"], ev.get("body"), body)
+        assert headers["Content-Type"] == "application/json"
+    _, _, body = call(app, cases[4][0])
+    assert body["error"]["details"] == [{"field": "course_id", "problem": "must be a UUID"}]
+
+
+def test_rate_limit_is_429_with_retry_after(app: Any, world: World, in_process_env: dict[str, str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEARCH_RATE_LIMIT_PER_MINUTE", "1")
+    load_settings.cache_clear()
+    app.service.cache_clear()
+    t = token(in_process_env, world.instructor)
+    statuses = []
+    for _ in range(4):
+        status, headers, body = call(app, event("GET", SEARCH, {"course_id": str(world.a.course_id)}, token=t,
+                                                query={"q": "moon"}))
+        statuses.append(status)
+        if status == 429:
+            assert body["error"]["code"] == "rate_limited" and 1 <= int(headers["Retry-After"]) <= 60
+            break
+    assert statuses[0] == 200 and statuses[-1] == 429
+
+
+def test_groq_failure_is_503_with_retry_after(app: Any, world: World, in_process_env: dict[str, str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    with fake_groq() as groq:
+        groq: FakeGroq  # type: ignore[no-redef]
+        groq.mode = "429"
+        monkeypatch.setenv("GROQ_API_KEY", "test")
+        monkeypatch.setenv("GROQ_BASE_URL", groq.url)
+        monkeypatch.setenv("GROQ_MAX_RETRIES", "0")
+        load_settings.cache_clear()
+        app.service.cache_clear()
+        status, headers, body = call(app, event("POST", ASK, {"course_id": str(world.a.course_id)},
+                                                token=token(in_process_env, world.learner_a),
+                                                body={"question": "How far is the Moon from the Earth?"}))
+    assert status == 503 and headers["Retry-After"] == "7"
+    assert body["error"]["code"] == "dependency_unavailable" and body["error"]["reason"] == "rate_limited"
