@@ -1,0 +1,173 @@
+"""The certificate journey through the local runtime, wired only by template.yaml: a learner
+completes the last lesson over HTTP; the relay (on a fast schedule) puts course.completed on the
+enrollment topic; the MSK mapping drives CertificatesFunction; the certificate shows up in
+GET /me/certificates by itself, verifies publicly, downloads, and after revocation the public check
+says revoked, with the reason. A learner whose name no bundled font can draw ends on the
+dead-letter topic with the reason in its headers."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+
+from devstack.runtime import LocalRuntime, RuntimeOptions
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "a-long-enough-password"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Http:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def __call__(self, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"content-type": "application/json",
+                                              **({"authorization": f"Bearer {token}"} if token else {})})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, json.loads(raw) if raw else None
+
+    def ok(self, method: str, path: str, token: str | None = None, body: Any = None, status: int = 200) -> Any:
+        got, payload = self(method, path, token, body)
+        assert got == status, (method, path, got, payload)
+        return payload
+
+    def user(self, name: str, role: str = "student") -> str:
+        email = f"{role}-{secrets.token_hex(5)}@example.com"
+        self.ok("POST", "/auth/register", body={"email": email, "password": PASSWORD, "name": name, "role": role},
+                status=201)
+        return str(self.ok("POST", "/auth/login", body={"email": email, "password": PASSWORD})["access_token"])
+
+
+def eventually(check: Callable[[], Any], timeout: float = 90, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def runtime(template: Any, function_env: dict[str, str], provisioned: Any, stack_endpoints: Any,
+            stage: str) -> Iterator[Http]:
+    from devstack.stack import aws_clients
+
+    port = free_port()
+    _, sqs = aws_clients(stack_endpoints.aws_endpoint_url)
+    rt = LocalRuntime(template, function_env,
+                      RuntimeOptions(http_port=port, schedule_rate_s=0.5, s3=False,
+                                     only_functions={"ApiFunction", "OutboxRelayFunction", "CertificatesFunction"}),
+                      stage=stage, kafka_bootstrap=stack_endpoints.kafka_bootstrap_servers, sqs=sqs,
+                      s3_queues=provisioned)
+    rt.start()
+    try:
+        assert rt.wait_for_consumers(90), "the MSK mapping's consumer got no partitions"
+        yield Http(f"http://127.0.0.1:{port}")
+    finally:
+        rt.stop()
+
+
+def complete_a_course(http: Http, learner_name: str) -> tuple[str, str]:
+    """An instructor publishes a two-lesson course; a learner enrolls and completes it over HTTP."""
+    teacher = http.user("Dr. Ada Lovelace", "instructor")
+    title = f"Relational Databases {secrets.token_hex(2)}"
+    course = http.ok("POST", "/courses", teacher, {"title": title, "description": "SQL"}, 201)
+    module = http.ok("POST", f"/courses/{course['id']}/modules", teacher, {"title": "Basics"}, 201)
+    lessons = [http.ok("POST", f"/courses/{course['id']}/modules/{module['id']}/lessons", teacher,
+                       {"title": f"Lesson {i}", "kind": "text", "body": "text"}, 201)["id"] for i in (1, 2)]
+    http.ok("POST", f"/courses/{course['id']}/publish", teacher, status=201)
+    learner = http.user(learner_name)
+    enrollment = http.ok("POST", f"/courses/{course['id']}/enrollments", learner, {}, 201)
+    for i, lesson in enumerate(lessons):
+        done = http.ok("PUT", f"/enrollments/{enrollment['id']}/lessons/{lesson}/progress", learner,
+                       {"status": "completed"})
+        assert done["completed"] is (i == len(lessons) - 1)
+    return learner, title
+
+
+def test_completion_issues_a_certificate_that_verifies_publicly_until_revoked(
+        runtime: Http, database_url: str) -> None:
+    http = runtime
+    learner, title = complete_a_course(http, "Zoë Ångström")
+    # The certificate appears by itself: relay -> Kafka -> CertificatesFunction
+    items = eventually(lambda: http.ok("GET", "/me/certificates", learner)["items"], what="the certificate")
+    [cert] = items
+    code = cert["code"]
+    assert (cert["status"], cert["learner_name"], cert["course_title"], cert["instructor_name"]) == \
+        ("valid", "Zoë Ångström", title, "Dr. Ada Lovelace")
+    # It verifies publicly, without a login, at the URL printed in its QR code
+    status, check = http("GET", f"/certificates/{code}")
+    assert status == 200 and check["status"] == "valid" and check["learner_name"] == "Zoë Ångström"
+    assert check["verify_url"].endswith(f"/certificates/{code}")
+    # The owner downloads the PDF through a short-lived link; it carries the printed facts
+    link = http.ok("GET", f"/certificates/{code}/download", learner)
+    with urllib.request.urlopen(link["url"], timeout=30) as resp:
+        text = PdfReader(io.BytesIO(resp.read())).pages[0].extract_text()
+    for printed in ("Zoë Ångström", title, "Dr. Ada Lovelace", code, cert["completed_on"]):
+        assert printed in text
+    # An admin revokes it with a reason; the public check says revoked, with the reason and date
+    from smartcourse.lms.cli import create_admin
+
+    email = f"admin-{secrets.token_hex(4)}@example.com"
+    create_admin(database_url, email, "Admin", PASSWORD)
+    admin = http.ok("POST", "/auth/login", body={"email": email, "password": PASSWORD})["access_token"]
+    assert http("POST", f"/certificates/{code}/revoke", learner, {"reason": "mine"})[0] == 403
+    http.ok("POST", f"/certificates/{code}/revoke", admin, {"reason": "Issued for the wrong learner"})
+    status, check = http("GET", f"/certificates/{code}")
+    assert status == 200 and check["status"] == "revoked"
+    assert check["revoked_reason"] == "Issued for the wrong learner" and check["revoked_at"]
+    # Unknown codes are a clear 404 "unknown"
+    status, check = http("GET", "/certificates/AAAAA-BBBBB-CCCCC-DDDDD-EEEEE")
+    assert status == 404 and check["status"] == "unknown"
+
+
+def test_an_unrenderable_name_is_parked_on_the_dead_letter_topic_with_its_reason(
+        runtime: Http, stack_endpoints: Any, stage: str) -> None:
+    from kafka import KafkaConsumer
+
+    dlq = KafkaConsumer(f"smartcourse.{stage}.dlq", bootstrap_servers=stack_endpoints.kafka_bootstrap_servers,
+                        auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=1000,
+                        group_id=f"e2e-dlq-{secrets.token_hex(3)}")
+    try:
+        learner, _ = complete_a_course(runtime, "Linear B \U00010000")
+        parked: list[Any] = []
+
+        def the_record() -> bool:
+            for rec in dlq:
+                headers = {k: v.decode() for k, v in rec.headers or []}
+                if headers.get("x-consumer") == "certificates":
+                    parked.append((json.loads(rec.value), headers))
+            return bool(parked)
+
+        eventually(the_record, timeout=120, what="the dead-lettered course.completed")
+        envelope, headers = parked[-1]
+        assert envelope["type"] == "smartcourse.course.completed.v1"
+        assert headers["x-error-type"] == "RenderError"
+        assert "U+10000 LINEAR B SYLLABLE B008 A" in headers["x-failure-reason"]
+        assert runtime.ok("GET", "/me/certificates", learner) == {"items": []}
+    finally:
+        dlq.close()
