@@ -115,7 +115,7 @@ class Consumer:
             "event_id, error_type, last_error) VALUES (%s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (consumer, topic, kafka_partition, kafka_offset) DO UPDATE SET "
             "attempts = f.attempts + 1, error_type = EXCLUDED.error_type, last_error = EXCLUDED.last_error, "
-            "last_failed_at = now() RETURNING attempts"
+            "last_failed_at = now() RETURNING attempts, dead_lettered_at IS NOT NULL AS dead"
         )
         self._mark_dead = (
             f"UPDATE {schema}.consumer_failures SET dead_lettered_at = now() "
@@ -185,11 +185,15 @@ class Consumer:
                 row = conn.execute(self._record_failure, (*key, envelope.id if envelope else None,
                                                           type(exc).__name__, reason)).fetchone()
             attempts = int(row["attempts"] if isinstance(row, dict) else row[0])  # type: ignore[index]
+            already_dead = bool(row.get("dead") if isinstance(row, dict) else False)  # type: ignore[union-attr]
         except Exception:  # the ledger is best effort: the mapping still retries and dead-letters
             logger.warning("could not record the failure", exc_info=True)
             return False
         if self.dead_letter is None or attempts < self.max_attempts:
             return False
+        if already_dead:  # sent before, but that invocation failed afterwards: do not send it twice
+            logger.warning("record was dead-lettered already", extra={"offset": record.offset})
+            return True
         try:
             self.dead_letter(DeadLetter(
                 consumer=self.name, topic=record.topic, partition=record.partition, offset=record.offset,

@@ -41,7 +41,7 @@ class FakeConn:
             row = self.db.failures.get(key) or {"attempts": 0}
             row = {**row, "attempts": row["attempts"] + 1, "error_type": params[5], "last_error": params[6]}
             self.failures[key] = row
-            return Result({"attempts": row["attempts"]})
+            return Result({"attempts": row["attempts"], "dead": bool(row.get("dead"))})
         if sql.startswith("UPDATE lms.consumer_failures"):
             self.failures[tuple(params)] = {**self.db.failures[tuple(params)], "dead": True}
             return Result(None)
@@ -158,6 +158,9 @@ def test_a_record_failing_max_attempts_times_is_dead_lettered_with_its_reason_an
     assert headers["x-consumer"] == b"c1" and headers["x-source-offset"] == b"7"
     assert headers["id"] == b"abc"  # the original headers travel along
     assert db.failures[("c1", "t.course", 0, 7)].get("dead") is True
+    # And if that invocation failed afterwards and the batch comes again, it is not sent twice
+    assert failed(c.handle(batch)) == []
+    assert len(letters) == 1
 
 
 def test_when_the_dead_letter_sink_fails_the_record_stays_failed(db: FakeDatabase) -> None:
