@@ -30,7 +30,7 @@ from smartcourse.errors import (
     ValidationFailed,
 )
 from smartcourse.events import new_event
-from smartcourse.lms import domain
+from smartcourse.lms import domain, event_schemas
 from smartcourse.lms import schemas as s
 from smartcourse.lms.repository import PgRepository, Row
 from smartcourse.lms.storage import Storage
@@ -55,8 +55,10 @@ class LmsService:
     # --- helpers -----------------------------------------------------------------------------------
     def _emit(self, name: str, aggregate_id: uuid.UUID, data: dict[str, Any],
               aggregate_type: str | None = None) -> None:
-        self.repo.add_event(new_event(name, aggregate_id, data, correlation_id=current_correlation_id(),
-                                      aggregate_type=aggregate_type))
+        event = new_event(name, aggregate_id, data, correlation_id=current_correlation_id(),
+                          aggregate_type=aggregate_type)
+        event_schemas.validate(name, event.aggregate_type, data)  # the documented shape, or a 500
+        self.repo.add_event(event)
 
     def _course(self, principal: Principal, course_id: uuid.UUID, *, lock: bool = False) -> Row:
         course = self.repo.get_course(course_id, lock=lock)

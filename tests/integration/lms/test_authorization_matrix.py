@@ -189,9 +189,14 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
 ]
 
 
+# Blueprints of the API function owned elsewhere (they carry their own authorisation tests).
+OTHER_OWNERS = {"chalicelib.certificates_routes"}
+
+
 def test_the_matrix_covers_every_route() -> None:
     app = load_function_module("api").app
-    routes = {(path, method) for path, methods in app.routes.items() for method in methods}
+    routes = {(path, method) for path, methods in app.routes.items() for method, entry in methods.items()
+              if entry.view_function.__module__ not in OTHER_OWNERS}
     assert {(p, m) for m, p, _, _ in CASES} == routes
 
 
