@@ -67,7 +67,8 @@ def issued(in_process_env: dict[str, str], provisioned: Any, db: psycopg.Connect
 
 
 def test_the_owner_lists_and_downloads_the_certificate_others_cannot(
-        http: Http, issued: tuple[Completion, str], in_process_env: dict[str, str], db: psycopg.Connection[Any]) -> None:
+        http: Http, issued: tuple[Completion, str], in_process_env: dict[str, str],
+        db: psycopg.Connection[Any]) -> None:
     done, code = issued
     owner = token(in_process_env, done.user_id)
     status, body = http("GET", "/me/certificates", owner)
@@ -92,7 +93,8 @@ def test_the_owner_lists_and_downloads_the_certificate_others_cannot(
 
 
 def test_public_check_valid_then_revoked_with_reason_and_date_unknown_is_404(
-        http: Http, issued: tuple[Completion, str], in_process_env: dict[str, str], db: psycopg.Connection[Any]) -> None:
+        http: Http, issued: tuple[Completion, str], in_process_env: dict[str, str],
+        db: psycopg.Connection[Any]) -> None:
     done, code = issued
     # valid, without any login, and tolerant of how the code was typed
     status, body = http("GET", f"/certificates/{code.lower().replace('-', '')}")
