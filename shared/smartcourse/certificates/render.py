@@ -1,10 +1,12 @@
 """The PDF renderer adapter: fpdf2 draws the certificate, segno draws the QR code.
 
 Fonts are vendored TTFs (see fonts/README.md): DejaVu Sans for Latin, Greek, Cyrillic, Hebrew,
-Arabic and more, Droid Sans Fallback for Chinese, Japanese and Korean. HarfBuzz (uharfbuzz) shapes
-the text, so right-to-left names and combining marks come out as written. A character that none
-of the fonts can draw raises `RenderError` before anything is drawn: the record is parked on the
-dead-letter topic with that reason rather than printing a blank or a box in someone's name.
+Arabic and more; fallbacks, loaded only when a printed string needs them: Droid Sans Fallback for
+Chinese, Japanese and Korean, and Noto Sans for the Indic scripts, Thai, Lao, Khmer, Myanmar,
+Sinhala and Ethiopic. HarfBuzz (uharfbuzz) shapes the text, so right-to-left names, conjuncts and
+combining marks come out as written. A character that none of the fonts can draw raises
+`RenderError` before anything is drawn: the record is parked on the dead-letter topic with that
+reason rather than printing a blank or a box in someone's name.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from smartcourse.certificates.domain import RenderError, Snapshot
 FONTS_DIR = Path(__file__).resolve().parent / "fonts"
 _REGULAR = "DejaVuSans.ttf"
 _BOLD = "DejaVuSans-Bold.ttf"
-_FALLBACK = "DroidSansFallback.ttf"
+# Tried in this order for a character the main font lacks.
+FALLBACKS = ("DroidSansFallback.ttf", *(f"NotoSans{script}-Regular.ttf" for script in (
+    "Devanagari", "Bengali", "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu", "Kannada", "Malayalam",
+    "Sinhala", "Thai", "Lao", "Khmer", "Myanmar", "Ethiopic")))
 
 # Characters that are never drawn as glyphs (format controls such as ZWJ, bidi marks).
 _IGNORED_CATEGORIES = {"Cf", "Cc", "Zl", "Zp"}
@@ -67,7 +72,22 @@ class PdfRenderer:
         self.fonts_dir = fonts_dir
 
     def _fonts(self, bold: bool) -> list[Path]:
-        return [self.fonts_dir / (_BOLD if bold else _REGULAR), self.fonts_dir / _FALLBACK]
+        return [self.fonts_dir / (_BOLD if bold else _REGULAR), *(self.fonts_dir / f for f in FALLBACKS)]
+
+    def fallbacks_for(self, s: Snapshot) -> list[str]:
+        """The fallback fonts this certificate needs, in preference order (each costs a parse)."""
+        needed: set[str] = set()
+        for text, main in ((s.learner_name + s.course_title, _BOLD),
+                           (s.learner_name + s.course_title + s.instructor_name, _REGULAR)):
+            for ch in dict.fromkeys(text):
+                cp = ord(ch)
+                if ch.isspace() or cp in _cmap(self.fonts_dir / main):
+                    continue
+                for name in FALLBACKS:
+                    if cp in _cmap(self.fonts_dir / name):
+                        needed.add(name)
+                        break
+        return [name for name in FALLBACKS if name in needed]
 
     def check(self, snapshot: Snapshot) -> None:
         """Raise `RenderError` naming every character no bundled font can draw."""
@@ -101,9 +121,11 @@ class PdfRenderer:
         pdf.set_creation_date(_midnight_utc(s))  # the same facts give the same bytes
         pdf.add_font("Sans", "", str(self.fonts_dir / _REGULAR))
         pdf.add_font("Sans", "B", str(self.fonts_dir / _BOLD))
-        if _needs_fallback(s, self):
-            pdf.add_font("Fallback", "", str(self.fonts_dir / _FALLBACK))
-            pdf.set_fallback_fonts(["Fallback"], exact_match=False)
+        fallbacks = self.fallbacks_for(s)
+        for i, name in enumerate(fallbacks):
+            pdf.add_font(f"Fallback{i}", "", str(self.fonts_dir / name))
+        if fallbacks:
+            pdf.set_fallback_fonts([f"Fallback{i}" for i in range(len(fallbacks))], exact_match=False)
         pdf.set_text_shaping(True)
         pdf.set_auto_page_break(False)
         pdf.set_margins(20, 18, 20)
@@ -153,13 +175,6 @@ class PdfRenderer:
         pdf.cell(0, 5, f"Course version {s.course_version}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.image(io.BytesIO(qr_png(s.verify_url)), x=236, y=150, w=42, h=42, link=s.verify_url)
         return bytes(pdf.output())
-
-
-def _needs_fallback(s: Snapshot, renderer: PdfRenderer) -> bool:
-    """Load the 3.4 MB CJK font only when a printed string has a character DejaVu lacks."""
-    text = s.learner_name + s.course_title + s.instructor_name
-    return bool(missing_glyphs(text, [renderer.fonts_dir / _REGULAR])
-                or missing_glyphs(s.learner_name + s.course_title, [renderer.fonts_dir / _BOLD]))
 
 
 def _fit_size(length: int, size: float, comfortable: int, minimum: float) -> float:
