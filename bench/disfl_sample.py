@@ -34,7 +34,7 @@ def detokenize(text: str) -> str:
     t = re.sub(r" n't\b", "n't", t)
     t = re.sub(r"(\d) , (\d{3})\b", r"\1,\2", t)
     t = re.sub(r"(\w) - (\w)", r"\1-\2", t)
-    t = re.sub(r"(\w) – (\w)", r"\1–\2", t)
+    t = re.sub(r"(\w) \u2013 (\w)", "\\1\u2013\\2", t)
     return t.strip()
 
 

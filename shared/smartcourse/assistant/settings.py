@@ -31,6 +31,6 @@ class AssistantSettings(CommonSettings, JwtSettings):
     extractive_max_sentences: int = Field(default=3, ge=1, le=10)
     # --- limits
     max_question_chars: int = Field(default=1000, ge=20, le=8000)
-    ask_rate_limit_per_minute: int = Field(default=20, ge=1, le=10000)
-    search_rate_limit_per_minute: int = Field(default=60, ge=1, le=10000)
+    ask_rate_limit_per_minute: int = Field(default=20, ge=1, le=1_000_000)
+    search_rate_limit_per_minute: int = Field(default=60, ge=1, le=1_000_000)
     history_turns: int = Field(default=3, ge=0, le=10)
