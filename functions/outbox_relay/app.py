@@ -27,8 +27,8 @@ def relay() -> Relay:
 def _max_duration(event: Any) -> float | None:
     if not isinstance(event, dict):
         return None
-    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
-    value = event.get("max_duration_s", detail.get("max_duration_s"))
+    detail = event.get("detail")
+    value = event.get("max_duration_s", detail.get("max_duration_s") if isinstance(detail, dict) else None)
     return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
