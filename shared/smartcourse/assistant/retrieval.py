@@ -76,9 +76,9 @@ LIMIT %(n)s
 
 _TEXT_SQL = """
 WITH q AS (
-    SELECT websearch_to_tsquery('english', %(q)s) AS strict,
+    SELECT websearch_to_tsquery('english', %(text)s) AS strict,
            (SELECT string_agg('''' || replace(replace(x, '\\', '\\\\'), '''', '''''') || '''', ' | ')
-              FROM unnest(tsvector_to_array(to_tsvector('english', %(q)s))) AS x)::tsquery AS anyq
+              FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS x)::tsquery AS anyq
 )
 SELECT c.id, (c.tsv @@ q.strict) AS strict, ts_rank_cd(c.tsv, q.anyq, 1) AS rank
 FROM ai.chunks c, q

@@ -130,3 +130,12 @@ def test_a_fact_only_the_other_course_has_is_refused_here_and_answered_there(wor
     there = service.ask(world.learner_b, world.b.course_id, "Who discovered the moons?").body
     assert here["refused"] is True and "Asaph Hall" not in here["answer"]
     assert there["refused"] is False and "Asaph Hall" in there["answer"]
+
+
+def test_each_ranking_finds_the_passage_on_its_own(world: World, service: AssistantService) -> None:
+    moon = str(world.a.asset_ids["moon.md"])
+    for mode in ("text", "vector", "hybrid"):
+        items = service.search(world.learner_a, world.a.course_id, "sidereal month", 3, mode=mode)["items"]
+        assert items and items[0]["asset_id"] == moon, mode
+    # Full text alone: a word that occurs nowhere finds nothing.
+    assert service.search(world.learner_a, world.a.course_id, "zyxwvut", 3, mode="text")["items"] == []
