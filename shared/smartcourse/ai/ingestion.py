@@ -64,7 +64,7 @@ class IngestSettings(CommonSettings):
     max_asset_bytes: int = Field(default=50 * _MIB, gt=0)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=100)
-    embedding_batch_size: int = Field(default=32, ge=1, le=256)
+    embedding_batch_size: int = Field(default=16, ge=1, le=256)  # the library's measured default
     consumer_name: str = "ingest"
 
 
