@@ -5,11 +5,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from chalicelib.settings import ApiSettings
 from smartcourse.aws import client
 from smartcourse.db import Database
 from smartcourse.settings import load_settings, resolve_database_url
-
-from chalicelib.settings import ApiSettings
 
 
 def settings() -> ApiSettings:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice import Blueprint, Response
+
 from smartcourse.http import error_response
 from smartcourse.observability import correlation_scope, logger
 
