@@ -29,7 +29,7 @@ def _existing_sections() -> dict[str, tuple[int, str]]:
 
 def main(argv: list[str]) -> int:
     names = argv or sorted(p.stem[len("bench_"):] for p in (ROOT / "bench").glob("bench_*.py"))
-    sections = _existing_sections()
+    measured: dict[str, tuple[int, str]] = {}
     failed = []
     for name in names:
         mod = importlib.import_module(f"bench.bench_{name}")
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
         body = section.markdown() + (
             f"\n_Measured {stamp} by `python -m bench {name}` (part of `make bench`) in {took:.0f} s._\n\n"
         )
-        sections[name] = (section.order, body)
+        measured[name] = (section.order, body)
         print(section.markdown())
     header = (
         "# Benchmarks\n\nProduced by `make bench` (`python -m bench`); each section says when it was measured "
@@ -56,6 +56,8 @@ def main(argv: list[str]) -> int:
         "the machines are shared and noisy, so absolute numbers are context only.\n\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.\n\n"
     )
+    # Re-read just before writing, so sections written meanwhile by another run are kept.
+    sections = {**_existing_sections(), **measured}
     ordered = sorted(sections.items(), key=lambda kv: (kv[1][0], kv[0]))
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(header + "".join(f"{MARK.format(k, order)}\n{body}" for k, (order, body) in ordered))

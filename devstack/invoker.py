@@ -62,8 +62,12 @@ class _Worker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         deadline = time.time() + timeout_s
         req = {"event": event, "deadline_ms": deadline * 1000, "request_id": str(uuid.uuid4())}
-        self.proc.stdin.write((json.dumps(req, default=str) + "\n").encode())
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write((json.dumps(req, default=str) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return {"ok": False, "errorType": "Runtime.ExitError",
+                    "errorMessage": f"function process exited with code {self.proc.wait()}"}
         fd = self.proc.stdout.fileno()
         ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()) + 0.5)
         if not ready:
@@ -117,7 +121,8 @@ class FunctionPool:
                 self._idle.put(worker)
             else:
                 with self._lock:
-                    self._all.remove(worker)
+                    if worker in self._all:  # close() may have cleared the pool meanwhile
+                        self._all.remove(worker)
         ok = bool(resp.pop("ok"))
         init_ms = float(resp.pop("init_ms", 0.0))
         resp.pop("duration_ms", None)

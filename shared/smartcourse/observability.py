@@ -11,16 +11,30 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
+_tracer: Any = None
 
-__all__ = ["MetricUnit", "correlation_scope", "current_correlation_id", "logger", "metrics", "new_correlation_id",
-           "tracer"]
+
+def __getattr__(name: str) -> Any:
+    """`tracer` is built on first import of the name: Powertools' Tracer imports the X-Ray SDK
+    (and botocore), about a third of a second of every cold start, so functions that do not
+    trace do not pay for it. Lambda's active tracing (template `Tracing: Active`) needs no SDK."""
+    global _tracer
+    if name == "tracer":
+        if _tracer is None:
+            from aws_lambda_powertools import Tracer
+
+            _tracer = Tracer()
+        return _tracer
+    raise AttributeError(name)
+
+__all__ = ["MetricUnit", "correlation_scope", "current_correlation_id", "logger", "metrics", "new_correlation_id"]
 
 _current: list[str] = []
 
