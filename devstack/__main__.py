@@ -4,6 +4,7 @@
   stack    start the stack only (tests and `invoke` reuse it), until Ctrl-C
   invoke   run one function once with an event file, like `sam local invoke`
   migrate  apply SQL migrations to the app database
+  topics   create the Kafka topics of config/kafka-topics.yaml for a stage (local broker or MSK)
 """
 
 from __future__ import annotations
@@ -95,6 +96,21 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_topics(args: argparse.Namespace) -> int:
+    """Create the topics of config/kafka-topics.yaml for a stage on any cluster (MSK included):
+    the connection comes from KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM."""
+    from devstack.provision import ensure_topics, topic_specs
+    from smartcourse.kafka_client import client_config
+    from smartcourse.settings import KafkaSettings, load_settings
+
+    cfg = client_config(load_settings(KafkaSettings))
+    bootstrap = ",".join(cfg.pop("bootstrap_servers"))
+    created = ensure_topics(bootstrap, topic_specs(f"smartcourse.{args.stage}"),
+                            replication_factor=args.replication_factor, **cfg)
+    print(f"topics: {len(created)} created ({', '.join(created) or 'all existed'})")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from smartcourse import migrate
 
@@ -122,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     inv.add_argument("function")
     inv.add_argument("--event", "-e")
     sub.add_parser("migrate")
+    topics = sub.add_parser("topics")
+    topics.add_argument("--stage", default=STAGE)
+    topics.add_argument("--replication-factor", type=int, default=1)
     args = parser.parse_args(argv)
     try:
         if args.cmd == "run":
@@ -130,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, stack_only=True)
         if args.cmd == "invoke":
             return cmd_invoke(args)
+        if args.cmd == "topics":
+            return cmd_topics(args)
         return cmd_migrate(args)
     except (StackError, tpl.TemplateError) as exc:
         print(f"devstack: {exc}", file=sys.stderr)

@@ -34,7 +34,8 @@ def topic_specs(prefix: str, path: Path = TOPICS_FILE) -> list[TopicSpec]:
     return out
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec], **client_config: Any) -> list[str]:
+def ensure_topics(bootstrap: str, specs: list[TopicSpec], *, replication_factor: int = 1,
+                  **client_config: Any) -> list[str]:
     """Create missing topics (and grow partitions); returns the names created now."""
     from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
     from kafka.errors import TopicAlreadyExistsError
@@ -43,8 +44,7 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], **client_config: Any) 
     try:
         existing = set(admin.list_topics())
         created = []
-        new = [NewTopic(s.name, s.partitions, 1 if "127.0.0.1" in bootstrap or "localhost" in bootstrap else 3,
-                        topic_configs={"retention.ms": str(s.retention_ms)})
+        new = [NewTopic(s.name, s.partitions, replication_factor, topic_configs={"retention.ms": str(s.retention_ms)})
                for s in specs if s.name not in existing]
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):
