@@ -11,7 +11,7 @@ FUNCTIONS := $(patsubst functions/%/,%,$(wildcard functions/*/))
 export PYTHONPATH := shared:.
 PYTEST_ARGS ?=
 
-.PHONY: install run stack test test-unit test-integration lint typecheck bench eval clean-data kafka-jars help
+.PHONY: bundle-size install run stack test test-unit test-integration lint typecheck bench eval clean-data kafka-jars help
 
 help:
 	@echo "make run    - install, start postgres+kafka+moto, serve the API on :8000, drive every trigger"
@@ -64,6 +64,9 @@ bench: install
 
 eval: install
 	$(BIN)/python -m bench.eval_assistant
+
+bundle-size: $(STAMP)
+	$(MAKE) -C functions/ingest bundle-size PIP=$(abspath $(BIN))/pip
 
 clean-data:
 	rm -rf .data
