@@ -101,10 +101,11 @@ def function_env(stack_endpoints: Any, stage: str, database_url: str) -> dict[st
     return local_overrides(stack_endpoints, stage, database_url)
 
 
-@pytest.fixture
-def in_process_env(function_env: dict[str, str], template: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Sets a function's environment in this process (for chalice.test.Client and direct handler
-    calls) and clears the per-process settings cache, as a fresh Lambda container would."""
+def apply_function_env(mp: pytest.MonkeyPatch, template: Any, function_env: dict[str, str]) -> dict[str, str]:
+    """Sets the functions' template environment plus the local overrides in this process (for
+    chalice.test.Client and direct handler calls) and clears the per-process settings cache, as a
+    fresh Lambda container would. Every function's variables are merged, so one process can host
+    the handlers a test needs (POWERTOOLS_SERVICE_NAME is then the last function's)."""
     from smartcourse.settings import load_settings
 
     env = {}
@@ -113,12 +114,29 @@ def in_process_env(function_env: dict[str, str], template: Any, monkeypatch: pyt
     env.update(function_env)
     for k, v in env.items():
         if v:
-            monkeypatch.setenv(k, v)
+            mp.setenv(k, v)
         else:
-            monkeypatch.delenv(k, raising=False)
+            mp.delenv(k, raising=False)
     load_settings.cache_clear()
-    yield env
+    return env
+
+
+@pytest.fixture
+def in_process_env(function_env: dict[str, str], template: Any,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    from smartcourse.settings import load_settings
+
+    yield apply_function_env(monkeypatch, template, function_env)
     load_settings.cache_clear()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for gateways and private brokers in tests)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def load_function_module(function_dir: str, module: str = "app") -> Any:

@@ -5,7 +5,6 @@ and asks AssistantFunction over HTTP, and the answer cites that asset's page."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,16 +14,11 @@ import pytest
 from fpdf import FPDF
 
 from devstack.runtime import LocalRuntime, RuntimeOptions
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "an-e2e-password-long-enough"
 FUNCTIONS = {"ApiFunction", "OutboxRelayFunction", "IngestFunction", "AssistantFunction"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def eventually(what: str, probe: Callable[[], Any], timeout: float = 240) -> Any:

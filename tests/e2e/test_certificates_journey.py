@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import secrets
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -21,15 +20,10 @@ import pytest
 from pypdf import PdfReader
 
 from devstack.runtime import LocalRuntime, RuntimeOptions
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a-long-enough-password"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Http:

@@ -4,7 +4,6 @@ enrols, progresses and completes; the outbox holds exactly the expected events, 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,15 +13,10 @@ import pytest
 from psycopg.rows import dict_row
 
 from devstack.runtime import LocalRuntime, RuntimeOptions
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "an-e2e-password-long-enough"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -14,16 +13,11 @@ from typing import Any
 import pytest
 
 from devstack.runtime import LocalRuntime, RuntimeOptions
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_FILES = sorted((ROOT / "events").glob("*/*.json"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_health_through_the_gateway_reports_every_dependency_ok(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from tests.conftest import load_function_module
+from tests.conftest import apply_function_env, load_function_module
 from tests.integration.lms.conftest import PASSWORD, Api, admin_token
 
 pytestmark = pytest.mark.integration
@@ -61,16 +61,7 @@ def world(function_env: dict[str, str], template: Any, provisioned: Any, databas
     from smartcourse.settings import load_settings
 
     mp = pytest.MonkeyPatch()
-    env = {}
-    for spec in template.functions.values():
-        env.update({k: v for k, v in spec.environment.items() if v})
-    env.update(function_env)
-    for k, v in env.items():
-        if v:
-            mp.setenv(k, v)
-        else:
-            mp.delenv(k, raising=False)
-    load_settings.cache_clear()
+    apply_function_env(mp, template, function_env)
     module = load_function_module("api")
     from chalicelib import api as api_helpers
 

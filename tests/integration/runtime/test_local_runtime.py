@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -16,15 +15,10 @@ from devstack import template as tpl
 from devstack.provision import TopicSpec, ensure_buckets_and_notifications, ensure_topics
 from devstack.runtime import LocalRuntime, RuntimeOptions
 from devstack.stack import aws_clients
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 PROBE_TEMPLATE = Path(__file__).resolve().parents[2] / "fixtures" / "runtime" / "template.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
