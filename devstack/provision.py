@@ -50,9 +50,14 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], *, replication_factor:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(new, validate_only=False)
             created = [t.name for t in new]
-        described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in specs])}
-        grow = {s.name: NewPartitions(s.partitions) for s in specs
-                if described.get(s.name, s.partitions) < s.partitions}
+        # Only topics that existed before this call can need more partitions: the ones created just
+        # now have the configured count, and describing them right after creation can still show
+        # partial metadata (which once made this ask the broker to "grow" a topic already at size).
+        older = [s for s in specs if s.name in existing]
+        described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in older])} \
+            if older else {}
+        grow = {s.name: NewPartitions(s.partitions) for s in older
+                if 0 < described.get(s.name, s.partitions) < s.partitions}
         if grow:
             admin.create_partitions(grow)
         return created
