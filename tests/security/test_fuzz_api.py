@@ -89,3 +89,23 @@ def test_the_gateway_serves_this_document_and_it_names_every_api_route(gateway: 
     routes = {(path, method.lower()) for path, methods in app.routes.items() for method in methods}
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
     assert routes == documented
+
+
+@pytest.mark.parametrize(("status", "kwargs", "expected"), [
+    (200, {"json": {"wrong": 1}}, "JsonSchemaError"),
+    (500, {"json": {"error": {}}}, "ServerError"),
+    (418, {"json": {"error": {"code": "x", "message": "y"}}}, "UndefinedStatusCode"),
+    (200, {"text": "hi", "headers": {"content-type": "text/html"}}, "UndefinedContentType"),
+])
+def test_the_checks_catch_what_they_claim_to(status: int, kwargs: dict[str, Any], expected: str) -> None:
+    # A zero-finding fuzz run means something only if the same checks fail bad responses.
+    import datetime
+
+    import httpx
+    from schemathesis.core.failures import FailureGroup
+
+    response = httpx.Response(status, request=httpx.Request("GET", "http://127.0.0.1:1/me"), **kwargs)
+    response.elapsed = datetime.timedelta(0)
+    with pytest.raises(FailureGroup) as failed:
+        schema["/me"]["GET"].Case().validate_response(response, checks=CHECKS)
+    assert expected in {type(f).__name__ for f in failed.value.exceptions}
