@@ -131,6 +131,13 @@ class Gateway:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (TRACE, QUERY, ...) goes through route matching too, and gets the
+                # gateway's JSON 405/404 instead of http.server's HTML 501.
+                if name.startswith("do_"):
+                    return self._handle
+                raise AttributeError(name)
+
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None

@@ -93,6 +93,8 @@ def test_unknown_route_and_wrong_method_get_json_errors(probe: dict[str, Any]) -
     assert status == 404 and json.loads(body)["error"]["code"] == "route_not_found"
     status, _, body = http(probe["url"] + "/echo/x", method="DELETE")
     assert status == 405 and json.loads(body)["error"]["code"] == "method_not_allowed"
+    status, _, body = http(probe["url"] + "/echo/x", method="TRACE")
+    assert status == 405 and json.loads(body)["error"]["code"] == "method_not_allowed"
 
 
 def test_function_over_its_timeout_is_killed_and_the_gateway_answers_502(probe: dict[str, Any]) -> None:
