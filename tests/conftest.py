@@ -130,13 +130,21 @@ def in_process_env(function_env: dict[str, str], template: Any,
     load_settings.cache_clear()
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (for gateways and private brokers in tests)."""
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports free on 127.0.0.1 right now (all held open while choosing)."""
+    import contextlib
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for gateways and private brokers in tests)."""
+    return free_ports(1)[0]
 
 
 def load_function_module(function_dir: str, module: str = "app") -> Any:

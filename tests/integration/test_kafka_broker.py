@@ -7,10 +7,8 @@ the same directory and checks that both survived.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from devstack.kafka import KafkaBroker
+from tests.conftest import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -29,17 +28,9 @@ GROUP = "devstack-smoke"
 PARTITION = TopicPartition(TOPIC, 0)
 
 
-def _free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[KafkaBroker]:
-    port, controller_port = _free_ports(2)
+    port, controller_port = free_ports(2)
     broker = KafkaBroker(tmp_path / "kafka", port=port, controller_port=controller_port, cache_dir=CACHE_DIR)
     try:
         yield broker

@@ -4,11 +4,9 @@ Uses a PRIVATE broker (its own ports and data directory), never the shared one."
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,22 +16,15 @@ from devstack.kafka import KafkaBroker
 from devstack.provision import ensure_topics, topic_specs
 from smartcourse.db import Database
 from smartcourse.relay import Relay
+from tests.conftest import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
 @pytest.fixture
 def private_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
-    port, controller_port = _free_ports(2)
+    port, controller_port = free_ports(2)
     broker = KafkaBroker(tmp_path / "kafka", port=port, controller_port=controller_port,
                          cache_dir=ROOT / ".cache" / "kafka")
     broker.start(timeout=90)
