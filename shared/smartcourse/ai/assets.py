@@ -21,6 +21,8 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from smartcourse.ai.extract import CONTENT_TYPES, DocumentFormat
+
 _MIB = 1024 * 1024
 
 
@@ -150,23 +152,17 @@ class ObjectInfo:
     etag: str
 
 
-#: Declared media type -> document formats the bytes may turn out to be.
+#: Declared media type -> document formats the bytes may turn out to be. The media types are the
+#: extractor's own table (one list of what can be indexed); each accepts the format it names,
+#: Markdown may also read as plain text, and text/plain (what browsers send for .md, .vtt and .srt)
+#: any text format.
 _TEXT_FORMATS = frozenset({"text", "markdown", "html", "vtt", "srt"})
+_ALSO_ACCEPTED: dict[DocumentFormat, frozenset[str]] = {
+    DocumentFormat.MARKDOWN: frozenset({"text"}),
+    DocumentFormat.TEXT: _TEXT_FORMATS,
+}
 ACCEPTED_TYPES: dict[str, frozenset[str]] = {
-    "application/pdf": frozenset({"pdf"}),
-    "application/x-pdf": frozenset({"pdf"}),
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": frozenset({"docx"}),
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": frozenset({"pptx"}),
-    "text/html": frozenset({"html"}),
-    "application/xhtml+xml": frozenset({"html"}),
-    "text/markdown": frozenset({"markdown", "text"}),
-    "text/x-markdown": frozenset({"markdown", "text"}),
-    "text/vtt": frozenset({"vtt"}),
-    "application/x-subrip": frozenset({"srt"}),
-    "text/srt": frozenset({"srt"}),
-    "text/x-srt": frozenset({"srt"}),
-    # Browsers send text/plain for .md, .vtt and .srt files.
-    "text/plain": _TEXT_FORMATS,
+    media: frozenset({fmt.value}) | _ALSO_ACCEPTED.get(fmt, frozenset()) for media, fmt in CONTENT_TYPES.items()
 }
 #: Object content types that say nothing (clients that send no type get one of these).
 _GENERIC_TYPES = frozenset({"binary/octet-stream", "application/octet-stream"})

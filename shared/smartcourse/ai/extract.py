@@ -162,7 +162,8 @@ _EXTENSIONS: dict[str, DocumentFormat] = {
     ".pptx": DocumentFormat.PPTX,
 }
 
-_CONTENT_TYPES: dict[str, DocumentFormat] = {
+#: Media type -> the format it names (also what ingestion accepts as a declared type).
+CONTENT_TYPES: dict[str, DocumentFormat] = {
     "application/pdf": DocumentFormat.PDF,
     "application/x-pdf": DocumentFormat.PDF,
     "text/markdown": DocumentFormat.MARKDOWN,
@@ -225,7 +226,7 @@ def _media_type(content_type: str | None) -> tuple[str | None, str | None]:
 def _hinted_format(filename: str, media: str | None) -> DocumentFormat | None:
     suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
     by_ext = _EXTENSIONS.get(suffix)
-    by_type = _CONTENT_TYPES.get(media) if media else None
+    by_type = CONTENT_TYPES.get(media) if media else None
     # Browsers send text/plain for .md and .vtt; a specific extension beats a generic type.
     if by_ext is not None and (by_type is None or by_type is DocumentFormat.TEXT):
         return by_ext
