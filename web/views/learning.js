@@ -1,0 +1,52 @@
+// Learner helpers shared by the course and lesson pages: the caller's enrollment, progress text.
+import { api } from "../api.js";
+import { h, progressBar } from "../dom.js";
+
+/** The caller's live (active or completed) enrollment in a course, or null. */
+export async function findEnrollment(courseId) {
+  for (const status of ["active", "completed"]) {
+    let cursor = null;
+    do {
+      const page = await api("GET", "/me/enrollments", { query: { status, limit: 100, cursor } });
+      const found = page.items.find((e) => e.course_id === courseId);
+      if (found) return found;
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
+  return null;
+}
+
+export function allLessons(course) {
+  return course.modules.flatMap((m) => m.lessons.map((l) => ({ ...l, moduleTitle: m.title })));
+}
+
+/** "2 of 5 lessons left: Orbit, Phases" or "Course completed: all 5 lessons done." */
+export function progressSummary(progress) {
+  const basis = progress.lessons.some((l) => l.required) ? progress.lessons.filter((l) => l.required)
+    : progress.lessons;
+  const total = basis.length;
+  const left = progress.remaining.length;
+  const noun = total === 1 ? "lesson" : "lessons";
+  if (progress.completed || left === 0) return `Course completed: all ${total} ${noun} done.`;
+  return `${left} of ${total} ${noun} left: ${progress.remaining.map((r) => r.title).join(", ")}`;
+}
+
+/** A progress block: the bar (role=progressbar), the percentage and what is left. */
+export function progressBlock(progress) {
+  const bar = progressBar(progress.percent, "Course progress");
+  const summary = h("p", { class: "progress-text", "data-testid": "progress-text" }, progressSummary(progress));
+  const pct = h("span", { class: "progress-pct" }, `${progress.percent}%`);
+  const block = h("div", { class: "progress-block" }, h("div", { class: "progress-row" }, bar, pct), summary);
+  block.update = (p) => {
+    bar.setValue(p.percent);
+    pct.textContent = `${p.percent}%`;
+    summary.textContent = progressSummary(p);
+  };
+  return block;
+}
+
+export function lessonStatusLabel(status) {
+  if (status === "completed") return "Done";
+  if (status === "in_progress") return "In progress";
+  return "Not started";
+}
