@@ -18,6 +18,7 @@ help:
 	@echo "make test   - install, then unit + integration + e2e tests (they start their own services)"
 	@echo "make lint   - ruff, mypy, cfn-lint and sam validate --lint"
 	@echo "make bench  - run bench/ and rewrite docs/benchmarks.md"
+	@echo "make load   - concurrent learners through the gateway for 3 min (LOAD_ARGS=\"--duration S --clients N\")"
 
 $(STAMP): $(REQS)
 	@command -v $(PY) >/dev/null || { echo "make: $(PY) is required (Python 3.11, the Lambda runtime)"; exit 1; }
@@ -61,6 +62,13 @@ lint: $(STAMP) $(SAM_VENV)/bin/sam
 
 bench: install
 	$(BIN)/python -m bench
+
+# Concurrent learners through the local gateway, then the outbox must drain (issue 8 part 5):
+# make load LOAD_ARGS="--duration 60 --clients 8"   (default 180 s, 16 clients; writes docs/benchmarks.md)
+LOAD_ARGS ?=
+.PHONY: load
+load: install
+	$(BIN)/python -m bench.bench_load $(LOAD_ARGS)
 
 eval: install
 	$(BIN)/python -m bench.eval_assistant

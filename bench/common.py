@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ class BenchEnv:
     stage: str
     database_url: str
     template: Any
+    #: {(function, S3 event name): SQS queue url} when provisioned (for a LocalRuntime's S3 triggers)
+    queues: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def function_env(self) -> dict[str, str]:
         return local_overrides(self.endpoints, self.stage, self.database_url)
@@ -45,11 +47,12 @@ def bench_env(stage: str = "bench", *, provision: bool = True) -> Iterator[Bench
         url = ep.database_url(name)
         migrate.apply(url)
         template = tpl.load(parameter_overrides={"Stage": stage})
+        queues: dict[tuple[str, str], str] = {}
         if provision:
             s3, sqs = aws_clients(ep.aws_endpoint_url)
-            ensure_buckets_and_notifications(template, stage, s3, sqs)
+            queues = ensure_buckets_and_notifications(template, stage, s3, sqs)
             ensure_topics(ep.kafka_bootstrap_servers, topic_specs(f"smartcourse.{stage}"))
-        yield BenchEnv(ep, stage, url, template)
+        yield BenchEnv(ep, stage, url, template, queues)
     finally:
         if stack is not None:
             stack.stop()
