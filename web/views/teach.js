@@ -50,7 +50,7 @@ const ACTIVE = new Set(["pending_upload", "uploaded", "processing"]);
 
 function assetStatusText(a) {
   switch (a.status) {
-    case "pending_upload": return "waiting for the upload";
+    case "pending_upload": return "waiting for the file";
     case "uploaded": return "uploaded, queued for processing";
     case "processing": return "processing";
     case "ready": return "ready";
@@ -104,12 +104,17 @@ export async function teachCourseView(ctx, courseId) {
   // --- materials (assets) -------------------------------------------------------------------
   const assetList = h("ul", { class: "plain-list assets", "aria-label": "Materials" });
   const uploads = h("div", { class: "uploads" });
+  function statusText(a) {
+    // Uploaded in this page but not yet seen by processing: say so rather than "waiting for the file".
+    return a.status === "pending_upload" && justUploaded.has(a.id) ? "uploaded, waiting for processing"
+      : assetStatusText(a);
+  }
   function paintAssets() {
     const visible = assets.filter((a) => a.status !== "deleted");
     assetList.replaceChildren(...visible.map((a) => h("li", { class: `asset ${a.status}`, "data-asset-id": a.id },
       h("span", { class: "asset-name" }, a.filename),
       h("span", { class: "muted" }, ` ${formatBytes(a.size_bytes)} `),
-      h("span", { class: `status-pill ${a.status}`, "data-testid": "asset-status" }, assetStatusText(a)))));
+      h("span", { class: `status-pill ${a.status}`, "data-testid": "asset-status" }, statusText(a)))));
     if (!visible.length) assetList.append(h("li", { class: "muted" }, "No materials uploaded yet."));
     for (const sel of document.querySelectorAll("select[data-asset-select]")) fillAssetOptions(sel);
   }
@@ -153,7 +158,6 @@ export async function teachCourseView(ctx, courseId) {
       if (!file) throw new ApiError(400, "no_file", "Choose a file to upload.", [{ field: "file", problem: "choose a file" }]);
       const created = await api("POST", `/courses/${course.id}/assets`,
         { body: { filename: file.name, content_type: contentTypeOf(file), size: file.size } });
-      justUploaded.add(created.asset.id);
       assets = [created.asset, ...assets];
       paintAssets();
       const bar = progressBar(0, `Upload of ${file.name}`);
@@ -172,7 +176,8 @@ export async function teachCourseView(ctx, courseId) {
         row.classList.add("failed");
         throw err;
       }
-      label.textContent = `${file.name}: uploaded 100%, now processing`;
+      justUploaded.add(created.asset.id);
+      label.textContent = `${file.name}: uploaded (100%)`;
       ctx.announce(`${file.name} uploaded. Processing it for the assistant…`, "success");
       await refreshAssets();
       startPolling();
@@ -181,6 +186,7 @@ export async function teachCourseView(ctx, courseId) {
 
   // --- modules and lessons --------------------------------------------------------------------
   const structure = h("div", { class: "structure" });
+  const openForms = new Set(); // modules whose "add a lesson" form stays open across repaints
   async function reloadCourse() {
     course = await api("GET", `/courses/${course.id}`);
     paintStructure();
@@ -203,6 +209,7 @@ export async function teachCourseView(ctx, courseId) {
         const body = { title: v.title, kind: v.kind, required: v.required,
           body: text ? v.body : null, asset_id: text ? null : (v.asset_id || null) };
         const lesson = await api("POST", `/courses/${course.id}/modules/${module.id}/lessons`, { body });
+        openForms.add(module.id);
         await reloadCourse();
         ctx.announce(`Lesson "${lesson.title}" added to "${module.title}".`, "success");
         const again = structure.querySelector(`[data-module-id="${module.id}"] .lesson-form input[name=title]`);
@@ -236,8 +243,10 @@ export async function teachCourseView(ctx, courseId) {
             if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
           }, { className: "small link-button danger" }));
       })) : h("p", { class: "muted" }, "No lessons yet."),
-      h("details", { class: "add-lesson", open: m.lessons.length === 0 },
-        h("summary", {}, `Add a lesson to ${m.title}`), lessonForm(m)))));
+      h("details", {
+        class: "add-lesson", open: m.lessons.length === 0 || openForms.has(m.id),
+        ontoggle: (ev) => (ev.target.open ? openForms.add(m.id) : openForms.delete(m.id)),
+      }, h("summary", {}, `Add a lesson to ${m.title}`), lessonForm(m)))));
     if (!course.modules.length) structure.append(h("p", { class: "muted" }, "No modules yet: add one below."));
   }
   const moduleForm = makeForm({
