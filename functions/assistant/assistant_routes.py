@@ -10,15 +10,24 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from smartcourse.assistant.service import AssistantService
 from smartcourse.auth import Principal, bearer_token, verify_token
-from smartcourse.errors import AppError, BadRequest, FieldProblem, NotFound, ValidationFailed
-from smartcourse.http import error_response
+from smartcourse.errors import (
+    AppError,
+    BadRequest,
+    FieldProblem,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from smartcourse.http import error_response, parse_json
 from smartcourse.observability import MetricUnit, logger, metrics
+from smartcourse.strings import check_text
 
 BASE = "/courses/{course_id}"
 ASK = f"{BASE}/assistant/ask"
@@ -30,14 +39,14 @@ MAX_BODY_BYTES = 64 * 1024
 
 class AskBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(min_length=1, max_length=8000)
+    question: Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(check_text)]
     conversation_id: uuid.UUID | None = None
 
 
 class FeedbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     helpful: StrictBool
-    comment: str | None = Field(default=None, max_length=4000)
+    comment: Annotated[str, Field(max_length=4000), AfterValidator(check_text)] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,15 +68,17 @@ class Request:
 
     def json(self) -> dict[str, Any]:
         if not self.body:
-            raise BadRequest("a JSON body is required")
-        if len(self.body) > MAX_BODY_BYTES:
-            raise BadRequest(f"the body is larger than {MAX_BODY_BYTES} bytes")
-        try:
-            data = json.loads(self.body)
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+            raise BadRequest("a JSON body is required", details=[FieldProblem("body", "missing")])
+        media = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media and media != "application/json" and not media.endswith("+json"):
+            raise UnsupportedMediaType(f"unsupported media type {media}: send application/json",
+                                       details=[FieldProblem("Content-Type", "must be application/json")])
+        if len(self.body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes",
+                                  details=[FieldProblem("body", f"at most {MAX_BODY_BYTES} bytes")])
+        data = parse_json(self.body)
         if not isinstance(data, dict):
-            raise BadRequest("the body must be a JSON object")
+            raise BadRequest("the body must be a JSON object", details=[FieldProblem("body", "not an object")])
         return data
 
 
@@ -80,7 +91,7 @@ def parse_event(event: dict[str, Any]) -> Request:
         try:
             body = base64.b64decode(body).decode("utf-8")
         except (ValueError, UnicodeDecodeError):
-            raise BadRequest("the body is not UTF-8 text") from None
+            raise BadRequest("the body is not UTF-8 text", details=[FieldProblem("body", "not UTF-8")]) from None
     return Request(
         method=str(event.get("httpMethod") or ctx.get("httpMethod") or "").upper(),
         resource=str(event.get("resource") or ctx.get("resourcePath") or ""),

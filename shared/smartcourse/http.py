@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from pydantic import ValidationError
 
-from smartcourse.errors import AppError, FieldProblem, ValidationFailed
+from smartcourse.errors import AppError, BadRequest, FieldProblem, ValidationFailed
 
 
 def validation_error(exc: ValidationError) -> ValidationFailed:
@@ -15,6 +17,53 @@ def validation_error(exc: ValidationError) -> ValidationFailed:
         loc = ".".join(str(p) for p in err["loc"]) or "body"
         details.append(FieldProblem(loc, err["msg"]))
     return ValidationFailed("the request is not valid", details=details)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _JsonRejected(f"duplicate key {key!r}", key)
+        obj[key] = value
+    return obj
+
+
+class _JsonRejected(ValueError):
+    def __init__(self, problem: str, field: str = "body") -> None:
+        super().__init__(problem)
+        self.problem, self.field = problem, field
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _JsonRejected(f"number {text[:40]} is out of range")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise _JsonRejected(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Strict JSON for request bodies: UTF-8, no duplicate keys (``{"a": 1, "a": 2}`` is refused
+    rather than silently keeping the last), no NaN/Infinity, no number that overflows a float or has
+    more than 4300 digits, nesting bounded by the interpreter's recursion limit. Anything else is a
+    `BadRequest` naming the problem (never a 500)."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_finite, parse_constant=_constant)
+    except UnicodeDecodeError as exc:
+        problem, field = f"not UTF-8: byte {exc.start}", "body"
+    except _JsonRejected as exc:
+        problem, field = exc.problem, exc.field
+    except RecursionError:
+        problem, field = "nested too deeply", "body"
+    except json.JSONDecodeError as exc:
+        problem, field = f"not JSON: {exc.msg} at position {exc.pos}", "body"
+    except ValueError as exc:  # e.g. an integer with more digits than int() accepts
+        problem, field = f"not acceptable JSON: {exc}"[:200], "body"
+    raise BadRequest(f"the request body is not valid JSON: {problem}", details=[FieldProblem(field, problem)])
 
 
 def error_response(exc: Exception) -> tuple[int, dict[str, Any]]:

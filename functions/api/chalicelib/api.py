@@ -19,7 +19,7 @@ from chalicelib import deps
 from chalicelib.web import json_response, route
 from smartcourse.auth import Principal, bearer_token, resolve_jwt_secret, verify_token
 from smartcourse.errors import BadRequest, Conflict, FieldProblem, NotFound, PayloadTooLarge
-from smartcourse.http import validation_error
+from smartcourse.http import parse_json, validation_error
 from smartcourse.lms.repository import PgRepository
 from smartcourse.lms.service import LmsConfig, LmsService
 from smartcourse.lms.storage import S3Storage
@@ -91,11 +91,7 @@ def _raw_json(bp: Blueprint) -> Any:
         raise PayloadTooLarge(f"the request body exceeds {deps.settings().max_body_bytes} bytes")
     if not raw.strip():
         return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("the request body is not valid JSON",
-                         details=[FieldProblem("body", f"not JSON: {exc}"[:200])]) from None
+    return parse_json(raw)
 
 
 def body(bp: Blueprint, model: type[M]) -> M:

@@ -31,6 +31,12 @@ ERRORS = {
 }
 
 
+BODY_ERRORS = {
+    "413": "The body is larger than the route accepts (1 MiB by default; 10 MB at API Gateway)",
+    "415": "The body is not application/json",
+}
+
+
 def describe(doc: RouteDoc) -> None:
     """Other blueprints (e.g. certificates) add their routes to the document with this."""
     EXTERNAL.append(doc)
@@ -79,6 +85,9 @@ def build(routes: list[RouteDoc]) -> dict[str, Any]:
             if code in ("401", "403") and not doc.auth:
                 continue
             responses[code] = {"description": text, "content": {"application/json": {"schema": error_ref}}}
+        if "requestBody" in op:
+            for code, text in BODY_ERRORS.items():
+                responses[code] = {"description": text, "content": {"application/json": {"schema": error_ref}}}
         op["responses"] = responses
         if doc.auth:
             op["security"] = [{"bearer": []}]

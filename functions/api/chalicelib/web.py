@@ -46,3 +46,23 @@ def route(bp: Blueprint, path: str, **kwargs: Any) -> Callable[[Callable[..., An
         return wrapped
 
     return decorator
+
+# Chalice answers some requests itself, before any view runs, with {"Code": ..., "Message": ...}:
+# a Content-Type the route does not accept (415), a method the resource lacks (405). Those get the
+# product's error format too.
+_CHALICE_CODES = {415: "unsupported_media_type", 405: "method_not_allowed", 400: "bad_request"}
+
+
+def chalice_errors_as_json(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """HTTP middleware: Chalice's own error responses rewritten as {"error": {code, message}}."""
+    response = get_response(event)
+    if response.status_code in _CHALICE_CODES and isinstance(response.body, dict) and "Code" in response.body:
+        message = str(response.body.get("Message") or response.body["Code"])
+        if response.status_code == 415:
+            message = f"{message}; send application/json"
+        body: dict[str, Any] = {"code": _CHALICE_CODES[response.status_code], "message": message}
+        if response.status_code == 415:
+            body["details"] = [{"field": "Content-Type", "problem": "must be application/json"}]
+        headers = {k: v for k, v in response.headers.items() if isinstance(v, str) and k.lower() != "content-type"}
+        return json_response({"error": body}, response.status_code, headers)
+    return response

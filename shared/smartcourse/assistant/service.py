@@ -29,6 +29,7 @@ from smartcourse.db import Database
 from smartcourse.errors import FieldProblem, Forbidden, NotFound, RateLimited, ValidationFailed
 from smartcourse.readonly import lms_access
 from smartcourse.readonly.lms_access import CourseAccess
+from smartcourse.strings import check_line
 
 MAX_SEARCH_CHARS = 500
 MAX_COMMENT_CHARS = 2000
@@ -130,6 +131,11 @@ class AssistantService:
             problems.append(FieldProblem("q", "must not be empty"))
         elif len(q) > MAX_SEARCH_CHARS:
             problems.append(FieldProblem("q", f"at most {MAX_SEARCH_CHARS} characters"))
+        else:
+            try:
+                check_line(q)
+            except ValueError as exc:
+                problems.append(FieldProblem("q", str(exc)))
         if not 1 <= limit <= 50:
             problems.append(FieldProblem("limit", "must be between 1 and 50"))
         if problems:

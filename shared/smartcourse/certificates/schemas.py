@@ -12,7 +12,8 @@ from smartcourse.certificates.domain import MAX_REASON, MIN_REASON
 class RevokeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(description="Why the certificate is revoked; shown by the public check")
+    reason: str = Field(max_length=4 * MAX_REASON,
+                        description="Why the certificate is revoked; shown by the public check")
 
     @field_validator("reason")
     @classmethod

@@ -1,6 +1,8 @@
 """The LMS API's request and response models: the contract the OpenAPI document is built from.
 
-Requests forbid unknown fields and bound every string, list and page size.
+Requests forbid unknown fields and bound every string, list and page size. Strings refuse NUL and
+lone surrogates; one-line strings (titles, names, emails, file names) also refuse control and
+bidirectional-override characters (`smartcourse.strings`).
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Title = Annotated[str, Field(min_length=1, max_length=200)]
-Description = Annotated[str, Field(max_length=10_000)]
-Body = Annotated[str, Field(max_length=100_000)]
+from smartcourse.strings import check_line, check_text
+
+Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_line)]
+Description = Annotated[str, Field(max_length=10_000), AfterValidator(check_text)]
+Body = Annotated[str, Field(max_length=100_000), AfterValidator(check_text)]
+Line = Annotated[str, AfterValidator(check_line)]
 Role = Literal["student", "instructor", "admin"]
 LessonKind = Literal["text", "video", "document"]
 
@@ -26,11 +31,17 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_email)]
+Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(check_line), AfterValidator(_email)]
 
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        """No string of any request reaches storage with a NUL or a lone surrogate."""
+        return check_text(value) if isinstance(value, str) else value
 
 
 def _check_patch(model: BaseModel, not_nullable: tuple[str, ...]) -> None:
@@ -52,7 +63,7 @@ class Response(BaseModel):
 
 class RegisterRequest(Request):
     email: Email
-    password: str = Field(min_length=10, max_length=128)
+    password: Annotated[str, Field(min_length=10, max_length=128), AfterValidator(check_text)]
     name: Title
     role: Literal["student", "instructor"] = "student"
 
@@ -111,7 +122,7 @@ class UpdateCourseRequest(Request):
 
 
 class CourseListQuery(Request):
-    q: str | None = Field(default=None, min_length=1, max_length=100, description="title contains (case-insensitive)")
+    q: Line | None = Field(default=None, min_length=1, max_length=100, description="title contains (case-insensitive)")
     status: Literal["draft", "published", "archived"] | None = None
     instructor_id: uuid.UUID | None = None
     limit: int = Field(default=20, ge=1, le=100)
@@ -215,8 +226,9 @@ class PublishResult(Response):
 # --- assets ---------------------------------------------------------------------------------------
 
 class CreateAssetRequest(Request):
-    filename: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(min_length=3, max_length=120)
+    filename: Line = Field(min_length=1, max_length=255,
+                           description="display name only (kept as given); the object key uses a sanitised copy")
+    content_type: Line = Field(min_length=3, max_length=120)
     size: int = Field(gt=0, le=5 * 1024**3, description="bytes; the upload must be exactly this size")
 
 

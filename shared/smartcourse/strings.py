@@ -1,0 +1,46 @@
+"""Rules for strings that come from callers (plain Python, no I/O).
+
+- `check_text`: long free text (descriptions, lesson bodies, questions, comments) may hold tabs and
+  line breaks, but no NUL (PostgreSQL text cannot store it), no other C0/C1 control character
+  (terminal escapes such as ESC) and no lone UTF-16 surrogate (not encodable as UTF-8).
+- `check_line`: one-line values (titles, names, emails, file names, content types) additionally
+  refuse line breaks, tabs and the Unicode bidirectional controls (U+202A-U+202E, U+2066-U+2069,
+  U+200E/U+200F, U+061C), which can make "gpj.exe" display as "exe.jpg".
+
+Both raise ValueError with a readable problem; pydantic turns it into a field problem.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["BIDI_CONTROLS", "check_line", "check_text"]
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_TEXT_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
+
+
+def _common(value: str) -> None:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if _SURROGATE.search(value):
+        raise ValueError("is not valid Unicode (lone surrogate)")
+
+
+def check_text(value: str) -> str:
+    _common(value)
+    if _TEXT_CONTROLS.search(value):
+        raise ValueError("must not contain control characters (tabs and line breaks are allowed)")
+    return value
+
+
+def check_line(value: str) -> str:
+    _common(value)
+    if _LINE_CONTROLS.search(value):
+        raise ValueError("must be one line without control characters")
+    if _BIDI.search(value):
+        raise ValueError("must not contain bidirectional override characters")
+    return value
