@@ -339,6 +339,8 @@ def learner_session(c: Client, rng: random.Random, cat: Catalogue, cfg: LoadConf
         _, answer = c.call("ask", "POST", f"/courses/{course.id}/assistant/ask", json=body)
         conversation = answer["conversation_id"]
         c.rec.count("answers refused" if answer["refused"] else "answers with citations")
+        if answer["refused"] and question != OFF_TOPIC:
+            c.rec.count(f"refused: {question}")
     complete = rng.random() < cfg.complete_share
     for i, lesson in enumerate(lessons if complete else lessons[:1]):
         path = f"/enrollments/{eid}/lessons/{lesson}/progress"
@@ -435,6 +437,29 @@ def _snapshot(conn: Any, seminar_id: str) -> dict[str, int]:
     return dict(row)
 
 
+class Backlog(threading.Thread):
+    """Samples the outbox backlog and the certificates still to issue every `period_s` during the load."""
+
+    def __init__(self, database_url: str, seminar_id: str, period_s: float = 2.0) -> None:
+        super().__init__(name="backlog", daemon=True)
+        self.database_url, self.seminar_id, self.period_s = database_url, seminar_id, period_s
+        self.stopping = threading.Event()
+        self.max_unpublished = 0
+        self.max_uncertified = 0
+        self.samples = 0
+
+    def run(self) -> None:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row) as conn:
+            while not self.stopping.wait(self.period_s):
+                snap = _snapshot(conn, self.seminar_id)
+                self.samples += 1
+                self.max_unpublished = max(self.max_unpublished, snap["unpublished"])
+                self.max_uncertified = max(self.max_uncertified, snap["completed"] - snap["certified"])
+
+
 def wait_drained(database_url: str, seminar_id: str, timeout_s: float) -> Drain:
     import psycopg
     from psycopg.rows import dict_row
@@ -469,6 +494,7 @@ class Report:
     drain: Drain
     catalogue: Catalogue
     setup_s: float
+    backlog: Backlog
 
     def problems(self) -> list[str]:
         out = [f"{f.op}: {f.status if f.status is not None else 'no response'}: {f.detail}"
@@ -531,11 +557,17 @@ def load(base_url: str, database_url: str, cfg: LoadConfig, log: Callable[[str],
     log(f"load: baseline GET /health x {cfg.clients} clients for {cfg.baseline_s:.0f} s")
     baseline_s = baseline(base_url, cfg.clients, cfg.baseline_s, rec)
     log(f"load: {cfg.clients} virtual users for {cfg.duration_s:.0f} s")
-    seen, load_s = drive(base_url, cat, cfg, rec)
+    backlog = Backlog(database_url, cat.seminar.id)
+    backlog.start()
+    try:
+        seen, load_s = drive(base_url, cat, cfg, rec)
+    finally:
+        backlog.stopping.set()
+        backlog.join(10)
     log(f"load: stopped after {load_s:.0f} s; {len(rec.failures)} errors; waiting for the outbox to drain")
     drain = wait_drained(database_url, cat.seminar.id, cfg.drain_timeout_s)
     log(f"load: drained={drain.drained} in {drain.seconds:.1f} s")
-    return Report(cfg, rec, seen, load_s, baseline_s, drain, cat, setup_s)
+    return Report(cfg, rec, seen, load_s, baseline_s, drain, cat, setup_s, backlog)
 
 
 OPS = ("register", "login", "catalogue", "course", "enrol", "enrol again", "enrol seminar", "ask", "progress",
@@ -568,8 +600,11 @@ def section(r: Report) -> Section:
                  "errors": len(r.rec.failures)})
     d = r.drain
     business = ", ".join(f"{k} x{v}" for k, v in sorted(r.rec.business.items())) or "none"
+    on_topic_refused = sorted((k[len("refused: "):], v) for k, v in r.rec.counts.items() if k.startswith("refused: "))
     answers = (f"{r.rec.counts.get('answers with citations', 0)} answered with citations, "
-               f"{r.rec.counts.get('answers refused', 0)} refused (off-topic questions are 10 % of asks)")
+               f"{r.rec.counts.get('answers refused', 0)} refused (off-topic questions are 10 % of asks"
+               + ("; on-topic questions refused: " + ", ".join(f'"{q}" x{n}' for q, n in on_topic_refused)
+                  if on_topic_refused else "") + ")")
     notes = (
         f"{r.cfg.clients} virtual users (threads, one keep-alive connection each, no think time) for "
         f"{r.load_s:.0f} s through the local gateway of a LocalRuntime wired by template.yaml (every function; "
@@ -586,6 +621,9 @@ def section(r: Report) -> Section:
         f"business answers: {business}. Learners: {r.seen.learners}; assistant: {answers}; completions "
         f"reported by the API: {len(r.seen.completions)}; seminar: {d.seminar_live} of "
         f"{r.catalogue.seminar_capacity} seats taken.\n\n"
+        f"**Backlog during the load** (sampled every {r.backlog.period_s:g} s, {r.backlog.samples} samples): at most "
+        f"{r.backlog.max_unpublished} unpublished outbox rows and {r.backlog.max_uncertified} completions "
+        f"waiting for their certificate.\n\n"
         f"**Drain** after the load stopped: {d.backlog_at_stop} unpublished outbox rows and "
         f"{d.certificates_missing_at_stop} certificates still to issue at that moment; "
         f"{'drained' if d.drained else 'NOT drained'} in **{d.seconds:.1f} s** (0 unpublished, {d.parked} parked, "
