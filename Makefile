@@ -11,7 +11,7 @@ FUNCTIONS := $(patsubst functions/%/,%,$(wildcard functions/*/))
 export PYTHONPATH := shared:.
 PYTEST_ARGS ?=
 
-.PHONY: bundle-size install run stack test test-unit test-integration lint typecheck bench eval clean-data kafka-jars help
+.PHONY: browser bundle-size install run stack test test-unit test-integration lint typecheck bench eval clean-data kafka-jars help
 
 help:
 	@echo "make run    - install, start postgres+kafka+moto, serve the API on :8000, drive every trigger"
@@ -37,8 +37,17 @@ run: install
 stack: install
 	$(BIN)/python -m devstack stack
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+# Debian's chromium + chromedriver for the browser tests (tests/browser drives it with Playwright;
+# no browser is ever downloaded by Playwright itself).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+	  echo "make browser: /usr/bin/chromium is missing; run as root or install sudo, or: apt-get install chromium chromium-driver"; exit 1; fi; \
+	echo "installing Debian's chromium and chromium-driver (apt-get)"; \
+	$$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

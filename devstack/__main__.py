@@ -1,6 +1,7 @@
 """`python -m devstack <command>`: the local stack and runtime.
 
-  run      start the stack, migrate, provision, serve the API on :8000 and drive every trigger
+  run      start the stack, migrate, provision, serve the API on :8000 and the web app on :8080,
+           and drive every trigger
   stack    start the stack only (tests and `invoke` reuse it), until Ctrl-C
   invoke   run one function once with an event file, like `sam local invoke`
   migrate  apply SQL migrations to the app database
@@ -58,12 +59,21 @@ def cmd_run(args: argparse.Namespace, stack_only: bool = False) -> int:
             runtime.start()
         except OSError as exc:
             raise StackError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; use --port") from exc
+        from devstack.web import WebServer
+
+        try:
+            web = WebServer(api_base_url=f"http://127.0.0.1:{args.port}", stage=STAGE, port=args.web_port).start()
+        except OSError as exc:
+            runtime.stop()
+            raise StackError(f"cannot listen on 127.0.0.1:{args.web_port}: {exc.strerror}; use --web-port") from exc
         print(f"API       http://127.0.0.1:{args.port}  (try: curl -s 127.0.0.1:{args.port}/health)")
+        print(f"web app   {web.url}/  (open it in a browser)")
         print(f"functions {', '.join(sorted(template.functions))}; logs in {DATA_DIR / 'logs'}")
         print("running; Ctrl-C stops everything", flush=True)
         try:
             _wait_for_ctrl_c()
         finally:
+            web.stop()
             runtime.stop()
         return 0
     finally:
@@ -131,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run")
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.add_argument("--web-port", type=int, default=int(os.environ.get("DEVSTACK_WEB_PORT", "8080")),
+                     help="serve the web app (web/) on this port (default 8080)")
     run.add_argument("--schedule-rate", type=float, default=None,
                      help="fire Schedule events every N seconds instead of the template's rate")
     sub.add_parser("stack")

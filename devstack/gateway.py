@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from devstack.invoker import FunctionPool
-from devstack.template import Template
+from devstack.template import ApiCors, Template
 
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -111,10 +111,31 @@ def build_event(route: Route, method: str, raw_path: str, query: str, headers: d
     }
 
 
+def cors_preflight_headers(cors: ApiCors, path_methods: list[str]) -> dict[str, str]:
+    """The OPTIONS response headers SAM configures for a path (swagger.py
+    `_options_method_response_for_cors`): without AllowMethods, the path's methods plus OPTIONS."""
+    headers = {"Access-Control-Allow-Origin": cors.allow_origin}
+    if cors.allow_headers:
+        headers["Access-Control-Allow-Headers"] = cors.allow_headers
+    if cors.allow_methods:
+        headers["Access-Control-Allow-Methods"] = cors.allow_methods
+    else:
+        all_methods = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+        wanted = set(all_methods) if "any" in path_methods else {m.upper() for m in path_methods} | {"OPTIONS"}
+        headers["Access-Control-Allow-Methods"] = ",".join(m for m in all_methods if m in wanted)
+    if cors.max_age is not None:
+        headers["Access-Control-Max-Age"] = cors.max_age
+    if cors.allow_credentials:
+        headers["Access-Control-Allow-Credentials"] = "true"
+    return headers
+
+
 class Gateway:
     def __init__(self, template: Template, pools: dict[str, FunctionPool], host: str = "127.0.0.1",
                  port: int = 8000, stage: str = "local") -> None:
         self.routes = compile_routes(template)
+        self.cors = template.api_cors
+        self.gateway_response_headers = template.gateway_response_headers
         self.pools = pools
         self.stage = stage
         gateway = self
@@ -169,8 +190,22 @@ class Gateway:
             h.wfile.write(body)
 
     def _error(self, h: BaseHTTPRequestHandler, status: int, code: str, message: str) -> None:
+        """API Gateway's own responses, with the template's GatewayResponses headers (CORS)."""
         body = json.dumps({"error": {"code": code, "message": message}}).encode()
-        self._send(h, status, {"Content-Type": ["application/json"]}, body)
+        headers = {"Content-Type": ["application/json"]}
+        extra = {**self.gateway_response_headers.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX", {}),
+                 **self.gateway_response_headers.get(f"DEFAULT_{status}", {})}
+        headers.update({k: [v] for k, v in extra.items()})
+        self._send(h, status, headers, body)
+
+    def preflight_headers(self, path: str) -> dict[str, str] | None:
+        """What SAM's OPTIONS mock integration answers for `path` (None: no CORS or unknown path)."""
+        if self.cors is None:
+            return None
+        methods = [r.method for r in self.routes if r.regex.match(path)]
+        if not methods or "options" in methods:  # unknown path, or the path has its own OPTIONS
+            return None
+        return cors_preflight_headers(self.cors, methods)
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         split = urlsplit(h.path)
@@ -180,6 +215,12 @@ class Gateway:
             h.close_connection = True
             return
         body = h.rfile.read(length) if length else b""
+        if h.command == "OPTIONS":
+            preflight = self.preflight_headers(split.path)
+            if preflight is not None:
+                self._send(h, 200, {"Content-Type": ["application/json"], **{k: [v] for k, v in preflight.items()}},
+                           b"{}\n")
+                return
         route, params, known = match(self.routes, h.command, split.path)
         if route is None:
             if known:

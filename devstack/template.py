@@ -131,11 +131,26 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
 
 
+@dataclass(frozen=True)
+class ApiCors:
+    """Globals.Api.Cors as SAM turns it into the OPTIONS mock integration of every path (values
+    unquoted: SAM takes API Gateway header mappings, i.e. quoted literals like "'*'")."""
+
+    allow_origin: str
+    allow_headers: str | None = None
+    allow_methods: str | None = None  # None: SAM lists the path's own methods plus OPTIONS
+    max_age: str | None = None
+    allow_credentials: bool = False
+
+
 @dataclass
 class Template:
     functions: dict[str, FunctionSpec]
     buckets: dict[str, str]  # logical id -> bucket name
     parameters: dict[str, str]
+    api_cors: ApiCors | None = None
+    # Globals.Api.GatewayResponses: response type (DEFAULT_4XX, DEFAULT_5XX, ...) -> extra headers
+    gateway_response_headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def function(self, logical_id: str) -> FunctionSpec:
         try:
@@ -275,6 +290,44 @@ def _merge_globals(globals_fn: dict[str, Any], props: dict[str, Any]) -> dict[st
     return merged
 
 
+def _literal(value: Any, where: str) -> str:
+    """An API Gateway header mapping value: a quoted literal ("'*'") -> its text."""
+    text = str(value)
+    if len(text) < 2 or text[0] != "'" or text[-1] != "'":
+        raise TemplateError(f"{where}: {text!r} must be a quoted literal like \"'*'\" (API Gateway mapping)")
+    return text[1:-1]
+
+
+def _api_cors(r: _Resolver, globals_api: dict[str, Any]) -> ApiCors | None:
+    raw = globals_api.get("Cors")
+    if raw is None:
+        return None
+    cors = r.resolve(raw)
+    if isinstance(cors, str):  # the short form: AllowOrigin only
+        return ApiCors(allow_origin=_literal(cors, "Globals.Api.Cors"))
+    if not isinstance(cors, dict) or "AllowOrigin" not in cors:
+        raise TemplateError("Globals.Api.Cors needs AllowOrigin")
+
+    def opt(key: str) -> str | None:
+        return _literal(cors[key], f"Globals.Api.Cors.{key}") if cors.get(key) not in (None, "") else None
+
+    return ApiCors(
+        allow_origin=_literal(cors["AllowOrigin"], "Globals.Api.Cors.AllowOrigin"),
+        allow_headers=opt("AllowHeaders"),
+        allow_methods=opt("AllowMethods"),
+        max_age=(str(cors["MaxAge"]).strip("'") if cors.get("MaxAge") is not None else None),
+        allow_credentials=cors.get("AllowCredentials") is True,
+    )
+
+
+def _gateway_responses(r: _Resolver, globals_api: dict[str, Any]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for rtype, spec in (r.resolve(globals_api.get("GatewayResponses") or {})).items():
+        headers = ((spec or {}).get("ResponseParameters") or {}).get("Headers") or {}
+        out[str(rtype)] = {str(k): _literal(v, f"GatewayResponses.{rtype}.{k}") for k, v in headers.items()}
+    return out
+
+
 def load(path: Path = TEMPLATE, *, parameter_overrides: dict[str, str] | None = None,
          region: str = "us-east-1") -> Template:
     raw = load_raw(path)
@@ -355,4 +408,6 @@ def load(path: Path = TEMPLATE, *, parameter_overrides: dict[str, str] | None = 
             else:
                 raise TemplateError(f"{lid}.{ename}: event type {etype} is not driven by the local runtime")
         functions[lid] = spec
-    return Template(functions=functions, buckets=buckets, parameters=params)
+    globals_api = (raw.get("Globals") or {}).get("Api", {}) or {}
+    return Template(functions=functions, buckets=buckets, parameters=params,
+                    api_cors=_api_cors(r, globals_api), gateway_response_headers=_gateway_responses(r, globals_api))

@@ -20,6 +20,7 @@ from smartcourse.assistant.bootstrap import build_service
 from smartcourse.assistant.service import AssistantService
 from smartcourse.assistant.settings import AssistantSettings
 from smartcourse.auth import resolve_jwt_secret
+from smartcourse.http import cors_headers_from
 from smartcourse.observability import correlation_scope, logger, metrics
 from smartcourse.settings import load_settings
 
@@ -43,4 +44,7 @@ def _correlation_id(event: dict[str, Any]) -> str | None:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with correlation_scope(_correlation_id(event)) as cid:
-        return dispatch(event, service, jwt_secret, cid)
+        response = dispatch(event, service, jwt_secret, cid)
+    # Every outcome (answers and errors alike) is readable by the web app's origin.
+    response["headers"].update(cors_headers_from(lambda: load_settings(AssistantSettings)))
+    return response

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
-from smartcourse.errors import AppError, BadRequest, FieldProblem, ValidationFailed
+from smartcourse.errors import AppError, BadRequest, ConfigurationError, FieldProblem, ValidationFailed
+from smartcourse.settings import CommonSettings
+
+# Response headers the web app's scripts may read (CORS hides all but the safelisted ones).
+CORS_EXPOSE_HEADERS = "X-Correlation-Id,Idempotent-Replayed,Retry-After"
 
 
 def validation_error(exc: ValidationError) -> ValidationFailed:
@@ -73,3 +78,21 @@ def error_response(exc: Exception) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, AppError):
         return exc.status, exc.to_body()
     return 500, {"error": {"code": "internal_error", "message": "an internal error occurred"}}
+
+
+def cors_headers(allow_origin: str) -> dict[str, str]:
+    """Headers every API response carries so a browser on the web app's origin can read it (API
+    Gateway answers the preflight itself; a Lambda proxy response must carry its own)."""
+    headers = {"Access-Control-Allow-Origin": allow_origin, "Access-Control-Expose-Headers": CORS_EXPOSE_HEADERS}
+    if allow_origin != "*":
+        headers["Vary"] = "Origin"
+    return headers
+
+
+def cors_headers_from(settings: Callable[[], CommonSettings]) -> dict[str, str]:
+    """`cors_headers` for the function's settings (CORS_ALLOW_ORIGIN). None when the settings cannot
+    be read: that invocation already fails with a 500 naming the setting in the log."""
+    try:
+        return cors_headers(settings().cors_allow_origin)
+    except ConfigurationError:
+        return {}

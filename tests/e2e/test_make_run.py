@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,8 @@ def start(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
     env.update({"DEVSTACK_DATA_DIR": str(data_dir), "DEVSTACK_MOTO_PORT": str(ports["moto"]),
                 "DEVSTACK_KAFKA_PORT": str(ports["kafka"]), "DEVSTACK_CONTROLLER_PORT": str(ports["ctl"]),
                 "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}"})
-    return subprocess.Popen([sys.executable, "-m", "devstack", "run", "--port", str(ports["http"])],
+    return subprocess.Popen([sys.executable, "-m", "devstack", "run", "--port", str(ports["http"]),
+                             "--web-port", str(ports["web"])],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -62,12 +63,18 @@ def stop(proc: subprocess.Popen[str]) -> str:
 
 def test_run_serves_health_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    ports = {"http": free_port(), "moto": free_port(), "kafka": free_port(), "ctl": free_port()}
+    ports = dict(zip(["http", "moto", "kafka", "ctl", "web"], free_ports(5), strict=True))
 
     proc = start(data_dir, ports)
     try:
         health = wait_health(ports["http"], proc)
         assert health["status"] == "ok", health
+        # The web app is served next to the API, and its config.json points at that API.
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['web']}/", timeout=10) as resp:
+            assert resp.headers["Content-Type"].startswith("text/html")
+            assert b"<html" in resp.read().lower()
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['web']}/config.json", timeout=10) as resp:
+            assert json.loads(resp.read()) == {"apiBaseUrl": f"http://127.0.0.1:{ports['http']}", "stage": "local"}
         import psycopg
 
         state = json.loads((data_dir / "stack.json").read_text())
@@ -80,6 +87,7 @@ def test_run_serves_health_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> N
         out = stop(proc)
     assert proc.returncode == 0, out
     assert "stopped" in out
+    assert f"web app   http://127.0.0.1:{ports['web']}/" in out
     time.sleep(1)
     assert processes_using(data_dir) == [], "Ctrl-C left processes behind"
 

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice import Blueprint, Response
+from chalice.app import Request
 
-from smartcourse.http import error_response
+from chalicelib import deps
+from smartcourse.http import cors_headers_from, error_response
 from smartcourse.observability import correlation_scope, logger
 
 JSON = {"Content-Type": "application/json"}
@@ -18,6 +20,15 @@ JSON = {"Content-Type": "application/json"}
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(body=json.dumps(body, default=str), status_code=status, headers={**JSON, **(headers or {})})
+
+
+def cors_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice http middleware: every response (views, typed errors, Chalice's own 404/405/500)
+    carries the CORS headers of CORS_ALLOW_ORIGIN."""
+    response = get_response(event)
+    for name, value in cors_headers_from(deps.settings).items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def route(bp: Blueprint, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -47,6 +58,7 @@ def route(bp: Blueprint, path: str, **kwargs: Any) -> Callable[[Callable[..., An
 
     return decorator
 
+
 # Chalice answers some requests itself, before any view runs, with {"Code": ..., "Message": ...}:
 # a Content-Type the route does not accept (415), a method the resource lacks (405). Those get the
 # product's error format too.
@@ -66,3 +78,4 @@ def chalice_errors_as_json(event: Any, get_response: Callable[[Any], Response]) 
         headers = {k: v for k, v in response.headers.items() if isinstance(v, str) and k.lower() != "content-type"}
         return json_response({"error": body}, response.status_code, headers)
     return response
+

@@ -92,5 +92,5 @@ def test_app_py_only_registers_blueprints() -> None:
     source = (Path(ROOT) / "functions" / "api" / "app.py").read_text()
     skip = ("#", '"""', "from ", "import ")
     statements = [line for line in source.splitlines() if line and not line.startswith(skip)]
-    allowed = ("app = Chalice(", "app.register_blueprint(")
+    allowed = ("app = Chalice(", "app.register_blueprint(", "app.register_middleware(")
     assert all(s.startswith(allowed) for s in statements), statements
