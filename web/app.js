@@ -89,7 +89,7 @@ function makeContext(gen, params) {
     render(...nodes) {
       if (gen !== generation) return;
       clear(main);
-      main.append(...nodes.flat());
+      main.append(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
       const heading = main.querySelector("h1");
       if (heading) {
         heading.setAttribute("tabindex", "-1");

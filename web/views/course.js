@@ -6,10 +6,14 @@ import { assistantPanel } from "./assistant.js";
 import { findEnrollment, lessonStatusLabel, progressBlock } from "./learning.js";
 
 export async function courseView(ctx, courseId) {
-  const [course, enrollment] = await Promise.all([
+  let [course, enrollment] = await Promise.all([
     api("GET", `/courses/${encodeURIComponent(courseId)}`),
     findEnrollment(courseId),
   ]);
+  if (course.structure === "draft" && course.published_version) {
+    // Editors get the draft by default: this page shows what learners see, the published version.
+    course = await api("GET", `/courses/${course.id}`, { query: { version: course.published_version } });
+  }
   const progress = enrollment ? await api("GET", `/enrollments/${enrollment.id}/progress`) : null;
   const statusById = new Map((progress ? progress.lessons : []).map((l) => [l.lesson_id, l.status]));
   const user = ctx.user;

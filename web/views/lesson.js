@@ -22,10 +22,13 @@ function materialBlock(ctx, course, lesson) {
 }
 
 export async function lessonView(ctx, courseId, lessonId) {
-  const [course, enrollment] = await Promise.all([
+  let [course, enrollment] = await Promise.all([
     api("GET", `/courses/${encodeURIComponent(courseId)}`),
     findEnrollment(courseId),
   ]);
+  if (course.structure === "draft" && course.published_version) {
+    course = await api("GET", `/courses/${course.id}`, { query: { version: course.published_version } });
+  }
   const lessons = allLessons(course);
   const index = lessons.findIndex((l) => l.id === lessonId);
   if (index < 0) {

@@ -95,7 +95,7 @@ export async function teachCourseView(ctx, courseId) {
       paintStatus();
       ctx.announce(`Published version ${res.version}. Learners can enrol now.`, "success");
     } catch (err) {
-      publishResult.replaceChildren(errorPanel(publishProblems(err, course), { title: "The course cannot be published yet." }));
+      publishResult.replaceChildren(errorPanel(publishProblems(err, course)));
       publishResult.querySelector("[role=alert]").setAttribute("tabindex", "-1");
       publishResult.querySelector("[role=alert]").focus();
     }
