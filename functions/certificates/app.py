@@ -44,10 +44,11 @@ def consumer() -> Consumer:
         issue_for_completion(conn, envelope, renderer=renderer, store=store, public_base_url=s.public_base_url)
 
     return Consumer(s.consumer_name, database, {"course.completed": on_completed}, schema="lms",
-                    max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s))
+                    max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
+                    transient_wait_s=s.transient_wait_s)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return consumer().handle(event)
+    return consumer().handle(event, getattr(context, "get_remaining_time_in_millis", None))

@@ -56,7 +56,8 @@ def consumer() -> Consumer:
             service().on_asset_deleted(conn, AssetDeleted.model_validate(envelope.data))
 
         _consumer = Consumer(settings.consumer_name, _events_database,
-                             {"course.published": on_published, "asset.deleted": on_deleted}, schema="ai")
+                             {"course.published": on_published, "asset.deleted": on_deleted}, schema="ai",
+                             transient_wait_s=settings.transient_wait_s)
     return _consumer
 
 
@@ -97,7 +98,7 @@ def handle_s3(event: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("eventSource") == "aws:kafka":
-        return consumer().handle(event)
+        return consumer().handle(event, getattr(context, "get_remaining_time_in_millis", None))
     if "Records" in event:
         return handle_s3(event)
     raise ValueError("IngestFunction expects an S3 notification (Records) or an MSK batch (eventSource aws:kafka)")

@@ -66,6 +66,9 @@ class IngestSettings(CommonSettings):
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=100)
     embedding_batch_size: int = Field(default=16, ge=1, le=256)  # the library's measured default
     consumer_name: str = "ingest"
+    #: How long one MSK invocation (Timeout 300 s) retries a course event while S3 or the database
+    #: is out, before reporting it failed (then the mapping retries, 3 times, then the DLQ).
+    transient_wait_s: float = Field(default=120.0, ge=0, le=280)
 
 
 # --------------------------------------------------------------------------- pipeline

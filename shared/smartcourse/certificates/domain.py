@@ -106,10 +106,12 @@ class NotCompleted(IssuanceError):
 
 
 class StorageError(IssuanceError):
-    """The certificates bucket refused or did not answer: transient, the mapping retries."""
+    """The certificates bucket refused or did not answer: transient, the consumer waits it out
+    (`smartcourse.consumer.is_transient`), then the mapping retries."""
 
     code = "storage_unavailable"
     permanent = False
+    transient: ClassVar[bool] = True
 
 
 class CertificateRevoked(AppError):

@@ -15,3 +15,6 @@ class CertificatesSettings(CommonSettings, KafkaSettings):
     # Attempts before the consumer parks a record on the dead-letter topic with its reason: every
     # retry the mapping gives (MaximumRetryAttempts 5 in template.yaml) + the first delivery.
     max_attempts: int = Field(default=6, ge=1, le=11)
+    # How long one invocation (Timeout 60 s) retries a record while S3 or the database is out,
+    # before reporting it failed: 6 attempts x 40 s ride out a 4-minute outage, no dead letter.
+    transient_wait_s: float = Field(default=40.0, ge=0, le=55)

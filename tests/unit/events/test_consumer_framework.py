@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from smartcourse.consumer import Consumer, DeadLetter
+from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope, new_event
 
 
@@ -193,3 +194,71 @@ def test_parse_keeps_the_envelope_fields() -> None:
     assert seen == [e]
     assert json.loads(seen[0].model_dump_json())["data"] == {"n": 4}
     assert isinstance(seen[0].id, uuid.UUID)
+
+
+class Outage:
+    """A handler whose dependency is out for the first `failures` calls."""
+
+    def __init__(self, failures: int, exc: Exception | None = None) -> None:
+        self.left = failures
+        self.calls = 0
+        self.exc = exc or DependencyUnavailable("database unavailable")
+
+    def __call__(self, conn: Any, env: EventEnvelope) -> None:
+        self.calls += 1
+        if self.left > 0:
+            self.left -= 1
+            raise self.exc
+        conn.effects.append(str(env.id))
+
+
+def outage_consumer(db: FakeDatabase, handler: Outage, **kw: Any) -> Consumer:
+    return Consumer("c1", lambda: db, {"course.tested": handler}, schema="lms",  # type: ignore[arg-type,return-value]
+                    transient_backoff_s=0.001, **kw)
+
+
+def test_a_dependency_outage_is_waited_out_within_the_invocation_not_counted_toward_the_dead_letter(
+        db: FakeDatabase) -> None:
+    # Given a handler whose database is out for its first 3 tries, and a consumer that dead-letters
+    # after 2 failed attempts
+    handler = Outage(3)
+    letters: list[DeadLetter] = []
+    c = outage_consumer(db, handler, transient_wait_s=5, max_attempts=2, dead_letter=letters.append)
+    e = ev(1)
+    # When the record is delivered once
+    result = c.run(msk(record(e, 0)))
+    # Then the invocation retried it until the dependency came back: done, once, nothing failed
+    assert (result.processed, result.transient_retries, result.failures) == (1, 3, [])
+    assert db.effects == [str(e.id)] and handler.calls == 4
+    assert letters == [] and db.failures == {}
+
+
+def test_an_exception_class_marked_transient_is_waited_out_too() -> None:
+    from smartcourse.certificates.domain import RenderError, StorageError
+    from smartcourse.consumer import is_transient
+
+    assert is_transient(StorageError("s3 down")) and is_transient(DependencyUnavailable("db down"))
+    assert not is_transient(RenderError("no font")) and not is_transient(RuntimeError("bug"))
+
+
+def test_without_a_wait_budget_or_past_it_the_record_is_reported_failed(db: FakeDatabase) -> None:
+    # Given no wait budget (the default): the first outage fails the record, as before
+    assert failed(outage_consumer(db, Outage(1)).handle(msk(record(ev(1), 4)))) == [("t.course-0", 4)]
+    # And with a budget the outage outlasts, the record is reported failed for the mapping to retry
+    handler = Outage(10_000)
+    resp = outage_consumer(db, handler, transient_wait_s=0.05).handle(msk(record(ev(2), 5)))
+    assert failed(resp) == [("t.course-0", 5)] and handler.calls > 1
+
+
+def test_the_wait_never_runs_into_the_invocation_deadline(db: FakeDatabase) -> None:
+    handler = Outage(10_000)
+    c = outage_consumer(db, handler, transient_wait_s=60)
+    # Given only 4 s left in the invocation (under TRANSIENT_SAFETY_MS): no wait at all
+    resp = c.handle(msk(record(ev(1), 6)), remaining_ms=lambda: 4_000)
+    assert failed(resp) == [("t.course-0", 6)] and handler.calls == 1
+
+
+def test_a_permanent_error_is_not_retried_within_the_invocation(db: FakeDatabase) -> None:
+    handler = Outage(1, RuntimeError("a bug"))
+    resp = outage_consumer(db, handler, transient_wait_s=5).handle(msk(record(ev(1), 7)))
+    assert failed(resp) == [("t.course-0", 7)] and handler.calls == 1
