@@ -8,6 +8,7 @@ fails with "Task timed out".
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import select
@@ -16,13 +17,15 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from devstack.template import FunctionSpec
 
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("devstack.invoker")
 
 
 @dataclass
@@ -88,6 +91,11 @@ class _Worker:
             self.proc.wait()
 
 
+#: Called as (phase, worker pid, event) right before an invocation is handed to a worker ("start")
+#: and once it returned or the worker died ("end"): for tracing and fault injection (tests/chaos).
+InvokeListener = Callable[[Literal["start", "end"], int, Any], None]
+
+
 class FunctionPool:
     def __init__(self, spec: FunctionSpec, env: dict[str, str], *, max_concurrency: int = 4,
                  log_dir: Path | None = None) -> None:
@@ -100,6 +108,14 @@ class FunctionPool:
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
+        self.listeners: list[InvokeListener] = []
+
+    def _notify(self, phase: Literal["start", "end"], pid: int, event: Any) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(phase, pid, event)
+            except Exception:  # a listener never breaks an invocation
+                log.warning("invoke listener failed", exc_info=True)
 
     def invoke(self, event: Any, *, timeout_s: float | None = None) -> InvokeResult:
         if self._closed:
@@ -115,8 +131,10 @@ class FunctionPool:
                 with self._lock:
                     self._all.append(worker)
             started = time.perf_counter()
+            self._notify("start", worker.proc.pid, event)
             resp = worker.invoke(event, timeout)
             elapsed = (time.perf_counter() - started) * 1000
+            self._notify("end", worker.proc.pid, event)
             if worker.alive():
                 self._idle.put(worker)
             else:

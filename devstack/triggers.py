@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import threading
@@ -193,6 +194,16 @@ class MskTrigger(Trigger):
             self.stopping.wait(min(5.0, self.retry_backoff_s * 2 ** (attempt - 1)))
 
     def run(self) -> None:
+        # Like the ESM poller, a broker outage never ends the mapping: the poller reconnects and
+        # resumes from the last committed offsets (a batch whose commit failed comes again).
+        while not self.stopping.is_set():
+            try:
+                self._poll_until_stopped()
+            except Exception as exc:
+                log.warning("%s: lost the broker (%s: %s); reconnecting", self.name, type(exc).__name__, exc)
+                self.stopping.wait(1.0)
+
+    def _poll_until_stopped(self) -> None:
         from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
 
         consumer = KafkaConsumer(
@@ -206,8 +217,9 @@ class MskTrigger(Trigger):
             heartbeat_interval_ms=1000,
             **self.consumer_config,
         )
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", **self.consumer_config)
+        producer = None
         try:
+            producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", **self.consumer_config)
             while not self.stopping.is_set():
                 polled = consumer.poll(timeout_ms=500, max_records=self.event.batch_size)
                 if consumer.assignment():
@@ -223,5 +235,8 @@ class MskTrigger(Trigger):
                     offsets[tp] = OffsetAndMetadata(recs[-1].offset + 1, "", -1)
                 consumer.commit(offsets)
         finally:
-            consumer.close()
-            producer.close(5)
+            with contextlib.suppress(Exception):
+                consumer.close()
+            if producer is not None:
+                with contextlib.suppress(Exception):
+                    producer.close(5)
