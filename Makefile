@@ -11,7 +11,7 @@ FUNCTIONS := $(patsubst functions/%/,%,$(wildcard functions/*/))
 export PYTHONPATH := shared:.
 PYTEST_ARGS ?=
 
-.PHONY: browser bundle-size install run stack test test-unit test-integration lint typecheck bench eval clean-data kafka-jars help
+.PHONY: browser deploy-web bundle-size install run stack test test-unit test-integration lint typecheck bench eval clean-data kafka-jars help
 
 help:
 	@echo "make run    - install, start postgres+kafka+moto, serve the API on :8000, drive every trigger"
@@ -48,6 +48,11 @@ browser:
 	  echo "make browser: /usr/bin/chromium is missing; run as root or install sudo, or: apt-get install chromium chromium-driver"; exit 1; fi; \
 	echo "installing Debian's chromium and chromium-driver (apt-get)"; \
 	$$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
+
+# The web app to the stack's bucket + CloudFront, after `sam deploy` (needs AWS credentials).
+deploy-web:
+	@test -n "$(STACK_NAME)" || { echo "usage: make deploy-web STACK_NAME=smartcourse-dev [AWS_REGION=us-east-1]"; exit 1; }
+	scripts/deploy_web.sh $(STACK_NAME) $(AWS_REGION)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
