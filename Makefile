@@ -87,6 +87,14 @@ load: install
 eval: install
 	$(BIN)/python -m bench.eval_assistant
 
+# Fault injection over the real system on a PRIVATE stack (issue 8, tests/chaos): >= 10,000 events,
+# >= 300 uploads, every fault; prints the counts, fails on any loss or double effect.
+# Smaller: make chaos CHAOS_ARGS="--events 2000 --uploads 40"
+.PHONY: chaos
+CHAOS_ARGS ?=
+chaos: install
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
+
 bundle-size: $(STAMP)
 	$(MAKE) -C functions/ingest bundle-size PIP=$(abspath $(BIN))/pip
 
