@@ -167,8 +167,11 @@ async function route() {
 }
 
 onUnauthorized(() => {
+  // Several requests of one view may fail together: only the first one redirects (a second
+  // redirect would render the sign-in form again under the user's typing).
+  if (location.hash.startsWith("#/signin")) return;
   flash("Your session has ended. Please sign in again.", "error");
-  if (!location.hash.startsWith("#/signin")) sessionStorage.setItem("smartcourse.next", location.hash);
+  sessionStorage.setItem("smartcourse.next", location.hash);
   navigate("#/signin");
 });
 
