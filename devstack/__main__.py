@@ -59,10 +59,12 @@ def cmd_run(args: argparse.Namespace, stack_only: bool = False) -> int:
             runtime.start()
         except OSError as exc:
             raise StackError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; use --port") from exc
-        from devstack.web import WebServer
+        from devstack.web import WebServer, template_csp
 
+        api_url = f"http://127.0.0.1:{args.port}"
         try:
-            web = WebServer(api_base_url=f"http://127.0.0.1:{args.port}", stage=STAGE, port=args.web_port).start()
+            web = WebServer(api_base_url=api_url, stage=STAGE, port=args.web_port,
+                            csp=template_csp([api_url, ep.aws_endpoint_url])).start()
         except OSError as exc:
             runtime.stop()
             raise StackError(f"cannot listen on 127.0.0.1:{args.web_port}: {exc.strerror}; use --web-port") from exc

@@ -2,9 +2,13 @@
 
 Serves the files of `web/` with their content types and `Cache-Control: no-cache`, `index.html`
 for `/`, refuses anything outside the web root, and answers `/config.json` with the API's URL
-(the deploy writes the same file to the web bucket; see docs/web.md)::
+(the deploy writes the same file to the web bucket; see docs/web.md). With `csp`, every response
+carries the Content-Security-Policy CloudFront adds in AWS (`template_csp`: template.yaml's
+WebSecurityHeaders policy with connect-src pointed at the local API and S3), so a page that would
+break under the deployed CSP breaks locally too::
 
-    server = WebServer(api_base_url="http://127.0.0.1:8000", stage="local", port=0)
+    server = WebServer(api_base_url="http://127.0.0.1:8000", stage="local", port=0,
+                       csp=template_csp(["http://127.0.0.1:8000", "http://127.0.0.1:4566"]))
     server.start(); print(server.url); ...; server.stop()
 """
 
@@ -44,6 +48,31 @@ def content_type(path: Path) -> str:
     return guessed or "application/octet-stream"
 
 
+def template_csp(connect_src: list[str], raw: dict[str, Any] | None = None) -> str:
+    """The CSP of template.yaml's WebSecurityHeaders response headers policy, with its connect-src
+    (the API and the assets bucket in AWS) replaced by 'self' plus `connect_src`."""
+    from devstack.template import TemplateError, _Tag, load_raw
+
+    raw = raw if raw is not None else load_raw()
+    try:
+        config = raw["Resources"]["WebSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
+        policy = config["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    except KeyError as exc:
+        raise TemplateError(f"template.yaml: WebSecurityHeaders has no content security policy ({exc})") from None
+    if not (isinstance(policy, _Tag) and policy.tag == "Join"):
+        raise TemplateError("template.yaml: the web CSP must be a !Join of directives")
+    sep, parts = policy.value
+    directives = []
+    for part in parts:
+        text = str(part.value if isinstance(part, _Tag) else part)
+        if text.startswith("connect-src"):
+            text = " ".join(["connect-src 'self'", *connect_src])
+        elif isinstance(part, _Tag):
+            raise TemplateError(f"template.yaml: only connect-src of the web CSP may use intrinsics: {part!r}")
+        directives.append(text)
+    return str(sep).join(directives)
+
+
 def config_document(api_base_url: str, stage: str) -> dict[str, str]:
     """The app's config.json: the API's absolute URL without a trailing slash, and the stage."""
     return {"apiBaseUrl": api_base_url.rstrip("/"), "stage": stage}
@@ -75,8 +104,9 @@ class WebServer:
     """ThreadingHTTPServer for `web/` plus a generated /config.json; start()/stop() from tests."""
 
     def __init__(self, api_base_url: str, stage: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 root: Path = WEB_ROOT) -> None:
+                 root: Path = WEB_ROOT, csp: str | None = None) -> None:
         self.root = root.resolve()
+        self.csp = csp
         self.config = json.dumps(config_document(api_base_url, stage), indent=2).encode() + b"\n"
         server = self
 
@@ -113,13 +143,14 @@ class WebServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, ctype: str, body: bytes, head: bool) -> None:
+    def _send(self, h: BaseHTTPRequestHandler, status: int, ctype: str, body: bytes, head: bool) -> None:
         h.send_response(status)
         h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(body)))
         h.send_header("Cache-Control", "no-cache")
         h.send_header("X-Content-Type-Options", "nosniff")
+        if self.csp:
+            h.send_header("Content-Security-Policy", self.csp)
         h.end_headers()
         if not head:
             h.wfile.write(body)

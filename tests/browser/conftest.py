@@ -8,7 +8,8 @@ Fixtures
   browser    (session) chromium from /usr/bin/chromium (never a Playwright download; `make browser`).
   browser_log          what the page did: console errors, uncaught errors, failed requests.
   page                 a fresh context + page on web_stack.web_url (`page.goto("/")`); the test FAILS
-                       if the page threw an uncaught JS error; a failure leaves a screenshot.
+                       if the page threw an uncaught JS error or violated the CSP the deploy serves
+                       (the web server sends template.yaml's CSP); a failure leaves a screenshot.
   shot       shot(page, name) -> Path: test-artifacts/browser/<test name>/NN-<name>.png
 Every test in tests/browser is marked `browser` and `e2e`.
 """
@@ -102,7 +103,7 @@ def web_stack(stack_endpoints: Any, stage: str, database_url: str, function_env:
     from devstack import template as tpl
     from devstack.runtime import LocalRuntime, RuntimeOptions
     from devstack.stack import aws_clients
-    from devstack.web import WebServer
+    from devstack.web import WebServer, template_csp
 
     api_port, web_port = free_ports(2)
     web_origin = f"http://127.0.0.1:{web_port}"
@@ -115,7 +116,9 @@ def web_stack(stack_endpoints: Any, stage: str, database_url: str, function_env:
                            s3_queues=provisioned)
     runtime.start()
     api_url = f"http://127.0.0.1:{api_port}"
-    web = WebServer(api_base_url=api_url, stage=stage, port=web_port)
+    # Served with the CSP CloudFront adds in AWS (connect-src: this API and moto's S3).
+    web = WebServer(api_base_url=api_url, stage=stage, port=web_port,
+                    csp=template_csp([api_url, stack_endpoints.aws_endpoint_url]))
     try:
         web.start()
         assert runtime.wait_for_consumers(90), "the MSK mappings' consumers got no partitions"
@@ -147,26 +150,40 @@ def browser() -> Iterator[Any]:
 
 @dataclass
 class BrowserLog:
-    """What the pages of one test did. Uncaught errors fail the test; console errors and failed
-    requests are there for the test to assert on (an API 4xx is logged as a console error by
-    Chromium itself, so those alone do not fail a test)."""
+    """What the pages of one test did. Uncaught errors and Content-Security-Policy violations fail
+    the test; console errors and failed requests are there for the test to assert on (an API 4xx is
+    logged as a console error by Chromium itself, so those alone do not fail a test)."""
 
     page_errors: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
 
     def watch(self, page: Any) -> Any:
         page.on("pageerror", lambda exc: self.page_errors.append(f"{exc.name}: {exc.message}\n{exc.stack or ''}"))
-        page.on("console", lambda msg: self.console_errors.append(f"{msg.text} ({msg.location.get('url', '')})")
-                if msg.type == "error" else None)
-        page.on("requestfailed", lambda req: self.failed_requests.append(
-            f"{req.method} {req.url}: {req.failure or 'failed'}"))
+        page.on("console", self._console)
+        page.on("requestfailed", self._request_failed)
         page.on("request", lambda req: self.requests.append(f"{req.method} {req.url}"))
         return page
 
+    def _request_failed(self, req: Any) -> None:
+        line = f"{req.method} {req.url}: {req.failure or 'failed'}"
+        self.failed_requests.append(line)
+        if req.failure == "csp":  # Chromium's net::ERR_BLOCKED_BY_CSP
+            self.csp_violations.append(line)
+
+    def _console(self, msg: Any) -> None:
+        if msg.type != "error":
+            return
+        line = f"{msg.text} ({msg.location.get('url', '')})"
+        self.console_errors.append(line)
+        if "Content Security Policy" in msg.text:
+            self.csp_violations.append(line)
+
     def summary(self) -> str:
         return "\n".join([*(f"uncaught: {e}" for e in self.page_errors),
+                          *(f"CSP violation: {e}" for e in self.csp_violations),
                           *(f"console error: {e}" for e in self.console_errors),
                           *(f"request failed: {e}" for e in self.failed_requests)])
 
@@ -223,8 +240,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     try:
         result = yield
         log = item.stash.get(_LOG, None)
-        if log is not None and log.page_errors:
-            raise AssertionError("the page threw uncaught JavaScript errors:\n" + log.summary())
+        if log is not None and (log.page_errors or log.csp_violations):
+            raise AssertionError("the page threw uncaught JavaScript errors or broke its Content Security "
+                                 "Policy (template.yaml WebSecurityHeaders):\n" + log.summary())
         return result
     except BaseException:
         log = item.stash.get(_LOG, None)

@@ -33,3 +33,23 @@ def test_the_app_loads_reads_its_config_and_renders_the_first_screen(
     shot(page, "first-screen")
     # And nothing the page asked for failed (the page fixture fails the test on uncaught errors)
     assert browser_log.failed_requests == [], browser_log.summary()
+
+
+def test_the_page_runs_under_the_deployed_csp_and_violations_are_caught(
+        page: Any, web_stack: WebStack, browser_log: BrowserLog) -> None:
+    # Given the app served with template.yaml's CSP
+    response = page.goto("/")
+    assert response is not None
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    expect(page.locator("#main")).not_to_contain_text("Loading…")
+    assert browser_log.csp_violations == [], browser_log.summary()
+    # When something on the page loads from an origin the CSP does not allow
+    page.evaluate("""() => { const i = document.createElement("img");
+                             i.src = "https://images.example.invalid/x.png"; document.body.append(i); }""")
+    # Then the violation is recorded (and would fail the test: cleared here, as it was provoked)
+    for _ in range(50):
+        if browser_log.csp_violations:
+            break
+        page.wait_for_timeout(100)
+    assert any("img-src" in v for v in browser_log.csp_violations), browser_log.summary()
+    browser_log.csp_violations.clear()

@@ -109,3 +109,20 @@ def test_stop_releases_the_port(site: Path) -> None:
     web.stop()
     again = WebServer(api_base_url="http://x", stage="qa", port=port, root=site)  # binds again
     again.server.server_close()
+
+
+def test_the_local_csp_is_the_templates_with_local_connect_sources(site: Path) -> None:
+    from devstack.template import load_raw
+    from devstack.web import template_csp
+
+    csp = template_csp(["http://127.0.0.1:1", "http://127.0.0.1:2"])
+    directives = csp.split("; ")
+    assert "connect-src 'self' http://127.0.0.1:1 http://127.0.0.1:2" in directives
+    parts = load_raw()["Resources"]["WebSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"][
+        "SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"].value[1]
+    assert [d for d in directives if not d.startswith("connect-src")] == [p for p in parts if isinstance(p, str)]
+    web = WebServer(api_base_url="http://x", stage="qa", port=0, root=site, csp=csp).start()
+    try:
+        assert httpx.get(f"{web.url}/").headers["content-security-policy"] == csp
+    finally:
+        web.stop()
