@@ -56,6 +56,7 @@ class Faults:
     records: list[FaultRecord] = field(default_factory=list)
     watchers: list[threading.Thread] = field(default_factory=list)
     recovery_timeout_s: float = 900.0
+    stop_watching: threading.Event = field(default_factory=threading.Event)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -227,6 +228,7 @@ class Faults:
         watermark: int | None = None
         assets = [u.asset_id for u in uploads]
         while time.monotonic() < deadline:
+            last_look = self.stop_watching.is_set()
             try:
                 with psycopg.connect(self.stack.database_url, connect_timeout=3) as conn:
                     if watermark is None:
@@ -238,9 +240,13 @@ class Faults:
                         return
             except psycopg.OperationalError:
                 pass
+            if last_look:
+                return  # the run has settled (or given up): not recovered
             time.sleep(0.5)
 
     def wait_recoveries(self) -> None:
+        """After the run settled: one last look, then the faults not recovered stay so."""
+        self.stop_watching.set()
         for t in self.watchers:
             t.join()
 

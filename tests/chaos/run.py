@@ -25,6 +25,7 @@ class ChaosOptions:
     uploads: int = 300
     courses: int = 8
     learner_threads: int = 6
+    completion_rate: float = 0.5  # share of enrollments completed (-> course.completed -> a certificate)
     faults: tuple[str, ...] = ALL_FAULTS
     kafka_down_s: float = 10.0
     postgres_down_s: float = 3.0
@@ -91,7 +92,8 @@ def run(opts: ChaosOptions, log: Callable[[str], None] = print) -> ChaosResult:
         stack.start(log)
         client = Client(stack.api)
         workload = Workload(client, stack.database_url, events=opts.events, uploads=opts.uploads,
-                            courses=opts.courses, learner_threads=opts.learner_threads, seed=opts.seed, log=log)
+                            courses=opts.courses, learner_threads=opts.learner_threads, seed=opts.seed, log=log,
+                            completion_rate=opts.completion_rate)
         workload.setup()
         log(f"setup: {opts.courses} published courses; workload: >= {opts.events} events, {opts.uploads} uploads; "
             f"faults: {', '.join(opts.faults)}")

@@ -64,13 +64,15 @@ def outbox_count(database_url: str) -> int:
 
 class Workload:
     def __init__(self, client: Client, database_url: str, *, events: int, uploads: int, courses: int = 8,
-                 learner_threads: int = 6, seed: int = 8, log: Callable[[str], None] = print) -> None:
+                 learner_threads: int = 6, seed: int = 8, log: Callable[[str], None] = print,
+                 completion_rate: float = 0.5) -> None:
         self.client = client
         self.database_url = database_url
         self.target_events = events
         self.target_uploads = uploads
         self.n_courses = courses
         self.learner_threads = learner_threads
+        self.completion_rate = completion_rate
         self.rng = random.Random(seed)
         self.log = log
         self.courses: list[Course] = []
@@ -156,7 +158,7 @@ class Workload:
                 enrollment = self.client.call("POST", f"/courses/{course.id}/enrollments", token, {})
                 with self._lock:
                     self.result.enrollments += 1
-                lessons = course.lessons if self.rng.random() < 0.5 else course.lessons[:3]
+                lessons = course.lessons if self.rng.random() < self.completion_rate else course.lessons[:3]
                 for lesson in lessons:
                     out = self.client.call("PUT", f"/enrollments/{enrollment['id']}/lessons/{lesson}/progress",
                                            token, {"status": "completed"})
