@@ -152,8 +152,8 @@ export function makeForm({ fields: specs, submitLabel, onSubmit, className, fiel
 }
 
 /** Runs an action from a button: disables it while busy and reports failures in the status region. */
-export function actionButton(label, action, { className = "", busyLabel } = {}) {
-  const btn = h("button", { type: "button", class: className }, label);
+export function actionButton(label, action, { className = "", busyLabel, ariaLabel } = {}) {
+  const btn = h("button", { type: "button", class: className, "aria-label": ariaLabel || null }, label);
   btn.addEventListener("click", async () => {
     if (btn.disabled) return;
     btn.disabled = true;

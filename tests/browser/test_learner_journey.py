@@ -148,7 +148,9 @@ def test_learner_enrols_learns_asks_completes_and_verifies_the_certificate(
     citation.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Lunar notes (PDF)")
     assert f"/courses/{course.id}/lessons/{course.notes_id}" in page.url
-    expect(page.get_by_test_id("cited-location")).to_contain_text("page 2")
+    expect(page.get_by_test_id("cited-location")).to_have_text("The assistant's answer cites this lesson at page 2.")
+    # (opening a lesson marks it started)
+    expect(page.get_by_test_id("lesson-state")).to_have_text("This lesson: In progress")
     shot(page, "citation-lands-on-lesson")
 
     # And the document lesson offers its material, and marking it done completes the course

@@ -40,16 +40,12 @@ export async function lessonView(ctx, courseId, lessonId) {
   const lesson = lessons[index];
   let progress = enrollment ? await api("GET", `/enrollments/${enrollment.id}/progress`) : null;
   let mine = progress ? progress.lessons.find((l) => l.lesson_id === lesson.id) : null;
-  if (mine && mine.status === "not_started" && enrollment.status === "active") {
-    // Opening a lesson marks it started (progress only moves forward; a failure here is harmless).
-    api("PUT", `/enrollments/${enrollment.id}/lessons/${lesson.id}/progress`,
-      { body: { status: "in_progress", percent: 0 } }).catch(() => {});
-  }
 
   const at = ctx.params.get("at");
   const source = ctx.params.get("source");
+  const named = source && source !== lesson.title ? ` ("${source}")` : "";
   const citedNote = at || source ? h("p", { class: "notice", "data-testid": "cited-location" },
-    "The assistant cited this lesson", source ? ` (${source})` : "", at ? `: ${at}.` : ".") : null;
+    `The assistant's answer cites this lesson${named}${at ? ` at ${at}` : ""}.`) : null;
 
   let progressArea = null;
   if (progress) {
@@ -78,7 +74,19 @@ export async function lessonView(ctx, courseId, lessonId) {
     completion.hidden = !progress.completed;
     const canMark = enrollment.status === "active" && (!mine || mine.status !== "completed");
     progressArea = h("section", { class: "card", "aria-labelledby": "lesson-progress" },
-      h("h2", { id: "lesson-progress" }, "Progress"), state, canMark ? done : null, block, completion);
+      h("h2", { id: "lesson-progress" }, "Progress"), block, h("div", { class: "lesson-actions" }, state,
+        canMark ? done : null), completion);
+    if (mine && mine.status === "not_started" && enrollment.status === "active") {
+      // Opening a lesson marks it started (progress only moves forward; a failure here is harmless:
+      // the lesson simply stays "not started").
+      api("PUT", `/enrollments/${enrollment.id}/lessons/${lesson.id}/progress`,
+        { body: { status: "in_progress", percent: 0 } }).then(() => {
+        if (ctx.alive() && mine.status === "not_started") {
+          mine = { ...mine, status: "in_progress" };
+          state.textContent = `This lesson: ${lessonStatusLabel("in_progress")}`;
+        }
+      }).catch(() => {});
+    }
   } else {
     progressArea = h("p", { class: "notice" }, "You are not enrolled: ",
       h("a", { href: `#/courses/${course.id}` }, "enrol on the course page"), " to track your progress.");

@@ -235,13 +235,13 @@ export async function teachCourseView(ctx, courseId) {
         return h("li", { class: "lesson-item" }, h("span", {}, l.title), h("span", { class: "tag" }, l.kind),
           asset ? h("span", { class: "muted" }, ` (${asset.filename})`) : null,
           l.required ? null : h("span", { class: "tag" }, "optional"),
-          actionButton(`Remove lesson ${l.title}`, async () => {
+          actionButton("Remove", async () => {
             await api("DELETE", `/courses/${course.id}/modules/${m.id}/lessons/${l.id}`);
             await reloadCourse();
             ctx.announce(`Lesson "${l.title}" removed.`);
             const heading = structure.querySelector(`[data-module-id="${m.id}"] h3`);
             if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
-          }, { className: "small link-button danger" }));
+          }, { className: "small link-button danger", ariaLabel: `Remove lesson ${l.title}` }));
       })) : h("p", { class: "muted" }, "No lessons yet."),
       h("details", {
         class: "add-lesson", open: m.lessons.length === 0 || openForms.has(m.id),

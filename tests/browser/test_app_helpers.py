@@ -1,0 +1,67 @@
+"""The app's pure helpers, run in the browser as the app runs them (ES modules imported by the
+page): how citation locations and progress are put into words, and that h() never makes markup
+out of text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def run(page: Any, module: str, expression: str, arg: Any) -> Any:
+    page.goto("/#/signin")
+    return page.evaluate(f"async (arg) => {{ const m = await import('/{module}'); return {expression}; }}", arg)
+
+
+@pytest.mark.parametrize(("location", "words"), [
+    ({"page": 2}, "page 2"),
+    ({"slide": 3, "title": "Phases"}, "slide 3 (Phases)"),
+    ({"slide": 4}, "slide 4"),
+    ({"start": "00:01:05.000", "end": "00:01:30.500", "start_seconds": 65, "end_seconds": 90.5},
+     "00:01:05.000\u201300:01:30.500"),
+    ({"start_seconds": 3725}, "at 1:02:05"),
+    ({"heading_path": ["Tides", "Spring and neap tides"], "line": 9}, "Tides \u203a Spring and neap tides"),
+    ({"paragraph": 4, "line": 12}, "paragraph 4"),
+    ({"line": 7}, "line 7"),
+    ({}, ""),
+    (None, ""),
+])
+def test_citation_locations_in_words(page: Any, location: Any, words: str) -> None:
+    assert run(page, "ui.js", "m.describeLocation(arg)", location) == words
+
+
+def test_citation_links_carry_the_location_and_need_a_lesson(page: Any) -> None:
+    href = run(page, "views/assistant.js", "m.citationHref('c1', arg)",
+               {"lesson_id": "l1", "title": "Notes", "location": {"page": 2}})
+    assert href == "#/courses/c1/lessons/l1?at=page+2&source=Notes"
+    assert run(page, "views/assistant.js", "m.citationHref('c1', arg)",
+               {"lesson_id": None, "title": "Notes", "location": {"page": 2}}) is None
+
+
+def _progress(statuses: list[tuple[str, bool, str]], percent: int, completed: bool = False) -> dict[str, Any]:
+    lessons = [{"lesson_id": t, "title": t, "required": req, "status": st} for t, req, st in statuses]
+    basis = [x for x in lessons if x["required"]] or lessons
+    return {"percent": percent, "completed": completed, "lessons": lessons,
+            "remaining": [{"lesson_id": x["lesson_id"], "title": x["title"], "why": "not completed"}
+                          for x in basis if x["status"] != "completed"]}
+
+
+def test_progress_says_what_is_left_over_required_lessons(page: Any) -> None:
+    p = _progress([("Intro", True, "completed"), ("Orbit", True, "not_started"), ("Extra", False, "not_started"),
+                   ("Phases", True, "in_progress")], 33)
+    assert run(page, "views/learning.js", "m.progressSummary(arg)", p) == "2 of 3 lessons left: Orbit, Phases"
+    done = _progress([("Intro", True, "completed")], 100, completed=True)
+    assert run(page, "views/learning.js", "m.progressSummary(arg)", done) == "Course completed: all 1 lesson done."
+    optional_only = _progress([("A", False, "completed"), ("B", False, "not_started")], 50)
+    assert run(page, "views/learning.js", "m.progressSummary(arg)", optional_only) == "1 of 2 lessons left: B"
+
+
+def test_h_puts_text_in_text_nodes(page: Any) -> None:
+    made = run(page, "dom.js", """(() => { const el = m.h('p', {title: arg}, arg, null, false, [arg]);
+        return {elements: el.querySelectorAll('*').length, kinds: [...el.childNodes].map((n) => n.nodeType),
+                text: el.textContent, title: el.getAttribute('title')}; })()""", "<b onclick=x>&amp;</b>")
+    assert made == {"elements": 0, "kinds": [3, 3], "text": "<b onclick=x>&amp;</b>" * 2,
+                    "title": "<b onclick=x>&amp;</b>"}
