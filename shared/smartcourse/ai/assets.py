@@ -3,7 +3,7 @@
 - Asset object keys: ``courses/{course_id}/assets/{asset_id}/{filename}``.
 - S3 notification records -> `ObjectChange` (keys URL-decoded with ``unquote_plus``).
 - MSK event payloads -> `CoursePublished` / `AssetDeleted` (validated).
-- `check_object`: the arrived object against what the LMS declared (course, size, type) and the
+- `check_object`: the arrived object against what the LMS declared (course, key, size, type) and the
   configured maximum; `check_format`: the detected document format against the declared type.
   Each returns a `Rejection` (stable code + readable reason) or None.
 
@@ -38,7 +38,18 @@ class AssetKey:
     key: str
 
 
+#: S3's own limit on a key (UTF-8 bytes).
+MAX_KEY_BYTES = 1024
+_KEY_CONTROLS = frozenset(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)))
+
+
 def parse_asset_key(key: str) -> AssetKey:
+    """The ids in an asset object key. Keys the LMS cannot have written (control characters,
+    ``.``/``..`` or empty segments in the file name, over S3's 1024 bytes) are `InvalidAssetKey`."""
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise InvalidAssetKey(f"object key is longer than {MAX_KEY_BYTES} bytes")
+    if any(ch in _KEY_CONTROLS for ch in key):
+        raise InvalidAssetKey(f"object key {key!r} contains control characters")
     parts = key.split("/", 4)
     if len(parts) != 5 or parts[0] != "courses" or parts[2] != "assets" or not parts[4]:
         raise InvalidAssetKey(f"object key {key!r} is not courses/<course_id>/assets/<asset_id>/<filename>")
@@ -46,6 +57,8 @@ def parse_asset_key(key: str) -> AssetKey:
         course_id, asset_id = uuid.UUID(parts[1]), uuid.UUID(parts[3])
     except ValueError:
         raise InvalidAssetKey(f"object key {key!r} does not carry course and asset ids") from None
+    if any(segment in ("", ".", "..") for segment in parts[4].replace("\\", "/").split("/")):
+        raise InvalidAssetKey(f"object key {key!r} has an empty, '.' or '..' segment in its file name")
     return AssetKey(course_id, asset_id, parts[4], key)
 
 
@@ -81,11 +94,19 @@ def parse_s3_event(event: dict[str, Any]) -> list[ObjectChange]:
             event_name=name,
             bucket=str((s3.get("bucket") or {}).get("name", "")),
             key=unquote_plus(str(obj["key"])),
-            size=int(obj["size"]) if obj.get("size") is not None else None,
+            size=_int_or_none(obj.get("size")),
             etag=_clean_etag(obj.get("eTag")),
             sequencer=obj.get("sequencer"),
         ))
     return changes
+
+
+def _int_or_none(value: Any) -> int | None:
+    """A record's declared size; a malformed one is unknown (the object's HEAD is what counts)."""
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _clean_etag(etag: Any) -> str | None:
@@ -189,6 +210,10 @@ def check_object(key: AssetKey, declared: Declared | None, actual: ObjectInfo, *
         return Rejection("course_mismatch",
                          f"the object was uploaded under course {key.course_id}, "
                          f"but the asset belongs to course {declared.course_id}")
+    if declared.s3_key != key.key:
+        return Rejection("key_mismatch",
+                         f"the object was written under {key.key!r}, not under the key the LMS issued for "
+                         f"this asset ({declared.s3_key!r})")
     if actual.size == 0:
         return Rejection("empty_document", "the uploaded file is empty")
     if actual.size > max_bytes:

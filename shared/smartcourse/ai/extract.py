@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import unicodedata
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -135,6 +137,11 @@ class ExtractionLimits:
     max_zip_members: int = 10_000
     #: Characters of extracted text (guards memory and embedding cost).
     max_text_chars: int = 20_000_000
+    #: PDF: bytes one stream may decompress to (content streams, images, fonts; pypdf's default is
+    #: 75 MB) and tokens one content stream may parse into (pypdf's default is 2,000,000: a
+    #: dense real page has tens of thousands). Past either: `DocumentTooLarge`.
+    max_pdf_stream_bytes: int = 20 * 1024 * 1024
+    max_pdf_stream_tokens: int = 500_000
 
 
 DEFAULT_LIMITS = ExtractionLimits()
@@ -444,8 +451,29 @@ def extract(
 
 
 def _extract_pdf(data: bytes, limits: ExtractionLimits, warnings: list[str]) -> tuple[list[Section], str | None]:
+    from pypdf import apply_configuration
+
+    cap = limits.max_pdf_stream_bytes
+    with apply_configuration(
+        maximum_declared_stream_length=cap, array_based_stream_maximum_output_length=cap,
+        zlib_maximum_output_length=cap, lzw_maximum_output_length=cap, run_length_maximum_output_length=cap,
+        brotli_maximum_output_length=cap, jbig2_maximum_output_length=cap, image_maximum_buffer_size=cap,
+        stream_decoding_work_maximum_length=4 * cap, stream_parsing_work_maximum_count=limits.max_pdf_stream_tokens,
+    ):
+        return _extract_pdf_bounded(data, limits, warnings)
+
+
+def _too_large_pdf(limits: ExtractionLimits, where: str) -> DocumentTooLarge:
+    return DocumentTooLarge(
+        f"the PDF is too large when decompressed: {where} exceeds {limits.max_pdf_stream_bytes / _MIB:.0f} MiB "
+        f"or {limits.max_pdf_stream_tokens:,} content tokens"
+    )
+
+
+def _extract_pdf_bounded(data: bytes, limits: ExtractionLimits,
+                         warnings: list[str]) -> tuple[list[Section], str | None]:
     from pypdf import PasswordType, PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError, WrongPasswordError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError, WrongPasswordError
 
     # pypdf raises its own errors for most damage, but deeply broken files can surface as
     # builtin exceptions from its parser; all of them mean "cannot read this PDF".
@@ -477,6 +505,8 @@ def _extract_pdf(data: bytes, limits: ExtractionLimits, warnings: list[str]) -> 
         page_count = len(reader.pages)
     except ExtractionError:
         raise
+    except LimitReachedError as exc:
+        raise _too_large_pdf(limits, "its structure") from exc
     except parse_errors as exc:
         raise CorruptDocument("the PDF is damaged or not a PDF and cannot be read") from exc
 
@@ -487,9 +517,12 @@ def _extract_pdf(data: bytes, limits: ExtractionLimits, warnings: list[str]) -> 
 
     sections: list[Section] = []
     failed = 0
+    chars = 0
     for number in range(1, page_count + 1):
         try:
             raw = reader.pages[number - 1].extract_text() or ""
+        except LimitReachedError as exc:
+            raise _too_large_pdf(limits, f"page {number}") from exc
         except parse_errors:
             failed += 1
             warnings.append(f"page {number}: text could not be extracted")
@@ -497,6 +530,11 @@ def _extract_pdf(data: bytes, limits: ExtractionLimits, warnings: list[str]) -> 
         text = _clean(_dehyphenate(raw))
         if text:
             sections.append(Section(text, {"page": number}))
+            chars += len(text)
+            if chars > limits.max_text_chars:  # stop reading pages as soon as the answer is known
+                raise DocumentTooLarge(
+                    f"the document holds over {limits.max_text_chars:,} characters of text (by page {number})"
+                )
     if failed == page_count:
         raise CorruptDocument("no page of the PDF could be read")
 
@@ -522,10 +560,15 @@ def _dehyphenate(text: str) -> str:
 
 
 def _check_zip(data: bytes, limits: ExtractionLimits) -> None:
-    """Zip-bomb guard: refuse before any member is decompressed.
+    """Zip-bomb guard, before the document parser reads any part.
 
-    CPython's zipfile never yields more than a member's declared size, so the declared
-    sizes are a safe upper bound on what parsing will inflate.
+    1. The declared sizes (central directory): member count, total, compression ratios.
+    2. The real sizes: every member's DEFLATE stream is inflated in bounded steps (at most 1 MiB of
+       output held at a time) and counted; a member that inflates beyond its declared size is
+       refused, so the declared total is a true bound. (The declared sizes alone are not a
+       bound: CPython's ``ZipFile.read`` inflates a member's whole stream in one call before
+       truncating it to the declared size, so a member declaring 2 KB that inflates to 1 GB costs
+       1 GB of memory.)
     """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -553,6 +596,47 @@ def _check_zip(data: bytes, limits: ExtractionLimits) -> None:
         raise DocumentTooLarge(
             f"the document has a compression ratio over {limits.max_zip_compression_ratio:.0f}:1 (possible zip bomb)"
         )
+    # Every member inflating to at most its declared size makes the declared total (checked above)
+    # a true bound on what the parser will inflate.
+    for info in infos:
+        if _inflated_size(data, info, cap=info.file_size) > info.file_size:
+            raise DocumentTooLarge(
+                f"part {info.filename!r} is too large when decompressed: it inflates beyond the "
+                f"{info.file_size:,} bytes it declares (possible zip bomb)"
+            )
+
+
+_INFLATE_STEP = _MIB
+
+
+def _inflated_size(data: bytes, info: zipfile.ZipInfo, *, cap: int) -> int:
+    """How many bytes `info`'s stored data inflates to, counting at most ``cap + 1`` (so a bomb is
+    measured only up to the point where it is known to be one). Raises `CorruptDocument` for a
+    member that cannot be located or decoded."""
+    offset = info.header_offset
+    header = data[offset:offset + 30]
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise CorruptDocument("the Office document's zip container is damaged")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    start = offset + 30 + name_len + extra_len
+    raw = memoryview(data)[start:start + info.compress_size]
+    if info.compress_type == zipfile.ZIP_STORED:
+        return len(raw)
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        raise CorruptDocument(f"part {info.filename!r} uses a compression method Office documents do not use")
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    pending: bytes | memoryview = raw
+    try:
+        while total <= cap:
+            out = inflater.decompress(pending, _INFLATE_STEP)
+            total += len(out)
+            pending = inflater.unconsumed_tail
+            if inflater.eof or (not pending and not out):
+                break
+    except zlib.error as exc:
+        raise CorruptDocument(f"part {info.filename!r} of the Office document is damaged") from exc
+    return total
 
 
 def _ooxml_errors() -> tuple[type[BaseException], ...]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from smartcourse.auth import Principal
 from smartcourse.errors import Conflict, FieldProblem, Forbidden, NotFound
+from smartcourse.strings import BIDI_CONTROLS
 
 # --- assets ---------------------------------------------------------------------------------------
 
@@ -45,6 +46,17 @@ def sanitise_filename(filename: str, max_len: int = 120) -> str:
         keep_ext = bool(dot) and 0 < len(ext) <= 10
         name = stem[: max_len - len(ext) - 1] + "." + ext if keep_ext else name[:max_len]
     return name
+
+
+def download_disposition(filename: str) -> str:
+    """A Content-Disposition that cannot inject headers or paths: an ASCII ``filename`` (the key's
+    sanitised name) plus RFC 6266/5987 ``filename*`` with the display name's last path segment,
+    control and bidirectional-override characters removed, percent-encoded."""
+    from urllib.parse import quote
+
+    display = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    display = "".join(ch for ch in display if ch.isprintable() and ch not in BIDI_CONTROLS).strip() or "file"
+    return f"attachment; filename=\"{sanitise_filename(filename)}\"; filename*=UTF-8''{quote(display, safe='')}"
 
 
 def asset_key(course_id: uuid.UUID, asset_id: uuid.UUID, filename: str) -> str:

@@ -324,7 +324,7 @@ class LmsService:
                 raise NotFound("asset not found")
         if asset is None:
             raise NotFound("asset not found")
-        d = self.storage.presign_download(asset["s3_key"], domain.sanitise_filename(asset["filename"]))
+        d = self.storage.presign_download(asset["s3_key"], asset["filename"])
         return s.Download(url=d.url, expires_at=d.expires_at)
 
     # --- enrollments -------------------------------------------------------------------------------

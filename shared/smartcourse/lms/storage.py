@@ -49,10 +49,12 @@ class S3Storage:
         return PresignedUpload("POST", str(post["url"]), {k: str(v) for k, v in post["fields"].items()}, expires)
 
     def presign_download(self, key: str, filename: str) -> PresignedDownload:
-        safe = filename.replace('"', "")
+        """`filename` is the display name; the header is built by `domain.download_disposition`."""
+        from smartcourse.lms.domain import download_disposition
+
         url = self.s3.generate_presigned_url(
             "get_object",
-            Params={"Bucket": self.bucket, "Key": key, "ResponseContentDisposition": f'attachment; filename="{safe}"'},
+            Params={"Bucket": self.bucket, "Key": key, "ResponseContentDisposition": download_disposition(filename)},
             ExpiresIn=self.download_ttl_s,
         )
         return PresignedDownload(str(url), datetime.now(UTC) + timedelta(seconds=self.download_ttl_s))
