@@ -191,6 +191,15 @@ def test_learner_enrols_learns_asks_completes_and_verifies_the_certificate(
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
     page.goto(f"/#/verify/{code}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Valid certificate")
+    # And once an admin revokes it, the same page says so, with the reason
+    admin = web_stack.auth(web_stack.make_admin(web_stack.unique_email("admin")))
+    revoked = web_stack.api.post(f"/certificates/{code}/revoke", json={"reason": "issued by mistake in a test"},
+                                 headers=admin)
+    assert revoked.status_code == 200, revoked.text
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Revoked certificate")
+    expect(page.get_by_test_id("verdict")).to_contain_text("Reason: issued by mistake in a test")
+    shot(page, "verification-revoked")
     page.goto("/#/verify/AAAAA-BBBBB-CCCCC-DDDDD-EEEEE")
     expect(page.get_by_role("heading", level=1)).to_have_text("Certificate not found")
     shot(page, "verification-unknown-code")
