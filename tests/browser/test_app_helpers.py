@@ -36,7 +36,10 @@ def test_citation_locations_in_words(page: Any, location: Any, words: str) -> No
 def test_citation_links_carry_the_location_and_need_a_lesson(page: Any) -> None:
     href = run(page, "views/assistant.js", "m.citationHref('c1', arg)",
                {"lesson_id": "l1", "title": "Notes", "location": {"page": 2}})
-    assert href == "#/courses/c1/lessons/l1?at=page+2&source=Notes"
+    assert href == "#/courses/c1/lessons/l1?at=page+2&source=Notes&page=2"
+    slide = run(page, "views/assistant.js", "m.citationHref('c1', arg)",
+                {"lesson_id": "l1", "title": "Deck", "location": {"slide": 3}})
+    assert slide == "#/courses/c1/lessons/l1?at=slide+3&source=Deck"
     assert run(page, "views/assistant.js", "m.citationHref('c1', arg)",
                {"lesson_id": None, "title": "Notes", "location": {"page": 2}}) is None
 

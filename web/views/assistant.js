@@ -10,6 +10,8 @@ export function citationHref(courseId, citation) {
   const qs = new URLSearchParams();
   if (where) qs.set("at", where);
   qs.set("source", citation.title || "");
+  const page = citation.location && Number.isInteger(citation.location.page) ? citation.location.page : null;
+  if (page) qs.set("page", String(page)); // the material link then opens the PDF at that page
   return `#/courses/${courseId}/lessons/${citation.lesson_id}?${qs.toString()}`;
 }
 

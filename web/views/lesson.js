@@ -13,8 +13,10 @@ function materialBlock(ctx, course, lesson) {
   const slot = h("span", {});
   const get = actionButton(lesson.kind === "video" ? "Get the video" : "Get the document", async () => {
     const dl = await api("GET", `/courses/${course.id}/assets/${lesson.asset_id}/download`);
-    slot.replaceChildren(h("a", { href: dl.url, class: "button", target: "_blank", rel: "noopener" },
-      "Open the material (link valid for a few minutes)"));
+    const page = /^\d+$/.test(ctx.params.get("page") || "") ? ctx.params.get("page") : null;
+    // PDF viewers honour #page=N: a citation's page opens where the answer came from.
+    slot.replaceChildren(h("a", { href: page ? `${dl.url}#page=${page}` : dl.url, class: "button", target: "_blank",
+      rel: "noopener" }, `Open the material${page ? ` at page ${page}` : ""} (link valid for a few minutes)`));
     slot.querySelector("a").focus();
   }, { busyLabel: "Preparing the link…" });
   return h("div", { class: "material card" },
