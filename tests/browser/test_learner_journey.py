@@ -145,6 +145,8 @@ def test_learner_enrols_learns_asks_completes_and_verifies_the_certificate(
     citation = answer.get_by_role("link", name=re.compile(r"^\[\d+\] Lunar notes \(PDF\) — page 2$"))
     expect(citation).to_have_count(1)
     shot(page, "assistant-answer")
+    answer.get_by_role("button", name="Yes").click()
+    expect(answer.locator(".feedback")).to_contain_text("Thanks for the feedback.")
     citation.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Lunar notes (PDF)")
     assert f"/courses/{course.id}/lessons/{course.notes_id}" in page.url
