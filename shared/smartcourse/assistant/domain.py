@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from smartcourse.assistant import guard
 from smartcourse.assistant import text as tx
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def score_sentences(question: str, question_vec: NDArray[np.float32], passages: 
     found: list[tuple[int, int, str]] = []
     for i, p in enumerate(passages):
         for j, s in enumerate(tx.sentences(p.body)):
-            if len(tx.words(s)) >= 4:
+            if len(tx.words(s)) >= 4 and not guard.is_instruction(s):  # text aimed at the assistant
                 found.append((i, j, s))
     found = found[:max_sentences]
     if not found:
@@ -257,14 +258,18 @@ def cited_numbers(answer: str, available: int) -> list[int]:
 
 
 def grounded_llm_answer(raw: str, passages: Sequence[Passage], model: str, rrf_k: int,
-                        usage: dict[str, Any] | None = None) -> Answer:
+                        usage: dict[str, Any] | None = None, *, protected: Sequence[str] = ()) -> Answer:
     """A model's answer as the product returns it: a refusal if the model said it is not
-    covered or cited no source it was given; otherwise the answer and its cited sources."""
+    covered, cited no source it was given, or fails the output guard (`guard.check_answer`:
+    repeats a `protected` text such as the system prompt, links outside its sources, or is not
+    supported by the sources it cites); otherwise the answer and its cited sources."""
     text = raw.strip()
     numbers = cited_numbers(text, len(passages))
-    if not text or NOT_COVERED in text or not numbers:
+    verdict = guard.check_answer(text, [passages[n - 1].body for n in numbers], protected) if numbers else None
+    if not text or NOT_COVERED in text or not numbers or (verdict is not None and not verdict.ok):
         answer = refusal(model)
-        answer.usage = usage or {}
+        answer.usage = {**(usage or {}), **({"guard": verdict.reason} if verdict and not verdict.ok else {})}
         return answer
-    citations = [citation_for(n, passages[n - 1], passages[n - 1].body, rrf_k) for n in sorted(numbers)]
+    citations = [citation_for(n, passages[n - 1], guard.withhold_instructions(passages[n - 1].body), rrf_k)
+                 for n in sorted(numbers)]
     return Answer(text, citations, False, model, usage or {})

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from smartcourse.assistant import domain
+from smartcourse.assistant import domain, guard
 from smartcourse.assistant.domain import Answer, EmbedFn, Passage
 from smartcourse.errors import DependencyUnavailable
+from smartcourse.observability import logger
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -69,12 +70,13 @@ def _attr(value: Any) -> str:
 
 
 def format_sources(passages: Sequence[Passage]) -> str:
-    """Each passage as quoted data: attribute values and text escaped, so text cannot close the tag."""
+    """Each passage as quoted data: attribute values and text escaped, so text cannot close the tag;
+    sentences addressed to the assistant are withheld (`guard.withhold_instructions`)."""
     parts = []
     for n, p in enumerate(passages, start=1):
         loc = ", ".join(f"{k}={v}" for k, v in p.location.items())
         parts.append(f'<source n="{n}" title="{_attr(p.display_title)}" location="{_attr(loc)}">\n'
-                     f"{html.escape(p.body, quote=False)}\n</source>")
+                     f"{html.escape(guard.withhold_instructions(p.body), quote=False)}\n</source>")
     return "\n\n".join(parts)
 
 
@@ -130,7 +132,11 @@ class GroqGenerator:
         content = result.content if isinstance(result.content, str) else str(result.content)
         usage = dict(getattr(result, "usage_metadata", None) or {})
         usage["latency_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-        return domain.grounded_llm_answer(content, passages, self.model, self.rrf_k, usage)
+        answer = domain.grounded_llm_answer(content, passages, self.model, self.rrf_k, usage,
+                                            protected=(load_prompt()[0],))
+        if "guard" in answer.usage:
+            logger.warning("model answer withheld by the output guard", extra={"reason": answer.usage["guard"]})
+        return answer
 
 
 def _map_groq_error(exc: Exception) -> Exception:

@@ -87,7 +87,8 @@ def test_extractive_answer_refuses_when_no_sentence_matches() -> None:
 
 
 def test_llm_answer_keeps_only_sources_it_cites_and_refuses_uncited_or_not_covered() -> None:
-    ps = [passage("A.", 1), passage("B.", 2), passage("C.", 3)]
+    # (the sources hold the answer's words: the output guard refuses answers they do not support)
+    ps = [passage("First fact.", 1), passage("B.", 2), passage("Third fact.", 3)]
     ans = domain.grounded_llm_answer("First [1]. Third [3, 1]. Bogus [9].", ps, "groq:m", 60)
     assert not ans.refused and [c.n for c in ans.citations] == [1, 3]
     assert domain.grounded_llm_answer("NOT_COVERED", ps, "groq:m", 60).refused
