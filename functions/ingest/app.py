@@ -12,11 +12,13 @@ the first embedding and stays for the container's life.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
-from smartcourse.ai.assets import AssetDeleted, CoursePublished, parse_s3_event
-from smartcourse.ai.ingestion import IngestionService, IngestSettings, build_service, new_database
-from smartcourse.consumer import Consumer
+from smartcourse.ai.assets import AssetDeleted, CoursePublished, ObjectChange, parse_s3_event
+from smartcourse.ai.ingestion import IngestionService, IngestSettings, Outcome, build_service, new_database
+from smartcourse.consumer import TRANSIENT_SAFETY_MS, Consumer
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope
@@ -61,17 +63,57 @@ def consumer() -> Consumer:
     return _consumer
 
 
-def handle_s3(event: dict[str, Any]) -> dict[str, Any]:
+def outage_wait_s() -> float:
+    return load_settings(IngestSettings).transient_wait_s
+
+
+#: First pause before retrying an object while S3 or the database is out (doubles up to 8 s).
+OUTAGE_BACKOFF_S = 0.5
+
+
+class _OutageBudget:
+    """The invocation's time for waiting out outages, from its first outage (settings read then)."""
+
+    def __init__(self) -> None:
+        self._until: float | None = None
+
+    def until(self) -> float:
+        if self._until is None:
+            self._until = time.monotonic() + outage_wait_s()
+        return self._until
+
+
+def _created_waiting(svc: IngestionService, change: ObjectChange, budget: _OutageBudget,
+                     remaining_ms: Callable[[], int] | None) -> Outcome | None:
+    """`on_object_created`, retried with backoff while S3 or the database is out and time allows:
+    a short outage must not use up the notification's few retries (3 receives, then its DLQ)."""
+    delay = OUTAGE_BACKOFF_S
+    while True:
+        try:
+            return svc.on_object_created(change)
+        except DependencyUnavailable:
+            if time.monotonic() + delay > budget.until():
+                raise
+            if remaining_ms is not None and remaining_ms() - delay * 1000 < TRANSIENT_SAFETY_MS:
+                raise
+            logger.warning("dependency unavailable: retrying the object", extra={"key": change.key,
+                                                                                 "retry_in_s": delay})
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+
+
+def handle_s3(event: dict[str, Any], remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
     svc = service()
     summary = {"indexed": 0, "reused": 0, "failed": 0, "duplicates": 0, "skipped": 0, "removed": 0}
     outage: DependencyUnavailable | None = None
+    budget = _OutageBudget()
     for change in parse_s3_event(event):
         try:
             if change.kind == "removed":
                 svc.on_object_removed(change)
                 summary["removed"] += 1
                 continue
-            outcome = svc.on_object_created(change)
+            outcome = _created_waiting(svc, change, budget, remaining_ms)
         except DependencyUnavailable as exc:  # keep going; fail the invocation at the end
             logger.exception("dependency unavailable; the event will be retried", extra={"key": change.key})
             outage = exc
@@ -100,5 +142,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("eventSource") == "aws:kafka":
         return consumer().handle(event, getattr(context, "get_remaining_time_in_millis", None))
     if "Records" in event:
-        return handle_s3(event)
+        return handle_s3(event, getattr(context, "get_remaining_time_in_millis", None))
     raise ValueError("IngestFunction expects an S3 notification (Records) or an MSK batch (eventSource aws:kafka)")

@@ -26,8 +26,9 @@ APP_DB = "smartcourse"
 ACCOUNT = "123456789012"
 # The S3 -> SQS queue's visibility timeout: how long before a failed upload notification is
 # retried. The template's 305 s (function timeout + 5) is scaled down like the relay's schedule
-# (1 min -> 1 s): a retry every 20 s, a notification dead-lettered after 3 receives.
-S3_RETRY_VISIBILITY_S = 20
+# (1 min -> 1 s): a retry every 60 s (longer than a batch of 10 notifications takes, so none is
+# received again while the batch is still being handled), dead-lettered after 3 receives.
+S3_RETRY_VISIBILITY_S = 60
 
 
 @dataclass

@@ -72,6 +72,7 @@ def test_s3_records_become_service_calls_and_a_summary(app: Any, monkeypatch: py
 def test_an_outage_fails_the_invocation_after_the_other_records_ran(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeService({"a": DependencyUnavailable("database unavailable"), "b": outcome("indexed", "ready")})
     monkeypatch.setattr(app, "_service", fake)
+    monkeypatch.setattr(app, "outage_wait_s", lambda: 0.0)  # no time to wait it out
 
     with pytest.raises(DependencyUnavailable):
         app.handler({"Records": [record("ObjectCreated:Put", "a"), record("ObjectCreated:Put", "b")]},
@@ -108,3 +109,43 @@ def test_the_pipeline_turns_a_document_into_located_chunk_rows() -> None:
     assert prepared.chunks[-1].metadata["heading_path"] == ["Indexes", "Hash"]
     assert prepared.chunks[-1].metadata["context"] == "Indexes > Hash"
     assert pipeline.embed(prepared).shape == (len(prepared.chunks), 384)
+
+
+class FlakyService(FakeService):
+    """S3 (or the database) is out for the first `failures` calls."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__({})
+        self.left = failures
+
+    def on_object_created(self, change: ObjectChange) -> Outcome | None:
+        self.created.append(change.key)
+        if self.left > 0:
+            self.left -= 1
+            raise DependencyUnavailable("S3 unavailable: ConnectionClosedError")
+        return outcome("indexed", "ready")
+
+
+def test_a_short_outage_is_waited_out_within_the_invocation(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given S3 out for the first 3 tries (found by make chaos: an S3 outage then a Postgres restart
+    # used up a notification's 3 receives, which went to the DLQ)
+    fake = FlakyService(3)
+    monkeypatch.setattr(app, "_service", fake)
+    monkeypatch.setattr(app, "outage_wait_s", lambda: 5.0)
+    monkeypatch.setattr(app, "OUTAGE_BACKOFF_S", 0.001)
+    # When the notification arrives once, Then it is indexed by this invocation: no retry needed
+    result = app.handler({"Records": [record("ObjectCreated:Put", "a")]}, FakeContext())
+    assert result["indexed"] == 1 and fake.created == ["a"] * 4
+
+
+def test_the_outage_wait_stops_short_of_the_deadline(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    class ShortContext(FakeContext):
+        def get_remaining_time_in_millis(self) -> int:
+            return 4_000  # under the safety margin: no wait
+
+    fake = FlakyService(1)
+    monkeypatch.setattr(app, "_service", fake)
+    monkeypatch.setattr(app, "outage_wait_s", lambda: 60.0)
+    with pytest.raises(DependencyUnavailable):
+        app.handler({"Records": [record("ObjectCreated:Put", "a")]}, ShortContext())
+    assert fake.created == ["a"]
