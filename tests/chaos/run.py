@@ -129,6 +129,8 @@ def run(opts: ChaosOptions, log: Callable[[str], None] = print) -> ChaosResult:
             report.add(f"trigger {trig.name}: invocations / failed", f"{trig.invocations} / {trig.failures}")
         report.add("records a consumer retried in-invocation while a dependency was out",
                    _log_count(stack.workdir / "logs", "dependency unavailable: retrying the record"))
+        report.add("S3 notifications retried in-invocation while a dependency was out",
+                   _log_count(stack.workdir / "logs", "dependency unavailable: retrying the object"))
         report.add("workload duration (s)", round(result.finished_at - t0))
         report.add("S3 notification retry delay (SQS visibility, s)", S3_RETRY_VISIBILITY_S)
     except Exception as exc:
