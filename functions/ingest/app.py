@@ -2,7 +2,9 @@
 
 A thin translator. S3 ``Records`` (ObjectCreated / ObjectRemoved under ``courses/``) and MSK
 batches (``eventSource == "aws:kafka"``: ``course.published``, ``asset.deleted``) are parsed and
-handed to `smartcourse.ai.ingestion.IngestionService`. Deterministic document problems are
+handed to `smartcourse.ai.ingestion.IngestionService`; the Schedule event (EventBridge, ``source ==
+"aws.events"``) runs the reconciliation sweep (`smartcourse.ai.reconcile`: lost uploads, documents
+stuck processing, published versions never made live). Deterministic document problems are
 recorded on the document (failed + reason) and the invocation succeeds; a dependency outage
 raises (S3 path: the invocation is retried) or fails the record (MSK path: batchItemFailures).
 
@@ -18,6 +20,7 @@ from typing import Any
 
 from smartcourse.ai.assets import AssetDeleted, CoursePublished, ObjectChange, parse_s3_event
 from smartcourse.ai.ingestion import IngestionService, IngestSettings, Outcome, build_service, new_database
+from smartcourse.ai.reconcile import Sweeper, build_sweeper
 from smartcourse.consumer import TRANSIENT_SAFETY_MS, Consumer
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
@@ -28,6 +31,7 @@ from smartcourse.settings import load_settings
 _service: IngestionService | None = None
 _consumer: Consumer | None = None
 _events_db: Database | None = None
+_sweeper: Sweeper | None = None
 
 
 def service() -> IngestionService:
@@ -61,6 +65,19 @@ def consumer() -> Consumer:
                              {"course.published": on_published, "asset.deleted": on_deleted}, schema="ai",
                              transient_wait_s=settings.transient_wait_s)
     return _consumer
+
+
+def sweeper() -> Sweeper:
+    global _sweeper
+    if _sweeper is None:
+        _sweeper = build_sweeper(service(), _events_database, load_settings(IngestSettings))
+    return _sweeper
+
+
+def handle_schedule() -> dict[str, Any]:
+    """One reconciliation sweep; its counts are the result (a dependency outage is counted in
+    ``errors`` and retried by the next run)."""
+    return sweeper().run().as_dict()
 
 
 def outage_wait_s() -> float:
@@ -143,4 +160,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return consumer().handle(event, getattr(context, "get_remaining_time_in_millis", None))
     if "Records" in event:
         return handle_s3(event, getattr(context, "get_remaining_time_in_millis", None))
-    raise ValueError("IngestFunction expects an S3 notification (Records) or an MSK batch (eventSource aws:kafka)")
+    if event.get("source") == "aws.events":
+        return handle_schedule()
+    raise ValueError("IngestFunction expects an S3 notification (Records), an MSK batch (eventSource aws:kafka) "
+                     "or a Schedule event (source aws.events)")

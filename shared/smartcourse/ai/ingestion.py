@@ -69,6 +69,17 @@ class IngestSettings(CommonSettings):
     #: How long one MSK invocation (Timeout 300 s) retries a course event while S3 or the database
     #: is out, before reporting it failed (then the mapping retries, 3 times, then the DLQ).
     transient_wait_s: float = Field(default=120.0, ge=0, le=280)
+    # Reconciliation (the scheduled sweep, `smartcourse.ai.reconcile`): a trigger is deemed lost
+    # once it is this late (upload declared / version published this long ago without effect).
+    sweep_grace_s: float = Field(default=600.0, ge=0)
+    #: Assets older than this are no longer looked at (their presigned upload expired long ago).
+    sweep_asset_window_s: float = Field(default=86_400.0, gt=0)
+    #: A document `processing` for longer than this was interrupted (3 x the 300 s timeout).
+    sweep_stuck_after_s: float = Field(default=900.0, ge=0)
+    #: Restarts of an interrupted document before it is marked failed.
+    sweep_max_attempts: int = Field(default=3, ge=0, le=20)
+    #: Items handled per run and per kind (assets, stuck documents, courses), oldest first.
+    sweep_batch: int = Field(default=20, ge=1, le=1000)
 
 
 # --------------------------------------------------------------------------- pipeline

@@ -6,6 +6,11 @@ The AI side never writes lms.* and never reads it anywhere else. Facts used by i
 - `course_assets(conn, course_id)`: the course's current (not deleted) assets, for `reindex`.
 - `published_version(conn, course_id)`: the course's published version number, if any.
 - `course_ids_with_assets(conn)`: every course that has assets, for `reindex --all`.
+- `unindexed_assets(conn, ...)`: the reconciliation sweeper's candidates: declared, not deleted
+  assets (created in a time window) that have no AI document, least recently checked first.
+- `published_versions_not_live(conn, ...)`: courses whose published version (older than the grace
+  period) is ahead of the AI side's live version, with that version's asset list, oldest first.
+  (These two compare LMS facts with the AI side's own tables, so they read ``ai.*`` as well.)
 
 Functions take a psycopg connection (dict or tuple rows) and return frozen dataclasses.
 """
@@ -81,3 +86,75 @@ def course_ids_with_assets(conn: psycopg.Connection[Any]) -> list[uuid.UUID]:
         "SELECT DISTINCT course_id FROM lms.assets WHERE deleted_at IS NULL ORDER BY course_id"
     ).fetchall()
     return [_row(r, ("course_id",))["course_id"] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class UnindexedAsset:
+    asset_id: uuid.UUID
+    course_id: uuid.UUID
+    s3_key: str
+    created_at: datetime
+
+
+def unindexed_assets(conn: psycopg.Connection[Any], *, grace_s: float, window_s: float,
+                     limit: int) -> list[UnindexedAsset]:
+    """Assets created between ``window_s`` and ``grace_s`` seconds ago, not deleted (LMS or AI side),
+    without any AI document; never-checked first, then least recently checked, oldest first."""
+    rows = conn.execute(
+        """
+        SELECT a.id, a.course_id, a.s3_key, a.created_at
+          FROM lms.assets a
+          LEFT JOIN ai.sweeper_asset_checks chk ON chk.asset_id = a.id
+         WHERE a.deleted_at IS NULL
+           AND a.created_at < now() - make_interval(secs => %s)
+           AND a.created_at > now() - make_interval(secs => %s)
+           AND NOT EXISTS (SELECT 1 FROM ai.documents d WHERE d.asset_id = a.id)
+           AND NOT EXISTS (SELECT 1 FROM ai.deleted_assets x WHERE x.asset_id = a.id)
+         ORDER BY chk.last_checked_at ASC NULLS FIRST, a.created_at, a.id
+         LIMIT %s
+        """,
+        (grace_s, window_s, limit),
+    ).fetchall()
+    return [UnindexedAsset(*_values(r, ("id", "course_id", "s3_key", "created_at"))) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedVersion:
+    course_id: uuid.UUID
+    version: int
+    published_at: datetime
+    live_version: int | None
+    assets: list[dict[str, Any]]  # the version snapshot's asset list, as course.published carries it
+
+
+def published_versions_not_live(conn: psycopg.Connection[Any], *, grace_s: float,
+                                limit: int) -> list[PublishedVersion]:
+    """Courses whose published version was published over ``grace_s`` seconds ago and is newer than
+    the AI side's live version (or the AI side has none), oldest publication first."""
+    rows = conn.execute(
+        """
+        SELECT c.id, c.published_version, v.published_at, l.version AS live_version,
+               coalesce(v.snapshot -> 'assets', '[]'::jsonb) AS assets
+          FROM lms.courses c
+          JOIN lms.course_versions v ON v.course_id = c.id AND v.version = c.published_version
+          LEFT JOIN ai.course_live_versions l ON l.course_id = c.id
+         WHERE c.published_version IS NOT NULL
+           AND v.published_at < now() - make_interval(secs => %s)
+           AND (l.version IS NULL OR l.version < c.published_version)
+         ORDER BY v.published_at, c.id
+         LIMIT %s
+        """,
+        (grace_s, limit),
+    ).fetchall()
+    out = []
+    for r in rows:
+        course_id, version, published_at, live, assets = _values(
+            r, ("id", "published_version", "published_at", "live_version", "assets"))
+        out.append(PublishedVersion(course_id, int(version), published_at,
+                                    int(live) if live is not None else None, list(assets or [])))
+    return out
+
+
+def _values(row: Any, columns: Sequence[str]) -> tuple[Any, ...]:
+    r = _row(row, columns)
+    return tuple(r[c] for c in columns)
