@@ -7,6 +7,10 @@ mapping's MaximumRetryAttempts 5 + 1) is put on the `<prefix>.dlq` topic with it
 headers (e.g. `x-failure-reason: RenderError: no bundled font can draw ...`); before that it is
 reported in batchItemFailures and the mapping retries it. Settings, the database, the renderer and
 the S3 client are built on the first invocation.
+
+The Schedule event (EventBridge, ``source == "aws.events"``) runs the reconciliation sweep
+(`smartcourse.certificates.reconcile.sweep`): completions older than the grace period without a
+certificate are issued through the same path, e.g. after their event was dead-lettered.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import functools
 from typing import Any
 
 from smartcourse.aws import client
+from smartcourse.certificates.reconcile import sweep
 from smartcourse.certificates.render import PdfRenderer
 from smartcourse.certificates.service import issue_for_completion
 from smartcourse.certificates.settings import CertificatesSettings
@@ -35,13 +40,22 @@ def database() -> Database:
 
 
 @functools.cache
+def renderer() -> PdfRenderer:
+    return PdfRenderer()
+
+
+@functools.cache
+def store() -> S3CertificateStore:
+    s = load_settings(CertificatesSettings)
+    return S3CertificateStore(client("s3", s), s.certificates_bucket)
+
+
+@functools.cache
 def consumer() -> Consumer:
     s = load_settings(CertificatesSettings)
-    renderer = PdfRenderer()
-    store = S3CertificateStore(client("s3", s), s.certificates_bucket)
 
     def on_completed(conn: Any, envelope: EventEnvelope) -> None:
-        issue_for_completion(conn, envelope, renderer=renderer, store=store, public_base_url=s.public_base_url)
+        issue_for_completion(conn, envelope, renderer=renderer(), store=store(), public_base_url=s.public_base_url)
 
     return Consumer(s.consumer_name, database, {"course.completed": on_completed}, schema="lms",
                     max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
@@ -51,4 +65,9 @@ def consumer() -> Consumer:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("source") == "aws.events":
+        s = load_settings(CertificatesSettings)
+        return sweep(database(), renderer=renderer(), store=store(), public_base_url=s.public_base_url,
+                     consumer_name=s.consumer_name, grace_s=s.sweep_grace_s, batch=s.sweep_batch,
+                     max_attempts=s.sweep_max_attempts).as_dict()
     return consumer().handle(event, getattr(context, "get_remaining_time_in_millis", None))

@@ -18,3 +18,9 @@ class CertificatesSettings(CommonSettings, KafkaSettings):
     # How long one invocation (Timeout 60 s) retries a record while S3 or the database is out,
     # before reporting it failed: 6 attempts x 40 s ride out a 4-minute outage, no dead letter.
     transient_wait_s: float = Field(default=40.0, ge=0, le=55)
+    # Reconciliation (the scheduled sweep, `smartcourse.certificates.reconcile`): completions older
+    # than this without a certificate are issued by the sweep (the event is deemed lost).
+    sweep_grace_s: float = Field(default=600.0, ge=0)
+    sweep_batch: int = Field(default=50, ge=1, le=1000)
+    # Failed sweep attempts (other than outages) before a completion is left to an operator.
+    sweep_max_attempts: int = Field(default=5, ge=1, le=100)

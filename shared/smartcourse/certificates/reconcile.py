@@ -1,0 +1,174 @@
+"""Reconciliation of certificates: a completion whose `course.completed` never got through (its
+record dead-lettered after the consumer's retries) still gets its certificate, without a manual step.
+
+CertificatesFunction's Schedule event runs `sweep` (every 5 minutes). It looks at enrollments
+completed more than ``sweep_grace_s`` ago that have no certificate, oldest completion first (those
+the sweep already failed on last), at most ``sweep_batch`` per run, and issues each through
+`issue_for_completion`, the consumer's own path:
+
+- with the completion's own event, read back from ``lms.outbox`` / ``lms.outbox_archive``, so the
+  certificate gets the code the consumer would have derived from it; the consumer's
+  ``processed_events`` row for that event is written in the same transaction, so the original
+  event arriving late (a replay of the dead-letter topic) is a no-op;
+- if the outbox row is gone (retention), with a fresh completion event (a new random code);
+- ``lms.certificates.enrollment_id`` is UNIQUE and the insert is ``ON CONFLICT DO NOTHING``: the
+  sweep and the consumer racing on one enrollment give one certificate, one PDF, one
+  ``certificate.issued``.
+
+A completion that fails for another reason than an outage (e.g. a learner name no bundled font can
+draw) is recorded in ``lms.certificate_sweeps`` with its reason and retried by later runs up to
+``sweep_max_attempts`` times, after the others; then it is left there for an operator. An outage
+(`DependencyUnavailable`) ends the run without counting an attempt: the next run retries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg import sql
+
+from smartcourse.certificates import repository as repo
+from smartcourse.certificates.service import Renderer, Store, issue_for_completion
+from smartcourse.db import Database
+from smartcourse.errors import DependencyUnavailable
+from smartcourse.events import EventEnvelope, new_event
+from smartcourse.observability import MetricUnit, logger, metrics
+
+Conn = Any
+COMPLETED_TYPE = "smartcourse.course.completed.v1"
+CORRELATION = "certificate-sweeper"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCompletion:
+    enrollment_id: uuid.UUID
+    completed_at: datetime
+    attempts: int  # failed sweep attempts so far
+
+
+@dataclass
+class CertificateSweepReport:
+    looked_at: int = 0
+    issued: int = 0
+    already_issued: int = 0
+    from_outbox: int = 0
+    failed: list[str] = field(default_factory=list)
+    outage: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"looked_at": self.looked_at, "issued": self.issued, "already_issued": self.already_issued,
+                "from_outbox": self.from_outbox, "failed": list(self.failed), "outage": self.outage}
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def pending_completions(conn: Conn, *, grace_s: float, max_attempts: int, limit: int) -> list[PendingCompletion]:
+    rows = conn.execute(
+        """
+        SELECT e.id, e.completed_at, coalesce(s.attempts, 0) AS attempts
+          FROM lms.enrollments e
+          LEFT JOIN lms.certificate_sweeps s ON s.enrollment_id = e.id
+         WHERE e.status = 'completed'
+           AND e.completed_at < now() - make_interval(secs => %s)
+           AND NOT EXISTS (SELECT 1 FROM lms.certificates c WHERE c.enrollment_id = e.id)
+           AND coalesce(s.attempts, 0) < %s
+         ORDER BY s.last_attempt_at ASC NULLS FIRST, e.completed_at, e.id
+         LIMIT %s
+        """,
+        (grace_s, max_attempts, limit),
+    ).fetchall()
+    out = []
+    for r in rows:
+        d = dict(r) if isinstance(r, dict) else dict(zip(("id", "completed_at", "attempts"), r, strict=True))
+        out.append(PendingCompletion(d["id"], d["completed_at"], int(d["attempts"])))
+    return out
+
+
+def completion_event(conn: Conn, enrollment_id: uuid.UUID) -> EventEnvelope | None:
+    """The `course.completed` the API wrote for this enrollment (outbox, else its archive)."""
+    for table in ("outbox", "outbox_archive"):
+        query = sql.SQL("SELECT payload FROM {} WHERE aggregate_type = 'enrollment' AND aggregate_id = %s "
+                        "AND event_type = %s ORDER BY seq DESC LIMIT 1").format(sql.Identifier("lms", table))
+        row = conn.execute(query, (str(enrollment_id), COMPLETED_TYPE)).fetchone()
+        if row is not None:
+            payload = row["payload"] if isinstance(row, dict) else row[0]
+            return EventEnvelope.model_validate(payload)
+    return None
+
+
+def record_failure(conn: Conn, enrollment_id: uuid.UUID, error: str) -> None:
+    conn.execute(
+        "INSERT INTO lms.certificate_sweeps (enrollment_id, last_error) VALUES (%s, %s) "
+        "ON CONFLICT (enrollment_id) DO UPDATE SET attempts = lms.certificate_sweeps.attempts + 1, "
+        "last_error = EXCLUDED.last_error, last_attempt_at = now()",
+        (enrollment_id, error[:1000]))
+
+
+def fresh_completion_event(conn: Conn, enrollment_id: uuid.UUID) -> EventEnvelope:
+    """A completion event rebuilt from the enrollment (its original left the outbox)."""
+    facts = repo.completion_facts(conn, enrollment_id)
+    data: dict[str, Any] = {"enrollment_id": str(enrollment_id)}
+    if facts is not None:
+        data |= {"course_id": str(facts.course_id), "course_version": facts.course_version,
+                 "user_id": str(facts.user_id),
+                 "completed_at": facts.completed_at.isoformat() if facts.completed_at else None}
+    return new_event("course.completed", enrollment_id, data, correlation_id=CORRELATION,
+                     aggregate_type="enrollment")
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def sweep(database: Database, *, renderer: Renderer, store: Store, public_base_url: str, consumer_name: str,
+          grace_s: float, batch: int, max_attempts: int) -> CertificateSweepReport:
+    report = CertificateSweepReport()
+    try:
+        with database.transaction() as conn:
+            pending = pending_completions(conn, grace_s=grace_s, max_attempts=max_attempts, limit=batch)
+    except DependencyUnavailable as exc:
+        report.outage = str(exc)
+        pending = []
+    for item in pending:
+        report.looked_at += 1
+        try:
+            with database.transaction() as conn:
+                envelope = completion_event(conn, item.enrollment_id)
+                if envelope is not None:
+                    report.from_outbox += 1
+                else:
+                    envelope = fresh_completion_event(conn, item.enrollment_id)
+                conn.execute("INSERT INTO lms.processed_events (consumer, event_id) VALUES (%s, %s) "
+                             "ON CONFLICT DO NOTHING", (consumer_name, envelope.id))
+                result = issue_for_completion(conn, envelope, renderer=renderer, store=store,
+                                              public_base_url=public_base_url)
+        except DependencyUnavailable as exc:
+            report.outage = str(exc)
+            logger.warning("certificate sweep stopped: dependency unavailable", extra={"error": str(exc)})
+            break
+        except Exception as exc:  # a permanent problem of this completion: recorded, retried later
+            reason = f"{type(exc).__name__}: {exc}"
+            report.failed.append(f"{item.enrollment_id}: {reason}")
+            logger.exception("certificate sweep could not issue", extra={"enrollment_id": str(item.enrollment_id),
+                                                                          "attempt": item.attempts + 1})
+            try:
+                with database.transaction() as conn:
+                    record_failure(conn, item.enrollment_id, reason)
+            except DependencyUnavailable as outage:
+                report.outage = str(outage)
+                break
+            continue
+        if result.created:
+            report.issued += 1
+            logger.info("certificate issued by the sweeper", extra={"enrollment_id": str(item.enrollment_id),
+                                                                    "certificate_code": result.code})
+        else:
+            report.already_issued += 1
+    logger.info("certificate sweep done", extra={"sweep": report.as_dict()})
+    for name, value in (("sweep.certificates_issued", report.issued), ("sweep.certificates_failed", len(report.failed)),
+                        ("sweep.outage", int(report.outage is not None))):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    return report
