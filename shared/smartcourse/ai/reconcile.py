@@ -18,6 +18,13 @@ c) **Published versions never made live** (``course.published`` dead-lettered): 
    LMS published version (published more than ``sweep_grace_s`` ago) is newer than the AI side's
    live version goes through `IngestionService.on_course_published`, the consumer's own path
    (versions only move forward; repeating it changes nothing).
+d) **Deletions never applied** (``asset.deleted`` dead-lettered): an asset the LMS deleted more than
+   ``sweep_grace_s`` ago that is not in ``ai.deleted_assets`` goes through
+   `IngestionService.on_asset_deleted` (its chunk sets purged, live ones included).
+
+For c) and d) the LMS's own event id (read back from its outbox) is recorded in
+``ai.processed_events`` in the same transaction, so the dead-lettered original, replayed later, is
+a duplicate for the consumer.
 
 Selection rules are plain functions here; the SQL lives in `PostgresSweepStore` (and the LMS
 reads in `smartcourse.readonly.lms_facts`). The handler only translates.
@@ -32,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from smartcourse.ai.assets import CoursePublished, InvalidAssetKey, parse_asset_key
+from smartcourse.ai.assets import AssetDeleted, CoursePublished, InvalidAssetKey, parse_asset_key
 from smartcourse.ai.ingestion import IngestionService, IngestSettings, Outcome
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
@@ -108,11 +115,15 @@ class SweepStore(Protocol):
 
     def lagging_courses(self, limits: SweepLimits) -> list[lms_facts.PublishedVersion]: ...
 
+    def deleted_not_purged(self, limits: SweepLimits) -> list[lms_facts.DeletedAsset]: ...
+
 
 class Ingestor(Protocol):
     def ingest_key(self, s3_key: str) -> Outcome | None: ...
 
     def make_live(self, course: lms_facts.PublishedVersion) -> bool: ...
+
+    def purge_deleted(self, asset: lms_facts.DeletedAsset) -> None: ...
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -125,12 +136,14 @@ class SweepReport:
     stuck_recovered: int = 0
     stuck_failed: int = 0
     courses_made_live: int = 0
+    deletions_applied: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"assets": dict(self.assets), "stuck_restarted": self.stuck_restarted,
                 "stuck_recovered": self.stuck_recovered, "stuck_failed": self.stuck_failed,
-                "courses_made_live": self.courses_made_live, "errors": list(self.errors)}
+                "courses_made_live": self.courses_made_live, "deletions_applied": self.deletions_applied,
+                "errors": list(self.errors)}
 
 
 class Sweeper:
@@ -142,6 +155,7 @@ class Sweeper:
     def run(self) -> SweepReport:
         report = SweepReport()
         # Stuck documents first: the asset pass only looks at assets without any document.
+        self._deleted(report)
         self._stuck(report)
         self._assets(report)
         self._courses(report)
@@ -211,12 +225,24 @@ class Sweeper:
                                    "live_version_before": course.live_version})
 
 
+    def _deleted(self, report: SweepReport) -> None:
+        for asset in self.store.deleted_not_purged(self.limits):
+            try:
+                self.ingestor.purge_deleted(asset)
+            except DependencyUnavailable as exc:
+                report.errors.append(f"deleted asset {asset.asset_id}: {exc}")
+                continue
+            report.deletions_applied += 1
+            logger.info("asset deletion applied by the sweeper", extra={"asset_id": str(asset.asset_id)})
+
+
 def _metrics(report: SweepReport) -> None:
     values = {"sweep.assets_ingested": sum(n for k, n in report.assets.items()
                                            if k in ("indexed", "reused", "copied", "rejected", "duplicate")),
               "sweep.assets_without_object": report.assets.get("object_missing", 0),
               "sweep.stuck_restarted": report.stuck_restarted, "sweep.stuck_failed": report.stuck_failed,
-              "sweep.courses_made_live": report.courses_made_live, "sweep.errors": len(report.errors)}
+              "sweep.courses_made_live": report.courses_made_live,
+              "sweep.deletions_applied": report.deletions_applied, "sweep.errors": len(report.errors)}
     for name, value in values.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
@@ -295,14 +321,20 @@ class PostgresSweepStore:
         with self.database.transaction() as conn:
             return lms_facts.published_versions_not_live(conn, grace_s=limits.grace_s, limit=limits.batch)
 
+    def deleted_not_purged(self, limits: SweepLimits) -> list[lms_facts.DeletedAsset]:
+        with self.database.transaction() as conn:
+            return lms_facts.deleted_assets_not_purged(conn, grace_s=limits.grace_s, limit=limits.batch)
+
 
 class ServiceIngestor:
     """The ingestion service's own entries: the S3 path's `ingest_object` and the consumer's
     `on_course_published` (in a transaction of the events connection, as the consumer runs it)."""
 
-    def __init__(self, service: IngestionService, events_database: Callable[[], Database]) -> None:
+    def __init__(self, service: IngestionService, events_database: Callable[[], Database],
+                 consumer_name: str = "ingest") -> None:
         self.service = service
         self.events_database = events_database
+        self.consumer_name = consumer_name
 
     def ingest_key(self, s3_key: str) -> Outcome | None:
         try:
@@ -316,11 +348,26 @@ class ServiceIngestor:
         event = CoursePublished.model_validate({"course_id": course.course_id, "version": course.version,
                                                 "published_at": course.published_at, "assets": course.assets})
         with self.events_database().transaction() as conn:
+            self._processed(conn, lms_facts.event_id(conn, "smartcourse.course.published.v1", course.course_id,
+                                                     data_key="version", data_value=str(course.version)))
             return self.service.on_course_published(conn, event).switched
+
+    def purge_deleted(self, asset: lms_facts.DeletedAsset) -> None:
+        event = AssetDeleted(asset_id=asset.asset_id, course_id=asset.course_id, s3_key=asset.s3_key)
+        with self.events_database().transaction() as conn:
+            self._processed(conn, lms_facts.event_id(conn, "smartcourse.asset.deleted.v1", asset.asset_id))
+            self.service.on_asset_deleted(conn, event)
+
+    def _processed(self, conn: Any, event_id: uuid.UUID | None) -> None:
+        """The consumer's dedupe row for the LMS event whose work this is (as the consumer writes it)."""
+        if event_id is not None:
+            conn.execute("INSERT INTO ai.processed_events (consumer, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                         (self.consumer_name, event_id))
 
 
 def build_sweeper(service: IngestionService, events_database: Callable[[], Database],
                   settings: IngestSettings) -> Sweeper:
-    return Sweeper(PostgresSweepStore(service.database), ServiceIngestor(service, events_database),
+    return Sweeper(PostgresSweepStore(service.database),
+                   ServiceIngestor(service, events_database, settings.consumer_name),
                    SweepLimits.from_settings(settings))
 

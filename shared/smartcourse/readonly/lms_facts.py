@@ -10,7 +10,11 @@ The AI side never writes lms.* and never reads it anywhere else. Facts used by i
   assets (created in a time window) that have no AI document, least recently checked first.
 - `published_versions_not_live(conn, ...)`: courses whose published version (older than the grace
   period) is ahead of the AI side's live version, with that version's asset list, oldest first.
-  (These two compare LMS facts with the AI side's own tables, so they read ``ai.*`` as well.)
+- `deleted_assets_not_purged(conn, ...)`: assets the LMS deleted (over ``grace_s`` ago) that the
+  AI side has not purged (its ``asset.deleted`` was lost), oldest first.
+  (These three compare LMS facts with the AI side's own tables, so they read ``ai.*`` as well.)
+- `event_id(conn, event_type, aggregate_id, ...)`: the id of an event the LMS wrote (outbox or its
+  archive), so a sweep doing that event's work records it as processed (a late copy is a no-op).
 
 Functions take a psycopg connection (dict or tuple rows) and return frozen dataclasses.
 """
@@ -158,3 +162,44 @@ def published_versions_not_live(conn: psycopg.Connection[Any], *, grace_s: float
 def _values(row: Any, columns: Sequence[str]) -> tuple[Any, ...]:
     r = _row(row, columns)
     return tuple(r[c] for c in columns)
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedAsset:
+    asset_id: uuid.UUID
+    course_id: uuid.UUID
+    s3_key: str
+    deleted_at: datetime
+
+
+def deleted_assets_not_purged(conn: psycopg.Connection[Any], *, grace_s: float, limit: int) -> list[DeletedAsset]:
+    rows = conn.execute(
+        """
+        SELECT a.id, a.course_id, a.s3_key, a.deleted_at
+          FROM lms.assets a
+         WHERE a.deleted_at IS NOT NULL
+           AND a.deleted_at < now() - make_interval(secs => %s)
+           AND NOT EXISTS (SELECT 1 FROM ai.deleted_assets x WHERE x.asset_id = a.id)
+         ORDER BY a.deleted_at, a.id
+         LIMIT %s
+        """,
+        (grace_s, limit),
+    ).fetchall()
+    return [DeletedAsset(*_values(r, ("id", "course_id", "s3_key", "deleted_at"))) for r in rows]
+
+
+def event_id(conn: psycopg.Connection[Any], event_type: str, aggregate_id: uuid.UUID, *,
+             data_key: str | None = None, data_value: str | None = None) -> uuid.UUID | None:
+    """The latest LMS event of this type for the aggregate (optionally with ``data[data_key] ==
+    data_value``), from the outbox or its archive; None if retention removed it."""
+    from psycopg import sql
+
+    for table in ("outbox", "outbox_archive"):
+        query = sql.SQL("SELECT id FROM {} WHERE aggregate_id = %s AND event_type = %s "
+                        "AND (%s::text IS NULL OR payload -> 'data' ->> %s::text = %s) "
+                        "ORDER BY seq DESC LIMIT 1").format(sql.Identifier("lms", table))
+        row = conn.execute(query, (str(aggregate_id), event_type, data_key, data_key, data_value)).fetchone()
+        if row is not None:
+            value: uuid.UUID = _row(row, ("id",))["id"]
+            return value
+    return None

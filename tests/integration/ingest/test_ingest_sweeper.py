@@ -12,9 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from psycopg.types.json import Jsonb
 
 from smartcourse.ai.assets import AssetKey, ObjectInfo, parse_asset_key
 from smartcourse.errors import DependencyUnavailable
+from smartcourse.events import EventEnvelope
+from smartcourse.outbox import write_event
 from smartcourse.settings import load_settings
 from tests.integration.ingest.conftest import Asset, IngestEnv
 
@@ -203,17 +206,25 @@ def test_a_document_that_keeps_being_interrupted_is_failed_with_a_readable_reaso
 
 
 def publish_in_lms(env: IngestEnv, course_id: uuid.UUID, version: int, assets: list[Asset],
-                   hours_ago: float = 10) -> None:
-    """The LMS's publish (version snapshot + published_version), its course.published lost."""
+                   hours_ago: float = 10) -> dict[str, Any]:
+    """The LMS's publish (version snapshot, published_version, course.published in the outbox);
+    the event never reaches IngestFunction. Returns the event."""
     snapshot = {"assets": [{"asset_id": str(a.id), "s3_key": a.key, "filename": a.filename,
                             "content_type": a.content_type, "size_bytes": len(TEXT)} for a in assets]}
-    from psycopg.types.json import Jsonb
+    event = env.published(course_id, version, assets)
+    with env.db.transaction():
+        env.db.execute("INSERT INTO lms.course_versions (course_id, version, snapshot, published_by, published_at) "
+                       "VALUES (%s, %s, %s, %s, now() - make_interval(hours => %s))",
+                       (course_id, version, Jsonb(snapshot), env.instructor(), hours_ago))
+        env.db.execute("UPDATE lms.courses SET status = 'published', published_version = %s WHERE id = %s",
+                       (version, course_id))
+        write_event(env.db, EventEnvelope.model_validate(event))
+    return event
 
-    env.db.execute("INSERT INTO lms.course_versions (course_id, version, snapshot, published_by, published_at) "
-                   "VALUES (%s, %s, %s, %s, now() - make_interval(hours => %s))",
-                   (course_id, version, Jsonb(snapshot), env.instructor(), hours_ago))
-    env.db.execute("UPDATE lms.courses SET status = 'published', published_version = %s WHERE id = %s",
-                   (version, course_id))
+
+def processed(env: IngestEnv, event: dict[str, Any]) -> bool:
+    return env.db.execute("SELECT 1 FROM ai.processed_events WHERE consumer = 'ingest' AND event_id = %s",
+                          (event["id"],)).fetchone() is not None
 
 
 def live_version(env: IngestEnv, course_id: uuid.UUID) -> int | None:
@@ -227,7 +238,7 @@ def test_a_published_version_the_ai_side_never_saw_is_made_live_and_the_late_eve
     course = ingest.course()
     asset = ingest.declare(course, "notes.md", MD, len(TEXT))
     ingest.put(asset, TEXT)
-    publish_in_lms(ingest, course, 1, [asset])
+    original = publish_in_lms(ingest, course, 1, [asset])
     # When the sweep runs (before it: the assistant would find nothing live)
     assert ingest.live(course) == {}
     result = sweep()
@@ -236,7 +247,10 @@ def test_a_published_version_the_ai_side_never_saw_is_made_live_and_the_late_eve
     assert live_version(ingest, course) == 1
     live = ingest.live(course)
     assert list(live) == [asset.id]
-    # And the original event replayed late (from the dead-letter topic) changes nothing
+    # And the original event is recorded as processed: replayed late (from the dead-letter topic)
+    # it is a duplicate; another copy for the same version changes nothing either
+    assert processed(ingest, original)
+    assert ingest.invoke(ingest.msk_event(original)) == {"batchItemFailures": []}
     late = ingest.invoke(ingest.msk_event(ingest.published(course, 1, [asset])))
     assert late == {"batchItemFailures": []}
     assert ingest.live(course) == live and live_version(ingest, course) == 1
@@ -265,3 +279,33 @@ def test_a_newer_published_version_wins_over_a_late_older_event(
     # v1's event redelivered late is ignored: versions only move forward
     assert ingest.invoke(ingest.msk_event(ingest.published(course, 1, [first]))) == {"batchItemFailures": []}
     assert live_version(ingest, course) == 2 and set(ingest.live(course)) == {first.id, second.id}
+
+
+# ------------------------------------------------------------------ d) deletions never applied
+
+
+def test_a_deletion_whose_event_was_lost_is_applied_and_the_late_event_is_a_duplicate(
+        ingest: IngestEnv, sweep: Callable[..., dict[str, Any]]) -> None:
+    # Given a live asset that the LMS deleted 10 h ago; its asset.deleted never arrived
+    course = ingest.course()
+    asset, _ = ingest.upload(course, "gone.md", TEXT, MD)
+    assert ingest.invoke(ingest.msk_event(ingest.published(course, 1, [asset]))) == {"batchItemFailures": []}
+    assert list(ingest.live(course)) == [asset.id]
+    deleted = ingest.envelope("asset.deleted", asset.id, {"asset_id": str(asset.id), "course_id": str(course),
+                                                           "s3_key": asset.key})
+    with ingest.db.transaction():
+        ingest.db.execute("UPDATE lms.assets SET deleted_at = now() - interval '10 hours' WHERE id = %s",
+                          (asset.id,))
+        write_event(ingest.db, EventEnvelope.model_validate(deleted))
+    # When the sweep runs
+    result = sweep()
+    # Then the asset is purged from the index (live sets included) and recorded as deleted
+    assert result["deletions_applied"] >= 1, result
+    assert ingest.live(course) == {} and chunk_sets(ingest, asset.id) == 0
+    assert ingest.db.execute("SELECT 1 FROM ai.deleted_assets WHERE asset_id = %s", (asset.id,)).fetchone()
+    assert processed(ingest, deleted)
+    # And the late original is a duplicate; a late upload notification does not bring it back
+    assert ingest.invoke(ingest.msk_event(deleted)) == {"batchItemFailures": []}
+    late_upload = ingest.invoke(ingest.s3_event("ObjectCreated:Post", asset.key, len(TEXT)))
+    assert late_upload["skipped"] == 1 and ingest.live(course) == {} and chunk_sets(ingest, asset.id) == 0
+    assert sweep()["deletions_applied"] == 0

@@ -17,7 +17,7 @@ from smartcourse.ai.reconcile import (
     stuck_action,
 )
 from smartcourse.errors import DependencyUnavailable
-from smartcourse.readonly.lms_facts import PublishedVersion, UnindexedAsset
+from smartcourse.readonly.lms_facts import DeletedAsset, PublishedVersion, UnindexedAsset
 
 NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
 
@@ -34,6 +34,7 @@ class FakeStore:
         self.assets = assets or []
         self.stuck = {d.id: d for d in stuck or []}
         self.courses = courses or []
+        self.deleted: list[DeletedAsset] = []
         self.checks: list[tuple[uuid.UUID, str]] = []
         self.failed: dict[uuid.UUID, str] = {}
         self.restart_errors: dict[uuid.UUID, str] = {}
@@ -72,12 +73,16 @@ class FakeStore:
     def lagging_courses(self, limits: SweepLimits) -> list[PublishedVersion]:
         return self.courses[: limits.batch]
 
+    def deleted_not_purged(self, limits: SweepLimits) -> list[DeletedAsset]:
+        return self.deleted[: limits.batch]
+
 
 class FakeIngestor:
     def __init__(self, outcomes: dict[str, Outcome | Exception | None] | None = None) -> None:
         self.outcomes = outcomes or {}
         self.ingested: list[str] = []
         self.made_live: list[tuple[uuid.UUID, int]] = []
+        self.purged: list[uuid.UUID] = []
 
     def ingest_key(self, s3_key: str) -> Outcome | None:
         self.ingested.append(s3_key)
@@ -89,6 +94,9 @@ class FakeIngestor:
     def make_live(self, course: PublishedVersion) -> bool:
         self.made_live.append((course.course_id, course.version))
         return True
+
+    def purge_deleted(self, asset: DeletedAsset) -> None:
+        self.purged.append(asset.asset_id)
 
 
 def asset(key_suffix: str = "a.md") -> UnindexedAsset:
@@ -195,3 +203,11 @@ def test_only_lagging_courses_are_made_live() -> None:
     report = Sweeper(FakeStore(courses=[behind, current]), ingestor, SweepLimits()).run()
     assert ingestor.made_live == [(behind.course_id, 3)]
     assert report.courses_made_live == 1
+
+
+def test_deletions_the_ai_side_never_applied_are_purged() -> None:
+    store = FakeStore()
+    store.deleted = [DeletedAsset(uuid.uuid4(), uuid.uuid4(), "courses/x/assets/y/z.md", NOW)]
+    ingestor = FakeIngestor()
+    report = Sweeper(store, ingestor, SweepLimits()).run()
+    assert ingestor.purged == [store.deleted[0].asset_id] and report.deletions_applied == 1
