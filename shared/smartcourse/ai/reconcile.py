@@ -170,6 +170,11 @@ class Sweeper:
             except DependencyUnavailable as exc:
                 report.errors.append(f"asset {asset.asset_id}: {exc}")
                 continue
+            except Exception as exc:  # unexpected: logged, and the asset goes to the back of the queue
+                logger.exception("sweeper: ingesting a lost upload failed", extra={"asset_id": str(asset.asset_id)})
+                report.errors.append(f"asset {asset.asset_id}: {type(exc).__name__}: {exc}")
+                self.store.record_asset_check(asset.asset_id, f"error: {type(exc).__name__}")
+                continue
             if outcome is None:
                 result = "invalid_key"
             elif outcome.status == "skipped":
@@ -197,7 +202,9 @@ class Sweeper:
             report.stuck_restarted += 1
             try:
                 outcome = self.ingestor.ingest_key(doc.s3_key)
-            except DependencyUnavailable as exc:
+            except Exception as exc:  # an outage, or a crash of the pipeline: kept as the last error
+                if not isinstance(exc, DependencyUnavailable):
+                    logger.exception("sweeper: restarting a document failed", extra={"document_id": str(doc.id)})
                 self.store.record_restart_error(doc.id, f"{type(exc).__name__}: {exc}")
                 report.errors.append(f"document {doc.id}: {exc}")
                 continue
@@ -215,8 +222,11 @@ class Sweeper:
                 continue
             try:
                 switched = self.ingestor.make_live(course)
-            except DependencyUnavailable as exc:
-                report.errors.append(f"course {course.course_id}: {exc}")
+            except Exception as exc:  # retried by the next run
+                if not isinstance(exc, DependencyUnavailable):
+                    logger.exception("sweeper: making a version live failed",
+                                     extra={"course_id": str(course.course_id)})
+                report.errors.append(f"course {course.course_id}: {type(exc).__name__}: {exc}")
                 continue
             if switched:
                 report.courses_made_live += 1
@@ -229,8 +239,10 @@ class Sweeper:
         for asset in self.store.deleted_not_purged(self.limits):
             try:
                 self.ingestor.purge_deleted(asset)
-            except DependencyUnavailable as exc:
-                report.errors.append(f"deleted asset {asset.asset_id}: {exc}")
+            except Exception as exc:  # retried by the next run
+                if not isinstance(exc, DependencyUnavailable):
+                    logger.exception("sweeper: applying a deletion failed", extra={"asset_id": str(asset.asset_id)})
+                report.errors.append(f"deleted asset {asset.asset_id}: {type(exc).__name__}: {exc}")
                 continue
             report.deletions_applied += 1
             logger.info("asset deletion applied by the sweeper", extra={"asset_id": str(asset.asset_id)})

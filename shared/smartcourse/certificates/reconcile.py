@@ -18,7 +18,8 @@ the sweep already failed on last), at most ``sweep_batch`` per run, and issues e
 A completion that fails for another reason than an outage (e.g. a learner name no bundled font can
 draw) is recorded in ``lms.certificate_sweeps`` with its reason and retried by later runs up to
 ``sweep_max_attempts`` times, after the others; then it is left there for an operator. An outage
-(`DependencyUnavailable`) ends the run without counting an attempt: the next run retries.
+(`DependencyUnavailable`, `StorageError`: `smartcourse.consumer.is_transient`) ends the run
+without counting an attempt: the next run retries.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from psycopg import sql
 
 from smartcourse.certificates import repository as repo
 from smartcourse.certificates.service import Renderer, Store, issue_for_completion
+from smartcourse.consumer import is_transient
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope, new_event
@@ -145,11 +147,12 @@ def sweep(database: Database, *, renderer: Renderer, store: Store, public_base_u
                              "ON CONFLICT DO NOTHING", (consumer_name, envelope.id))
                 result = issue_for_completion(conn, envelope, renderer=renderer, store=store,
                                               public_base_url=public_base_url)
-        except DependencyUnavailable as exc:
-            report.outage = str(exc)
-            logger.warning("certificate sweep stopped: dependency unavailable", extra={"error": str(exc)})
-            break
-        except Exception as exc:  # a permanent problem of this completion: recorded, retried later
+        except Exception as exc:
+            if is_transient(exc):  # S3 / the database out (StorageError, DependencyUnavailable)
+                report.outage = f"{type(exc).__name__}: {exc}"
+                logger.warning("certificate sweep stopped: dependency unavailable", extra={"error": str(exc)})
+                break
+            # a permanent problem of this completion: recorded, retried later
             reason = f"{type(exc).__name__}: {exc}"
             report.failed.append(f"{item.enrollment_id}: {reason}")
             logger.exception("certificate sweep could not issue", extra={"enrollment_id": str(item.enrollment_id),
