@@ -7,7 +7,8 @@ The AI side never writes lms.* and never reads it anywhere else. Facts used by i
 - `published_version(conn, course_id)`: the course's published version number, if any.
 - `course_ids_with_assets(conn)`: every course that has assets, for `reindex --all`.
 - `unindexed_assets(conn, ...)`: the reconciliation sweeper's candidates: declared, not deleted
-  assets (created in a time window) that have no AI document, least recently checked first.
+  assets (created in a time window) that have no AI document, least recently checked first (an
+  asset checked without finding its object is looked at again once per grace period).
 - `published_versions_not_live(conn, ...)`: courses whose published version (older than the grace
   period) is ahead of the AI side's live version, with that version's asset list, oldest first.
 - `deleted_assets_not_purged(conn, ...)`: assets the LMS deleted (over ``grace_s`` ago) that the
@@ -103,7 +104,8 @@ class UnindexedAsset:
 def unindexed_assets(conn: psycopg.Connection[Any], *, grace_s: float, window_s: float,
                      limit: int) -> list[UnindexedAsset]:
     """Assets created between ``window_s`` and ``grace_s`` seconds ago, not deleted (LMS or AI side),
-    without any AI document; never-checked first, then least recently checked, oldest first."""
+    without any AI document, not checked in the last ``grace_s`` seconds; never-checked first, then
+    least recently checked, oldest first."""
     rows = conn.execute(
         """
         SELECT a.id, a.course_id, a.s3_key, a.created_at
@@ -114,10 +116,11 @@ def unindexed_assets(conn: psycopg.Connection[Any], *, grace_s: float, window_s:
            AND a.created_at > now() - make_interval(secs => %s)
            AND NOT EXISTS (SELECT 1 FROM ai.documents d WHERE d.asset_id = a.id)
            AND NOT EXISTS (SELECT 1 FROM ai.deleted_assets x WHERE x.asset_id = a.id)
+           AND (chk.last_checked_at IS NULL OR chk.last_checked_at < now() - make_interval(secs => %s))
          ORDER BY chk.last_checked_at ASC NULLS FIRST, a.created_at, a.id
          LIMIT %s
         """,
-        (grace_s, window_s, limit),
+        (grace_s, window_s, grace_s, limit),
     ).fetchall()
     return [UnindexedAsset(*_values(r, ("id", "course_id", "s3_key", "created_at"))) for r in rows]
 

@@ -112,6 +112,10 @@ def test_a_declared_asset_without_an_object_is_remembered_and_indexed_once_its_o
                               (asset.id,)).fetchone()
     assert check == {"checks": 1, "last_result": "object_missing"}
     ingest.put(asset, TEXT)  # the object arrives (its notification lost too)
+    sweep()  # checked within the grace period: not looked at again yet
+    assert ingest.documents(asset.id) == []
+    ingest.db.execute("UPDATE ai.sweeper_asset_checks SET last_checked_at = now() - interval '6 hours' "
+                      "WHERE asset_id = %s", (asset.id,))
     sweep()
     [document] = ingest.documents(asset.id)
     assert document["status"] == "ready"
