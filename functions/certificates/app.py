@@ -69,5 +69,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         s = load_settings(CertificatesSettings)
         return sweep(database(), renderer=renderer(), store=store(), public_base_url=s.public_base_url,
                      consumer_name=s.consumer_name, grace_s=s.sweep_grace_s, batch=s.sweep_batch,
-                     max_attempts=s.sweep_max_attempts).as_dict()
+                     max_attempts=s.sweep_max_attempts,
+                     remaining_ms=getattr(context, "get_remaining_time_in_millis", None)).as_dict()
     return consumer().handle(event, getattr(context, "get_remaining_time_in_millis", None))

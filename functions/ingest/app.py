@@ -74,10 +74,10 @@ def sweeper() -> Sweeper:
     return _sweeper
 
 
-def handle_schedule() -> dict[str, Any]:
+def handle_schedule(remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
     """One reconciliation sweep; its counts are the result (a dependency outage is counted in
     ``errors`` and retried by the next run)."""
-    return sweeper().run().as_dict()
+    return sweeper().run(remaining_ms).as_dict()
 
 
 def outage_wait_s() -> float:
@@ -161,6 +161,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "Records" in event:
         return handle_s3(event, getattr(context, "get_remaining_time_in_millis", None))
     if event.get("source") == "aws.events":
-        return handle_schedule()
+        return handle_schedule(getattr(context, "get_remaining_time_in_millis", None))
     raise ValueError("IngestFunction expects an S3 notification (Records), an MSK batch (eventSource aws:kafka) "
                      "or a Schedule event (source aws.events)")

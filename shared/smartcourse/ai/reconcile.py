@@ -138,12 +138,17 @@ class SweepReport:
     courses_made_live: int = 0
     deletions_applied: int = 0
     errors: list[str] = field(default_factory=list)
+    stopped_early: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"assets": dict(self.assets), "stuck_restarted": self.stuck_restarted,
                 "stuck_recovered": self.stuck_recovered, "stuck_failed": self.stuck_failed,
                 "courses_made_live": self.courses_made_live, "deletions_applied": self.deletions_applied,
-                "errors": list(self.errors)}
+                "errors": list(self.errors), "stopped_early": self.stopped_early}
+
+
+#: Stop taking items when less than this is left of the invocation (one document's processing).
+SAFETY_MS = 60_000
 
 
 class Sweeper:
@@ -151,8 +156,17 @@ class Sweeper:
         self.store = store
         self.ingestor = ingestor
         self.limits = limits
+        self._remaining_ms: Callable[[], int] | None = None
 
-    def run(self) -> SweepReport:
+    def _time_short(self, report: SweepReport) -> bool:
+        if self._remaining_ms is not None and self._remaining_ms() < SAFETY_MS:
+            report.stopped_early = True
+        return report.stopped_early
+
+    def run(self, remaining_ms: Callable[[], int] | None = None) -> SweepReport:
+        """One sweep; ``remaining_ms`` (the Lambda context's) makes it stop short of the timeout
+        (every item commits on its own: what is left waits for the next run)."""
+        self._remaining_ms = remaining_ms
         report = SweepReport()
         # Stuck documents first: the asset pass only looks at assets without any document.
         self._deleted(report)
@@ -165,6 +179,8 @@ class Sweeper:
 
     def _assets(self, report: SweepReport) -> None:
         for asset in self.store.unindexed_assets(self.limits):
+            if self._time_short(report):
+                return
             try:
                 outcome = self.ingestor.ingest_key(asset.s3_key)
             except DependencyUnavailable as exc:
@@ -190,6 +206,8 @@ class Sweeper:
 
     def _stuck(self, report: SweepReport) -> None:
         for candidate in self.store.stuck_documents(self.limits):
+            if self._time_short(report):
+                return
             if stuck_action(candidate, self.limits.max_attempts) == "give_up":
                 if self.store.give_up(candidate, self.limits, interrupted_reason(candidate)):
                     report.stuck_failed += 1
@@ -218,6 +236,8 @@ class Sweeper:
 
     def _courses(self, report: SweepReport) -> None:
         for course in self.store.lagging_courses(self.limits):
+            if self._time_short(report):
+                return
             if not lagging(course.version, course.live_version):
                 continue
             try:
@@ -237,6 +257,8 @@ class Sweeper:
 
     def _deleted(self, report: SweepReport) -> None:
         for asset in self.store.deleted_not_purged(self.limits):
+            if self._time_short(report):
+                return
             try:
                 self.ingestor.purge_deleted(asset)
             except Exception as exc:  # retried by the next run

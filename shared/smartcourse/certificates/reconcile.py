@@ -25,6 +25,7 @@ without counting an attempt: the next run retries.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -59,10 +60,12 @@ class CertificateSweepReport:
     from_outbox: int = 0
     failed: list[str] = field(default_factory=list)
     outage: str | None = None
+    stopped_early: bool = False  # the invocation's time ran short: the rest waits for the next run
 
     def as_dict(self) -> dict[str, Any]:
         return {"looked_at": self.looked_at, "issued": self.issued, "already_issued": self.already_issued,
-                "from_outbox": self.from_outbox, "failed": list(self.failed), "outage": self.outage}
+                "from_outbox": self.from_outbox, "failed": list(self.failed), "outage": self.outage,
+                "stopped_early": self.stopped_early}
 
 
 # --------------------------------------------------------------------------- SQL
@@ -125,8 +128,15 @@ def fresh_completion_event(conn: Conn, enrollment_id: uuid.UUID) -> EventEnvelop
 # --------------------------------------------------------------------------- the sweep
 
 
+#: Stop taking completions when less than this is left of the invocation (a render and a put).
+SAFETY_MS = 15_000
+
+
 def sweep(database: Database, *, renderer: Renderer, store: Store, public_base_url: str, consumer_name: str,
-          grace_s: float, batch: int, max_attempts: int) -> CertificateSweepReport:
+          grace_s: float, batch: int, max_attempts: int,
+          remaining_ms: Callable[[], int] | None = None) -> CertificateSweepReport:
+    """One sweep; ``remaining_ms`` (the Lambda context's) makes it stop short of the timeout
+    (each completion is its own transaction: what is left waits for the next run)."""
     report = CertificateSweepReport()
     try:
         with database.transaction() as conn:
@@ -135,6 +145,9 @@ def sweep(database: Database, *, renderer: Renderer, store: Store, public_base_u
         report.outage = str(exc)
         pending = []
     for item in pending:
+        if remaining_ms is not None and remaining_ms() < SAFETY_MS:
+            report.stopped_early = True
+            break
         report.looked_at += 1
         try:
             with database.transaction() as conn:

@@ -199,3 +199,17 @@ def test_concurrent_sweep_and_consumer_give_one_certificate(
     [row] = certificates(db, done.enrollment_id)
     assert row["code"] == code_for_issuance(event.id)  # both paths issue with the same event
     assert len(outbox(db, ISSUED, enrollment_id=str(done.enrollment_id))) == 1
+
+
+def test_the_sweep_stops_short_of_the_invocation_timeout(app: Any, db: psycopg.Connection[Any]) -> None:
+    done, _ = lost_completion(db)
+
+    class Short(Ctx):
+        def get_remaining_time_in_millis(self) -> int:
+            return 10_000  # under the 15 s a render and a put are given
+
+    report = app.handler(SCHEDULED, Short())
+    assert report["stopped_early"] and report["looked_at"] == 0
+    assert certificates(db, done.enrollment_id) == []
+    assert app.handler(SCHEDULED, Ctx())["issued"] >= 1  # the next run (full time) issues it
+    assert len(certificates(db, done.enrollment_id)) == 1

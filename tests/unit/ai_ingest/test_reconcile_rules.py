@@ -211,3 +211,11 @@ def test_deletions_the_ai_side_never_applied_are_purged() -> None:
     ingestor = FakeIngestor()
     report = Sweeper(store, ingestor, SweepLimits()).run()
     assert ingestor.purged == [store.deleted[0].asset_id] and report.deletions_applied == 1
+
+
+def test_the_sweep_stops_taking_items_when_the_invocation_runs_short_of_time() -> None:
+    store = FakeStore(assets=[asset() for _ in range(3)])
+    ingestor = FakeIngestor()
+    left = iter([300_000, 100_000, 30_000, 30_000])
+    report = Sweeper(store, ingestor, SweepLimits()).run(lambda: next(left))
+    assert len(ingestor.ingested) == 2 and report.stopped_early
