@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 
-from tests.chaos.run import ALL_FAULTS, ChaosOptions, render, run
+from tests.chaos.run import ALL_FAULTS, LONG_S3_OUTAGE_S, ChaosOptions, long_s3_outage, render, run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the private stack's folder (logs)")
     parser.add_argument("--function-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for every function, e.g. TRANSIENT_WAIT_S=0 (repeatable)")
+    parser.add_argument("--long-s3-outage", action="store_true",
+                        help=f"only an S3 outage of at least {LONG_S3_OUTAGE_S:.0f} s, longer than every wait and "
+                             "retry (short waits, 30 s sweep grace): dead letters expected, nothing lost")
     args = parser.parse_args(argv)
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     unknown = set(faults) - set(ALL_FAULTS)
@@ -36,13 +39,16 @@ def main(argv: list[str] | None = None) -> int:
                         kafka_down_s=args.kafka_down, postgres_down_s=args.postgres_down, s3_down_s=args.s3_down,
                         settle_timeout_s=args.settle_timeout, keep=args.keep,
                         function_env=dict(kv.split("=", 1) for kv in args.function_env))
+    if args.long_s3_outage:
+        opts = long_s3_outage(opts)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     result = run(opts, log)
-    print(f"\nchaos run started {started}: --events {opts.events} --uploads {opts.uploads}\n", flush=True)
+    scenario = f" --long-s3-outage ({opts.s3_down_s:.0f} s, env {opts.function_env})" if opts.long_s3_outage else ""
+    print(f"\nchaos run started {started}: --events {opts.events} --uploads {opts.uploads}{scenario}\n", flush=True)
     print(render(result), flush=True)
     return 0 if result.ok else 1
 

@@ -57,6 +57,7 @@ class Faults:
     watchers: list[threading.Thread] = field(default_factory=list)
     recovery_timeout_s: float = 900.0
     stop_watching: threading.Event = field(default_factory=threading.Event)
+    superseded_ok: bool = False  # see `backlog`
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -234,7 +235,7 @@ class Faults:
                     if watermark is None:
                         row = conn.execute("SELECT coalesce(max(seq), 0) FROM lms.outbox").fetchone()
                         watermark = int(row[0]) if row else 0
-                    if backlog(conn, watermark, assets) == 0:
+                    if backlog(conn, watermark, assets, superseded_ok=self.superseded_ok) == 0:
                         rec.recovered_s = time.monotonic() - ended
                         self.log(f"  recovered from '{rec.name}' in {rec.recovered_s:.1f}s")
                         return
@@ -251,8 +252,17 @@ class Faults:
             t.join()
 
 
-def backlog(conn: psycopg.Connection[Any], watermark: int, assets: list[str]) -> int:
-    """What is still to do of the work committed up to outbox seq `watermark` (and `assets`)."""
+#: A course.published whose version is older than the version the AI side serves: no work left
+#: (the consumer would ignore it; a newer version went live, e.g. made live by the ingest sweep).
+SUPERSEDED_PUBLISH = """o.event_type = 'smartcourse.course.published.v1'
+    AND (o.payload -> 'data' ->> 'version')::int < coalesce(
+        (SELECT l.version FROM ai.course_live_versions l WHERE l.course_id::text = o.aggregate_id), 0)"""
+
+
+def backlog(conn: psycopg.Connection[Any], watermark: int, assets: list[str], *, superseded_ok: bool = False) -> int:
+    """What is still to do of the work committed up to outbox seq `watermark` (and `assets`).
+    ``superseded_ok`` (the long S3 outage, where dead letters are expected): an unprocessed
+    course.published older than the live version is not work left (`SUPERSEDED_PUBLISH`)."""
     row = conn.execute(
         """
         SELECT
@@ -261,10 +271,12 @@ def backlog(conn: psycopg.Connection[Any], watermark: int, assets: list[str]) ->
              AND NOT EXISTS (SELECT 1 FROM lms.processed_events p
                              WHERE p.consumer = 'certificates' AND p.event_id = o.id))
         + (SELECT count(*) FROM lms.outbox o WHERE o.seq <= %(wm)s AND o.event_type = ANY(%(ingest)s)
-             AND NOT EXISTS (SELECT 1 FROM ai.processed_events p WHERE p.consumer = 'ingest' AND p.event_id = o.id))
+             AND NOT EXISTS (SELECT 1 FROM ai.processed_events p WHERE p.consumer = 'ingest' AND p.event_id = o.id)
+             AND NOT (%(superseded_ok)s AND """ + SUPERSEDED_PUBLISH + """))
         + (SELECT count(*) FROM unnest(%(assets)s::uuid[]) a(id)
              WHERE NOT EXISTS (SELECT 1 FROM ai.asset_index_status s WHERE s.asset_id = a.id AND s.status = 'ready'))
         """,
-        {"wm": watermark, "completed": COMPLETED, "ingest": list(INGEST_TYPES), "assets": assets}).fetchone()
+        {"wm": watermark, "completed": COMPLETED, "ingest": list(INGEST_TYPES), "assets": assets,
+         "superseded_ok": superseded_ok}).fetchone()
     return int(row[0]) if row else 0
 

@@ -35,6 +35,24 @@ class ChaosOptions:
     keep: bool = False
     seed: int = 8
     function_env: dict[str, str] = field(default_factory=dict)  # e.g. {"TRANSIENT_WAIT_S": "0"}
+    #: The S3 outage outlasts every in-invocation wait and retry (dead letters expected); the
+    #: reconciliation sweeps must still leave nothing lost (see `long_s3_outage`).
+    long_s3_outage: bool = False
+
+
+#: `--long-s3-outage`: S3 unreachable for longer than the S3 notification's 3 receives (60 s apart)
+#: and the consumers' retries, with the waits shortened so they run out during it; the sweeps'
+#: grace period shortened so they re-drive what was dead-lettered within the run.
+LONG_S3_OUTAGE_S = 150.0
+LONG_S3_OUTAGE_ENV = {"TRANSIENT_WAIT_S": "5", "SWEEP_GRACE_S": "30", "SWEEP_STUCK_AFTER_S": "60",
+                      "SWEEP_BATCH": "200"}
+
+
+def long_s3_outage(opts: ChaosOptions) -> ChaosOptions:
+    """The long-S3-outage scenario: only the S3 fault, LONG_S3_OUTAGE_S (at least), short waits."""
+    env = {**LONG_S3_OUTAGE_ENV, **opts.function_env}
+    return ChaosOptions(**{**opts.__dict__, "faults": ("s3",), "s3_down_s": max(opts.s3_down_s, LONG_S3_OUTAGE_S),
+                           "function_env": env, "long_s3_outage": True})
 
 
 @dataclass
@@ -98,7 +116,8 @@ def run(opts: ChaosOptions, log: Callable[[str], None] = print) -> ChaosResult:
         log(f"setup: {opts.courses} published courses; workload: >= {opts.events} events, {opts.uploads} uploads; "
             f"faults: {', '.join(opts.faults)}")
         t0 = time.monotonic()
-        faults = Faults(stack, t0, workload.result.uploads, log, recovery_timeout_s=opts.settle_timeout_s)
+        faults = Faults(stack, t0, workload.result.uploads, log, recovery_timeout_s=opts.settle_timeout_s,
+                        superseded_ok=opts.long_s3_outage)
         workload.hold.set()
         injector = threading.Thread(target=_inject, args=(faults, opts, workload, log), daemon=True)
         injector.start()
@@ -107,13 +126,13 @@ def run(opts: ChaosOptions, log: Callable[[str], None] = print) -> ChaosResult:
         injector.join()
         log("settling: waiting for the outbox to drain, the consumers to catch up and every upload to be indexed")
         settled, settle_s = settle(stack, [u.asset_id for u in result.uploads], timeout_s=opts.settle_timeout_s,
-                                   log=log)
+                                   log=log, superseded_ok=opts.long_s3_outage)
         faults.wait_recoveries()
         report.add("workload errors (client gave up or unexpected answer)", len(result.errors),
                    "; ".join(result.errors[:3]), must_be=0)
         report.add("system settled with no manual step", settled, f"in {settle_s:.0f}s after the workload",
                    must_be=True)
-        count(stack, result, report)
+        count(stack, result, report, dead_letters_expected=opts.long_s3_outage)
         report.add("learners / enrollments / publishes", f"{result.learners} / {result.enrollments} / "
                    f"{result.publishes}")
         report.add("API calls / uploads sent", f"{client.calls['api']} / {client.calls['upload']}")
@@ -131,6 +150,12 @@ def run(opts: ChaosOptions, log: Callable[[str], None] = print) -> ChaosResult:
                    _log_count(stack.workdir / "logs", "dependency unavailable: retrying the record"))
         report.add("S3 notifications retried in-invocation while a dependency was out",
                    _log_count(stack.workdir / "logs", "dependency unavailable: retrying the object"))
+        for what, needle in (("uploads", "lost upload ingested by the sweeper"),
+                             ("stuck documents marked failed", "interrupted document marked failed"),
+                             ("versions made live", "published version made live by the sweeper"),
+                             ("deletions applied", "asset deletion applied by the sweeper"),
+                             ("certificates issued", "certificate issued by the sweeper")):
+            report.add(f"reconciliation sweeps: {what}", _log_count(stack.workdir / "logs", needle))
         report.add("workload duration (s)", round(result.finished_at - t0))
         report.add("S3 notification retry delay (SQS visibility, s)", S3_RETRY_VISIBILITY_S)
     except Exception as exc:
