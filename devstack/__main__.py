@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--web-port", type=int, default=int(os.environ.get("DEVSTACK_WEB_PORT", "8080")),
                      help="serve the web app (web/) on this port (default 8080)")
     run.add_argument("--schedule-rate", type=float, default=None,
-                     help="fire Schedule events every N seconds instead of the template's rate")
+                     help="fire a 1-minute Schedule every N seconds (other rates keep their ratio) "
+                          "instead of the template's rate")
     sub.add_parser("stack")
     inv = sub.add_parser("invoke")
     inv.add_argument("function")

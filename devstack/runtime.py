@@ -20,7 +20,7 @@ log = logging.getLogger("devstack.runtime")
 class RuntimeOptions:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    schedule_rate_s: float | None = None  # run schedules faster locally
+    schedule_rate_s: float | None = None  # local period of a 1-minute schedule (others keep their ratio)
     max_concurrency: int = 4
     log_dir: Path | None = None
     http: bool = True

@@ -31,13 +31,17 @@ class Trigger(threading.Thread):
 
 
 class ScheduleTrigger(Trigger):
-    """EventBridge `rate(...)`: fires at the template's rate, or at `local_rate_s` if set."""
+    """EventBridge `rate(...)`: fires at the template's rate, or faster locally: `local_rate_s` is
+    the local period of a one-minute schedule, and every schedule keeps its ratio to a minute (with
+    0.5 s, the relay's `rate(1 minute)` fires every 0.5 s and the sweeps' `rate(5 minutes)` every
+    2.5 s), so a speed-up for the relay does not turn the sweeps into a busy loop."""
 
     def __init__(self, pool: FunctionPool, event: ScheduleEvent, local_rate_s: float | None = None) -> None:
         super().__init__(f"schedule:{pool.spec.logical_id}:{event.name}")
         self.pool = pool
         self.event = event
-        self.period = local_rate_s if local_rate_s is not None else event.rate_seconds
+        self.period = (event.rate_seconds if local_rate_s is None
+                       else local_rate_s * event.rate_seconds / 60.0)
 
     def scheduled_event(self) -> dict[str, Any]:
         return {
