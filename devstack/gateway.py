@@ -6,14 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from devstack.httpd import BackgroundHTTPServer
 from devstack.invoker import FunctionPool
 from devstack.template import ApiCors, Template
 
@@ -130,7 +130,7 @@ def cors_preflight_headers(cors: ApiCors, path_methods: list[str]) -> dict[str, 
     return headers
 
 
-class Gateway:
+class Gateway(BackgroundHTTPServer):
     def __init__(self, template: Template, pools: dict[str, FunctionPool], host: str = "127.0.0.1",
                  port: int = 8000, stage: str = "local") -> None:
         self.routes = compile_routes(template)
@@ -159,22 +159,7 @@ class Gateway:
                     return self._handle
                 raise AttributeError(name)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__("gateway", host, port, Handler)
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, headers: dict[str, list[str]], body: bytes) -> None:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from devstack.httpd import BackgroundHTTPServer
 
 WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
 DEFAULT_PORT = 8080
@@ -100,7 +101,7 @@ def resolve(root: Path, url_path: str) -> Path | None:
     return real if real.is_file() else None
 
 
-class WebServer:
+class WebServer(BackgroundHTTPServer):
     """ThreadingHTTPServer for `web/` plus a generated /config.json; start()/stop() from tests."""
 
     def __init__(self, api_base_url: str, stage: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
@@ -123,25 +124,7 @@ class WebServer:
             def do_HEAD(self) -> None:
                 server.handle(self, head=True)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> WebServer:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="web", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().__init__("web", host, port, Handler)
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, ctype: str, body: bytes, head: bool) -> None:
         h.send_response(status)
