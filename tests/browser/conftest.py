@@ -97,7 +97,11 @@ class WebStack:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: the runtime drives every trigger of this session's stage (its S3
+# queues, topics and schedules), so it must stop when the browser tests end, or it races the later
+# tests that deliver those triggers themselves (seen: an in-process ingest test found its upload
+# already failed by this runtime's IngestFunction and counted a duplicate).
+@pytest.fixture(scope="package")
 def web_stack(stack_endpoints: Any, stage: str, database_url: str, function_env: dict[str, str],
               provisioned: Any) -> Iterator[WebStack]:
     from devstack import template as tpl
@@ -132,7 +136,7 @@ def web_stack(stack_endpoints: Any, stage: str, database_url: str, function_env:
 
 # --- the browser --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: the browser tests drive Debian's chromium. Install it with "
