@@ -30,6 +30,7 @@ from smartcourse.ai.extract import (
     detect_format,
     extract,
 )
+from tests.fixtures.hostile.bombs import rezip
 
 PG_DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
 
@@ -99,17 +100,6 @@ def make_pptx() -> bytes:
     s4.shapes.title.text = "Questions?"
     out = io.BytesIO()
     deck.save(out)
-    return out.getvalue()
-
-
-def rezip(data: bytes, extra: dict[str, bytes]) -> bytes:
-    """The same OOXML package with extra members added."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            dst.writestr(info, src.read(info.filename))
-        for name, payload in extra.items():
-            dst.writestr(name, payload)
     return out.getvalue()
 
 
