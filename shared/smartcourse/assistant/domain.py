@@ -20,6 +20,19 @@ if TYPE_CHECKING:
 
 REFUSAL = ("The course materials do not cover this. Try rephrasing the question, or ask your "
            "instructor.")
+# Why an answer is refused (the `reason` of every refused ask; docs/assistant.md lists them).
+REASON_NOT_COVERED = "not_covered"            # the live course material does not cover the question
+REASON_INDEXING = "indexing"                  # the latest published version is not live yet
+REASON_NOT_PUBLISHED = "not_published"        # the course has no published version
+REASON_UNSUPPORTED_ANSWER = "unsupported_answer"  # the model's answer failed the output guard
+REFUSAL_INDEXING = ("The course material is still being prepared for the assistant. Try again in a "
+                    "minute.")
+REFUSAL_NEWER_VERSION_INDEXING = (
+    "The current course materials do not cover this. A newer version of the course material is still "
+    "being prepared for the assistant: try again in a minute.")
+REFUSAL_NOT_PUBLISHED = "This course has no published material yet, so the assistant has nothing to answer from."
+REFUSAL_TEXTS = {REASON_NOT_COVERED: REFUSAL, REASON_INDEXING: REFUSAL_INDEXING,
+                 REASON_NOT_PUBLISHED: REFUSAL_NOT_PUBLISHED, REASON_UNSUPPORTED_ANSWER: REFUSAL}
 EXTRACTIVE_MODEL = "extractive"
 LOCATION_KEYS = ("page", "page_end", "slide", "heading_path", "start", "end", "paragraph", "paragraph_end",
                  "section", "title")
@@ -105,6 +118,7 @@ class Answer:
     refused: bool
     model: str
     usage: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None  # why it was refused (REASON_*); None when answered
 
 
 # --------------------------------------------------------------------------- retrieval rules
@@ -160,8 +174,9 @@ def assess_evidence(question: str, passages: Sequence[Passage], *, min_similarit
 
 # --------------------------------------------------------------------------- answers
 
-def refusal(model: str) -> Answer:
-    return Answer(REFUSAL, [], True, model)
+def refusal(model: str, reason: str = REASON_NOT_COVERED, *, text: str | None = None) -> Answer:
+    """A refused answer: no citations, the text that says why (`REFUSAL_TEXTS`) unless `text`."""
+    return Answer(text or REFUSAL_TEXTS.get(reason, REFUSAL), [], True, model, reason=reason)
 
 
 def passage_score(p: Passage, k: int) -> float:
@@ -267,7 +282,7 @@ def grounded_llm_answer(raw: str, passages: Sequence[Passage], model: str, rrf_k
     numbers = cited_numbers(text, len(passages))
     verdict = guard.check_answer(text, [passages[n - 1].body for n in numbers], protected) if numbers else None
     if not text or NOT_COVERED in text or not numbers or (verdict is not None and not verdict.ok):
-        answer = refusal(model)
+        answer = refusal(model, REASON_UNSUPPORTED_ANSWER if verdict and not verdict.ok else REASON_NOT_COVERED)
         answer.usage = {**(usage or {}), **({"guard": verdict.reason} if verdict and not verdict.ok else {})}
         return answer
     citations = [citation_for(n, passages[n - 1], guard.withhold_instructions(passages[n - 1].body), rrf_k)
