@@ -335,6 +335,36 @@ def switch_live(conn: psycopg.Connection[Any], *, course_id: uuid.UUID, version:
                 "VALUES (%s, %s, %s, %s)",
                 [(course_id, asset_id, set_id, version) for asset_id, set_id in chunk_sets.items()],
             )
+    refresh_lexicon(conn, course_id)
+
+
+def refresh_lexicon(conn: psycopg.Connection[Any], course_id: uuid.UUID) -> None:
+    """Rewrite the course's BM25 statistics (document frequency per lexeme, number of chunks,
+    mean length) from its live chunk sets. Call in the transaction that changed them."""
+    conn.execute("DELETE FROM ai.course_terms WHERE course_id = %s", (course_id,))
+    conn.execute(
+        """
+        INSERT INTO ai.course_terms (course_id, lexeme, df)
+        SELECT %(course)s, u.lexeme, count(*)
+        FROM ai.live_chunk_sets l
+        JOIN ai.chunks c ON c.chunk_set_id = l.chunk_set_id
+        CROSS JOIN LATERAL unnest(c.tsv) AS u
+        WHERE l.course_id = %(course)s
+        GROUP BY u.lexeme
+        """,
+        {"course": course_id},
+    )
+    conn.execute(
+        """
+        INSERT INTO ai.course_lexicon (course_id, chunks, avg_length, refreshed_at)
+        SELECT %(course)s, count(c.id), coalesce(avg(length(c.tsv)), 0), now()
+        FROM ai.live_chunk_sets l JOIN ai.chunks c ON c.chunk_set_id = l.chunk_set_id
+        WHERE l.course_id = %(course)s
+        ON CONFLICT (course_id) DO UPDATE SET chunks = EXCLUDED.chunks, avg_length = EXCLUDED.avg_length,
+            refreshed_at = EXCLUDED.refreshed_at
+        """,
+        {"course": course_id},
+    )
 
 
 def live_chunk_sets(conn: psycopg.Connection[Any], course_id: uuid.UUID) -> dict[uuid.UUID, uuid.UUID]:
@@ -366,7 +396,10 @@ def purge_asset(conn: psycopg.Connection[Any], asset_id: uuid.UUID, *, course_id
         "WHERE asset_id = %s AND status <> 'deleted'",
         (asset_id,),
     ).rowcount
+    courses = _live_courses_of(conn, asset_id)
     sets = conn.execute("DELETE FROM ai.chunk_sets WHERE asset_id = %s", (asset_id,)).rowcount
+    for course in courses:
+        refresh_lexicon(conn, course)
     return Purged(documents, sets)
 
 
@@ -380,6 +413,7 @@ def purge_object(conn: psycopg.Connection[Any], asset_id: uuid.UUID, s3_key: str
         (asset_id, s3_key, keep_etag),
     ).rowcount
     # Chunk sets of that key that no remaining document uses (live rows go with them).
+    courses = _live_courses_of(conn, asset_id)
     sets = conn.execute(
         """
         DELETE FROM ai.chunk_sets s
@@ -388,7 +422,16 @@ def purge_object(conn: psycopg.Connection[Any], asset_id: uuid.UUID, s3_key: str
         """,
         (asset_id, s3_key),
     ).rowcount
+    for course in courses if sets else ():
+        refresh_lexicon(conn, course)
     return Purged(documents, sets)
+
+
+def _live_courses_of(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> list[uuid.UUID]:
+    """Courses serving a chunk set of the asset: their BM25 statistics change if it goes."""
+    rows = conn.execute("SELECT DISTINCT course_id FROM ai.live_chunk_sets WHERE asset_id = %s",
+                        (asset_id,)).fetchall()
+    return [_dict(r, ("course_id",))["course_id"] for r in rows]
 
 
 def is_asset_deleted(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> bool:

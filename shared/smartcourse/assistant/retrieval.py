@@ -7,8 +7,9 @@ to the course id, so another course or an unpublished version can never appear.
 Rankings, fused by reciprocal rank:
 - vector: pgvector cosine distance through the HNSW index (`SET LOCAL hnsw.ef_search`, iterative
   scan so the chunk-set filter still yields enough candidates);
-- text: Postgres full text. Matching uses any of the question's lexemes; chunks that match
-  `websearch_to_tsquery(question)` (every term, phrases, -exclusions) rank first, then ts_rank.
+- text: BM25 over the chunks' fielded tsvector (context line weighted A, body D) with the
+  course's document frequencies (ai.course_terms, ai.course_lexicon); the rules and the bound on
+  the work per question are in `smartcourse.assistant.lexical`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import psycopg
 from numpy.typing import NDArray
 
+from smartcourse.assistant import lexical
 from smartcourse.assistant.domain import Passage, fused_order, reciprocal_rank_fusion, remove_near_duplicates
 from smartcourse.readonly import lms_access
 
@@ -40,6 +42,7 @@ class RetrievalConfig:
     ef_search: int = 100
     rrf_k: int = 60
     near_duplicate_cosine: float = 0.97
+    bm25: lexical.Bm25Params = field(default_factory=lexical.Bm25Params)
 
 
 @dataclass
@@ -74,17 +77,24 @@ ORDER BY c.embedding <=> %(q)s::vector
 LIMIT %(n)s
 """
 
-_TEXT_SQL = """
-WITH q AS (
-    SELECT websearch_to_tsquery('english', %(text)s) AS strict,
-           (SELECT string_agg('''' || replace(replace(x, '\\', '\\\\'), '''', '''''') || '''', ' | ')
-              FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS x)::tsquery AS anyq
-)
-SELECT c.id, (c.tsv @@ q.strict) AS strict, ts_rank_cd(c.tsv, q.anyq, 1) AS rank
-FROM ai.chunks c, q
-WHERE q.anyq IS NOT NULL AND c.tsv @@ q.anyq
-  AND c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s
-ORDER BY (c.tsv @@ q.strict) DESC, rank DESC, c.id
+_TERMS_SQL = """
+SELECT q.lexeme, coalesce(t.df, 0) AS df, coalesce(s.chunks, 0) AS chunks, coalesce(s.avg_length, 0) AS avg_length
+FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme) q
+LEFT JOIN ai.course_lexicon s ON s.course_id = %(course)s
+LEFT JOIN ai.course_terms t ON t.course_id = %(course)s AND t.lexeme = q.lexeme
+"""
+
+_BM25_SQL = """
+SELECT c.id, (
+    SELECT sum(w.idf * (CASE WHEN c.tsv @@ w.body THEN %(k1p1)s / (1 + %(k1)s * (1 - %(b)s + %(b)s * length(c.tsv)
+                                                                                     / %(avg_length)s))
+                             ELSE 0 END
+                        + CASE WHEN c.tsv @@ w.ctx THEN %(context_weight)s ELSE 0 END))
+    FROM unnest(%(idf)s::float8[], %(body)s::tsquery[], %(ctx)s::tsquery[]) AS w(idf, body, ctx)
+) AS score
+FROM ai.chunks c
+WHERE c.course_id = %(course)s AND c.tsv @@ %(candidates)s::tsquery AND c.chunk_set_id = ANY(%(sets)s)
+ORDER BY score DESC, c.id
 LIMIT %(n)s
 """
 
@@ -132,8 +142,7 @@ class Retriever:
             timings["vector"] = (time.perf_counter() - t) * 1000
         if mode in ("hybrid", "text"):
             t = time.perf_counter()
-            rows = conn.execute(_TEXT_SQL, params).fetchall()
-            named["text"] = [_col(r, "id", 0) for r in rows]
+            named["text"] = self._bm25(conn, params)
             timings["text"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         scores = reciprocal_rank_fusion(named.values(), self.config.rrf_k)
@@ -149,6 +158,26 @@ class Retriever:
                     p.lesson_id, p.lesson_title = ref.lesson_id, ref.title
         timings["fuse_load"] = (time.perf_counter() - t) * 1000
         return Retrieval(passages, question_vec, version, len(sets), timings)
+
+    def _bm25(self, conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[int]:
+        """Chunk ids by BM25 score, best first (see `smartcourse.assistant.lexical`)."""
+        rows = conn.execute(_TERMS_SQL, params).fetchall()
+        if not rows:
+            return []
+        n, avg_length = int(rows[0]["chunks"]), float(rows[0]["avg_length"])
+        bm = self.config.bm25
+        plan = lexical.plan(((r["lexeme"], int(r["df"])) for r in rows), n, bm.candidate_budget)
+        if plan.empty or avg_length <= 0:
+            return []
+        hits = conn.execute(_BM25_SQL, {
+            **params, "k1": bm.k1, "k1p1": bm.k1 + 1.0, "b": bm.b, "avg_length": avg_length,
+            "context_weight": bm.context_weight,
+            "idf": [t.idf for t in plan.terms],
+            "body": [lexical.tsquery_term(t.lexeme, "D") for t in plan.terms],
+            "ctx": [lexical.tsquery_term(t.lexeme, "A") for t in plan.terms],
+            "candidates": lexical.any_of(plan.candidates),
+        }).fetchall()
+        return [r["id"] for r in hits]
 
     def _load(self, conn: psycopg.Connection[Any], order: list[int], params: dict[str, Any],
               scores: dict[int, float], named: dict[str, list[int]]) -> list[Passage]:

@@ -1,0 +1,79 @@
+"""BM25 over a course's live chunks: the rules, free of I/O (the SQL is in retrieval.py).
+
+A chunk's tsvector holds its context line (document title > heading path) with weight A and its
+body with weight D. For each lexeme of the question present in the course (document frequency
+``df`` among the course's ``n`` live chunks, kept in ai.course_terms):
+
+    idf(t)     = ln(1 + (n - df + 0.5) / (df + 0.5))                       (BM25, never negative)
+    score(c)   = sum over t of idf(t) * (body(t, c) + context_weight * [t in c's context])
+    body(t, c) = (k1 + 1) / (1 + k1 * (1 - b + b * len(c) / avg_len))      if t is in c's body
+
+``len`` is the chunk's number of distinct lexemes. Term frequency is taken as presence: chunks
+are at most 256 tokens, where repeats carry little beyond presence, and a presence test is a
+binary search in the tsvector while counting positions means unnesting every candidate's vector.
+
+Candidates are the chunks holding one of the question's rarer lexemes: lexemes are taken by
+increasing df while their summed df stays within ``candidate_budget`` (the rarest is always
+taken). A chunk that holds only the question's most common lexemes scores little and is left to
+the vector side; this bounds the work per question whatever the course size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Bm25Params:
+    k1: float = 1.2
+    b: float = 0.75
+    context_weight: float = 1.0
+    candidate_budget: int = 3000
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    lexeme: str
+    df: int
+    idf: float
+
+
+@dataclass(frozen=True)
+class LexicalPlan:
+    terms: tuple[QueryTerm, ...]       # every question lexeme the course has, scored
+    candidates: tuple[QueryTerm, ...]  # the lexemes whose chunks are candidates
+
+    @property
+    def empty(self) -> bool:
+        return not self.candidates
+
+
+def idf(df: int, n: int) -> float:
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def plan(lexemes: Iterable[tuple[str, int]], n: int, budget: int) -> LexicalPlan:
+    """The scored terms and candidate lexemes for a question's (lexeme, df) pairs in a course
+    of ``n`` live chunks."""
+    present = sorted(((lex, df) for lex, df in lexemes if df > 0 and n > 0), key=lambda t: (t[1], t[0]))
+    terms = tuple(QueryTerm(lex, df, idf(df, n)) for lex, df in present)
+    chosen: list[QueryTerm] = []
+    total = 0
+    for term in terms:
+        if chosen and total + term.df > budget:
+            break
+        chosen.append(term)
+        total += term.df
+    return LexicalPlan(terms, tuple(chosen))
+
+
+def tsquery_term(lexeme: str, weight: str = "") -> str:
+    """A lexeme as a tsquery operand (quoted, so nothing in it is read as an operator)."""
+    quoted = "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+    return f"{quoted}:{weight}" if weight else quoted
+
+
+def any_of(terms: Iterable[QueryTerm]) -> str:
+    return " | ".join(tsquery_term(t.lexeme) for t in terms)

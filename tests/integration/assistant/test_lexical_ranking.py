@@ -1,0 +1,85 @@
+"""BM25 on real Postgres: per-course term statistics kept with the live chunk sets, rare terms
+and context (title, headings) matches ranking first, and the statistics following deletions."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bench.course_fixture import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
+from smartcourse.ai import storage
+from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.assistant.retrieval import Retriever
+from smartcourse.db import Database
+from tests.integration.assistant.conftest import World
+
+pytestmark = pytest.mark.integration
+
+
+def _live_stats(db: Database, course_id: uuid.UUID) -> tuple[dict[str, int], int]:
+    """(df per lexeme, chunks) recomputed from the live chunks, to compare with the stored ones."""
+    with db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT u.lexeme, count(*) AS df FROM ai.live_chunk_sets l JOIN ai.chunks c ON c.chunk_set_id = "
+            "l.chunk_set_id CROSS JOIN LATERAL unnest(c.tsv) u WHERE l.course_id = %s GROUP BY u.lexeme",
+            (course_id,)).fetchall()
+        n = conn.execute("SELECT count(*) AS n FROM ai.live_chunk_sets l JOIN ai.chunks c "
+                         "ON c.chunk_set_id = l.chunk_set_id WHERE l.course_id = %s", (course_id,)).fetchone()
+    assert n is not None
+    return {r["lexeme"]: int(r["df"]) for r in rows}, int(n["n"])
+
+
+def _stored_stats(db: Database, course_id: uuid.UUID) -> tuple[dict[str, int], int]:
+    with db.transaction() as conn:
+        rows = conn.execute("SELECT lexeme, df FROM ai.course_terms WHERE course_id = %s", (course_id,)).fetchall()
+        lex = conn.execute("SELECT chunks FROM ai.course_lexicon WHERE course_id = %s", (course_id,)).fetchone()
+    return {r["lexeme"]: int(r["df"]) for r in rows}, int(lex["chunks"]) if lex else -1
+
+
+def test_statistics_match_the_live_chunks_of_each_course(world: World) -> None:
+    for course in (world.a, world.b):
+        live = _live_stats(world.db, course.course_id)
+        assert live[1] > 0
+        assert _stored_stats(world.db, course.course_id) == live
+    # the draft upload of course A is indexed but not live: its words are not counted
+    assert "chees" not in _stored_stats(world.db, world.a.course_id)[0]
+
+
+def test_a_rare_term_and_a_heading_match_rank_first(world: World, embedder: MiniLMEmbeddings) -> None:
+    retriever = Retriever(embedder)
+    with world.db.transaction() as conn:
+        # "Tycho" appears in one chunk only, "Earth" in the body of two: the rarer term weighs more
+        r = retriever.retrieve(conn, world.a.course_id, "Earth Tycho", 3, mode="text")
+        assert r.passages and "Tycho" in r.passages[0].text
+        # "maria" is a heading of the surface lesson: its chunk wins over chunks that only say "lunar"
+        r = retriever.retrieve(conn, world.a.course_id, "lunar maria", 3, mode="text")
+        assert r.passages and r.passages[0].location["heading_path"][-1] == "Maria"
+        # words the course does not have give no lexical result (the vector side still answers)
+        assert retriever.retrieve(conn, world.a.course_id, "zyxwvut quuxly", 3, mode="text").passages == []
+
+
+def test_statistics_follow_a_new_version_and_a_deleted_asset(database_url: str, embedder: MiniLMEmbeddings) -> None:
+    # Given a course of two lessons, live
+    db = Database(database_url, application_name="lexicon-tests")
+    objects = MemoryObjects()
+    ingestion = ingestion_service(database_url, objects, embedder)
+    try:
+        instructor = create_user(db, "instructor")
+        course = create_course(db, objects, instructor, "Stats", [
+            Material("a.md", "text/markdown", b"# Alpha\n\nQuokkas live on Rottnest island.\n", "Alpha"),
+            Material("b.md", "text/markdown", b"# Beta\n\nWombats dig burrows in the bush.\n", "Beta"),
+        ])
+        assert index_course(db, ingestion, course).switched
+        terms, chunks = _stored_stats(db, course.course_id)
+        assert terms["quokka"] == 1 and terms["wombat"] == 1 and chunks == 2
+        # When one asset is deleted
+        with db.transaction() as conn:
+            storage.purge_asset(conn, course.asset_ids["b.md"], course_id=course.course_id)
+        # Then its terms leave the statistics in the same transaction
+        terms, chunks = _stored_stats(db, course.course_id)
+        assert "wombat" not in terms and terms["quokka"] == 1 and chunks == 1
+        assert (terms, chunks) == _live_stats(db, course.course_id)
+    finally:
+        ingestion.database.close()
+        db.close()

@@ -1,0 +1,43 @@
+"""BM25 rules: idf, the candidate plan and tsquery quoting (no database)."""
+
+from __future__ import annotations
+
+import math
+
+from smartcourse.assistant import lexical
+
+
+def test_idf_is_higher_for_rarer_terms_and_never_negative() -> None:
+    n = 1000
+    assert lexical.idf(1, n) > lexical.idf(10, n) > lexical.idf(500, n) > lexical.idf(1000, n) > 0
+    assert math.isclose(lexical.idf(1, n), math.log(1 + 999.5 / 1.5))
+
+
+def test_plan_takes_the_rarest_lexemes_within_the_budget_and_scores_every_present_one() -> None:
+    # Given a question's lexemes with their document frequencies in a course of 10,000 chunks
+    pairs = [("model", 4000), ("charfield", 40), ("null", 900), ("absent", 0), ("blank", 300)]
+    # When a plan is made with a budget of 1,000 candidate postings
+    plan = lexical.plan(pairs, 10_000, 1000)
+    # Then every lexeme the course holds is scored, rarest first, and the absent one is dropped
+    assert [t.lexeme for t in plan.terms] == ["charfield", "blank", "null", "model"]
+    # and candidates are the rare ones whose summed df fits the budget (40 + 300 <= 1000 < 40 + 300 + 900)
+    assert [t.lexeme for t in plan.candidates] == ["charfield", "blank"]
+
+
+def test_plan_always_takes_the_rarest_lexeme_even_over_budget() -> None:
+    plan = lexical.plan([("python", 9000), ("use", 9500)], 10_000, 100)
+    assert [t.lexeme for t in plan.candidates] == ["python"]
+    assert not plan.empty
+
+
+def test_plan_is_empty_without_known_lexemes_or_chunks() -> None:
+    assert lexical.plan([("zyx", 0)], 100, 100).empty
+    assert lexical.plan([("model", 3)], 0, 100).empty
+    assert lexical.plan([], 100, 100).empty
+
+
+def test_tsquery_terms_are_quoted() -> None:
+    assert lexical.tsquery_term("o'reilly") == "'o''reilly'"
+    assert lexical.tsquery_term("a\\b", "A") == "'a\\\\b':A"
+    terms = lexical.plan([("x|y", 1), ("!z", 2)], 10, 10).candidates
+    assert lexical.any_of(terms) == "'x|y' | '!z'"
