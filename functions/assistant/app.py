@@ -3,6 +3,7 @@ the API's cold start stays free of the embedding model).
 
 Routes (template.yaml, AssistantFunction Api events):
   POST /courses/{course_id}/assistant/ask
+  GET  /courses/{course_id}/assistant/status
   GET  /courses/{course_id}/assistant/conversations/{conversation_id}
   POST /courses/{course_id}/assistant/conversations/{conversation_id}/messages/{message_id}/feedback
   GET  /courses/{course_id}/search?q=...&limit=10

@@ -31,6 +31,7 @@ from smartcourse.strings import check_text
 
 BASE = "/courses/{course_id}"
 ASK = f"{BASE}/assistant/ask"
+STATUS = f"{BASE}/assistant/status"
 CONVERSATION = f"{BASE}/assistant/conversations/{{conversation_id}}"
 FEEDBACK = f"{CONVERSATION}/messages/{{message_id}}/feedback"
 SEARCH = f"{BASE}/search"
@@ -112,9 +113,14 @@ def _ask(svc: AssistantService, who: Principal, req: Request) -> tuple[int, dict
     if result.refused:
         metrics.add_metric(name="AssistantRefusals", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="AssistantAskLatency", unit=MetricUnit.Milliseconds, value=result.timings_ms["total"])
-    logger.info("answered", extra={"refused": result.refused, "model": result.body["model"],
+    logger.info("answered", extra={"refused": result.refused, "reason": result.body["reason"],
+                                   "model": result.body["model"],
                                    "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()}})
     return 200, result.body
+
+
+def _status(svc: AssistantService, who: Principal, req: Request) -> tuple[int, dict[str, Any]]:
+    return 200, svc.status(who, req.uuid_param("course_id"))
 
 
 def _conversation(svc: AssistantService, who: Principal, req: Request) -> tuple[int, dict[str, Any]]:
@@ -138,6 +144,7 @@ def _search(svc: AssistantService, who: Principal, req: Request) -> tuple[int, d
 
 ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", ASK): _ask,
+    ("GET", STATUS): _status,
     ("GET", CONVERSATION): _conversation,
     ("POST", FEEDBACK): _feedback,
     ("GET", SEARCH): _search,

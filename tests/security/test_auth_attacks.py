@@ -73,6 +73,7 @@ def routes(course: str) -> list[tuple[str, str, Any]]:
         ("POST", f"/courses/{course}/enrollments", None),
         ("POST", f"/certificates/{'A' * 5}-{'B' * 5}-{'C' * 5}-{'D' * 5}-{'E' * 5}/revoke", {"reason": "forged"}),
         ("POST", f"/courses/{course}/assistant/ask", {"question": "What is this course about?"}),
+        ("GET", f"/courses/{course}/assistant/status", None),
         ("GET", f"/courses/{course}/search?q=moon", None),
         ("GET", conv, None),
         ("POST", f"{conv}/messages/{uuid.uuid4()}/feedback", {"helpful": True}),

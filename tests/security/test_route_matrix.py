@@ -130,6 +130,8 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
      STAFF_AND_LEARNER),
     ("GET", "/courses/{course_id}/search", lambda w: (f"/courses/{w.course_id}/search?q=Moon", None),
      STAFF_AND_LEARNER),
+    ("GET", "/courses/{course_id}/assistant/status", lambda w: (f"/courses/{w.course_id}/assistant/status", None),
+     STAFF_AND_LEARNER),
     ("GET", "/courses/{course_id}/assistant/conversations/{conversation_id}",
      lambda w: (f"/courses/{w.course_id}/assistant/conversations/{w.conversation_id}", None),
      STAFF_AND_LEARNER),

@@ -1,10 +1,15 @@
 """One assistant request, end to end: access, rate limit, retrieval, grounding, answer, storage.
 
-Transactions: (1) access check + rate-limit count, committed even when the request is then
-refused with 429; (2) a REPEATABLE READ, read-only snapshot for the conversation and retrieval,
-so a course switching its live chunk sets mid-request is seen entirely before or after; the model
-is called outside any transaction; (3) the question and its answer are stored together, only once
-an answer exists: a model failure (503) leaves nothing half-stored.
+Transactions: (1) access check + rate-limit count (+ the course's latest published and live
+versions), committed even when the request is then refused with 429; (2) a REPEATABLE READ,
+read-only snapshot for the conversation, the live version and retrieval, so a course switching its
+live chunk sets mid-request is seen entirely before or after; the model is called outside any
+transaction; (3) the question and its answer are stored together, only once an answer exists: a
+model failure (503) leaves nothing half-stored.
+
+States (`states.py`): with nothing live the ask is refused (`indexing` or `not_published`) without
+embedding or retrieval; while a newer published version is not live yet the live one answers and
+a "not covered" refusal says `indexing`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from smartcourse.assistant import domain, store
+from smartcourse.assistant import domain, readiness, states, store
 from smartcourse.assistant import text as tx
 from smartcourse.assistant.domain import Answer, Passage
 from smartcourse.assistant.generation import Generator
@@ -60,14 +65,16 @@ class AssistantService:
             return access
         raise Forbidden("only learners enrolled in this course, its instructor and admins may use its assistant")
 
-    def _admit(self, principal: Principal, course_id: uuid.UUID, action: str, limit: int) -> CourseAccess:
+    def _admit(self, principal: Principal, course_id: uuid.UUID, action: str,
+               limit: int) -> tuple[CourseAccess, states.Versions]:
         with self.db.transaction() as conn:
             access = self.authorize(conn, principal, course_id)
             check = store.hit_rate_limit(conn, principal.user_id, action, limit)
+            versions = states.Versions(access.published_version, readiness.live_version(conn, course_id))
         if not check.allowed:
             raise RateLimited(f"too many {action} requests: at most {limit} a minute; retry in {check.retry_after_s} s",
                               extra={"retry_after_s": check.retry_after_s})
-        return access
+        return access, versions
 
     @contextmanager
     def _snapshot(self) -> Iterator[psycopg.Connection[Any]]:
@@ -85,41 +92,52 @@ class AssistantService:
             raise ValidationFailed("the question is too long", details=[FieldProblem(
                 "question", f"at most {self.settings.max_question_chars} characters")])
         t0 = time.perf_counter()
-        self._admit(principal, course_id, "ask", self.settings.ask_rate_limit_per_minute)
-        question_vec = self.retriever.embed_question(question)
+        _, versions = self._admit(principal, course_id, "ask", self.settings.ask_rate_limit_per_minute)
+        early = states.refusal_before_retrieval(versions)  # nothing live: no embedding, no retrieval
+        question_vec = None if early else self.retriever.embed_question(question)
         history: list[dict[str, Any]] = []
+        retrieval: Retrieval | None = None
         with self._snapshot() as conn:
             if conversation_id is not None:
                 conv = store.get_conversation(conn, conversation_id)
                 if conv is None or conv["user_id"] != principal.user_id or conv["course_id"] != course_id:
                     raise NotFound("conversation not found")
                 history = store.recent_turns(conn, conversation_id, self.settings.history_turns)
-            retrieval = self.retriever.retrieve(conn, course_id, question, self.settings.retrieval_top_k,
-                                                question_vec=question_vec)
-        evidence = domain.assess_evidence(question, retrieval.passages,
-                                          min_similarity=self.settings.min_vector_similarity,
-                                          min_coverage=self.settings.min_term_coverage)
+            if question_vec is not None:
+                # The live version in the retrieval's snapshot (a switch since admission counts).
+                versions = states.Versions(versions.latest, readiness.live_version(conn, course_id))
+                retrieval = self.retriever.retrieve(conn, course_id, question, self.settings.retrieval_top_k,
+                                                    question_vec=question_vec)
         t_gen = time.perf_counter()
-        if evidence.sufficient:
-            answer = self.generator.generate(question, question_vec, retrieval.passages, history)
+        evidence: domain.Evidence | None = None
+        if retrieval is None or question_vec is None:
+            answer = domain.refusal(self.generator.model, early or domain.REASON_INDEXING)
         else:
-            answer = domain.refusal(self.generator.model)
-        timings = {**retrieval.timings_ms, "generate": (time.perf_counter() - t_gen) * 1000}
+            evidence = domain.assess_evidence(question, retrieval.passages,
+                                              min_similarity=self.settings.min_vector_similarity,
+                                              min_coverage=self.settings.min_term_coverage)
+            if evidence.sufficient:
+                answer = self.generator.generate(question, question_vec, retrieval.passages, history)
+            else:
+                answer = domain.refusal(self.generator.model)
+            answer = states.settle_refusal(answer, versions)
+        timings = {**(retrieval.timings_ms if retrieval else {}), "generate": (time.perf_counter() - t_gen) * 1000}
         new = conversation_id is None
         conv_id = conversation_id or uuid.uuid4()
         citations = [c.as_dict() for c in answer.citations]
         with self.db.transaction() as conn:
             _, answer_id = store.save_exchange(conn, store.Exchange(
                 conversation_id=conv_id, course_id=course_id, user_id=principal.user_id,
-                course_version=retrieval.course_version, question=question, answer=answer.text,
-                refused=answer.refused, model=answer.model,
+                course_version=retrieval.course_version if retrieval else None, question=question,
+                answer=answer.text, refused=answer.refused, model=answer.model,
                 citations=[{**c, "chunk_id": a.chunk_id} for c, a in zip(citations, answer.citations, strict=True)],
-                retrieved_chunk_ids=retrieval.chunk_ids,
-                retrieval=_retrieval_record(retrieval, evidence, answer, timings),
+                retrieved_chunk_ids=retrieval.chunk_ids if retrieval else [],
+                retrieval=_retrieval_record(retrieval, evidence, answer, versions, timings),
             ), new_conversation=new)
         timings["total"] = (time.perf_counter() - t0) * 1000
         body = {"answer": answer.text, "citations": citations, "conversation_id": str(conv_id),
-                "message_id": str(answer_id), "model": answer.model, "refused": answer.refused}
+                "message_id": str(answer_id), "model": answer.model, "refused": answer.refused,
+                "reason": answer.reason if answer.refused else None}
         return AskResult(body, answer.refused, timings)
 
     # ------------------------------------------------------------------ search
@@ -140,13 +158,28 @@ class AssistantService:
             problems.append(FieldProblem("limit", "must be between 1 and 50"))
         if problems:
             raise ValidationFailed("the search request is not valid", details=problems)
-        self._admit(principal, course_id, "search", self.settings.search_rate_limit_per_minute)
+        _, versions = self._admit(principal, course_id, "search", self.settings.search_rate_limit_per_minute)
+        if versions.live is None:  # nothing to search yet; `state` says why
+            return {"items": [], "state": versions.state}
         question_vec = self.retriever.embed_question(q)
         with self._snapshot() as conn:
             retrieval = self.retriever.retrieve(conn, course_id, q, limit, mode=mode, question_vec=question_vec)
         items = [search_item(q, p, self.settings.rrf_k) for p in retrieval.passages
                  if p.text_rank is not None or p.similarity >= SEARCH_MIN_SIMILARITY]
-        return {"items": items}
+        return {"items": items, "state": versions.state}
+
+    # ------------------------------------------------------------------ status
+    def status(self, principal: Principal, course_id: uuid.UUID) -> dict[str, Any]:
+        """The course's assistant state: its latest published version, the live one, and the
+        indexing status of the latest version's documents. Read-only, no rate limit."""
+        with self._snapshot() as conn:
+            self.authorize(conn, principal, course_id)
+            latest = lms_access.latest_published_version(conn, course_id)
+            live = readiness.live_version(conn, course_id)
+            statuses = readiness.document_statuses(conn, latest.asset_ids) if latest is not None else []
+        versions = states.Versions(latest.version if latest is not None else None, live)
+        return {"live_version": versions.live, "latest_version": versions.latest, "state": versions.state,
+                "documents": states.count_documents(statuses).as_dict()}
 
     # ------------------------------------------------------------------ conversations and feedback
     def conversation(self, principal: Principal, course_id: uuid.UUID, conversation_id: uuid.UUID) -> dict[str, Any]:
@@ -198,14 +231,17 @@ def _public_citation(c: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in c.items() if k != "chunk_id"}
 
 
-def _retrieval_record(r: Retrieval, evidence: domain.Evidence, answer: Answer,
-                      timings: dict[str, float]) -> dict[str, Any]:
+def _retrieval_record(r: Retrieval | None, evidence: domain.Evidence | None, answer: Answer,
+                      versions: states.Versions, timings: dict[str, float]) -> dict[str, Any]:
+    """What the answer was drawn from (None: refused before retrieval, nothing was live)."""
     return {
-        "evidence": evidence.as_dict(),
-        "chunk_sets": r.chunk_sets,
+        "reason": answer.reason if answer.refused else None,
+        "state": versions.state, "latest_version": versions.latest, "live_version": versions.live,
+        "evidence": evidence.as_dict() if evidence is not None else None,
+        "chunk_sets": r.chunk_sets if r is not None else 0,
         "passages": [{"chunk_id": p.chunk_id, "asset_id": str(p.asset_id), "similarity": round(p.similarity, 4),
                       "fused": round(p.fused, 6), "vector_rank": p.vector_rank, "text_rank": p.text_rank}
-                     for p in r.passages],
+                     for p in (r.passages if r is not None else [])],
         "usage": answer.usage,
         "timings_ms": {k: round(v, 1) for k, v in timings.items()},
     }

@@ -1,10 +1,13 @@
 """AI -> LMS, read-only: who may use a course's assistant, and the lessons that show each asset.
 
-Owned by the assistant. Reads lms.courses, lms.enrollments and lms.course_versions, never writes.
+Owned by the assistant. Reads lms.courses, lms.enrollments, lms.course_versions and lms.assets,
+never writes.
 - `course_access(conn, course_id, user_id)`: the course's instructor, status, published version and
   the user's live (active or completed) enrollment status, or None if the course does not exist.
 - `lessons_for_assets(conn, course_id, version, asset_ids)`: the first lesson (in reading order) of
   the published version `version` that presents each asset, with its title.
+- `latest_published_version(conn, course_id)`: the course's latest published version and the assets
+  its snapshot lists (those deleted since left out), or None if it was never published.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ class CourseAccess:
     status: str
     published_version: int | None
     enrollment_status: str | None  # 'active' | 'completed' | None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedVersion:
+    version: int
+    asset_ids: list[uuid.UUID]  # the snapshot's assets still in the course, in snapshot order
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +79,20 @@ def lessons_for_assets(conn: psycopg.Connection[Any], course_id: uuid.UUID, vers
     for r in rows:
         out[uuid.UUID(_get(r, "asset_id", 0))] = LessonRef(uuid.UUID(_get(r, "lesson_id", 1)), _get(r, "title", 2))
     return out
+
+
+def latest_published_version(conn: psycopg.Connection[Any], course_id: uuid.UUID) -> PublishedVersion | None:
+    row = conn.execute(
+        "SELECT c.published_version AS version, "
+        "       coalesce((SELECT array_agg(a.id ORDER BY x.pos) "
+        "                   FROM jsonb_array_elements(v.snapshot->'assets') WITH ORDINALITY AS x(value, pos) "
+        "                   JOIN lms.assets a ON a.id = (x.value->>'asset_id')::uuid AND a.course_id = c.id "
+        "                  WHERE a.deleted_at IS NULL), '{}') AS asset_ids "
+        "FROM lms.courses c "
+        "JOIN lms.course_versions v ON v.course_id = c.id AND v.version = c.published_version "
+        "WHERE c.id = %s",
+        (course_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return PublishedVersion(int(_get(row, "version", 0)), list(_get(row, "asset_ids", 1)))

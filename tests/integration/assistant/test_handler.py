@@ -45,6 +45,7 @@ def event(method: str, resource: str, params: dict[str, str], *, token: str | No
 
 
 ASK = "/courses/{course_id}/assistant/ask"
+STATUS = "/courses/{course_id}/assistant/status"
 SEARCH = "/courses/{course_id}/search"
 CONV = "/courses/{course_id}/assistant/conversations/{conversation_id}"
 FEEDBACK = CONV + "/messages/{message_id}/feedback"
@@ -86,7 +87,8 @@ def test_ask_search_conversation_feedback_over_http(app: Any, world: World, in_p
     status, _, body = call(app, event("POST", ASK, {"course_id": course}, token=t,
                                       body={"question": "When did Apollo 11 land?"}))
     assert status == 200, body
-    assert body["refused"] is False and "1969" in body["answer"] and body["citations"][0]["n"] >= 1
+    assert body["refused"] is False and body["reason"] is None and "1969" in body["answer"]
+    assert body["citations"][0]["n"] >= 1
     status, _, conv = call(app, event("GET", CONV, {"course_id": course, "conversation_id": body["conversation_id"]},
                                       token=t))
     assert status == 200 and len(conv["messages"]) == 2
@@ -98,6 +100,29 @@ def test_ask_search_conversation_feedback_over_http(app: Any, world: World, in_p
                                        query={"q": "Tycho crater", "limit": "3"}))
     assert status == 200 and found["items"][0]["asset_id"] == str(world.a.asset_ids["surface.md"])
     assert len(found["items"]) <= 3
+
+
+def test_assistant_status_over_http_for_each_kind_of_caller(app: Any, world: World,
+                                                            in_process_env: dict[str, str]) -> None:
+    course = str(world.a.course_id)
+    for who in (world.learner_a, world.instructor, world.admin):
+        status, headers, body = call(app, event("GET", STATUS, {"course_id": course},
+                                                token=token(in_process_env, who)))
+        assert status == 200 and headers["Cache-Control"] == "no-store", body
+        assert body == {"live_version": 1, "latest_version": 1, "state": "live",
+                        "documents": {"ready": 2, "processing": 0, "failed": 0}}
+    cases = [
+        (world.outsider, course, 403, "forbidden"),
+        (world.learner_b, course, 403, "forbidden"),      # enrolled in another course
+        (world.cancelled, course, 403, "forbidden"),      # enrollment cancelled
+        (world.admin, str(uuid.uuid4()), 404, "not_found"),
+        (world.learner_a, "not-a-uuid", 400, "validation_failed"),
+        (None, course, 401, "unauthorized"),
+    ]
+    for who, course_id, want_status, want_code in cases:
+        t = token(in_process_env, who) if who is not None else None
+        status, _, body = call(app, event("GET", STATUS, {"course_id": course_id}, token=t))
+        assert (status, body["error"]["code"]) == (want_status, want_code), (who, course_id, body)
 
 
 def test_errors_are_json_with_the_right_status(app: Any, world: World, in_process_env: dict[str, str]) -> None:

@@ -24,6 +24,11 @@ class FakeService:
             raise RateLimited("slow down", extra={"retry_after_s": 9})
         return {"items": []}
 
+    def status(self, who: Principal, course_id: uuid.UUID) -> dict[str, Any]:
+        self.calls.append(("status", (who, course_id)))
+        return {"live_version": 1, "latest_version": 2, "state": "indexing",
+                "documents": {"ready": 1, "processing": 1, "failed": 0}}
+
 
 def ev(method: str, resource: str, params: dict[str, str], headers: dict[str, str],
        query: dict[str, str] | None = None) -> dict[str, Any]:
@@ -60,3 +65,15 @@ def test_unknown_route_404_wrong_method_405_and_429_carries_retry_after() -> Non
     status, headers, body = run(ev("GET", routes.SEARCH, {"course_id": str(uuid.uuid4())}, auth,
                                    {"q": "too many"}), svc)
     assert status == 429 and headers["Retry-After"] == "9" and body["error"]["retry_after_s"] == 9
+
+
+def test_status_route_calls_the_service_once_and_rejects_a_bad_course_id() -> None:
+    svc, uid, course = FakeService(), uuid.uuid4(), uuid.uuid4()
+    auth = {"authorization": f"Bearer {issue_token(uid, 'student', SECRET, 60)}"}
+    status, _, body = run(ev("GET", routes.STATUS, {"course_id": str(course)}, auth), svc)
+    assert status == 200 and body["state"] == "indexing" and body["documents"]["processing"] == 1
+    assert svc.calls == [("status", (Principal(uid, "student"), course))]
+    status, _, body = run(ev("GET", routes.STATUS, {"course_id": "nope"}, auth), svc)
+    assert status == 400 and body["error"]["details"] == [{"field": "course_id", "problem": "must be a UUID"}]
+    assert run(ev("POST", routes.STATUS, {"course_id": str(course)}, auth), svc)[0] == 405
+    assert run(ev("GET", routes.STATUS, {"course_id": str(course)}, {}), svc)[0] == 401
