@@ -68,3 +68,26 @@ def test_h_puts_text_in_text_nodes(page: Any) -> None:
                 text: el.textContent, title: el.getAttribute('title')}; })()""", "<b onclick=x>&amp;</b>")
     assert made == {"elements": 0, "kinds": [3, 3], "text": "<b onclick=x>&amp;</b>" * 2,
                     "title": "<b onclick=x>&amp;</b>"}
+
+
+@pytest.mark.parametrize(("status", "words"), [
+    ({"state": "live", "live_version": 2, "latest_version": 2, "documents": {"ready": 3, "processing": 0,
+                                                                             "failed": 0}},
+     "Assistant: ready."),
+    ({"state": "live", "live_version": 1, "latest_version": 1, "documents": {"ready": 2, "processing": 0,
+                                                                             "failed": 1}},
+     "Assistant: ready (1 document could not be read)."),
+    ({"state": "indexing", "live_version": None, "latest_version": 1, "documents": {"ready": 3, "processing": 2,
+                                                                                    "failed": 0}},
+     "Course material is being prepared for the assistant (3 of 5 documents ready). "
+     "You can ask as soon as it is ready: this page updates by itself."),
+    ({"state": "indexing", "live_version": 1, "latest_version": 2, "documents": {"ready": 1, "processing": 0,
+                                                                                 "failed": 1}},
+     "The new version of the course material is being prepared for the assistant (1 of 2 documents ready, "
+     "1 could not be read); until it is ready, answers come from the previous version."),
+    ({"state": "not_indexed", "live_version": None, "latest_version": None,
+      "documents": {"ready": 0, "processing": 0, "failed": 0}}, ""),
+    (None, ""),
+])
+def test_assistant_states_in_words(page: Any, status: Any, words: str) -> None:
+    assert run(page, "views/assistant.js", "m.assistantStateText(arg)", status) == words
