@@ -43,7 +43,7 @@ def build_generator(settings: AssistantSettings, embedder: Embedder, *, http_cli
                              max_tokens=settings.groq_max_tokens, rrf_k=settings.rrf_k,
                              base_url=settings.groq_base_url, http_client=http_client)
     return ExtractiveGenerator(embedder.embed, max_sentences=settings.extractive_max_sentences,
-                               min_score=settings.min_sentence_score, rrf_k=settings.rrf_k)
+                               rrf_k=settings.rrf_k)
 
 
 def build_retriever(settings: AssistantSettings, embedder: Embedder) -> Retriever:

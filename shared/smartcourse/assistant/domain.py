@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from smartcourse.assistant import guard
+from smartcourse.assistant import guard, lexical
 from smartcourse.assistant import text as tx
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class Passage:
     vector_rank: int | None = None
     text_rank: int | None = None
     strict_match: bool = False  # every term of websearch_to_tsquery(question) matched
+    lexemes: frozenset[str] = frozenset()  # the question's lexemes this chunk holds
     embedding: NDArray[np.float32] | None = None
     lesson_id: uuid.UUID | None = None
     lesson_title: str | None = None
@@ -158,17 +159,24 @@ def remove_near_duplicates(passages: Sequence[Passage], threshold: float) -> lis
     return kept
 
 
-def assess_evidence(question: str, passages: Sequence[Passage], *, min_similarity: float,
-                    min_coverage: float) -> Evidence:
-    """Enough evidence iff some passage is semantically close to the question, or covers most of
-    its content terms. A question with no content terms relies on similarity alone."""
+def assess_evidence(passages: Sequence[Passage], terms: Sequence[lexical.QueryTerm], *, min_similarity: float,
+                    strong_similarity: float, min_coverage: float, strong_coverage: float) -> Evidence:
+    """Whether the passages cover the question. Coverage is the idf-weighted share of the
+    question's lexemes that one passage holds (`lexical.weighted_coverage`; a lexeme the course
+    does not have weighs most). Enough evidence iff the best passage is
+    - semantically very close (similarity >= `strong_similarity`), or
+    - close (>= `min_similarity`) with lexical support (coverage >= `min_coverage`), or
+    - lexically near-complete (coverage >= `strong_coverage`).
+    A question without content lexemes relies on `min_similarity` alone."""
     if not passages:
         return Evidence(0.0, 0.0, False, False)
-    q_terms = tx.term_set(question)
     best_sim = max(p.similarity for p in passages)
-    best_cov = max(tx.coverage(q_terms, tx.terms(p.text)) for p in passages) if q_terms else 0.0
+    best_cov = max(lexical.weighted_coverage(terms, p.lexemes) for p in passages)
     strict = any(p.strict_match for p in passages)
-    sufficient = best_sim >= min_similarity or (bool(q_terms) and best_cov >= min_coverage)
+    if not terms:
+        return Evidence(best_sim, 0.0, strict, best_sim >= min_similarity)
+    sufficient = (best_sim >= strong_similarity or (best_sim >= min_similarity and best_cov >= min_coverage)
+                  or best_cov >= strong_coverage)
     return Evidence(best_sim, best_cov, strict, sufficient)
 
 
@@ -195,23 +203,41 @@ class ScoredSentence:
     position: int
     text: str
     lexical: float
-    semantic: float
+    prior: float             # the passage's retrieval rank, as a weight in (0, 1]
+    semantic: float | None = None
+
+    @property
+    def first_pass(self) -> float:
+        return 0.6 * self.lexical + 0.4 * self.prior
 
     @property
     def score(self) -> float:
-        return 0.5 * self.lexical + 0.5 * self.semantic
+        semantic = self.semantic if self.semantic is not None else 0.0
+        return 0.4 * self.lexical + 0.4 * semantic + 0.2 * self.prior
+
+
+#: Passages the extractive answer reads (best first), and sentences it embeds to compare with
+#: the question: each embedding costs ~10-20 ms on one core, so the lexical first pass picks them.
+EXTRACT_FROM_PASSAGES = 3
+EMBEDDED_SENTENCES = 8
+
+
+def _rank_prior(index: int) -> float:
+    return 1.0 / (1.0 + 0.5 * index)
 
 
 def score_sentences(question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
-                    embed: EmbedFn, max_sentences: int = 80) -> list[ScoredSentence]:
-    """Every sentence of the passages' bodies, scored against the question: lexical = the
-    IDF-weighted share of the question's terms it contains, semantic = cosine similarity."""
+                    embed: EmbedFn, *, from_passages: int = EXTRACT_FROM_PASSAGES,
+                    embedded: int = EMBEDDED_SENTENCES) -> list[ScoredSentence]:
+    """The sentences of the best passages' bodies, scored against the question: lexical = the
+    IDF-weighted share of the question's terms it contains; prior = the passage's rank; the
+    `embedded` best by those two get semantic = cosine similarity to the question. Sorted by
+    `score`, those with a semantic score first."""
     found: list[tuple[int, int, str]] = []
-    for i, p in enumerate(passages):
+    for i, p in enumerate(passages[:from_passages]):
         for j, s in enumerate(tx.sentences(p.body)):
             if len(tx.words(s)) >= 4 and not guard.is_instruction(s):  # text aimed at the assistant
                 found.append((i, j, s))
-    found = found[:max_sentences]
     if not found:
         return []
     q_terms = tx.term_set(question)
@@ -219,27 +245,35 @@ def score_sentences(question: str, question_vec: NDArray[np.float32], passages: 
     n = len(found)
     idf = {t: math.log(1.0 + n / (1 + sum(1 for st in s_terms if t in st))) for t in q_terms}
     total = sum(idf.values())
-    vectors = embed([s for _, _, s in found])
-    sims = np.clip(vectors @ question_vec, 0.0, 1.0)
-    out = []
-    for (i, j, s), st, sim in zip(found, s_terms, sims, strict=True):
-        lexical = sum(idf[t] for t in q_terms & st) / total if total else 0.0
-        out.append(ScoredSentence(i, j, s, lexical, float(sim)))
-    return out
+    scored = [ScoredSentence(i, j, s, sum(idf[t] for t in q_terms & st) / total if total else 0.0, _rank_prior(i))
+              for (i, j, s), st in zip(found, s_terms, strict=True)]
+    scored.sort(key=lambda s: (-s.first_pass, s.passage_index, s.position))
+    head, tail = scored[:embedded], scored[embedded:]
+    sims = np.clip(embed([s.text for s in head]) @ question_vec, 0.0, 1.0)
+    head = [ScoredSentence(s.passage_index, s.position, s.text, s.lexical, s.prior, float(sim))
+            for s, sim in zip(head, sims, strict=True)]
+    head.sort(key=lambda s: (-s.score, s.passage_index, s.position))
+    return head + tail
 
 
 def extractive_answer(question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
-                      embed: EmbedFn, *, max_sentences: int, min_score: float, rrf_k: int) -> Answer:
-    """The best sentences of the passages, in passage order then reading order, each cited [n];
-    a refusal when no sentence reaches `min_score`."""
-    scored = score_sentences(question, question_vec, passages, embed)
-    ranked = sorted(scored, key=lambda s: -s.score)
-    if not ranked or ranked[0].score < min_score:
+                      embed: EmbedFn, *, max_sentences: int, rrf_k: int) -> Answer:
+    """The best sentences of the best passages (the evidence test already judged that they cover
+    the question), in passage order then reading order, each cited [n]. Passages with no
+    sentence (code, tables) are quoted from their start instead."""
+    if not passages:
         return refusal(EXTRACTIVE_MODEL)
+    ranked = [s for s in score_sentences(question, question_vec, passages, embed) if s.semantic is not None]
+    if not ranked:
+        body = guard.withhold_instructions(passages[0].body)
+        if not body.strip():
+            return refusal(EXTRACTIVE_MODEL)
+        return Answer(f"{tx.shorten(body, 400)} [1]", [citation_for(1, passages[0], body, rrf_k)], False,
+                      EXTRACTIVE_MODEL)
     best = ranked[0].score
     chosen: list[ScoredSentence] = []
     for s in ranked:
-        if len(chosen) >= max_sentences or s.score < max(min_score, 0.75 * best):
+        if len(chosen) >= max_sentences or s.score < 0.8 * best:
             break
         if any(_normalised_text(c.text) == _normalised_text(s.text) for c in chosen):
             continue

@@ -36,10 +36,9 @@ class Generator(Protocol):
 
 
 class ExtractiveGenerator:
-    def __init__(self, embed: EmbedFn, *, max_sentences: int, min_score: float, rrf_k: int) -> None:
+    def __init__(self, embed: EmbedFn, *, max_sentences: int, rrf_k: int) -> None:
         self._embed = embed
         self.max_sentences = max_sentences
-        self.min_score = min_score
         self.rrf_k = rrf_k
 
     @property
@@ -49,8 +48,7 @@ class ExtractiveGenerator:
     def generate(self, question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
                  history: Sequence[dict[str, Any]]) -> Answer:
         return domain.extractive_answer(question, question_vec, passages, self._embed,
-                                        max_sentences=self.max_sentences, min_score=self.min_score,
-                                        rrf_k=self.rrf_k)
+                                        max_sentences=self.max_sentences, rrf_k=self.rrf_k)
 
 
 @functools.cache

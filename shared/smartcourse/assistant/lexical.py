@@ -21,7 +21,7 @@ the vector side; this bounds the work per question whatever the course size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -67,6 +67,18 @@ def plan(lexemes: Iterable[tuple[str, int]], n: int, budget: int) -> LexicalPlan
         chosen.append(term)
         total += term.df
     return LexicalPlan(terms, tuple(chosen))
+
+
+def question_terms(lexemes: Iterable[tuple[str, int]], n: int) -> tuple[QueryTerm, ...]:
+    """Every lexeme of the question with its idf in the course; a lexeme the course does not
+    have gets the highest idf (df 0): for the evidence test, its absence is what says most."""
+    return tuple(QueryTerm(lex, df, idf(df, n)) for lex, df in lexemes if n > 0)
+
+
+def weighted_coverage(terms: Sequence[QueryTerm], matched: Collection[str]) -> float:
+    """The idf-weighted share of the question's terms that a passage holds (0 without terms)."""
+    total = sum(t.idf for t in terms)
+    return sum(t.idf for t in terms if t.lexeme in matched) / total if total > 0 else 0.0
 
 
 def tsquery_term(lexeme: str, weight: str = "") -> str:

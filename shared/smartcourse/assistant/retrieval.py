@@ -52,6 +52,9 @@ class Retrieval:
     course_version: int | None
     chunk_sets: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: The question's lexemes with their idf in the course (absent ones at the highest idf):
+    #: with each passage's `lexemes`, the lexical evidence (`domain.assess_evidence`).
+    terms: tuple[lexical.QueryTerm, ...] = ()
 
     @property
     def chunk_ids(self) -> list[int]:
@@ -101,7 +104,9 @@ LIMIT %(n)s
 _ROWS_SQL = """
 SELECT c.id, c.asset_id, c.chunk_set_id, c.ordinal, c.title, c.text, c.metadata, c.embedding::text AS embedding,
        1 - (c.embedding <=> %(q)s::vector) AS similarity,
-       (c.tsv @@ websearch_to_tsquery('english', %(text)s)) AS strict
+       (c.tsv @@ websearch_to_tsquery('english', %(text)s)) AS strict,
+       ARRAY(SELECT t.lexeme FROM unnest(%(lexemes)s::text[], %(lexq)s::tsquery[]) AS t(lexeme, q)
+             WHERE c.tsv @@ t.q) AS lexemes
 FROM ai.chunks c
 WHERE c.id = ANY(%(ids)s) AND c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s
 """
@@ -140,14 +145,16 @@ class Retriever:
             rows.sort(key=lambda r: (_col(r, "distance", 1), _col(r, "id", 0)))
             named["vector"] = [_col(r, "id", 0) for r in rows]
             timings["vector"] = (time.perf_counter() - t) * 1000
+        terms: tuple[lexical.QueryTerm, ...] = ()
         if mode in ("hybrid", "text"):
             t = time.perf_counter()
-            named["text"] = self._bm25(conn, params)
+            named["text"], terms = self._bm25(conn, params)
             timings["text"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         scores = reciprocal_rank_fusion(named.values(), self.config.rrf_k)
         order = fused_order(scores)[: max(k * 3, k + 5)]
-        passages = self._load(conn, order, params, scores, named)
+        passages = self._load(conn, order, {**params, "lexemes": [t.lexeme for t in terms],
+                                            "lexq": [lexical.tsquery_term(t.lexeme) for t in terms]}, scores, named)
         passages = remove_near_duplicates(passages, self.config.near_duplicate_cosine)[:k]
         if passages:
             lessons = lms_access.lessons_for_assets(conn, course_id, version, sorted({p.asset_id for p in passages})) \
@@ -157,18 +164,22 @@ class Retriever:
                 if ref is not None:
                     p.lesson_id, p.lesson_title = ref.lesson_id, ref.title
         timings["fuse_load"] = (time.perf_counter() - t) * 1000
-        return Retrieval(passages, question_vec, version, len(sets), timings)
+        return Retrieval(passages, question_vec, version, len(sets), timings, terms)
 
-    def _bm25(self, conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[int]:
-        """Chunk ids by BM25 score, best first (see `smartcourse.assistant.lexical`)."""
+    def _bm25(self, conn: psycopg.Connection[Any],
+              params: dict[str, Any]) -> tuple[list[int], tuple[lexical.QueryTerm, ...]]:
+        """Chunk ids by BM25 score, best first (see `smartcourse.assistant.lexical`), and the
+        question's terms."""
         rows = conn.execute(_TERMS_SQL, params).fetchall()
         if not rows:
-            return []
+            return [], ()
         n, avg_length = int(rows[0]["chunks"]), float(rows[0]["avg_length"])
+        pairs = [(r["lexeme"], int(r["df"])) for r in rows]
         bm = self.config.bm25
-        plan = lexical.plan(((r["lexeme"], int(r["df"])) for r in rows), n, bm.candidate_budget)
+        plan = lexical.plan(pairs, n, bm.candidate_budget)
+        terms = lexical.question_terms(pairs, n)
         if plan.empty or avg_length <= 0:
-            return []
+            return [], terms
         hits = conn.execute(_BM25_SQL, {
             **params, "k1": bm.k1, "k1p1": bm.k1 + 1.0, "b": bm.b, "avg_length": avg_length,
             "context_weight": bm.context_weight,
@@ -177,7 +188,7 @@ class Retriever:
             "ctx": [lexical.tsquery_term(t.lexeme, "A") for t in plan.terms],
             "candidates": lexical.any_of(plan.candidates),
         }).fetchall()
-        return [r["id"] for r in hits]
+        return [r["id"] for r in hits], terms
 
     def _load(self, conn: psycopg.Connection[Any], order: list[int], params: dict[str, Any],
               scores: dict[int, float], named: dict[str, list[int]]) -> list[Passage]:
@@ -199,6 +210,7 @@ class Retriever:
                 vector_rank=ranks.get("vector", {}).get(cid),
                 text_rank=ranks.get("text", {}).get(cid),
                 strict_match=bool(r["strict"]),
+                lexemes=frozenset(r["lexemes"]),
                 embedding=np.asarray(json.loads(r["embedding"]), dtype=np.float32),
             ))
         return out

@@ -24,10 +24,12 @@ class AssistantSettings(CommonSettings, JwtSettings):
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
     rrf_k: int = Field(default=60, ge=1, le=1000)
     near_duplicate_cosine: float = Field(default=0.97, gt=0.5, le=1.0)
-    # --- grounding: below both, the course materials are taken not to cover the question
-    min_vector_similarity: float = Field(default=0.40, ge=0.0, le=1.0)
-    min_term_coverage: float = Field(default=0.60, ge=0.0, le=1.0)
-    min_sentence_score: float = Field(default=0.45, ge=0.0, le=1.0)
+    # --- grounding (domain.assess_evidence): the best passage must be very close to the question,
+    # or close with lexical support, or hold nearly all of its idf-weighted lexemes
+    min_vector_similarity: float = Field(default=0.35, ge=0.0, le=1.0)
+    strong_vector_similarity: float = Field(default=0.55, ge=0.0, le=1.0)
+    min_term_coverage: float = Field(default=0.35, ge=0.0, le=1.0)
+    strong_term_coverage: float = Field(default=0.75, ge=0.0, le=1.0)
     extractive_max_sentences: int = Field(default=3, ge=1, le=10)
     # --- limits
     max_question_chars: int = Field(default=1000, ge=20, le=8000)
