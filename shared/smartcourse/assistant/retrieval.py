@@ -73,7 +73,7 @@ WHERE l.course_id = %s
 """
 
 _VECTOR_SQL = """
-SELECT c.id, c.embedding <=> %(q)s::vector AS distance
+SELECT c.id, c.asset_id, c.embedding <=> %(q)s::vector AS distance
 FROM ai.chunks c
 WHERE c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s
 ORDER BY c.embedding <=> %(q)s::vector
@@ -88,7 +88,7 @@ LEFT JOIN ai.course_terms t ON t.course_id = %(course)s AND t.lexeme = q.lexeme
 """
 
 _BM25_SQL = """
-SELECT c.id, (
+SELECT c.id, c.asset_id, (
     SELECT sum(w.idf * (CASE WHEN c.tsv @@ w.body THEN %(k1p1)s / (1 + %(k1)s * (1 - %(b)s + %(b)s * length(c.tsv)
                                                                                      / %(avg_length)s))
                              ELSE 0 END
@@ -121,38 +121,47 @@ class Retriever:
         return np.asarray(self.embedder.embed([question])[0], dtype=np.float32)
 
     def retrieve(self, conn: psycopg.Connection[Any], course_id: uuid.UUID, question: str, k: int, *,
-                 mode: Mode = "hybrid", question_vec: NDArray[np.float32] | None = None) -> Retrieval:
-        """The top `k` passages for `question` in the course's live chunk sets, best first."""
+                 mode: Mode = "hybrid", question_vec: NDArray[np.float32] | None = None,
+                 per_asset: int | None = None) -> Retrieval:
+        """The top `k` passages for `question` in the course's live chunk sets, best first;
+        at most `per_asset` of one asset when given (search lists each page once)."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if question_vec is None:
             question_vec = self.embed_question(question)
             timings["embed"] = (time.perf_counter() - t0) * 1000
         live = conn.execute(_LIVE_SQL, (course_id,)).fetchall()
-        sets = sorted({_col(r, "chunk_set_id", 1) for r in live})
-        versions = {_col(r, "course_version", 2) for r in live}
+        sets = sorted({r["chunk_set_id"] for r in live})
+        versions = {r["course_version"] for r in live}
         version = max(versions) if versions else None
         if not sets:
             return Retrieval([], question_vec, version, 0, timings)
         qlit = vector_literal(question_vec)
         params = {"q": qlit, "sets": sets, "course": course_id, "n": self.config.candidates, "text": question}
         named: dict[str, list[int]] = {}
+        asset_of: dict[int, uuid.UUID] = {}
         if mode in ("hybrid", "vector"):
             t = time.perf_counter()
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(self.config.ef_search),))
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             rows = conn.execute(_VECTOR_SQL, params).fetchall()
-            rows.sort(key=lambda r: (_col(r, "distance", 1), _col(r, "id", 0)))
-            named["vector"] = [_col(r, "id", 0) for r in rows]
+            rows.sort(key=lambda r: (r["distance"], r["id"]))
+            named["vector"] = [r["id"] for r in rows]
+            asset_of.update((r["id"], r["asset_id"]) for r in rows)
             timings["vector"] = (time.perf_counter() - t) * 1000
         terms: tuple[lexical.QueryTerm, ...] = ()
         if mode in ("hybrid", "text"):
             t = time.perf_counter()
-            named["text"], terms = self._bm25(conn, params)
+            hits, terms = self._bm25(conn, params)
+            named["text"] = [r["id"] for r in hits]
+            asset_of.update((r["id"], r["asset_id"]) for r in hits)
             timings["text"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         scores = reciprocal_rank_fusion(named.values(), self.config.rrf_k)
-        order = fused_order(scores)[: max(k * 3, k + 5)]
+        order = fused_order(scores)
+        if per_asset is not None:
+            order = _at_most_per_asset(order, asset_of, per_asset)
+        order = order[: max(k * 3, k + 5)]
         passages = self._load(conn, order, {**params, "lexemes": [t.lexeme for t in terms],
                                             "lexq": [lexical.tsquery_term(t.lexeme) for t in terms]}, scores, named)
         passages = remove_near_duplicates(passages, self.config.near_duplicate_cosine)[:k]
@@ -167,9 +176,9 @@ class Retriever:
         return Retrieval(passages, question_vec, version, len(sets), timings, terms)
 
     def _bm25(self, conn: psycopg.Connection[Any],
-              params: dict[str, Any]) -> tuple[list[int], tuple[lexical.QueryTerm, ...]]:
-        """Chunk ids by BM25 score, best first (see `smartcourse.assistant.lexical`), and the
-        question's terms."""
+              params: dict[str, Any]) -> tuple[list[dict[str, Any]], tuple[lexical.QueryTerm, ...]]:
+        """Chunks (id, asset_id) by BM25 score, best first (see `smartcourse.assistant.lexical`),
+        and the question's terms."""
         rows = conn.execute(_TERMS_SQL, params).fetchall()
         if not rows:
             return [], ()
@@ -188,14 +197,14 @@ class Retriever:
             "ctx": [lexical.tsquery_term(t.lexeme, "A") for t in plan.terms],
             "candidates": lexical.any_of(plan.candidates),
         }).fetchall()
-        return [r["id"] for r in hits], terms
+        return hits, terms
 
     def _load(self, conn: psycopg.Connection[Any], order: list[int], params: dict[str, Any],
               scores: dict[int, float], named: dict[str, list[int]]) -> list[Passage]:
         if not order:
             return []
         rows = conn.execute(_ROWS_SQL, {**params, "ids": order}).fetchall()
-        by_id = {_col(r, "id", 0): r for r in rows}
+        by_id = {r["id"]: r for r in rows}
         ranks = {name: {cid: i for i, cid in enumerate(r, start=1)} for name, r in named.items()}
         out = []
         for cid in order:
@@ -216,5 +225,12 @@ class Retriever:
         return out
 
 
-def _col(row: Any, key: str, index: int) -> Any:
-    return row[key] if isinstance(row, dict) else row[index]
+def _at_most_per_asset(order: list[int], asset_of: dict[int, uuid.UUID], limit: int) -> list[int]:
+    seen: dict[uuid.UUID, int] = {}
+    out = []
+    for cid in order:
+        asset = asset_of[cid]
+        if seen.get(asset, 0) < limit:
+            seen[asset] = seen.get(asset, 0) + 1
+            out.append(cid)
+    return out

@@ -164,7 +164,8 @@ class AssistantService:
             return {"items": [], "state": versions.state}
         question_vec = self.retriever.embed_question(q)
         with self._snapshot() as conn:
-            retrieval = self.retriever.retrieve(conn, course_id, q, limit, mode=mode, question_vec=question_vec)
+            retrieval = self.retriever.retrieve(conn, course_id, q, limit, mode=mode, question_vec=question_vec,
+                                                per_asset=1)
         items = [search_item(q, p, self.settings.rrf_k) for p in retrieval.passages
                  if p.text_rank is not None or p.similarity >= SEARCH_MIN_SIMILARITY]
         return {"items": items, "state": versions.state}

@@ -83,3 +83,19 @@ def test_statistics_follow_a_new_version_and_a_deleted_asset(database_url: str, 
     finally:
         ingestion.database.close()
         db.close()
+
+
+def test_search_lists_each_page_once_and_retrieve_can_cap_chunks_per_asset(world: World,
+                                                                           embedder: MiniLMEmbeddings) -> None:
+    from tests.integration.assistant.conftest import make_service
+
+    retriever = Retriever(embedder)
+    with world.db.transaction() as conn:
+        # the Moon lesson has two sections (Orbit, Tides): both match "moon"
+        every = retriever.retrieve(conn, world.a.course_id, "the moon orbit and tides", 6)
+        capped = retriever.retrieve(conn, world.a.course_id, "the moon orbit and tides", 6, per_asset=1)
+    assert len([p for p in every.passages if p.asset_id == world.a.asset_ids["moon.md"]]) >= 2
+    assert len({p.asset_id for p in capped.passages}) == len(capped.passages) >= 1
+    service = make_service(world, embedder, search_rate_limit_per_minute=1000)
+    items = service.search(world.learner_a, world.a.course_id, "the moon orbit and tides", 10)["items"]
+    assert items and len({i["asset_id"] for i in items}) == len(items)
