@@ -202,11 +202,17 @@ def is_complete(rows: list[dict[str, Any]]) -> bool:
 
 
 def course_percent(rows: list[dict[str, Any]]) -> int:
+    """The share of the completion basis completed, rounded down (0 when there is nothing to do)."""
     basis = completion_basis(rows)
     if not basis:
         return 0
     done = sum(1 for r in basis if r["status"] == "completed")
     return (100 * done) // len(basis)
+
+
+def remaining(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What is left before the course is complete: the basis lessons not completed, in input order."""
+    return [r for r in completion_basis(rows) if r["status"] != "completed"]
 
 
 def why_remaining(row: dict[str, Any]) -> str:

@@ -281,16 +281,6 @@ class PgRepository:
         return self._all(f"SELECT {self.PROGRESS_COLS} FROM lms.lesson_progress WHERE enrollment_id = %s",
                          (enrollment_id,))
 
-    def completion_counts(self, enrollment_id: uuid.UUID) -> Row:
-        """Counts the completion rule needs, in one round trip."""
-        row = self._one(
-            """SELECT count(*) AS total, count(*) FILTER (WHERE required) AS required,
-                      count(*) FILTER (WHERE status = 'completed') AS done,
-                      count(*) FILTER (WHERE required AND status = 'completed') AS required_done
-               FROM lms.lesson_progress WHERE enrollment_id = %s""", (enrollment_id,))
-        assert row is not None
-        return row
-
     # --- idempotency -------------------------------------------------------------------------------
     def claim_idempotency_key(self, scope: str, key: str, method: str, path: str, request_hash: str) -> Row | None:
         """None when this call owns the key now (the row is ours until commit), else the stored row.

@@ -402,11 +402,11 @@ class LmsService:
             self._emit("lesson.completed", enrollment_id, {
                 **base, "lesson_id": str(lesson_id), "completed_at": lesson["completed_at"].isoformat()},
                 aggregate_type="enrollment")
-        counts = self.repo.completion_counts(enrollment_id)
-        basis, done = (counts["required"], counts["required_done"]) if counts["required"] else (counts["total"],
-                                                                                                 counts["done"])
+        # The repository fetches the facts (every lesson's progress, this write included); the domain
+        # decides whether the completion rule is met and what the course percentage is.
+        rows = self.repo.progress_rows(enrollment_id)
         status = enrollment["status"]
-        if status == "active" and basis and done == basis:
+        if status == "active" and domain.is_complete(rows):
             updated = self.repo.set_enrollment_status(enrollment_id, "completed", now)
             status = "completed"
             self._emit("course.completed", enrollment_id, {
@@ -415,7 +415,7 @@ class LmsService:
                 "completed_at": updated["completed_at"].isoformat()}, aggregate_type="enrollment")
         return s.ProgressUpdated(
             lesson=s.LessonProgress(**lesson), enrollment_status=status,
-            percent=(100 * done) // basis if basis else 0, completed=status == "completed")
+            percent=domain.course_percent(rows), completed=status == "completed")
 
     def get_progress(self, principal: Principal, enrollment_id: uuid.UUID) -> s.Progress:
         enrollment = self._own_enrollment(principal, enrollment_id, instructor_may_read=True)
@@ -429,9 +429,8 @@ class LmsService:
                 continue
             rows.append({**r, "title": x["title"]})
             lessons.append(s.LessonProgress(**r, module_id=x["module_id"], title=x["title"]))
-        basis = domain.completion_basis(rows)
         remaining = [s.Remaining(lesson_id=r["lesson_id"], title=r["title"], why=domain.why_remaining(r))
-                     for r in basis if r["status"] != "completed"]
+                     for r in domain.remaining(rows)]
         return s.Progress(
             enrollment_id=enrollment_id, course_id=enrollment["course_id"],
             course_version=enrollment["course_version"], status=enrollment["status"],

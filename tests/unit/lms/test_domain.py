@@ -99,3 +99,11 @@ def test_completion_counts_required_lessons_or_all_when_none_is_required() -> No
     assert not domain.is_complete(optional_only)
     assert not domain.is_complete([])
     assert domain.why_remaining(row("in_progress", percent=50)) == "required lesson in progress (50%), not completed"
+
+
+def test_remaining_is_the_basis_not_completed_in_order() -> None:
+    first, optional, done, last = (row("in_progress", percent=5), row("not_started", required=False),
+                                   row("completed"), row("not_started"))
+    assert domain.remaining([first, optional, done, last]) == [first, last]
+    assert domain.remaining([optional, row("completed", required=False)]) == [optional]
+    assert domain.remaining([done]) == []
