@@ -227,8 +227,9 @@ class Consumer:
             with self._database().transaction() as conn:
                 row = conn.execute(self._record_failure, (*key, envelope.id if envelope else None,
                                                           type(exc).__name__, reason)).fetchone()
-            attempts = int(row["attempts"] if isinstance(row, dict) else row[0])  # type: ignore[index]
-            already_dead = bool(row.get("dead") if isinstance(row, dict) else False)  # type: ignore[union-attr]
+            assert row is not None  # an upsert RETURNING always answers one row
+            attempts = int(row["attempts"])
+            already_dead = bool(row["dead"])
         except Exception:  # the ledger is best effort: the mapping still retries and dead-letters
             logger.warning("could not record the failure", exc_info=True)
             return False

@@ -88,8 +88,7 @@ def pending_completions(conn: Conn, *, grace_s: float, max_attempts: int, limit:
     ).fetchall()
     out = []
     for r in rows:
-        d = dict(r) if isinstance(r, dict) else dict(zip(("id", "completed_at", "attempts"), r, strict=True))
-        out.append(PendingCompletion(d["id"], d["completed_at"], int(d["attempts"])))
+        out.append(PendingCompletion(r["id"], r["completed_at"], int(r["attempts"])))
     return out
 
 
@@ -100,8 +99,7 @@ def completion_event(conn: Conn, enrollment_id: uuid.UUID) -> EventEnvelope | No
                         "AND event_type = %s ORDER BY seq DESC LIMIT 1").format(sql.Identifier("lms", table))
         row = conn.execute(query, (str(enrollment_id), COMPLETED_TYPE)).fetchone()
         if row is not None:
-            payload = row["payload"] if isinstance(row, dict) else row[0]
-            return EventEnvelope.model_validate(payload)
+            return EventEnvelope.model_validate(row["payload"])
     return None
 
 

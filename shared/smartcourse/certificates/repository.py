@@ -19,22 +19,13 @@ _COLS = ("id, enrollment_id, user_id, course_id, code, snapshot, s3_key, issued_
 
 
 def _row(conn: Conn, query: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-    cur = conn.execute(query, params)  # type: ignore[arg-type]
-    row = cur.fetchone()
-    if row is None:
-        return None
-    if isinstance(row, dict):
-        return row
-    return {d.name: v for d, v in zip(cur.description or [], row, strict=True)}
+    """One row as a dict (`Database` connections use psycopg's dict_row), or None."""
+    row: dict[str, Any] | None = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    return row
 
 
 def _rows(conn: Conn, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    cur = conn.execute(query, params)  # type: ignore[arg-type]
-    out = cur.fetchall()
-    if out and not isinstance(out[0], dict):
-        names = [d.name for d in cur.description or []]
-        return [dict(zip(names, r, strict=True)) for r in out]
-    return list(out)  # type: ignore[arg-type]
+    return list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
 
 
 def _certificate(row: dict[str, Any]) -> Certificate:

@@ -27,7 +27,5 @@ def asset_statuses(conn: psycopg.Connection[Any], asset_ids: list[uuid.UUID]) ->
     ).fetchall()
     out = {}
     for r in rows:
-        row = r if isinstance(r, dict) else dict(zip(("asset_id", "status", "error_code", "error", "updated_at"), r,
-                                                     strict=True))
-        out[row["asset_id"]] = IndexStatus(row["status"], row["error_code"], row["error"], row["updated_at"])
+        out[r["asset_id"]] = IndexStatus(r["status"], r["error_code"], r["error"], r["updated_at"])
     return out

@@ -42,10 +42,6 @@ class LessonRef:
     title: str
 
 
-def _get(row: Any, key: str, index: int) -> Any:
-    return row[key] if isinstance(row, dict) else row[index]
-
-
 def course_access(conn: psycopg.Connection[Any], course_id: uuid.UUID, user_id: uuid.UUID) -> CourseAccess | None:
     row = conn.execute(
         "SELECT c.id, c.instructor_id, c.status, c.published_version, "
@@ -56,9 +52,9 @@ def course_access(conn: psycopg.Connection[Any], course_id: uuid.UUID, user_id: 
     ).fetchone()
     if row is None:
         return None
-    version = _get(row, "published_version", 3)
-    return CourseAccess(_get(row, "id", 0), _get(row, "instructor_id", 1), _get(row, "status", 2),
-                        int(version) if version is not None else None, _get(row, "enrollment_status", 4))
+    version = row["published_version"]
+    return CourseAccess(row["id"], row["instructor_id"], row["status"],
+                        int(version) if version is not None else None, row["enrollment_status"])
 
 
 def lessons_for_assets(conn: psycopg.Connection[Any], course_id: uuid.UUID, version: int,
@@ -77,7 +73,7 @@ def lessons_for_assets(conn: psycopg.Connection[Any], course_id: uuid.UUID, vers
     ).fetchall()
     out: dict[uuid.UUID, LessonRef] = {}
     for r in rows:
-        out[uuid.UUID(_get(r, "asset_id", 0))] = LessonRef(uuid.UUID(_get(r, "lesson_id", 1)), _get(r, "title", 2))
+        out[uuid.UUID(r["asset_id"])] = LessonRef(uuid.UUID(r["lesson_id"]), r["title"])
     return out
 
 
@@ -95,4 +91,4 @@ def latest_published_version(conn: psycopg.Connection[Any], course_id: uuid.UUID
     ).fetchone()
     if row is None:
         return None
-    return PublishedVersion(int(_get(row, "version", 0)), list(_get(row, "asset_ids", 1)))
+    return PublishedVersion(int(row["version"]), list(row["asset_ids"]))

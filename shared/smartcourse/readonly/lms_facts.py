@@ -17,7 +17,8 @@ The AI side never writes lms.* and never reads it anywhere else. Facts used by i
 - `event_id(conn, event_type, aggregate_id, ...)`: the id of an event the LMS wrote (outbox or its
   archive), so a sweep doing that event's work records it as processed (a late copy is a no-op).
 
-Functions take a psycopg connection (dict or tuple rows) and return frozen dataclasses.
+Functions take a psycopg connection with dict rows (as `smartcourse.db.Database` opens them) and
+return frozen dataclasses.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-
-_ASSET_COLUMNS = ("id", "course_id", "filename", "content_type", "size_bytes", "s3_key", "deleted_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +47,7 @@ class AssetFacts:
         return self.deleted_at is not None
 
 
-def _row(row: Any, columns: Sequence[str]) -> dict[str, Any]:
-    return dict(row) if isinstance(row, dict) else dict(zip(columns, row, strict=True))
-
-
-def _asset(row: Any) -> AssetFacts:
-    r = _row(row, _ASSET_COLUMNS)
+def _asset(r: dict[str, Any]) -> AssetFacts:
     return AssetFacts(r["id"], r["course_id"], r["filename"], r["content_type"], int(r["size_bytes"]),
                       r["s3_key"], r["deleted_at"])
 
@@ -82,7 +76,7 @@ def published_version(conn: psycopg.Connection[Any], course_id: uuid.UUID) -> in
     row = conn.execute("SELECT published_version FROM lms.courses WHERE id = %s", (course_id,)).fetchone()
     if row is None:
         return None
-    value = _row(row, ("published_version",))["published_version"]
+    value = row["published_version"]
     return int(value) if value is not None else None
 
 
@@ -90,7 +84,7 @@ def course_ids_with_assets(conn: psycopg.Connection[Any]) -> list[uuid.UUID]:
     rows = conn.execute(
         "SELECT DISTINCT course_id FROM lms.assets WHERE deleted_at IS NULL ORDER BY course_id"
     ).fetchall()
-    return [_row(r, ("course_id",))["course_id"] for r in rows]
+    return [r["course_id"] for r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +156,8 @@ def published_versions_not_live(conn: psycopg.Connection[Any], *, grace_s: float
     return out
 
 
-def _values(row: Any, columns: Sequence[str]) -> tuple[Any, ...]:
-    r = _row(row, columns)
-    return tuple(r[c] for c in columns)
+def _values(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +196,6 @@ def event_id(conn: psycopg.Connection[Any], event_type: str, aggregate_id: uuid.
                         "ORDER BY seq DESC LIMIT 1").format(sql.Identifier("lms", table))
         row = conn.execute(query, (str(aggregate_id), event_type, data_key, data_key, data_value)).fetchone()
         if row is not None:
-            value: uuid.UUID = _row(row, ("id",))["id"]
+            value: uuid.UUID = row["id"]
             return value
     return None
