@@ -49,7 +49,8 @@ def build_generator(settings: AssistantSettings, embedder: Embedder, *, http_cli
 def build_retriever(settings: AssistantSettings, embedder: Embedder) -> Retriever:
     return Retriever(embedder, RetrievalConfig(candidates=settings.retrieval_candidates,
                                                ef_search=settings.hnsw_ef_search, rrf_k=settings.rrf_k,
-                                               near_duplicate_cosine=settings.near_duplicate_cosine))
+                                               near_duplicate_cosine=settings.near_duplicate_cosine,
+                                               page_boost=settings.page_boost))
 
 
 def build_service(settings: AssistantSettings, *, embedder: Embedder | None = None,

@@ -133,8 +133,24 @@ def reciprocal_rank_fusion(rankings: Iterable[Sequence[int]], k: int = 60) -> di
     return scores
 
 
-def fused_order(scores: dict[int, float]) -> list[int]:
-    return sorted(scores, key=lambda d: (-scores[d], d))
+def page_boosted_order(scores: dict[int, float], page_of: dict[int, Any], beta: float) -> list[int]:
+    """Chunks ordered by their fused score plus `beta` times the best score among the OTHER
+    chunks of the same page (asset): a page that matches in two places outranks a page with
+    one stray match of the same strength, and a page's best chunk still comes before its others
+    (for beta < 1). On the documentation dev sets this moved the right page up (docs/evaluation.md)."""
+    best: dict[Any, list[float]] = {}
+    for doc, score in scores.items():
+        top = best.setdefault(page_of[doc], [0.0, 0.0])
+        if score > top[0]:
+            top[0], top[1] = score, top[0]
+        elif score > top[1]:
+            top[1] = score
+
+    def boosted(doc: int) -> float:
+        first, second = best[page_of[doc]]
+        return scores[doc] + beta * (second if scores[doc] >= first else first)
+
+    return sorted(scores, key=lambda d: (-boosted(d), d))
 
 
 def _normalised_text(text: str) -> str:

@@ -26,7 +26,7 @@ import psycopg
 from numpy.typing import NDArray
 
 from smartcourse.assistant import lexical
-from smartcourse.assistant.domain import Passage, fused_order, reciprocal_rank_fusion, remove_near_duplicates
+from smartcourse.assistant.domain import Passage, page_boosted_order, reciprocal_rank_fusion, remove_near_duplicates
 from smartcourse.readonly import lms_access
 
 Mode = Literal["hybrid", "vector", "text"]
@@ -42,6 +42,9 @@ class RetrievalConfig:
     ef_search: int = 100
     rrf_k: int = 60
     near_duplicate_cosine: float = 0.97
+    #: A chunk's fused score gains this share of its page's next best chunk's score
+    #: (`domain.page_boosted_order`); 0 ranks chunks alone.
+    page_boost: float = 0.5
     bm25: lexical.Bm25Params = field(default_factory=lexical.Bm25Params)
 
 
@@ -158,7 +161,8 @@ class Retriever:
             timings["text"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         scores = reciprocal_rank_fusion(named.values(), self.config.rrf_k)
-        order = fused_order(scores)
+        # The page boost is part of the fusion: a single ranking ("vector", "text") stays as it is.
+        order = page_boosted_order(scores, asset_of, self.config.page_boost if mode == "hybrid" else 0.0)
         if per_asset is not None:
             order = _at_most_per_asset(order, asset_of, per_asset)
         order = order[: max(k * 3, k + 5)]

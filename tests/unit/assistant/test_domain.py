@@ -37,9 +37,23 @@ def passage(text: str, n: int = 1, *, context: str = "", similarity: float | Non
 
 def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     scores = domain.reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]], k=60)
-    assert domain.fused_order(scores) == [1, 3, 2, 4]
+    assert domain.page_boosted_order(scores, {d: d for d in scores}, 0.5) == [1, 3, 2, 4]  # one chunk per page
     assert scores[1] == pytest.approx(1 / 61 + 1 / 62)
     assert scores[4] == pytest.approx(1 / 63)
+
+
+def test_a_page_matching_in_two_places_outranks_a_single_stray_match() -> None:
+    # chunks 1 and 2 belong to page A, chunk 3 to page B; 3 alone scores a little above 1
+    scores = {1: 0.030, 2: 0.020, 3: 0.032}
+    pages = {1: "A", 2: "A", 3: "B"}
+    assert domain.page_boosted_order(scores, pages, 0.0) == [3, 1, 2]
+    # with the boost, A's best chunk (0.030 + 0.5 * 0.020) passes B's, and so does A's other one
+    # (0.020 + 0.5 * 0.030): the page's chunks come first, its best before its other
+    assert domain.page_boosted_order(scores, pages, 0.5) == [1, 2, 3]
+    # a page's best chunk always precedes its others
+    many = {1: 0.01, 2: 0.011, 3: 0.012, 4: 0.05}
+    order = domain.page_boosted_order(many, {1: "A", 2: "A", 3: "A", 4: "B"}, 0.9)
+    assert order.index(3) < order.index(2) < order.index(1)
 
 
 def test_near_duplicates_are_removed_keeping_the_first() -> None:
