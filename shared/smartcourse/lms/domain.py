@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -189,34 +190,46 @@ def next_progress(current_status: str, current_percent: int, requested: str, per
     return ProgressChange("in_progress", max(current_percent, percent or 0), False)
 
 
-def completion_basis(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class LessonProgress:
+    """One lesson's progress within an enrollment (built by the repository from lms.lesson_progress)."""
+
+    lesson_id: uuid.UUID
+    required: bool
+    status: str  # 'not_started' | 'in_progress' | 'completed'
+    percent: int
+    updated_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+def completion_basis(rows: Sequence[LessonProgress]) -> list[LessonProgress]:
     """The lessons the completion rule counts: the required ones, or all when none is required."""
-    required = [r for r in rows if r["required"]]
-    return required or rows
+    required = [r for r in rows if r.required]
+    return required or list(rows)
 
 
-def is_complete(rows: list[dict[str, Any]]) -> bool:
+def is_complete(rows: Sequence[LessonProgress]) -> bool:
     """The default completion rule: every required lesson completed."""
     basis = completion_basis(rows)
-    return bool(basis) and all(r["status"] == "completed" for r in basis)
+    return bool(basis) and all(r.status == "completed" for r in basis)
 
 
-def course_percent(rows: list[dict[str, Any]]) -> int:
+def course_percent(rows: Sequence[LessonProgress]) -> int:
     """The share of the completion basis completed, rounded down (0 when there is nothing to do)."""
     basis = completion_basis(rows)
     if not basis:
         return 0
-    done = sum(1 for r in basis if r["status"] == "completed")
+    done = sum(1 for r in basis if r.status == "completed")
     return (100 * done) // len(basis)
 
 
-def remaining(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def remaining(rows: Sequence[LessonProgress]) -> list[LessonProgress]:
     """What is left before the course is complete: the basis lessons not completed, in input order."""
-    return [r for r in completion_basis(rows) if r["status"] != "completed"]
+    return [r for r in completion_basis(rows) if r.status != "completed"]
 
 
-def why_remaining(row: dict[str, Any]) -> str:
-    kind = "required lesson" if row["required"] else "lesson"
-    if row["status"] == "in_progress":
-        return f"{kind} in progress ({row['percent']}%), not completed"
+def why_remaining(row: LessonProgress) -> str:
+    kind = "required lesson" if row.required else "lesson"
+    if row.status == "in_progress":
+        return f"{kind} in progress ({row.percent}%), not completed"
     return f"{kind} not started"

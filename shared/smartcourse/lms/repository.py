@@ -15,6 +15,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from smartcourse.events import EventEnvelope
+from smartcourse.lms.domain import LessonProgress
 from smartcourse.outbox import write_event
 from smartcourse.readonly.ai_index import IndexStatus, asset_statuses
 
@@ -264,22 +265,28 @@ class PgRepository:
     # --- progress ----------------------------------------------------------------------------------
     PROGRESS_COLS = "lesson_id, required, status, percent, updated_at, completed_at"
 
-    def get_progress(self, enrollment_id: uuid.UUID, lesson_id: uuid.UUID) -> Row | None:
-        return self._one(f"SELECT {self.PROGRESS_COLS} FROM lms.lesson_progress WHERE enrollment_id = %s "
-                         "AND lesson_id = %s", (enrollment_id, lesson_id))
+    @staticmethod
+    def _progress(row: Row) -> LessonProgress:
+        return LessonProgress(lesson_id=row["lesson_id"], required=row["required"], status=row["status"],
+                              percent=row["percent"], updated_at=row["updated_at"], completed_at=row["completed_at"])
+
+    def get_progress(self, enrollment_id: uuid.UUID, lesson_id: uuid.UUID) -> LessonProgress | None:
+        row = self._one(f"SELECT {self.PROGRESS_COLS} FROM lms.lesson_progress WHERE enrollment_id = %s "
+                        "AND lesson_id = %s", (enrollment_id, lesson_id))
+        return self._progress(row) if row is not None else None
 
     def save_progress(self, enrollment_id: uuid.UUID, lesson_id: uuid.UUID, status: str, percent: int,
-                      completed_at: datetime | None) -> Row:
+                      completed_at: datetime | None) -> LessonProgress:
         row = self._one(
             f"UPDATE lms.lesson_progress SET status = %s, percent = %s, updated_at = now(), "
             f"completed_at = COALESCE(completed_at, %s) WHERE enrollment_id = %s AND lesson_id = %s "
             f"RETURNING {self.PROGRESS_COLS}", (status, percent, completed_at, enrollment_id, lesson_id))
         assert row is not None
-        return row
+        return self._progress(row)
 
-    def progress_rows(self, enrollment_id: uuid.UUID) -> list[Row]:
-        return self._all(f"SELECT {self.PROGRESS_COLS} FROM lms.lesson_progress WHERE enrollment_id = %s",
-                         (enrollment_id,))
+    def progress_rows(self, enrollment_id: uuid.UUID) -> list[LessonProgress]:
+        return [self._progress(r) for r in self._all(
+            f"SELECT {self.PROGRESS_COLS} FROM lms.lesson_progress WHERE enrollment_id = %s", (enrollment_id,))]
 
     # --- idempotency -------------------------------------------------------------------------------
     def claim_idempotency_key(self, scope: str, key: str, method: str, path: str, request_hash: str) -> Row | None:

@@ -12,7 +12,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -390,17 +390,18 @@ class LmsService:
         if current is None:
             raise NotFound(f"lesson {lesson_id} is not part of course version {enrollment['course_version']} "
                            "of this enrollment")
-        change = domain.next_progress(current["status"], current["percent"], req.status, req.percent)
+        change = domain.next_progress(current.status, current.percent, req.status, req.percent)
         now = self.clock()
         lesson = current
-        if (change.status, change.percent) != (current["status"], current["percent"]):
+        if (change.status, change.percent) != (current.status, current.percent):
             lesson = self.repo.save_progress(enrollment_id, lesson_id, change.status, change.percent,
                                              now if change.became_completed else None)
         base = {"enrollment_id": str(enrollment_id), "user_id": str(enrollment["user_id"]),
                 "course_id": str(enrollment["course_id"]), "course_version": enrollment["course_version"]}
         if change.became_completed:
+            assert lesson.completed_at is not None  # save_progress stamped it
             self._emit("lesson.completed", enrollment_id, {
-                **base, "lesson_id": str(lesson_id), "completed_at": lesson["completed_at"].isoformat()},
+                **base, "lesson_id": str(lesson_id), "completed_at": lesson.completed_at.isoformat()},
                 aggregate_type="enrollment")
         # The repository fetches the facts (every lesson's progress, this write included); the domain
         # decides whether the completion rule is met and what the course percentage is.
@@ -414,22 +415,24 @@ class LmsService:
                 "course_version": enrollment["course_version"], "user_id": base["user_id"],
                 "completed_at": updated["completed_at"].isoformat()}, aggregate_type="enrollment")
         return s.ProgressUpdated(
-            lesson=s.LessonProgress(**lesson), enrollment_status=status,
+            lesson=s.LessonProgress(**asdict(lesson)), enrollment_status=status,
             percent=domain.course_percent(rows), completed=status == "completed")
 
     def get_progress(self, principal: Principal, enrollment_id: uuid.UUID) -> s.Progress:
         enrollment = self._own_enrollment(principal, enrollment_id, instructor_may_read=True)
         snapshot = self.repo.get_snapshot(enrollment["course_id"], enrollment["course_version"]) or {"modules": []}
-        by_id = {r["lesson_id"]: r for r in self.repo.progress_rows(enrollment_id)}
+        by_id = {r.lesson_id: r for r in self.repo.progress_rows(enrollment_id)}
         lessons: list[s.LessonProgress] = []
-        rows: list[dict[str, Any]] = []
+        rows: list[domain.LessonProgress] = []  # in reading order
+        titles: dict[uuid.UUID, str] = {}
         for x in domain.snapshot_lessons(snapshot):
             r = by_id.get(uuid.UUID(x["lesson_id"]))
             if r is None:
                 continue
-            rows.append({**r, "title": x["title"]})
-            lessons.append(s.LessonProgress(**r, module_id=x["module_id"], title=x["title"]))
-        remaining = [s.Remaining(lesson_id=r["lesson_id"], title=r["title"], why=domain.why_remaining(r))
+            rows.append(r)
+            titles[r.lesson_id] = x["title"]
+            lessons.append(s.LessonProgress(**asdict(r), module_id=x["module_id"], title=x["title"]))
+        remaining = [s.Remaining(lesson_id=r.lesson_id, title=titles[r.lesson_id], why=domain.why_remaining(r))
                      for r in domain.remaining(rows)]
         return s.Progress(
             enrollment_id=enrollment_id, course_id=enrollment["course_id"],

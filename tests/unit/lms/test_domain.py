@@ -86,8 +86,8 @@ def test_progress_only_moves_forward() -> None:
     assert domain.next_progress("completed", 100, "completed", None).became_completed is False
 
 
-def row(status: str, required: bool = True, percent: int = 0) -> dict[str, Any]:
-    return {"status": status, "required": required, "percent": percent}
+def row(status: str, required: bool = True, percent: int = 0) -> domain.LessonProgress:
+    return domain.LessonProgress(uuid.uuid4(), required, status, percent)
 
 
 def test_completion_counts_required_lessons_or_all_when_none_is_required() -> None:

@@ -6,7 +6,9 @@ what the service answers, so these tests fail if the service re-derived the rule
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,28 +33,27 @@ class FakeRepo:
             "status": "active", "enrolled_at": NOW, "completed_at": None, "cancelled_at": None}
         self.lesson_ids = [uuid.uuid4() for _ in lessons]
         self.titles = {lid: title for lid, (title, _, _) in zip(self.lesson_ids, lessons, strict=True)}
-        self.progress: dict[uuid.UUID, dict[str, Any]] = {
-            lid: {"lesson_id": lid, "required": required, "status": status,
-                  "percent": 100 if status == "completed" else 0, "updated_at": NOW,
-                  "completed_at": NOW if status == "completed" else None}
+        self.progress: dict[uuid.UUID, domain.LessonProgress] = {
+            lid: domain.LessonProgress(lid, required, status, 100 if status == "completed" else 0, NOW,
+                                       NOW if status == "completed" else None)
             for lid, (_, required, status) in zip(self.lesson_ids, lessons, strict=True)}
         self.events: list[str] = []
 
     def get_enrollment(self, enrollment_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any] | None:
         return dict(self.enrollment) if enrollment_id == self.enrollment["id"] else None
 
-    def get_progress(self, enrollment_id: uuid.UUID, lesson_id: uuid.UUID) -> dict[str, Any] | None:
-        row = self.progress.get(lesson_id)
-        return dict(row) if row else None
+    def get_progress(self, enrollment_id: uuid.UUID, lesson_id: uuid.UUID) -> domain.LessonProgress | None:
+        return self.progress.get(lesson_id)
 
     def save_progress(self, enrollment_id: uuid.UUID, lesson_id: uuid.UUID, status: str, percent: int,
-                      completed_at: datetime | None) -> dict[str, Any]:
+                      completed_at: datetime | None) -> domain.LessonProgress:
         row = self.progress[lesson_id]
-        row.update(status=status, percent=percent, completed_at=row["completed_at"] or completed_at)
-        return dict(row)
+        row = self.progress[lesson_id] = dataclasses.replace(
+            row, status=status, percent=percent, completed_at=row.completed_at or completed_at)
+        return row
 
-    def progress_rows(self, enrollment_id: uuid.UUID) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.progress.values()]
+    def progress_rows(self, enrollment_id: uuid.UUID) -> list[domain.LessonProgress]:
+        return list(self.progress.values())
 
     def set_enrollment_status(self, enrollment_id: uuid.UUID, status: str, at: datetime) -> dict[str, Any]:
         self.enrollment.update(status=status, completed_at=at)
@@ -88,8 +89,8 @@ def test_update_and_read_agree_with_the_domain_rule() -> None:
 
 def test_the_service_uses_the_domain_rules_not_a_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Swap the domain's rule for another (every lesson counts, optional ones too): the service follows."""
-    def every_lesson(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return rows
+    def every_lesson(rows: Sequence[domain.LessonProgress]) -> list[domain.LessonProgress]:
+        return list(rows)
 
     monkeypatch.setattr(domain, "completion_basis", every_lesson)
     repo = FakeRepo([("Intro", True, "not_started"), ("Extra", False, "not_started")])
