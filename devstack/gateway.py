@@ -174,10 +174,11 @@ class Gateway(BackgroundHTTPServer):
         if h.command != "HEAD":
             h.wfile.write(body)
 
-    def _error(self, h: BaseHTTPRequestHandler, status: int, code: str, message: str) -> None:
+    def _error(self, h: BaseHTTPRequestHandler, status: int, code: str, message: str,
+               extra_headers: dict[str, str] | None = None) -> None:
         """API Gateway's own responses, with the template's GatewayResponses headers (CORS)."""
         body = json.dumps({"error": {"code": code, "message": message}}).encode()
-        headers = {"Content-Type": ["application/json"]}
+        headers = {"Content-Type": ["application/json"], **{k: [v] for k, v in (extra_headers or {}).items()}}
         extra = {**self.gateway_response_headers.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX", {}),
                  **self.gateway_response_headers.get(f"DEFAULT_{status}", {})}
         headers.update({k: [v] for k, v in extra.items()})
@@ -191,6 +192,15 @@ class Gateway(BackgroundHTTPServer):
         if not methods or "options" in methods:  # unknown path, or the path has its own OPTIONS
             return None
         return cors_preflight_headers(self.cors, methods)
+
+    def allowed_methods(self, path: str) -> str:
+        """The methods `path` answers, for a 405's ``Allow`` (RFC 9110 section 15.5.6): its routes'
+        methods, plus OPTIONS when the gateway answers the CORS preflight there."""
+        methods = {r.method.upper() for r in self.routes if r.regex.match(path)}
+        if self.preflight_headers(path) is not None:
+            methods.add("OPTIONS")
+        order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return ", ".join(sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m)))
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         split = urlsplit(h.path)
@@ -209,7 +219,8 @@ class Gateway(BackgroundHTTPServer):
         route, params, known = match(self.routes, h.command, split.path)
         if route is None:
             if known:
-                self._error(h, 405, "method_not_allowed", f"{h.command} is not allowed on {split.path}")
+                self._error(h, 405, "method_not_allowed", f"{h.command} is not allowed on {split.path}",
+                            {"Allow": self.allowed_methods(split.path)})
             else:
                 self._error(h, 404, "route_not_found", f"no route for {split.path}")
             return

@@ -1,0 +1,95 @@
+"""405 answers carry ``Allow`` (RFC 9110 section 15.5.6): the local gateway's own 405 (a method no
+route of the path declares) and the API function's (Chalice's, rewritten to the product's JSON error).
+No services needed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from chalice.test import Client
+
+from devstack import template as tpl
+from devstack.gateway import Gateway
+from smartcourse.settings import load_settings
+from tests.conftest import ROOT, load_function_module
+
+WEB = "http://127.0.0.1:8080"
+PROBE = ROOT / "tests" / "fixtures" / "runtime" / "template.yaml"
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    gw = Gateway(tpl.load(parameter_overrides={"Stage": "qa", "WebOrigin": WEB}), pools={}, port=0, stage="qa")
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("TRACE", "/courses", "GET, POST, OPTIONS"),
+    ("PUT", "/courses", "GET, POST, OPTIONS"),
+    ("DELETE", "/courses/0b6f4c1e-1111-4222-8333-944455556666", "GET, PATCH, OPTIONS"),
+    ("QUERY", "/enrollments/x/lessons/y/progress", "PUT, OPTIONS"),
+    ("GET", "/courses/x/assistant/ask", "POST, OPTIONS"),  # the assistant function's path
+    ("HEAD", "/me", "GET, OPTIONS"),
+])
+def test_the_gateway_405_lists_the_path_methods_in_allow(gateway: Gateway, method: str, path: str,
+                                                         allow: str) -> None:
+    r = httpx.request(method, f"{gateway.url}{path}")
+    assert r.status_code == 405
+    assert r.headers["allow"] == allow
+    if method != "HEAD":
+        assert r.json()["error"]["code"] == "method_not_allowed"
+    assert r.headers["access-control-allow-origin"] == WEB  # still a GatewayResponses answer
+
+
+def test_every_gateway_405_has_allow_and_allow_names_only_methods_that_do_not_405(gateway: Gateway) -> None:
+    paths = {r.resource for r in gateway.routes}
+    for resource in sorted(paths):
+        path = resource.replace("{", "").replace("}", "")  # any value matches a path parameter
+        r = httpx.request("TRACE", f"{gateway.url}{path}")
+        assert r.status_code == 405 and r.headers.get("allow"), resource
+        for allowed in r.headers["allow"].split(", "):
+            assert allowed in {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, (resource, allowed)
+            if allowed == "OPTIONS":
+                assert httpx.options(f"{gateway.url}{path}").status_code == 200, resource
+
+
+def test_without_cors_options_is_not_allowed_and_not_listed() -> None:
+    gw = Gateway(tpl.load(PROBE), pools={}, port=0)
+    gw.start()
+    try:
+        r = httpx.options(f"{gw.url}/echo/x")
+        assert r.status_code == 405 and "OPTIONS" not in r.headers["allow"].split(", ")
+        assert r.headers["allow"]
+    finally:
+        gw.stop()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for k, v in {"CORS_ALLOW_ORIGIN": WEB, "JWT_SECRET": "j" * 40, "ASSETS_BUCKET": "a", "CERTIFICATES_BUCKET": "c",
+                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "STAGE": "qa"}.items():
+        monkeypatch.setenv(k, v)
+    load_settings.cache_clear()
+    yield
+    load_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("PUT", "/courses", {"GET", "POST"}),
+    ("TRACE", "/courses/0b6f4c1e-1111-4222-8333-944455556666", {"GET", "PATCH"}),
+    ("POST", "/enrollments/0b6f4c1e-1111-4222-8333-944455556666/progress", {"GET"}),
+])
+def test_the_api_function_405_keeps_allow_in_the_product_error_format(env: None, method: str, path: str,
+                                                                     allow: set[str]) -> None:
+    with Client(load_function_module("api").app) as client:
+        r = client.http.request(method, path)
+    assert r.status_code == 405
+    assert set(r.headers["Allow"].split(", ")) == allow
+    assert r.headers["Content-Type"] == "application/json"
+    assert b'"method_not_allowed"' in r.body
