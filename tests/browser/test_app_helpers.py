@@ -62,6 +62,16 @@ def test_progress_says_what_is_left_over_required_lessons(page: Any) -> None:
     assert run(page, "views/learning.js", "m.progressSummary(arg)", optional_only) == "1 of 2 lessons left: B"
 
 
+def test_progress_names_a_few_lessons_left_and_counts_the_rest(page: Any) -> None:
+    many = _progress([("Intro", True, "completed")] + [(f"Lesson {i}", True, "not_started") for i in range(2, 81)], 1)
+    assert run(page, "views/learning.js", "m.progressSummary(arg)", many) == \
+        "79 of 80 lessons left: Lesson 2, Lesson 3, Lesson 4 and 76 more"
+    four = _progress([(t, True, "not_started") for t in ("A", "B", "C", "D")] + [("E", True, "completed")], 20)
+    assert run(page, "views/learning.js", "m.progressSummary(arg)", four) == "4 of 5 lessons left: A, B, C, D"
+    five = _progress([(t, True, "not_started") for t in ("A", "B", "C", "D", "E")], 0)
+    assert run(page, "views/learning.js", "m.progressSummary(arg)", five) == "5 of 5 lessons left: A, B, C and 2 more"
+
+
 def test_h_puts_text_in_text_nodes(page: Any) -> None:
     made = run(page, "dom.js", """(() => { const el = m.h('p', {title: arg}, arg, null, false, [arg]);
         return {elements: el.querySelectorAll('*').length, kinds: [...el.childNodes].map((n) => n.nodeType),

@@ -20,7 +20,11 @@ export function allLessons(course) {
   return course.modules.flatMap((m) => m.lessons.map((l) => ({ ...l, moduleTitle: m.title })));
 }
 
-/** "2 of 5 lessons left: Orbit, Phases" or "Course completed: all 5 lessons done." */
+/** How many remaining titles the summary names before it says "and K more". */
+export const SUMMARY_TITLES = 3;
+
+/** "2 of 5 lessons left: Orbit, Phases", "76 of 80 lessons left: Orbit, Phases, Tides and 73 more"
+ * or "Course completed: all 5 lessons done." (the lesson list below shows every lesson's status). */
 export function progressSummary(progress) {
   const basis = progress.lessons.some((l) => l.required) ? progress.lessons.filter((l) => l.required)
     : progress.lessons;
@@ -28,7 +32,11 @@ export function progressSummary(progress) {
   const left = progress.remaining.length;
   const noun = total === 1 ? "lesson" : "lessons";
   if (progress.completed || left === 0) return `Course completed: all ${total} ${noun} done.`;
-  return `${left} of ${total} ${noun} left: ${progress.remaining.map((r) => r.title).join(", ")}`;
+  // Name them all when "and 1 more" would be the only thing left out.
+  const named = left <= SUMMARY_TITLES + 1 ? progress.remaining : progress.remaining.slice(0, SUMMARY_TITLES);
+  const titles = named.map((r) => r.title).join(", ");
+  const more = left - named.length;
+  return `${left} of ${total} ${noun} left: ${titles}${more > 0 ? ` and ${more} more` : ""}`;
 }
 
 /** A progress block: the bar (role=progressbar), the percentage and what is left. */
