@@ -1,8 +1,9 @@
 """Ingestion throughput against its own baseline, and upload-to-searchable for a 100-page PDF.
 
-1. A corpus of PostgreSQL manual pages (Debian's postgresql-doc-15 if installed, else the test
-   fixtures) is uploaded to the stage's bucket and ingested by the IngestFunction handler path
-   in-process (S3 GET, extract, chunk, embed, binary COPY, status updates): chunks per second.
+1. A corpus of 40 PostgreSQL manual pages (Debian's postgresql-doc-15: installed, or else fetched
+   once into .cache/bench-corpus by bench/real_corpus.py; the test fixtures if neither) is uploaded
+   to the stage's bucket and ingested by the IngestFunction handler path in-process (S3 GET,
+   extract, chunk, embed, binary COPY, status updates): chunks per second.
    Baseline in the same run: embedding alone of exactly the chunk texts that were stored. The
    ratio says what the pipeline costs beyond the model.
 2. A 100-page PDF built from manual text: time from `put_object` to the document being ready
@@ -30,9 +31,22 @@ CORPUS_PAGES = 40
 PDF_PAGES = 100
 
 
-def _pages() -> list[Path]:
+def _manual_dir() -> Path | None:
     if SYSTEM_DOCS.is_dir():
-        pages = sorted(p for p in SYSTEM_DOCS.glob("*.html") if 6_000 < p.stat().st_size < 40_000)
+        return SYSTEM_DOCS
+    from bench.real_corpus import FirstRunCost, fetch_packages
+
+    try:
+        return fetch_packages(FirstRunCost(), only=["postgresql-doc-15"])["postgresql-doc-15"][1]
+    except (RuntimeError, OSError) as exc:
+        print(f"bench: ingest: no PostgreSQL manual ({exc}); using the test fixtures", flush=True)
+        return None
+
+
+def _pages() -> list[Path]:
+    manual = _manual_dir()
+    if manual is not None and manual.is_dir():
+        pages = sorted(p for p in manual.glob("*.html") if 6_000 < p.stat().st_size < 40_000)
         step = max(1, len(pages) // CORPUS_PAGES)
         return pages[::step][:CORPUS_PAGES]
     return sorted(FIXTURE_DOCS.glob("*.html"))

@@ -17,6 +17,13 @@ private one (bench.common.bench_env).
 4. Drain: after the load stops, until lms.outbox has no unpublished row and every completed enrollment
    has its certificate (relay -> Kafka -> CertificatesFunction -> certificate.issued -> relay).
 
+Rate limits: the set-up's instructor polls the course search (up to one search per course per second)
+until the documents are indexed, which can pass the assistant's 60 searches a minute per user on a
+slow machine; the stage's functions therefore run with SEARCH_RATE_LIMIT_PER_MINUTE raised (a
+documented bypass of the per-user limit that production cannot reach: the deployed function reads
+its limits from its own settings). Asks keep the production limit (20 a minute per user): every
+learner is a fresh user asking 1-2 questions, the instructor's warm-up asks one per worker.
+
 `python -m bench load` (defaults: 180 s, 16 clients) or `make load LOAD_ARGS="--duration 60 --clients 8"`.
 Exits non-zero on any error, if the outbox does not drain, or if the seminar holds more learners than seats.
 """
@@ -519,7 +526,8 @@ def start_runtime(template: Any, env: dict[str, str], *, stage: str, kafka_boots
     with contextlib.closing(__import__("socket").socket()) as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    runtime = LocalRuntime(template, {**env, "GROQ_API_KEY": "", "GROQ_API_KEY_SECRET_ARN": ""},
+    overrides = {"GROQ_API_KEY": "", "GROQ_API_KEY_SECRET_ARN": "", "SEARCH_RATE_LIMIT_PER_MINUTE": "100000"}
+    runtime = LocalRuntime(template, {**env, **overrides},
                            RuntimeOptions(http_port=port, schedule_rate_s=schedule_rate_s, max_concurrency=workers,
                                           log_dir=log_dir),
                            stage=stage, kafka_bootstrap=kafka_bootstrap, sqs=sqs, s3_queues=queues)
