@@ -12,8 +12,13 @@ Rules:
   `RecursiveCharacterTextSplitter` (paragraph, line, sentence, word boundaries), measured
   in model tokens, with ``overlap_tokens`` of overlap between consecutive pieces.
   Consecutive transcript chunks also overlap by whole cues.
+- A section that fits a chunk is never cut: when it does not fit in what is left of the
+  current chunk it starts the next one (so a code block that fits stays whole, lines and
+  indentation kept). A short lead-in ending in ":" ("For example:") that would end a chunk
+  moves to the next one, with what it introduces.
 - Every chunk's text starts with its context, e.g. ``"Course notes > Indexes > B-tree"``,
-  so it embeds (and reads) on its own. ``token_count`` counts the whole text, as the
+  so it embeds (and reads) on its own. A first heading that repeats the title, or starts with
+  it ("git-mv(1)" and "git-mv(1) Manual Page"), stands for both. ``token_count`` counts the whole text, as the
   token counter counts it, and never exceeds ``max_tokens``.
 """
 
@@ -120,8 +125,18 @@ class _Chunker:
                 self._emit_split(section, context, budget)
                 continue
             if pack and pack_len + size > budget:
-                self._emit_pack(pack, context)
-                pack, pack_len = self._carry_over(pack, size, budget) if is_timed else ([], 0)
+                if is_timed:
+                    self._emit_pack(pack, context)
+                    pack, pack_len = self._carry_over(pack, size, budget)
+                elif len(pack) > 1 and _is_lead_in(pack[-1].text) and (
+                    (lead := self.content_len(pack[-1].text)) + size <= budget
+                ):
+                    # "For example:" goes with what it introduces, not at the end of the chunk before.
+                    self._emit_pack(pack[:-1], context)
+                    pack, pack_len = [pack[-1]], lead
+                else:
+                    self._emit_pack(pack, context)
+                    pack, pack_len = [], 0
             pack.append(section)
             pack_len += size
         self._emit_pack(pack, context)
@@ -133,7 +148,9 @@ class _Chunker:
         parts = [title] if title else []
         path = location.get("heading_path") or []
         for i, heading in enumerate(path):
-            if i == 0 and title and heading.strip().lower() == title.lower():
+            if i == 0 and title and _repeats(title, heading):
+                # "git-rebase(1)" then "git-rebase(1) Manual Page": the heading says it all
+                parts = [str(heading).strip()]
                 continue
             parts.append(str(heading))
         slide_title = location.get("title")
@@ -159,9 +176,11 @@ class _Chunker:
     # ---------------------------------------------------------------- emit
 
     def _emit(self, body: str, location: dict[str, Any], context: str) -> None:
-        body = body.strip()
+        body = body.rstrip()
         if not body:
             return
+        # Leading blank lines go; a code block's first line keeps its indentation.
+        body = body[body.rfind("\n", 0, len(body) - len(body.lstrip())) + 1 :]
         text = f"{context}\n\n{body}" if context else body
         count = self.count(text)
         if count > self.max_tokens:
@@ -261,6 +280,20 @@ def _merge_locations(sections: Sequence[Section]) -> dict[str, Any]:
     if "paragraph" in first:
         merged["paragraph_end"] = last.get("paragraph_end", last.get("paragraph", first["paragraph"]))
     return merged
+
+
+def _repeats(title: str, heading: str) -> bool:
+    """The heading is the title, or the title followed by more words."""
+    title, heading = title.strip().lower(), heading.strip().lower()
+    if not heading.startswith(title):
+        return False
+    rest = heading[len(title) :]
+    return not rest or not rest[0].isalnum()
+
+
+def _is_lead_in(text: str) -> bool:
+    """A short line that introduces what follows ("For example:", "The basics:")."""
+    return text.rstrip().endswith(":") and len(text) <= 160 and "\n" not in text.strip()
 
 
 def _strip_repeated_title(section: Section, title: Any) -> Section:

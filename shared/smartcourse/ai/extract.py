@@ -29,9 +29,11 @@ import unicodedata
 import warnings
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
@@ -515,7 +517,7 @@ def _extract_pdf_bounded(data: bytes, limits: ExtractionLimits,
     if page_count == 0:
         raise EmptyDocument("the PDF has no pages")
 
-    sections: list[Section] = []
+    pages: list[tuple[int, list[str]]] = []
     failed = 0
     chars = 0
     for number in range(1, page_count + 1):
@@ -527,14 +529,20 @@ def _extract_pdf_bounded(data: bytes, limits: ExtractionLimits,
             failed += 1
             warnings.append(f"page {number}: text could not be extracted")
             continue
-        text = _clean(_dehyphenate(raw))
-        if text:
-            sections.append(Section(text, {"page": number}))
-            chars += len(text)
+        lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        size = sum(len(_SPACES.sub(" ", line).strip()) for line in lines)
+        if size:
+            pages.append((number, lines))
+            chars += size
             if chars > limits.max_text_chars:  # stop reading pages as soon as the answer is known
                 raise DocumentTooLarge(
                     f"the document holds over {limits.max_text_chars:,} characters of text (by page {number})"
                 )
+    sections: list[Section] = []
+    for number, lines in _strip_page_furniture(pages):
+        text = _clean(_dehyphenate("\n".join(lines)))
+        if text:
+            sections.append(Section(text, {"page": number}))
     if failed == page_count:
         raise CorruptDocument("no page of the PDF could be read")
 
@@ -546,6 +554,130 @@ def _extract_pdf_bounded(data: bytes, limits: ExtractionLimits,
     except parse_errors:
         title = None
     return sections, title
+
+
+# Page furniture: running headers/footers and page numbers at the top or bottom of pages.
+_EDGE_LINES = 3
+_DIGITS = re.compile(r"\d+")
+# "Page 12", "p. 12", "Page 12 of 40", "12 of 40", "12 / 40": a page number whatever the page.
+_PAGE_LABEL = re.compile(
+    r"^(?:(?:page|p\.|pg\.?|seite)\s*\d{1,5}(?:\s*(?:of|/|von)\s*\d{1,5})?|\d{1,5}\s*(?:of|/)\s*\d{1,5})$",
+    re.IGNORECASE,
+)
+# "12", "- 12 -", "(12)", "[12]", "xii": a page number when it follows the page sequence.
+_BARE_NUMBER = re.compile("^[-\u2013\u2014(\\[]?\\s*(\\d{1,5}|[ivxlcdm]{1,8})\\s*[-\u2013\u2014)\\]]?$", re.IGNORECASE)
+_END_NUMBER = re.compile(r"^(\d{1,5})\b|\b(\d{1,5})$")
+_ROMAN = re.compile(r"^m{0,4}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})$", re.IGNORECASE)
+_ROMAN_VALUES = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100, "d": 500, "m": 1000}
+# A running line whose number changes from page to page ("Course notes — 3") is furniture only if it
+# reads like one: several words, a "page", or a separator; "Exercise 3" on three pages is content.
+_RUNNING_SEPARATORS = re.compile("[|\u2014\u2013\u00b7\u2022]|\\bpage\\b", re.IGNORECASE)
+
+
+def _line_text(line: str) -> str:
+    return _SPACES.sub(" ", line).strip()
+
+
+def _line_key(line: str) -> str:
+    return _DIGITS.sub("#", unicodedata.normalize("NFKC", _line_text(line)).casefold())
+
+
+def _page_number_value(line: str) -> tuple[str, int] | None:
+    """("arabic", 12) for "- 12 -", ("roman", 12) for "xii"; None when the line is not a number."""
+    m = _BARE_NUMBER.match(line)
+    if m is None:
+        return None
+    token = m.group(1)
+    if token.isdigit():
+        return "arabic", int(token)
+    if not _ROMAN.match(token):
+        return None
+    total = 0
+    values = [_ROMAN_VALUES[c] for c in token.lower()]
+    for i, value in enumerate(values):
+        total += -value if i + 1 < len(values) and values[i + 1] > value else value
+    return "roman", total
+
+
+def _numbered_running_line(key: str) -> bool:
+    """A line whose number changes between pages reads like a running header/footer: the number
+    at one end ("Course notes — 3", "12 | Introduction") and several words or a separator."""
+    at_an_end = key[:1] == "#" or key[-1:] == "#"
+    return at_an_end and (len(key.split()) >= 3 or bool(_RUNNING_SEPARATORS.search(key)))
+
+
+def _strip_page_furniture(pages: Sequence[tuple[int, list[str]]]) -> list[tuple[int, list[str]]]:
+    """Drop running headers/footers and page numbers from the top and bottom of each page.
+
+    - A line within the first or last `_EDGE_LINES` lines of at least half of the pages (and at
+      least 3), compared with its digits replaced, is a running header/footer. If its digits change
+      between pages it must also read like one: the number at one end of the line, and 3+ words,
+      "page" or a separator (| — · •); "Exercise 3" at the top of three pages is content. Such a
+      numbered line is also a running header when its number follows the page index on at least
+      two pages (a chapter's header: "Chapter 2: Parsing 3" on page 6, "... 4" on page 7).
+    - "Page 12", "Page 12 of 40", "12 / 40" at an edge are page numbers.
+    - "12", "- 12 -", "xii" at an edge are page numbers when the page sequence agrees: at least two
+      pages carry a number at the same offset from their page index (or the PDF has one page).
+    Lines are removed from each edge inwards only, at most `_EDGE_LINES` per edge.
+    """
+    # key (digits replaced) -> (pages it is on, its texts, offsets of its end number from the page
+    # index); for the top and the bottom edge
+    zones: tuple[dict[str, tuple[set[int], set[str], list[int]]], ...] = ({}, {})
+    offsets: dict[tuple[str, int], int] = {}
+    edges: list[list[tuple[int, str]]] = []
+    for number, lines in pages:
+        content = [(i, _line_text(line)) for i, line in enumerate(lines) if line.strip()]
+        edges.append(content)
+        for zone, seen in zip((content[:_EDGE_LINES], content[-_EDGE_LINES:]), zones, strict=True):
+            for _, text in zone:
+                on_pages, texts, shifts = seen.setdefault(_line_key(text), (set(), set(), []))
+                on_pages.add(number)
+                texts.add(text)
+                end_number = _END_NUMBER.search(text)
+                if end_number is not None:
+                    shifts.append(int(end_number.group(1) or end_number.group(2)) - number)
+        for _, text in {*content[:_EDGE_LINES], *content[-_EDGE_LINES:]}:
+            value = _page_number_value(text)
+            if value is not None:
+                offset = (value[0], value[1] - number)
+                offsets[offset] = offsets.get(offset, 0) + 1
+
+    need = max(3, len(pages) // 2)
+    running_top, running_bottom = (
+        frozenset(
+            key
+            for key, (on_pages, texts, shifts) in seen.items()
+            if any(ch.isalpha() for ch in key)
+            and (
+                (len(on_pages) >= need and (len(texts) == 1 or _numbered_running_line(key)))
+                # a chapter's running header: its number follows the pages ("Chapter 2: Parsing 3", 4, ...)
+                or (_numbered_running_line(key) and max(Counter(shifts).values(), default=0) >= 2)
+            )
+        )
+        for seen in zones
+    )
+    single = len(pages) == 1
+
+    def furniture(text: str, number: int, running: frozenset[str]) -> bool:
+        if _line_key(text) in running or _PAGE_LABEL.match(text):
+            return True
+        value = _page_number_value(text)
+        if value is None:
+            return False
+        kind, n = value
+        return offsets.get((kind, n - number), 0) >= 2 or (single and n == number)
+
+    result: list[tuple[int, list[str]]] = []
+    for (number, lines), content in zip(pages, edges, strict=True):
+        start, end = 0, len(content)
+        while start < min(end, _EDGE_LINES) and furniture(content[start][1], number, running_top):
+            start += 1
+        while end > start and len(content) - end < _EDGE_LINES and furniture(content[end - 1][1], number,
+                                                                             running_bottom):
+            end -= 1
+        if start < end:
+            result.append((number, lines[content[start][0] : content[end - 1][0] + 1]))
+    return result
 
 
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
@@ -895,22 +1027,50 @@ def _is_list_or_quote(line: str) -> bool:
 
 
 # --------------------------------------------------------------------------- HTML
+#
+# Documentation pages wrap their text in site chrome: navigation bars, sidebars holding the
+# site's table of contents, breadcrumbs, prev/next links, footers, search boxes, version
+# switchers, permalink marks after every heading. Only the main content is kept:
+#
+# 1. The root is the page's main element when it names one (the innermost ``[role=main]``,
+#    else ``<main>``, else Sphinx's ``div.body``, else a single ``<article>``), else ``<body>``.
+# 2. Chrome inside the root is dropped in one pass (`_chrome_strength`): tags (script, nav,
+#    footer, aside, ...), ARIA roles, class names of well-known generators (Sphinx themes, DocBook,
+#    MkDocs), permalink anchors and links acting on the page ("Edit this page"); then, more
+#    cautiously, elements whose class or id words name chrome ("menu", "sidebar", "toc",
+#    "footer", ...) unless they hold an h1.
+# 3. Lists, tables and toctrees that are nothing but links (menus) are dropped, and "This page
+#    last modified on <date>" lines.
+# 4. The title is the ``<title>`` without the site's suffix (`_html_title`); headings repeating
+#    the site's name (a banner before the page's own heading) are not part of any heading path.
+# 5. The walk: headings make the heading path; ``<pre>`` is one section with its line breaks
+#    (line-number gutters dropped); a table is one section, a row per line, cells joined by " | "
+#    (a table with one non-empty cell, or one row, is layout: its cells are walked); a definition
+#    term (``dt``), an admonition title or a short lead-in ending in ":" starts the next section
+#    instead of standing alone.
+# 6. A page left without text is read again keeping its link menus, then without any chrome
+#    removal (a site's table of contents; a page wrapped in a "nav-wrapper").
+# Every step is linear in the size of the page, however deep the markup (`_marked_ancestors`,
+# `_outermost`, `_text_sizes`): bs4's find()/get_text() per tag would be quadratic.
 
-_DROP_TAGS = (
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "nav",
-    "svg",
-    "canvas",
-    "iframe",
-    "object",
-    "embed",
-    "head",
-    "button",
-    "select",
-    "datalist",
+_DROP_TAGS = frozenset(
+    {
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "nav",
+        "svg",
+        "canvas",
+        "iframe",
+        "object",
+        "embed",
+        "head",
+        "button",
+        "select",
+        "datalist",
+        "input",
+    }
 )
 _BLOCK_TAGS = frozenset(
     {
@@ -952,69 +1112,552 @@ _BLOCK_TAGS = frozenset(
         "ul",
         "legend",
         "html",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "pre",
+        "table",
     }
 )
-# Navigation chrome: ARIA roles, and class names used by common generators (DocBook's
-# navheader/navfooter/toc, breadcrumb trails, skip links).
-_CHROME_ROLES = frozenset({"navigation", "banner", "search"})
-_CHROME_CLASSES = frozenset({"navheader", "navfooter", "navbar", "breadcrumb", "breadcrumbs", "toc", "skip-link"})
+_CHROME_ROLES = frozenset({"navigation", "banner", "search", "contentinfo", "doc-toc", "menu", "menubar"})
+# Class names that are chrome wherever they appear (exact match, lower case).
+_CHROME_CLASSES = frozenset(
+    {
+        # generic, DocBook
+        "navheader",
+        "navfooter",
+        "navbar",
+        "breadcrumb",
+        "breadcrumbs",
+        "toc",
+        "skip-link",
+        "sr-only",
+        "visually-hidden",
+        "visuallyhidden",
+        "screen-reader-text",
+        # Sphinx basic / classic / alabaster / nature / pydoctheme
+        "sphinxsidebar",
+        "sphinxsidebarwrapper",
+        "related",
+        "headerlink",
+        "footer",
+        "searchbox",
+        "sourcelink",
+        "this-page-menu",
+        "viewcode-link",
+        "viewcode-back",
+        "mobile-nav",
+        "version_switcher_placeholder",
+        "inline-search",
+        # sphinx_rtd_theme
+        "wy-nav-side",
+        "wy-nav-top",
+        "wy-breadcrumbs",
+        "wy-breadcrumbs-aside",
+        "rst-footer-buttons",
+        "rst-versions",
+        "rst-breadcrumbs-buttons",
+        # furo
+        "sidebar-drawer",
+        "toc-drawer",
+        "content-icon-container",
+        "edit-this-page",
+        "view-this-page",
+        "related-pages",
+        "bottom-of-page",
+        "mobile-header",
+        "back-to-top",
+        # pydata-sphinx-theme, sphinx-book-theme
+        "bd-header",
+        "bd-sidebar-primary",
+        "bd-sidebar-secondary",
+        "bd-header-article",
+        "prev-next-area",
+        "prev-next-footer",
+        "bd-footer",
+        "bd-footer-article",
+        "bd-footer-content",
+        "editthispage",
+        "version-switcher__container",
+        # MkDocs Material
+        "md-header",
+        "md-sidebar",
+        "md-footer",
+        "md-tabs",
+        "md-source-file",
+        # line-number gutters of highlighted code (Pygments, highlight.js)
+        "linenos",
+        "linenodiv",
+        "lineno",
+    }
+)
+# Words of class names and ids (split at "-" and "_") that name chrome. Weaker evidence than the
+# classes above: an element holding an h1 is never dropped for them (it wraps the content).
+_CHROME_WORDS = frozenset(
+    {
+        "nav",
+        "navbar",
+        "navigation",
+        "menu",
+        "mainmenu",
+        "submenu",
+        "menubar",
+        "breadcrumb",
+        "breadcrumbs",
+        "sidebar",
+        "footer",
+        "toc",
+        "search",
+        "searchbox",
+        "searchmenu",
+        "tagline",
+        "skiplink",
+        "pager",
+        "pagination",
+        "prevnext",
+        "prev",
+        "next",
+        "logo",
+        "banner",
+        "announcement",
+        "cookie",
+        "switcher",
+        "edit",
+        "related",
+    }
+)
+# Class tokens that contain a chrome word but are content (docutils' sidebar directive).
+_CONTENT_CLASS_TOKENS = frozenset({"sidebar-title", "sidebar-subtitle"})
+# ``<aside>`` is chrome except what docutils renders as <aside> in the content.
+_CONTENT_ASIDE_CLASSES = frozenset(
+    {"footnote", "footnote-list", "citation", "citation-list", "topic", "sidebar", "admonition", "note",
+     "warning", "tip", "seealso", "pull-quote", "epigraph", "highlights", "margin"}
+)
+# Elements whose id may name chrome (ids of sections and headings come from heading text).
+_ID_CHROME_TAGS = frozenset({"div", "aside", "ul", "ol", "header", "footer", "p", "table", "form"})
+_SECTION_CLASS = re.compile(r"^(?:sect|section|chapter|topic|admonition|refsect|simplesect)", re.IGNORECASE)
+_WORD_SEP = re.compile(r"[-_]+")
+# An anchor whose whole text is one of these is a permalink mark ("¶" after Sphinx headings).
+_PERMALINK_MARKS = frozenset({"¶", "#", "§", "🔗", "⚓", "∞", "⚓\ufe0f", "🔗\ufe0f"})
+_PERMALINK_TITLE = re.compile(r"^\s*(?:permalink|permanent link|link to this|direct link)", re.IGNORECASE)
+_TRAILING_MARKS = re.compile(r"[\s\u200b]*[¶🔗⚓]+[\s\u200b\ufe0f]*$")
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+# Blocks that label what follows them (definition terms, admonition and code-block titles).
+_LABEL_CLASSES = frozenset({"admonition-title", "rubric", "title", "code-block-caption", "caption"})
+_LEAD_IN_MAX = 120
+# A footnote's or citation's mark ("[1]", "[Knuth84]") before its text.
+_NOTE_MARK = re.compile(r"^\[[^\]\s]{1,12}\]$")
+# Links that act on the page rather than say something: "Edit this page", "Show Source", ...
+_ACTION_LINK = re.compile(
+    r"^(?:(?:edit|view|show|suggest edits? (?:to|on))(?: this| the)? (?:page|source|file)(?: source)?"
+    r"(?: on \w+)?|(?:edit|view) (?:on|in) (?:github|gitlab|bitbucket)|improve this page)$",
+    re.IGNORECASE,
+)
+_LABEL_MAX = 400
+# "This page last modified on 2022-12-14 11:53:20 UTC", "Last updated: Dec 20, 2023": a date follows.
+_LAST_MODIFIED = re.compile(
+    r"^(?:this page (?:was )?)?last (?:updated|modified|changed)(?:\s+on|\s+at)?:?\s+"
+    r"(?:\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun).{0,50}$",
+    re.IGNORECASE,
+)
+# Site-suffix separators in <title>: "Page — Project 3.2 documentation", "Models | Django docs".
+_TITLE_SEPARATOR = re.compile("\\s+(?:\\||\u2014|\u2013|-{1,2}|::|\u00b7|\u00bb)\\s+")
+_SITE_WORDS = re.compile(
+    r"\b(?:documentation|docs?|manual|reference|guide|handbook|wiki|help|api)\b", re.IGNORECASE
+)
+_VERSION_OR_DOMAIN = re.compile(r"^(?:v?\d+(?:\.\d+)*\S*|[\w-]+(?:\.[\w-]+)+/?)$", re.IGNORECASE)
 
 
-def _extract_html(data: bytes, charset: str | None) -> tuple[list[Section], str | None]:
-    from bs4 import (
-        BeautifulSoup,
-        Comment,
-        Declaration,
-        Doctype,
-        NavigableString,
-        ProcessingInstruction,
-        Tag,
-        XMLParsedAsHTMLWarning,
-    )
+def _class_words(value: str) -> frozenset[str]:
+    return frozenset(_WORD_SEP.split(value.lower()))
+
+
+@lru_cache(maxsize=8192)
+def _class_verdict(classes: tuple[str, ...]) -> int:
+    """What a class attribute says: 2 chrome, 1 chrome by its words, 3 the same but "sidebar" (a
+    docutils sidebar directive is content), 0 nothing."""
+    lowered = frozenset(c.lower() for c in classes)
+    if not _CHROME_CLASSES.isdisjoint(lowered):
+        return 2
+    if "contents" in lowered and ("topic" in lowered or "local" in lowered):  # docutils' local TOC
+        return 2
+    for cls in lowered:
+        if cls not in _CONTENT_CLASS_TOKENS and not _CHROME_WORDS.isdisjoint(_class_words(cls)):
+            return 3 if "sidebar" in lowered else 1
+    return 0
+
+
+@lru_cache(maxsize=8192)
+def _id_verdict(ident: str) -> bool:
+    return not _CHROME_WORDS.isdisjoint(_class_words(ident))
+
+
+def _chrome_strength(tag: Any, quoted: set[int]) -> int:
+    """2: chrome for sure; 1: chrome by its class/id words (kept if it holds an h1); 0: content.
+    ``quoted``: ids of the tags inside a blockquote or figure."""
+    name = tag.name
+    if name in _DROP_TAGS:
+        return 2
+    attrs = tag.attrs
+    if name == "footer":  # <blockquote><footer>— Author</footer></blockquote> is content
+        return 0 if id(tag) in quoted else 2
+    if name == "aside" and _CONTENT_ASIDE_CLASSES.isdisjoint(c.lower() for c in attrs.get("class") or ()):
+        return 2
+    if name == "a" and _is_permalink(tag):
+        return 2
+    if not attrs:
+        return 0
+    if "hidden" in attrs or attrs.get("aria-hidden") == "true" or attrs.get("role") in _CHROME_ROLES:
+        return 2
+    classes = attrs.get("class")
+    verdict = _class_verdict(tuple(classes)) if classes else 0
+    if verdict == 3:
+        verdict = 0 if tag.find(class_="sidebar-title") is not None else 1
+    if verdict:
+        return verdict
+    ident = attrs.get("id")
+    if (
+        isinstance(ident, str)
+        and name in _ID_CHROME_TAGS
+        and _id_verdict(ident)
+        and not any(_SECTION_CLASS.match(c) for c in classes or ())
+    ):
+        return 1
+    return 0
+
+
+def _is_permalink(tag: Any) -> bool:
+    """A permalink mark ("¶" after a heading) or a link acting on the page ("Edit this page")."""
+    title = tag.attrs.get("title")
+    if isinstance(title, str) and (_PERMALINK_TITLE.match(title) or _ACTION_LINK.match(title.strip())):
+        return True
+    text = tag.get_text().replace("\u200b", "").strip()
+    return text in _PERMALINK_MARKS or (len(text) < 40 and bool(_ACTION_LINK.match(" ".join(text.split()))))
+
+
+def _gone(tag: Any) -> bool:
+    """Decomposed already (as part of an ancestor). Not ``tag.decomposed``: on a decomposed tag
+    bs4's attribute lookup falls back to ``find()``, a search of the subtree, for every check."""
+    return bool(tag.__dict__.get("_decomposed"))
+
+
+def _text_sizes(tops: Iterable[Any]) -> dict[int, list[int]]:
+    """id(tag) -> [characters, strings, characters inside links, links] of the text of the tags in
+    ``tops``' subtrees, in one bottom-up pass each (per-tag ``get_text`` is quadratic on nested
+    markup). Characters count as ``_inline(tag.get_text(" "))`` does: each string's words, one
+    space between strings."""
+    from bs4 import NavigableString, Tag
+
+    sizes: dict[int, list[int]] = {}
+    for top in tops:
+        for node in reversed([top, *top.descendants]):
+            kind = type(node)
+            if kind is NavigableString:  # not its subclasses: comments, doctypes, CDATA, ...
+                n = len(" ".join(node.split()))
+                if n:
+                    acc = sizes.setdefault(id(node.parent), [0, 0, 0, 0])
+                    acc[0] += n
+                    acc[1] += 1
+                continue
+            if kind is not Tag and not isinstance(node, Tag):
+                continue
+            own = sizes.get(id(node))
+            if node.name == "a":
+                own = own or [0, 0, 0, 0]
+                own[2] = own[0] + max(own[1] - 1, 0)
+                own[3] += 1
+                sizes[id(node)] = own
+            if own and node is not top:
+                acc = sizes.setdefault(id(node.parent), [0, 0, 0, 0])
+                for i in range(4):
+                    acc[i] += own[i]
+    return sizes
+
+
+def _is_link_menu(tag: Any, sizes: dict[int, list[int]]) -> bool:
+    """A list/table/block that is nothing but several links (a menu, a link farm)."""
+    chars, strings, linked, links = sizes.get(id(tag)) or (0, 0, 0, 0)
+    text = chars + max(strings - 1, 0)
+    return links >= 3 and text > 0 and linked / text >= 0.9
+
+
+def _marked_ancestors(nodes: Iterable[Any], stop: Any) -> set[int]:
+    """ids of the proper ancestors of ``nodes`` (up to ``stop``, excluded). Linear: a walk up ends
+    at an ancestor already marked."""
+    marked: set[int] = set()
+    for node in nodes:
+        parent = node.parent
+        while parent is not None and parent is not stop and id(parent) not in marked:
+            marked.add(id(parent))
+            parent = parent.parent
+    return marked
+
+
+def _main_root(soup: Any, tags: Sequence[Any]) -> Any:
+    """The element holding the page's main content (see the rules above), else the body.
+    ``tags``: every tag of ``soup`` in document order."""
+    by_role: list[Any] = []
+    mains: list[Any] = []
+    bodies: list[Any] = []
+    articles: list[Any] = []
+    for tag in tags:
+        name = tag.name
+        if name not in ("main", "div", "article"):
+            continue
+        if tag.attrs.get("role") == "main":
+            by_role.append(tag)
+        elif name == "main":
+            mains.append(tag)
+        elif name == "div" and "body" in (tag.attrs.get("class") or ()):
+            bodies.append(tag)
+        elif name == "article":
+            articles.append(tag)
+    for candidates in (by_role, mains, bodies, articles if len(articles) == 1 else []):
+        if not candidates:
+            continue
+        inner = candidates
+        if len(candidates) > 1:  # the innermost: drop a candidate that contains another one
+            outer = _marked_ancestors(candidates, None)
+            inner = [c for c in candidates if id(c) not in outer]
+        if len(inner) == 1 and inner[0].get_text().strip():
+            return inner[0]
+        if len(inner) > 1:
+            break  # several disjoint main regions: keep them all
+    return soup.body or soup
+
+
+def _text_of(tag: Any) -> str:
+    """The inline text of ``tag``: strings joined as written, a space where a block or <br> starts."""
+    from bs4 import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction
+
+    parts: list[str] = []
+    for node in tag.descendants:
+        if isinstance(node, NavigableString):
+            if not isinstance(node, (Comment, Declaration, Doctype, ProcessingInstruction)):
+                parts.append(str(node))
+        elif node.name in _BLOCK_TAGS or node.name == "br":
+            parts.append(" ")
+    return _TRAILING_MARKS.sub("", _inline("".join(parts)))
+
+
+def _html_title(raw: str | None, headings: Sequence[str]) -> tuple[str | None, frozenset[str]]:
+    """The page's title without the site's suffix, and the (lower-cased) site parts removed.
+
+    "Models | Django documentation | Django" with an h1 "Models" -> "Models". Else trailing
+    " | ", " — ", en dash, " - ", " :: " segments naming the site (a word like documentation, docs,
+    manual, reference, guide; a version; a domain; or a part of another such segment) are removed,
+    and "Site docs | Page" where "Page" is a heading of the page gives "Page". Never empty: the
+    first segment always stays.
+    """
+    title = _inline(raw or "")
+    if not title:
+        return (headings[0] if headings else None), frozenset()
+    lowered = title.lower()
+    for heading in headings:
+        if lowered.startswith(heading.lower()):
+            rest = title[len(heading):]
+            if not rest.strip():
+                return heading, frozenset()
+            m = _TITLE_SEPARATOR.match(rest)
+            if m:
+                return heading, frozenset(s.lower() for s in _TITLE_SEPARATOR.split(rest[m.end():]) if s)
+    parts = _TITLE_SEPARATOR.split(title)  # no capturing group: the segments only
+    if len(parts) < 2 or not all(parts):
+        return title, frozenset()
+    named = [bool(_SITE_WORDS.search(s) or _VERSION_OR_DOMAIN.match(s)) for s in parts]
+    site_like = [
+        named[i] or any(named[j] and j != i and seg.lower() in parts[j].lower() for j in range(1, len(parts)))
+        for i, seg in enumerate(parts)
+    ]
+    for heading in headings:  # "Project docs | Page"
+        for i, seg in enumerate(parts):
+            if seg.lower() == heading.lower() and not site_like[i]:
+                return seg, frozenset(s.lower() for j, s in enumerate(parts) if j != i)
+    keep = len(parts)
+    while keep > 1 and site_like[keep - 1]:
+        keep -= 1
+    if keep == len(parts):
+        return title, frozenset()
+    # The kept text ends where the segment after the last kept one starts.
+    head, cut = title, 0
+    for _ in range(keep):
+        m = _TITLE_SEPARATOR.search(title, cut)
+        assert m is not None
+        head, cut = title[: m.start()], m.end()
+    return head, frozenset(s.lower() for s in parts[keep:])
+
+
+def _table_rows(table: Any) -> list[list[Any]]:
+    """The cells of ``table``'s own rows (not those of nested tables)."""
+
+    def cells(row: Any) -> list[Any]:
+        return [c for c in row.children if getattr(c, "name", None) in ("td", "th")]
+
+    rows = []
+    for child in table.children:
+        name = getattr(child, "name", None)
+        if name == "tr":
+            rows.append(cells(child))
+        elif name in ("thead", "tbody", "tfoot"):
+            rows.extend(cells(row) for row in child.children if getattr(row, "name", None) == "tr")
+    return rows
+
+
+def _parse_html(data: bytes, charset: str | None) -> Any:
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
     try:
         with warnings.catch_warnings():
             # XHTML (e.g. DocBook output) is parsed as HTML on purpose: same tree for our use.
             warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-            soup = BeautifulSoup(data, "lxml", from_encoding=charset)
+            return BeautifulSoup(data, "lxml", from_encoding=charset)
     except Exception as exc:  # any parser failure means unreadable HTML
         raise CorruptDocument("the HTML could not be parsed") from exc
 
-    title_tag = soup.find("title")
-    title: str | None = _inline(title_tag.get_text()) if title_tag is not None else None
-    # One pass (CSS selectors via soupsieve are ~10x slower on large pages).
-    doomed = [tag for tag in soup.find_all(True) if _is_chrome(tag)]
-    for tag in doomed:
-        if not tag.decomposed:
-            tag.decompose()
-    for tag in soup.find_all(["ul", "ol", "table"]):
-        if not tag.decomposed and _is_link_menu(tag):
-            tag.decompose()
 
-    mains = soup.find_all("main")
-    root: Any = mains[0] if len(mains) == 1 else (soup.body or soup)
+def _extract_html(data: bytes, charset: str | None) -> tuple[list[Section], str | None]:
+    sections, title = _html_sections(_parse_html(data, charset), menus=True, chrome=True)
+    # A page that is nothing but links (a site's table of contents) keeps its links; one that
+    # looked like chrome all over (wrapped in a "nav-wrapper", say) is read whole.
+    if not sections:
+        sections, title = _html_sections(_parse_html(data, charset), menus=False, chrome=True)
+    if not sections:
+        sections, title = _html_sections(_parse_html(data, charset), menus=False, chrome=False)
+    return sections, title
+
+
+def _drop_chrome(soup: Any, *, drop_menus: bool) -> tuple[Any, dict[int, list[int]]]:
+    """The main content's root, with its chrome (and link menus) decomposed; and text sizes."""
+    # Passes over a list of the tags in Python (CSS selectors via soupsieve, and find_all with
+    # several names, are 5-10x slower on large pages); nothing here is quadratic on deep markup.
+    tags = soup.find_all(True)
+    root: Any = _main_root(soup, tags)
+    if root is not soup and root is not soup.body:
+        tags = root.find_all(True)
+    holds_h1 = _marked_ancestors((t for t in tags if t.name == "h1"), root)
+    quoted: set[int] = set()
+    for tag in tags:  # document order: a parent before its children
+        parent = tag.parent
+        if parent is not None and (id(parent) in quoted or parent.name in ("blockquote", "figure")):
+            quoted.add(id(tag))
+    doomed = []
+    for tag in tags:
+        strength = _chrome_strength(tag, quoted)
+        if strength == 2 or (strength == 1 and tag.name != "h1" and id(tag) not in holds_h1):
+            doomed.append(tag)
+    for tag in doomed:
+        if not _gone(tag):
+            tag.decompose()
+    # Text sizes of the menu-like blocks (lists, tables, toctrees), each counted once.
+    menus = [tag for tag in tags if not _gone(tag) and _menu_like(tag)]
+    sizes = _text_sizes(_outermost(menus))
+    for tag in menus if drop_menus else ():
+        if not _gone(tag) and _is_link_menu(tag, sizes):
+            tag.decompose()
+    return root, sizes
+
+
+def _menu_like(tag: Any) -> bool:
+    name = tag.name
+    return name in ("ul", "ol", "table") or (name == "div" and "toctree-wrapper" in (tag.attrs.get("class") or ()))
+
+
+def _outermost(tags: Sequence[Any]) -> list[Any]:
+    """The tags (given in document order) that are not inside another of them. Linear: each
+    ancestor is looked at once."""
+    ids = {id(t) for t in tags}
+    under: dict[int, bool] = {}  # id(node) -> the node is, or is inside, one of the tags
+    outer: list[Any] = []
+    for tag in tags:
+        path: list[Any] = []
+        node = tag.parent
+        while node is not None and id(node) not in under:
+            path.append(node)
+            node = node.parent
+        flag = node is not None and under[id(node)]
+        for ancestor in reversed(path):
+            flag = flag or id(ancestor) in ids
+            under[id(ancestor)] = flag
+        if not flag:
+            outer.append(tag)
+        under[id(tag)] = True
+    return outer
+
+
+def _html_sections(soup: Any, *, menus: bool, chrome: bool) -> tuple[list[Section], str | None]:
+    """The walk over the page (see the rules above). ``menus``/``chrome``: drop link menus / the
+    chrome; without chrome only scripts, styles and the like go."""
+    from bs4 import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+
+    title_tag = soup.find("title")
+    raw_title = title_tag.get_text() if title_tag is not None else None
+    if not chrome:
+        root: Any = soup.body or soup
+        for tag in root.find_all(True):
+            if not _gone(tag) and tag.name in _DROP_TAGS:
+                tag.decompose()
+        sizes = _text_sizes(_outermost([tag for tag in root.find_all("table") if not _gone(tag)]))
+    else:
+        root, sizes = _drop_chrome(soup, drop_menus=menus)
+
+    top = [_text_of(h) for h in root.find_all("h1", limit=5)] or [_text_of(h) for h in root.find_all("h2", limit=5)]
+    title, site_parts = _html_title(raw_title, [h for h in top if h])
 
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
     buffer: list[str] = []
+    label: list[str] = []  # a term/title/lead-in waiting to start the next section
+    seen_heading = False
     skip_strings = (Comment, Declaration, Doctype, ProcessingInstruction)
 
-    def flush() -> None:
+    def heading_path() -> list[str]:
+        return [t for _, t in path]
+
+    def emit(text: str) -> None:
+        if not path and not label and title and text.lower() == title.lower():
+            return  # the page's title shown as text (not a heading) before the first heading
+        if label:
+            text = "\n".join([*label, text])
+            label.clear()
+        sections.append(Section(text, {"heading_path": heading_path()}))
+
+    def emit_label(*, followed: bool = False) -> None:
+        # Short lead-ins followed by nothing (the labels of dropped diagrams, a lone "Example:")
+        # say nothing; a sentence ending in ":" before a heading stays.
+        if not label:
+            return
+        bare = all(t.endswith(":") and len(t) <= 40 for t in label) and (len(label) > 1 or " " not in label[0])
+        if followed or not bare:
+            sections.append(Section("\n".join(label), {"heading_path": heading_path()}))
+        label.clear()
+
+    def flush(as_label: bool = False) -> None:
         text = _inline("".join(buffer))
         buffer.clear()
-        if text:
-            sections.append(Section(text, {"heading_path": [t for _, t in path]}))
+        if not text or _LAST_MODIFIED.match(text):
+            return
+        if as_label or (len(text) <= _LEAD_IN_MAX and text.endswith(":")) or _NOTE_MARK.match(text):
+            text = _TRAILING_MARKS.sub("", text)
+            if sum(len(t) for t in label) + len(text) > _LABEL_MAX:
+                emit_label()
+            if text:
+                label.append(text)
+            return
+        emit(text)
 
     # Iterative walk (a stack of child iterators): arbitrarily deep markup cannot overflow.
-    stack: list[tuple[Iterator[Any], bool]] = [(iter(root.children), False)]
+    # Each entry: (children, flush when leaving, the block labels what follows).
+    stack: list[tuple[Iterator[Any], bool, bool]] = [(iter(root.children), False, False)]
     while stack:
-        children, flush_on_exit = stack[-1]
+        children, flush_on_exit, is_label = stack[-1]
         child = next(children, None)
         if child is None:
             stack.pop()
             if flush_on_exit:
-                flush()
+                flush(is_label)
             continue
         if isinstance(child, NavigableString):
             if not isinstance(child, skip_strings):
@@ -1025,54 +1668,57 @@ def _extract_html(data: bytes, charset: str | None) -> tuple[list[Section], str 
         name = child.name.lower()
         if name in _HEADINGS:
             flush()
-            heading = _inline(child.get_text(" "))
-            if heading:
-                level = _HEADINGS[name]
-                path = [(lv, t) for lv, t in path if lv < level] + [(level, heading)]
-                if level == 1 and not title:
-                    title = heading
+            heading = _text_of(child)
+            if not heading:
+                continue
+            if not seen_heading and heading.lower() in site_parts:
+                continue  # the site's banner ("Project 3.2 documentation") before the page's heading
+            seen_heading = True
+            emit_label()
+            level = _HEADINGS[name]
+            path = [(lv, t) for lv, t in path if lv < level] + [(level, heading)]
+            if title is None and level == 1:
+                title = heading
         elif name == "pre":
             flush()
             text = child.get_text().strip("\n")
             if text.strip():
-                sections.append(Section(text, {"heading_path": [t for _, t in path]}))
+                # The label stays a section of its own: a block that fits a chunk alone must not
+                # grow past it (chunking packs the two together when they fit).
+                emit_label(followed=True)
+                emit(text.rstrip())
         elif name == "table":
             flush()
-            rows = [[cell.get_text(" ") for cell in row.find_all(["td", "th"])] for row in child.find_all("tr")]
-            text = _table_text(rows)
+            rows = _table_rows(child)
+            filled = [cell for row in rows for cell in row if sizes.get(id(cell), (0,))[0]]
+            if not rows:  # no rows of its own (malformed markup): read it as a block
+                stack.append((iter(child.children), True, False))
+                continue
+            if len(filled) == 1:  # layout (e.g. a highlighted code block with line numbers)
+                stack.append((iter(filled[0].children), True, False))
+                continue
+            if len(rows) == 1:  # layout too (e.g. asciidoc's admonitions: an icon cell, a text cell)
+                stack.append((iter(filled), False, False))
+                continue
+            text = _table_text([[_text_of(cell) for cell in row] for row in rows])
+            caption = next((c for c in child.children if getattr(c, "name", None) == "caption"), None)
+            if caption is not None and _text_of(caption):
+                label.append(_text_of(caption))
             if text:
-                sections.append(Section(text, {"heading_path": [t for _, t in path]}))
+                emit(text)
         elif name == "br":
             buffer.append("\n")
         else:
             block = name in _BLOCK_TAGS
             if block:
                 flush()
-            stack.append((iter(child.children), block))
+            labels = block and (
+                name == "dt" or not _LABEL_CLASSES.isdisjoint(child.attrs.get("class") or ())
+            )
+            stack.append((iter(child.children), block, labels))
     flush()
+    emit_label()
     return sections, title
-
-
-def _is_chrome(tag: Any) -> bool:
-    if tag.name in _DROP_TAGS:
-        return True
-    attrs = tag.attrs
-    if not attrs:
-        return False
-    if "hidden" in attrs or attrs.get("aria-hidden") == "true" or attrs.get("role") in _CHROME_ROLES:
-        return True
-    classes = attrs.get("class")
-    return bool(classes) and not _CHROME_CLASSES.isdisjoint(classes)
-
-
-def _is_link_menu(tag: Any) -> bool:
-    """A list/table/block that is nothing but several links (a menu, a link farm)."""
-    links = tag.find_all("a")
-    if len(links) < 3:
-        return False
-    text = _inline(tag.get_text(" "))
-    linked = sum(len(_inline(a.get_text(" "))) for a in links)
-    return bool(text) and linked / len(text) >= 0.9
 
 
 # --------------------------------------------------------------------------- plain text

@@ -249,6 +249,49 @@ def test_context_skips_a_first_heading_equal_to_the_title() -> None:
     assert chunk.text == "Query Planning > Costs\n\nBody."
 
 
+def test_context_uses_a_first_heading_that_extends_the_title() -> None:
+    # asciidoc: <title>git-mv(1)</title>, <h1>git-mv(1) Manual Page</h1>
+    sections = [Section("git-mv - Move or rename a file", {"heading_path": ["git-mv(1) Manual Page", "NAME"]})]
+    (chunk,) = chunk_document(doc_of(DocumentFormat.HTML, sections, title="git-mv(1)"))
+    assert chunk.context == "git-mv(1) Manual Page > NAME"
+    # a title that is only the start of a word is not repeated by the heading
+    sections = [Section("Body.", {"heading_path": ["SQLite basics"]})]
+    (chunk,) = chunk_document(doc_of(DocumentFormat.HTML, sections, title="SQL"))
+    assert chunk.context == "SQL > SQLite basics"
+
+
+# --------------------------------------------------------------------------- code blocks, lead-ins
+
+CODE = "\n".join(f"    step_{i} = run(step_{i - 1}, retries={i})  # stage {i}" for i in range(1, 9))
+
+
+def test_code_block_that_fits_is_never_cut() -> None:
+    code_size = count_tokens(CODE)
+    assert 100 < code_size < 200
+    path = {"heading_path": ["Pipelines"]}
+    # text before the block fills most of the first chunk: the block moves whole to the next one
+    filler = long_paragraph(7)
+    assert count_tokens(f"DB Notes > Pipelines\n\n{filler}\n\n{CODE}") > 256
+    sections = [Section(filler, path), Section(CODE, path), Section("After the code.", path)]
+    chunks = chunk_document(doc_of(DocumentFormat.HTML, sections), max_tokens=256, overlap_tokens=32)
+    assert_well_formed(chunks, 256)
+    holding = [c for c in chunks if "step_1 =" in c.text or "step_8 =" in c.text]
+    assert len(holding) == 1
+    # whole, every line with its indentation (the first one too), not split
+    assert holding[0].body == f"{CODE}\n\nAfter the code."
+
+
+def test_lead_in_goes_with_what_it_introduces() -> None:
+    path = {"heading_path": ["Pipelines"]}
+    filler = long_paragraph(7)
+    budget = 256 - count_tokens("DB Notes > Pipelines\n\n")
+    assert count_tokens(filler) + count_tokens("For example:") < budget < count_tokens(filler) + count_tokens(CODE)
+    sections = [Section(filler, path), Section("For example:", path), Section(CODE, path)]
+    chunks = chunk_document(doc_of(DocumentFormat.HTML, sections), max_tokens=256, overlap_tokens=32)
+    assert_well_formed(chunks, 256)
+    assert [c.body for c in chunks] == [filler, f"For example:\n\n{CODE}"]
+
+
 def test_overlong_headings_are_trimmed_from_the_top() -> None:
     path = [f"Heading level {i} with rather long words" for i in range(8)]
     sections = [Section("The actual content.", {"heading_path": path})]
