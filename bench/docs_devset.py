@@ -10,7 +10,8 @@ the FAQ's answer links to.
 1. The package is fetched with `apt-get download <package>=<version>` into .cache/devsets/ (the
    version is pinned below; `--any-version` takes apt's candidate instead) and unpacked with
    `dpkg-deb -x`. Its sha256 and its licence (the `Files: *` stanza of the package's
-   debian/copyright) are recorded.
+   debian/copyright, or the set's `copyright_files` stanza when the documentation has its own, as
+   Celery's `Files: docs/*`) are recorded.
 2. Questions: every question heading of the FAQ page(s), its text with permalink marks ("¶") and
    numbering ("(12) ") stripped. Gold: the internal links inside that question's answer (everything
    up to the next question heading or section heading), resolved to page paths of the package;
@@ -69,8 +70,10 @@ class SetSpec:
     spdx: str
     licence_note: str
     upstream: str
+    copyright_files: str = "*"  # the debian/copyright stanza whose License covers the HTML (Celery: docs/*)
 
 
+NAV = frozenset({"genindex.html", "search.html", "contents.html", "py-modindex.html"})  # Sphinx's own
 SETS: dict[str, SetSpec] = {
     "django": SetSpec(
         name="django", package="python-django-doc", version="3:3.2.25-0+deb12u7",
@@ -93,6 +96,32 @@ SETS: dict[str, SetSpec] = {
         nav_pages=frozenset({"git.html"}),
         spdx="GPL-2.0-only", licence_note="Git's documentation, (c) Linus Torvalds and others",
         upstream="https://git-scm.com/docs"),
+    "sqlalchemy": SetSpec(
+        name="sqlalchemy", package="python-sqlalchemy-doc", version="1.4.46+ds1-1",
+        doc_root="usr/share/doc/python-sqlalchemy-doc/html", faq_pages=("faq/*",), style="sphinx",
+        total_pages=120, distractor_max_chars=30_000, nav_pages=NAV,
+        spdx="MIT", licence_note="SQLAlchemy's documentation, (c) the SQLAlchemy authors and contributors "
+        "(Debian's `Expat` is SPDX `MIT`)", upstream="https://docs.sqlalchemy.org/en/14/"),
+    "scrapy": SetSpec(
+        name="scrapy", package="python-scrapy-doc", version="2.8.0-2",
+        doc_root="usr/share/doc/python-scrapy-doc/html", faq_pages=("faq.html",), style="sphinx",
+        total_pages=100, distractor_max_chars=30_000, nav_pages=NAV | {"404.html"},
+        spdx="BSD-3-Clause", licence_note="Scrapy's documentation, (c) Scrapy developers",
+        upstream="https://docs.scrapy.org/en/2.8/"),
+    "celery": SetSpec(
+        name="celery", package="python-celery-doc", version="5.2.6-5",
+        doc_root="usr/share/doc/python-celery-doc/html", faq_pages=("faq.html",), style="sphinx",
+        total_pages=100, distractor_max_chars=30_000, nav_pages=NAV,
+        spdx="CC-BY-SA-4.0", licence_note="Celery User Manual by Ask Solem, (c) Ask Solem and contributors, "
+        "under Creative Commons Attribution-ShareAlike 4.0 International (debian/copyright `Files: docs/*`; "
+        "the package's copyright.html says the same); redistributed unmodified, with this attribution",
+        upstream="https://docs.celeryq.dev/en/v5.2.6/", copyright_files="docs/*"),
+    "sphinx": SetSpec(
+        name="sphinx", package="sphinx-doc", version="5.3.0-4",
+        doc_root="usr/share/doc/sphinx-doc/html", faq_pages=("faq.html",), style="sphinx",
+        total_pages=100, distractor_max_chars=30_000, nav_pages=NAV,
+        spdx="BSD-2-Clause", licence_note="Sphinx's documentation, (c) the Sphinx team",
+        upstream="https://www.sphinx-doc.org/en/5.x/"),
 }
 
 
@@ -273,15 +302,15 @@ def _deb_version(deb: Path) -> str:
     return out.stdout.strip()
 
 
-def copyright_licence(unpacked: Path, package: str) -> tuple[str, str]:
-    """(the `License:` of the `Files: *` stanza, the copyright file's path in the package)."""
+def copyright_licence(unpacked: Path, package: str, files: str = "*") -> tuple[str, str]:
+    """(the `License:` of the `Files: <files>` stanza, the copyright file's path in the package)."""
     rel = f"usr/share/doc/{package}/copyright"
     text = (unpacked / rel).read_text(encoding="utf-8", errors="replace")
     for stanza in re.split(r"\n\s*\n", text):
         fields = dict(re.findall(r"(?m)^([A-Za-z-]+):[ \t]*(.*)$", stanza))
-        if fields.get("Files", "").strip() == "*" and "License" in fields:
+        if fields.get("Files", "").strip() == files and "License" in fields:
             return fields["License"].strip(), "/" + rel
-    raise SystemExit(f"{rel}: no 'Files: *' stanza with a License")
+    raise SystemExit(f"{rel}: no 'Files: {files}' stanza with a License")
 
 
 # ---------------------------------------------------------------------------------------------- build
@@ -316,7 +345,7 @@ def build_set(spec: SetSpec, any_version: bool = False) -> dict[str, Any] | None
     n_distract = max(0, spec.total_pages - len(gold_all))
     distractors = sorted(rng.sample(candidates, min(n_distract, len(candidates))))
     course = sorted(set(gold_all) | set(distractors))
-    licence, copyright_path = copyright_licence(unpacked, spec.package)
+    licence, copyright_path = copyright_licence(unpacked, spec.package, spec.copyright_files)
     out = OUT_DIR / spec.name
     out.mkdir(parents=True, exist_ok=True)
     _write_tar(out / "pages.tar.xz", doc, course)
@@ -329,7 +358,8 @@ def build_set(spec: SetSpec, any_version: bool = False) -> dict[str, Any] | None
         "doc_root": spec.doc_root,
         "upstream": spec.upstream,
         "licence": {"spdx": spec.spdx, "debian_copyright_license": licence,
-                    "from": f"{copyright_path} in {spec.package} {version} (stanza 'Files: *')",
+                    "from": f"{copyright_path} in {spec.package} {version} "
+                            f"(stanza 'Files: {spec.copyright_files}')",
                     "note": spec.licence_note},
         "built_by": f"python -m bench.docs_devset --set {spec.name}",
         "seed": SEED,
@@ -373,7 +403,8 @@ LICENSE_HEAD = """# Licences of the documentation dev sets
 
 Each `<set>/pages.tar.xz` holds unmodified HTML pages of a Debian documentation package, and each
 `<set>/devset.json` holds questions (FAQ headings) and page paths taken from the same package. They
-are redistributed under the package's licence, as stated in its `debian/copyright` (`Files: *`).
+are redistributed under the package's licence, as stated in its `debian/copyright` (`Files: *`, or
+the stanza covering the documentation when it has its own, named in the table).
 Rebuilt by `python -m bench.docs_devset` (see its docstring).
 
 | set | Debian package | version | licence (SPDX) | debian/copyright says | upstream |

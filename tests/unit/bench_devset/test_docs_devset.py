@@ -4,10 +4,11 @@ bench/eval_assistant.py): no network, no database."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
-from bench.docs_devset import SETS, gold_pages, is_nav_page, parse_faq, resolve_link
+from bench.docs_devset import SETS, copyright_licence, gold_pages, is_nav_page, parse_faq, resolve_link
 from bench.eval_assistant import BM25, collapse, first_gold_rank
 
 SPHINX_FAQ = """<html><head><title>FAQ: Using it</title></head><body>
@@ -135,3 +136,31 @@ def test_collapse_to_documents_and_first_gold_rank() -> None:
     assert docs == ["a", "b"]
     assert first_gold_rank(["a", "b", "c"], frozenset({"c", "z"})) == 3
     assert first_gold_rank(["a"], frozenset({"z"})) is None
+
+
+COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: celery
+
+Files: *
+Copyright: 2009-2014, Ask Solem and contributors.
+License: BSD-2-clause
+
+Files: docs/*
+Copyright: 2009-2014, Ask Solem and contributors.
+License: CC-BY-SA-4
+
+License: BSD-2-clause
+ Redistribution and use ...
+"""
+
+
+def test_copyright_licence_takes_the_stanza_covering_the_documentation(tmp_path: Path) -> None:
+    d = tmp_path / "usr/share/doc/python-celery-doc"
+    d.mkdir(parents=True)
+    (d / "copyright").write_text(COPYRIGHT)
+    assert copyright_licence(tmp_path, "python-celery-doc") == ("BSD-2-clause",
+                                                                "/usr/share/doc/python-celery-doc/copyright")
+    assert copyright_licence(tmp_path, "python-celery-doc", "docs/*")[0] == "CC-BY-SA-4"
+    assert SETS["celery"].copyright_files == "docs/*" and SETS["sqlalchemy"].copyright_files == "*"
+    with pytest.raises(SystemExit):
+        copyright_licence(tmp_path, "python-celery-doc", "doc/*")
