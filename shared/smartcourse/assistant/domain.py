@@ -242,6 +242,19 @@ def _rank_prior(index: int) -> float:
     return 1.0 / (1.0 + 0.5 * index)
 
 
+def _reading_order(passages: Sequence[Passage], n: int) -> list[int]:
+    """Indexes of the `n` passages the answer reads: the best passage of each page first (in
+    rank order), then the others, so an answer can draw on more than one page when the
+    best pages are close."""
+    firsts: list[int] = []
+    rest: list[int] = []
+    seen: set[uuid.UUID] = set()
+    for i, p in enumerate(passages):
+        (rest if p.asset_id in seen else firsts).append(i)
+        seen.add(p.asset_id)
+    return sorted((firsts + rest)[:n])
+
+
 def score_sentences(question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
                     embed: EmbedFn, *, from_passages: int = EXTRACT_FROM_PASSAGES,
                     embedded: int = EMBEDDED_SENTENCES) -> list[ScoredSentence]:
@@ -250,8 +263,8 @@ def score_sentences(question: str, question_vec: NDArray[np.float32], passages: 
     `embedded` best by those two get semantic = cosine similarity to the question. Sorted by
     `score`, those with a semantic score first."""
     found: list[tuple[int, int, str]] = []
-    for i, p in enumerate(passages[:from_passages]):
-        for j, s in enumerate(tx.sentences(p.body)):
+    for i in _reading_order(passages, from_passages):
+        for j, s in enumerate(tx.sentences(passages[i].body)):
             if len(tx.words(s)) >= 4 and not guard.is_instruction(s):  # text aimed at the assistant
                 found.append((i, j, s))
     if not found:

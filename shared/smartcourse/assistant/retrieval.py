@@ -40,7 +40,7 @@ class Embedder(Protocol):
 class RetrievalConfig:
     candidates: int = 40
     ef_search: int = 100
-    rrf_k: int = 60
+    rrf_k: int = 10
     near_duplicate_cosine: float = 0.97
     #: A chunk's fused score gains this share of its page's next best chunk's score
     #: (`domain.page_boosted_order`); 0 ranks chunks alone.

@@ -22,7 +22,7 @@ class AssistantSettings(CommonSettings, JwtSettings):
     retrieval_top_k: int = Field(default=6, ge=1, le=20)
     retrieval_candidates: int = Field(default=40, ge=5, le=200)  # per retriever, before fusion
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
-    rrf_k: int = Field(default=60, ge=1, le=1000)
+    rrf_k: int = Field(default=10, ge=1, le=1000)
     near_duplicate_cosine: float = Field(default=0.97, gt=0.5, le=1.0)
     page_boost: float = Field(default=0.5, ge=0.0, lt=1.0)  # share of a page's next best chunk added
     # --- grounding (domain.assess_evidence): the best passage must be very close to the question,

@@ -160,3 +160,16 @@ def test_location_comes_from_flat_or_nested_metadata() -> None:
     assert p.location == {"page": 4}
     p.metadata = {"location": {"start": "00:01:00.000", "end": "00:01:30.000"}}
     assert p.location == {"start": "00:01:00.000", "end": "00:01:30.000"}
+
+
+def test_extractive_answer_reads_the_best_passage_of_each_page_first() -> None:
+    # Given passages ranked A1, A2, A3, B1: the answer reads A1, B1 and A2 (not A1-A3)
+    page_a, page_b = uuid.uuid4(), uuid.uuid4()
+    texts = ["Alpha one says tides rise.", "Alpha two says tides rise.", "Alpha three says tides rise.",
+             "Beta one says tides rise."]
+    ps = [passage(t, i) for i, t in enumerate(texts)]
+    for p, asset in zip(ps, [page_a, page_a, page_a, page_b], strict=True):
+        p.asset_id = asset
+    read = {s.text.split()[0] + " " + s.text.split()[1]
+            for s in domain.score_sentences("tides", bag_embed(["tides"])[0], ps, bag_embed)}
+    assert read == {"Alpha one", "Alpha two", "Beta one"}
