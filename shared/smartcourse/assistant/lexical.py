@@ -30,7 +30,7 @@ class Bm25Params:
     k1: float = 1.2
     b: float = 0.75
     context_weight: float = 1.0
-    candidate_budget: int = 3000
+    candidate_budget: int = 1000
 
 
 @dataclass(frozen=True)
