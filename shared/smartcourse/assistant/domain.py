@@ -106,10 +106,11 @@ class Evidence:
     best_coverage: float
     strict_match: bool
     sufficient: bool
+    score: float = 0.0  # the best passage's similarity + weight x coverage
 
     def as_dict(self) -> dict[str, Any]:
         return {"best_similarity": round(self.best_similarity, 4), "best_coverage": round(self.best_coverage, 4),
-                "strict_match": self.strict_match, "sufficient": self.sufficient}
+                "strict_match": self.strict_match, "sufficient": self.sufficient, "score": round(self.score, 4)}
 
 
 @dataclass
@@ -175,25 +176,19 @@ def remove_near_duplicates(passages: Sequence[Passage], threshold: float) -> lis
     return kept
 
 
-def assess_evidence(passages: Sequence[Passage], terms: Sequence[lexical.QueryTerm], *, min_similarity: float,
-                    strong_similarity: float, min_coverage: float, strong_coverage: float) -> Evidence:
-    """Whether the passages cover the question. Coverage is the idf-weighted share of the
-    question's lexemes that one passage holds (`lexical.weighted_coverage`; a lexeme the course
-    does not have weighs most). Enough evidence iff the best passage is
-    - semantically very close (similarity >= `strong_similarity`), or
-    - close (>= `min_similarity`) with lexical support (coverage >= `min_coverage`), or
-    - lexically near-complete (coverage >= `strong_coverage`).
-    A question without content lexemes relies on `min_similarity` alone."""
+def assess_evidence(passages: Sequence[Passage], terms: Sequence[lexical.QueryTerm], *, coverage_weight: float,
+                    threshold: float) -> Evidence:
+    """Whether the passages cover the question: for the best passage, its cosine similarity to
+    the question plus `coverage_weight` x its coverage (the idf-weighted share of the question's
+    lexemes it holds, `lexical.weighted_coverage`; a lexeme the course does not have weighs
+    most) must reach `threshold`. Similarity alone can carry a question the course words
+    differently; coverage lifts a close passage that holds the question's rare words."""
     if not passages:
         return Evidence(0.0, 0.0, False, False)
-    best_sim = max(p.similarity for p in passages)
-    best_cov = max(lexical.weighted_coverage(terms, p.lexemes) for p in passages)
-    strict = any(p.strict_match for p in passages)
-    if not terms:
-        return Evidence(best_sim, 0.0, strict, best_sim >= min_similarity)
-    sufficient = (best_sim >= strong_similarity or (best_sim >= min_similarity and best_cov >= min_coverage)
-                  or best_cov >= strong_coverage)
-    return Evidence(best_sim, best_cov, strict, sufficient)
+    pairs = [(p.similarity, lexical.weighted_coverage(terms, p.lexemes)) for p in passages]
+    score = max(sim + coverage_weight * cov for sim, cov in pairs)
+    return Evidence(max(sim for sim, _ in pairs), max(cov for _, cov in pairs),
+                    any(p.strict_match for p in passages), score >= threshold, score)
 
 
 # --------------------------------------------------------------------------- answers

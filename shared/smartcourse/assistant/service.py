@@ -113,10 +113,9 @@ class AssistantService:
         if retrieval is None or question_vec is None:
             answer = domain.refusal(self.generator.model, early or domain.REASON_INDEXING)
         else:
-            evidence = domain.assess_evidence(
-                retrieval.passages, retrieval.terms, min_similarity=self.settings.min_vector_similarity,
-                strong_similarity=self.settings.strong_vector_similarity, min_coverage=self.settings.min_term_coverage,
-                strong_coverage=self.settings.strong_term_coverage)
+            evidence = domain.assess_evidence(retrieval.passages, retrieval.terms,
+                                              coverage_weight=self.settings.evidence_coverage_weight,
+                                              threshold=self.settings.min_evidence)
             if evidence.sufficient:
                 answer = self.generator.generate(question, question_vec, retrieval.passages, history)
             else:

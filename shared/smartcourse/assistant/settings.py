@@ -25,12 +25,10 @@ class AssistantSettings(CommonSettings, JwtSettings):
     rrf_k: int = Field(default=10, ge=1, le=1000)
     near_duplicate_cosine: float = Field(default=0.97, gt=0.5, le=1.0)
     page_boost: float = Field(default=0.5, ge=0.0, lt=1.0)  # share of a page's next best chunk added
-    # --- grounding (domain.assess_evidence): the best passage must be very close to the question,
-    # or close with lexical support, or hold nearly all of its idf-weighted lexemes
-    min_vector_similarity: float = Field(default=0.35, ge=0.0, le=1.0)
-    strong_vector_similarity: float = Field(default=0.55, ge=0.0, le=1.0)
-    min_term_coverage: float = Field(default=0.35, ge=0.0, le=1.0)
-    strong_term_coverage: float = Field(default=0.75, ge=0.0, le=1.0)
+    # --- grounding (domain.assess_evidence): the best passage's similarity to the question plus
+    # EVIDENCE_COVERAGE_WEIGHT x its idf-weighted coverage of the question must reach MIN_EVIDENCE
+    evidence_coverage_weight: float = Field(default=0.5, ge=0.0, le=2.0)
+    min_evidence: float = Field(default=0.52, ge=0.0, le=3.0)
     extractive_max_sentences: int = Field(default=3, ge=1, le=10)
     # --- limits
     max_question_chars: int = Field(default=1000, ge=20, le=8000)

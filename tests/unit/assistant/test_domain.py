@@ -66,34 +66,39 @@ def test_near_duplicates_are_removed_keeping_the_first() -> None:
     assert [p.chunk_id for p in domain.remove_near_duplicates([a, close], 0.97)] == [1]
 
 
-EVIDENCE = {"min_similarity": 0.35, "strong_similarity": 0.55, "min_coverage": 0.35, "strong_coverage": 0.75}
+EVIDENCE = {"coverage_weight": 0.5, "threshold": 0.52}
 
 
 def terms(*pairs: tuple[str, int], n: int = 100) -> tuple[lexical.QueryTerm, ...]:
     return lexical.question_terms(pairs, n)
 
 
-def test_evidence_needs_similarity_with_lexical_support_or_strong_signals() -> None:
+def test_evidence_is_similarity_plus_weighted_idf_coverage_of_the_best_passage() -> None:
     # Given "sidereal month length" in a course where "month" is common and "sidereal" rare
     q = terms(("sidereal", 2), ("month", 40), ("length", 10))
     holding = {"sidereal", "month", "length"}
-    # a passage close to the question that holds its rare lexemes is enough
-    assert domain.assess_evidence([passage("x", similarity=0.4, lexemes=holding)], q, **EVIDENCE).sufficient
+    # a passage fairly close to the question that holds its lexemes is enough (0.4 + 0.5 x 1.0)
+    ev = domain.assess_evidence([passage("x", similarity=0.4, lexemes=holding)], q, **EVIDENCE)
+    assert ev.sufficient and ev.score == pytest.approx(0.9) and ev.best_coverage == pytest.approx(1.0)
     # the same closeness holding only the common lexeme is not (idf-weighted coverage is low)
-    common_only = [passage("x", similarity=0.4, lexemes={"month"})]
-    ev = domain.assess_evidence(common_only, q, **EVIDENCE)
-    assert not ev.sufficient and ev.best_coverage < 0.35
-    # very close alone is enough; nearly every lexeme alone is enough
+    ev = domain.assess_evidence([passage("x", similarity=0.4, lexemes={"month"})], q, **EVIDENCE)
+    assert not ev.sufficient and ev.best_coverage < 0.2
+    # very close alone is enough; far with every lexeme is enough; far with few is not
     assert domain.assess_evidence([passage("x", similarity=0.6)], q, **EVIDENCE).sufficient
     assert domain.assess_evidence([passage("x", similarity=0.1, lexemes=holding)], q, **EVIDENCE).sufficient
-    # far, without lexical support: not covered
     assert not domain.assess_evidence([passage("x", similarity=0.3, lexemes={"month"})], q, **EVIDENCE).sufficient
+    # the score is the best passage's, not the best similarity of one plus the coverage of another
+    split = [passage("x", 1, similarity=0.45), passage("y", 2, similarity=0.0, lexemes={"sidereal", "length"})]
+    ev = domain.assess_evidence(split, q, **EVIDENCE)
+    assert ev.score == pytest.approx(0.45) and not ev.sufficient
+    assert ev.best_similarity + 0.5 * ev.best_coverage > 0.52
     # a lexeme the course does not have weighs most: its absence sinks the coverage
     q2 = terms(("campus", 0), ("library", 40), ("open", 30))
-    ev = domain.assess_evidence([passage("x", similarity=0.45, lexemes={"library", "open"})], q2, **EVIDENCE)
-    assert not ev.sufficient
+    assert not domain.assess_evidence([passage("x", similarity=0.36, lexemes={"library", "open"})], q2,
+                                      **EVIDENCE).sufficient
     # no content lexemes: similarity alone; no passages: nothing
-    assert domain.assess_evidence([passage("x", similarity=0.4)], (), **EVIDENCE).sufficient
+    assert domain.assess_evidence([passage("x", similarity=0.53)], (), **EVIDENCE).sufficient
+    assert not domain.assess_evidence([passage("x", similarity=0.5)], (), **EVIDENCE).sufficient
     assert not domain.assess_evidence([], q, **EVIDENCE).sufficient
 
 
