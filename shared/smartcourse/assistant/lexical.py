@@ -13,9 +13,11 @@ are at most 256 tokens, where repeats carry little beyond presence, and a presen
 binary search in the tsvector while counting positions means unnesting every candidate's vector.
 
 Candidates are the chunks holding one of the question's rarer lexemes: lexemes are taken by
-increasing df while their summed df stays within ``candidate_budget`` (the rarest is always
-taken). A chunk that holds only the question's most common lexemes scores little and is left to
-the vector side; this bounds the work per question whatever the course size.
+increasing df while their summed df stays within ``candidate_budget``. When even the rarest
+lexeme is more common than that, the candidates are the chunks holding the two rarest together
+(a chunk with both outscores one with either). Either way at most ``candidate_budget`` chunks are
+scored (the SQL stops reading there), which bounds the work per question whatever the course
+size; a chunk that holds only the question's most common lexemes is left to the vector side.
 """
 
 from __future__ import annotations
@@ -44,10 +46,16 @@ class QueryTerm:
 class LexicalPlan:
     terms: tuple[QueryTerm, ...]       # every question lexeme the course has, scored
     candidates: tuple[QueryTerm, ...]  # the lexemes whose chunks are candidates
+    all_of: bool = False               # candidates hold every one of them (else any)
 
     @property
     def empty(self) -> bool:
         return not self.candidates
+
+    @property
+    def tsquery(self) -> str:
+        """The candidates' tsquery: any of the lexemes, or all of them."""
+        return (" & " if self.all_of else " | ").join(tsquery_term(t.lexeme) for t in self.candidates)
 
 
 def idf(df: int, n: int) -> float:
@@ -59,10 +67,12 @@ def plan(lexemes: Iterable[tuple[str, int]], n: int, budget: int) -> LexicalPlan
     of ``n`` live chunks."""
     present = sorted(((lex, df) for lex, df in lexemes if df > 0 and n > 0), key=lambda t: (t[1], t[0]))
     terms = tuple(QueryTerm(lex, df, idf(df, n)) for lex, df in present)
+    if terms and terms[0].df > budget:
+        return LexicalPlan(terms, terms[:2], all_of=True)
     chosen: list[QueryTerm] = []
     total = 0
     for term in terms:
-        if chosen and total + term.df > budget:
+        if total + term.df > budget:
             break
         chosen.append(term)
         total += term.df
@@ -85,7 +95,3 @@ def tsquery_term(lexeme: str, weight: str = "") -> str:
     """A lexeme as a tsquery operand (quoted, so nothing in it is read as an operator)."""
     quoted = "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
     return f"{quoted}:{weight}" if weight else quoted
-
-
-def any_of(terms: Iterable[QueryTerm]) -> str:
-    return " | ".join(tsquery_term(t.lexeme) for t in terms)

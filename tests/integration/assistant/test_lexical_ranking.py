@@ -99,3 +99,15 @@ def test_search_lists_each_page_once_and_retrieve_can_cap_chunks_per_asset(world
     service = make_service(world, embedder, search_rate_limit_per_minute=1000)
     items = service.search(world.learner_a, world.a.course_id, "the moon orbit and tides", 10)["items"]
     assert items and len({i["asset_id"] for i in items}) == len(items)
+
+
+def test_the_candidate_budget_bounds_the_chunks_scored(world: World, embedder: MiniLMEmbeddings) -> None:
+    from smartcourse.assistant.lexical import Bm25Params
+    from smartcourse.assistant.retrieval import RetrievalConfig
+
+    # "moon" is in several chunks; with a budget of one posting only one chunk is scored
+    wide = Retriever(embedder).retrieve
+    narrow = Retriever(embedder, RetrievalConfig(bm25=Bm25Params(candidate_budget=1))).retrieve
+    with world.db.transaction() as conn:
+        assert len(wide(conn, world.a.course_id, "moon", 6, mode="text").passages) > 1
+        assert len(narrow(conn, world.a.course_id, "moon", 6, mode="text").passages) == 1
