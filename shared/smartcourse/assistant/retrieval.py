@@ -206,7 +206,9 @@ class Retriever:
             return [], terms
         values: dict[str, Any] = {
             **params, "k1": bm.k1, "k1p1": bm.k1 + 1.0, "b": bm.b, "avg_length": avg_length,
-            "context_weight": bm.context_weight, "candidates": plan.tsquery, "budget": bm.candidate_budget}
+            "context_weight": bm.context_weight, "budget": bm.candidate_budget,
+            # with the context line unscored, only body positions make a candidate
+            "candidates": plan.tsquery("" if bm.context_weight else "D")}
         for i, t in enumerate(plan.terms):
             values[f"idf{i}"] = t.idf
             values[f"body{i}"] = lexical.tsquery_term(t.lexeme, "D")

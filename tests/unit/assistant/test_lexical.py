@@ -27,11 +27,12 @@ def test_plan_takes_the_rarest_lexemes_within_the_budget_and_scores_every_presen
 def test_plan_takes_the_two_rarest_together_when_even_the_rarest_is_over_budget() -> None:
     plan = lexical.plan([("python", 9000), ("use", 9500), ("code", 9900)], 10_000, 100)
     assert [t.lexeme for t in plan.candidates] == ["python", "use"] and plan.all_of
-    assert plan.tsquery == "'python' & 'use'"
+    assert plan.tsquery() == "'python' & 'use'"
     single = lexical.plan([("python", 9000)], 10_000, 100)
-    assert [t.lexeme for t in single.candidates] == ["python"] and single.tsquery == "'python'"
+    assert [t.lexeme for t in single.candidates] == ["python"] and single.tsquery() == "'python'"
     within = lexical.plan([("a", 10), ("b", 20)], 10_000, 100)
-    assert not within.all_of and within.tsquery == "'a' | 'b'"
+    assert within.tsquery("D") == "'a':D | 'b':D"
+    assert not within.all_of and within.tsquery() == "'a' | 'b'"
 
 
 def test_plan_is_empty_without_known_lexemes_or_chunks() -> None:
@@ -43,4 +44,4 @@ def test_plan_is_empty_without_known_lexemes_or_chunks() -> None:
 def test_tsquery_terms_are_quoted() -> None:
     assert lexical.tsquery_term("o'reilly") == "'o''reilly'"
     assert lexical.tsquery_term("a\\b", "A") == "'a\\\\b':A"
-    assert lexical.plan([("x|y", 1), ("!z", 2)], 10, 10).tsquery == "'x|y' | '!z'"
+    assert lexical.plan([("x|y", 1), ("!z", 2)], 10, 10).tsquery() == "'x|y' | '!z'"
