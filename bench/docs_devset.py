@@ -78,8 +78,7 @@ SETS: dict[str, SetSpec] = {
     "django": SetSpec(
         name="django", package="python-django-doc", version="3:3.2.25-0+deb12u7",
         doc_root="usr/share/doc/python-django-doc/html", faq_pages=("faq/*",), style="sphinx",
-        total_pages=120, distractor_max_chars=30_000,
-        nav_pages=frozenset({"genindex.html", "search.html", "contents.html", "py-modindex.html"}),
+        total_pages=120, distractor_max_chars=30_000, nav_pages=NAV,
         spdx="BSD-3-Clause", licence_note="Django's documentation, (c) Django Software Foundation and "
         "individual contributors", upstream="https://docs.djangoproject.com/en/3.2/"),
     "sqlite": SetSpec(
