@@ -7,9 +7,11 @@ to the course id, so another course or an unpublished version can never appear.
 Rankings, fused by reciprocal rank:
 - vector: pgvector cosine distance through the HNSW index (`SET LOCAL hnsw.ef_search`, iterative
   scan so the chunk-set filter still yields enough candidates);
-- text: BM25 over the chunks' fielded tsvector (context line weighted A, body D) with the
-  course's document frequencies (ai.course_terms, ai.course_lexicon); the rules and the bound on
-  the work per question are in `smartcourse.assistant.lexical`.
+- text: BM25 over the chunks' fielded tsvector (context line weighted A, body D; the body alone
+  is scored by default) with the course's document frequencies (ai.course_terms,
+  ai.course_lexicon); the rules and the bound on the work per question are in
+  `smartcourse.assistant.lexical`.
+Then a page boost (`domain.page_boosted_order`) and near-duplicate removal.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %(text)s))
 LEFT JOIN ai.course_lexicon s ON s.course_id = %(course)s
 LEFT JOIN ai.course_terms t ON t.course_id = %(course)s AND t.lexeme = q.lexeme
 """
+
 
 def _bm25_sql(n_terms: int) -> sql.Composed:
     """BM25 over at most `budget` candidate chunks. The score is one expression with a term per
