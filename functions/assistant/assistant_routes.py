@@ -165,11 +165,11 @@ def dispatch(event: dict[str, Any], service: Callable[[], AssistantService], jwt
         req = parse_event(event)
         handler = ROUTES.get((req.method, req.resource))
         if handler is None:
-            known = any(res == req.resource for _, res in ROUTES)
-            if known:
+            allowed = sorted(method for method, res in ROUTES if res == req.resource)
+            if allowed:  # RFC 9110: a 405 names the methods the resource supports
                 return _response(405, {"error": {"code": "method_not_allowed",
                                                  "message": f"{req.method} is not allowed on {req.resource}"}},
-                                 correlation_id)
+                                 correlation_id, {"Allow": ", ".join(allowed)})
             raise NotFound(f"no assistant route for {req.method} {req.resource or '?'}")
         who = verify_token(bearer_token(req.headers.get("authorization")), jwt_secret())
         status, body = handler(service(), who, req)

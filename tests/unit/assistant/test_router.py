@@ -61,7 +61,9 @@ def test_unknown_route_404_wrong_method_405_and_429_carries_retry_after() -> Non
     tok = issue_token(uuid.uuid4(), "student", SECRET, 60)
     auth = {"authorization": f"Bearer {tok}"}
     assert run(ev("GET", "/elsewhere", {}, auth), svc)[0] == 404
-    assert run(ev("DELETE", routes.SEARCH, {"course_id": str(uuid.uuid4())}, auth), svc)[0] == 405
+    status, headers, _ = run(ev("DELETE", routes.SEARCH, {"course_id": str(uuid.uuid4())}, auth), svc)
+    assert status == 405 and headers["Allow"] == "GET"  # RFC 9110
+    assert run(ev("GET", routes.ASK, {"course_id": str(uuid.uuid4())}, auth), svc)[1]["Allow"] == "POST"
     status, headers, body = run(ev("GET", routes.SEARCH, {"course_id": str(uuid.uuid4())}, auth,
                                    {"q": "too many"}), svc)
     assert status == 429 and headers["Retry-After"] == "9" and body["error"]["retry_after_s"] == 9
