@@ -199,6 +199,7 @@ class AssistantService:
             "created_at": conv["created_at"].isoformat(), "updated_at": conv["updated_at"].isoformat(),
             "messages": [{
                 "message_id": str(m["id"]), "role": m["role"], "content": m["content"], "refused": m["refused"],
+                "reason": m["reason"],
                 "model": m["model"], "citations": [_public_citation(c) for c in m["citations"]],
                 "created_at": m["created_at"].isoformat(),
                 "feedback": None if m["helpful"] is None else {"helpful": m["helpful"], "comment": m["comment"]},

@@ -67,6 +67,7 @@ def recent_turns(conn: psycopg.Connection[Any], conversation_id: uuid.UUID, turn
 def list_messages(conn: psycopg.Connection[Any], conversation_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT m.id, m.seq, m.role, m.content, m.refused, m.model, m.citations, m.created_at, "
+        "       m.retrieval->>'reason' AS reason, "
         "       f.helpful, f.comment "
         "FROM ai.messages m LEFT JOIN ai.message_feedback f "
         "  ON f.message_id = m.id AND f.user_id = (SELECT user_id FROM ai.conversations WHERE id = m.conversation_id) "

@@ -118,6 +118,12 @@ def test_conversation_keeps_questions_answers_and_retrieved_chunks(world: World,
     assert [m["role"] for m in got["messages"]] == ["user", "assistant", "user", "assistant"]
     assert got["messages"][1]["message_id"] == first["message_id"]
     assert got["messages"][1]["citations"] == first["citations"]
+    assert got["messages"][1]["reason"] is None and got["messages"][0]["reason"] is None  # answered
+    # a refused answer keeps its reason in the history
+    off = svc.ask(who, world.a.course_id, "What is a good recipe for sourdough bread?", conv).body
+    assert off["refused"] and off["reason"] == "not_covered"
+    history = svc.conversation(who, world.a.course_id, conv)["messages"]
+    assert history[-1]["message_id"] == off["message_id"] and history[-1]["reason"] == "not_covered"
     with world.db.transaction() as conn:
         row = conn.execute("SELECT retrieved_chunk_ids, citations, retrieval FROM ai.messages WHERE id = %s",
                            (uuid.UUID(first["message_id"]),)).fetchone()
