@@ -35,6 +35,9 @@ class Bm25Params:
     #: of a page, and already in the embedded text) at 0.5 or 1 lowered page-level MRR on 4 of 6 sets.
     context_weight: float = 0.0
     candidate_budget: int = 1000
+    #: Lexemes scored per question (the rarest): a 1,000-character question holds about 100, and
+    #: each costs two tsquery tests per candidate.
+    max_terms: int = 32
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,10 @@ def idf(df: int, n: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
-def plan(lexemes: Iterable[tuple[str, int]], n: int, budget: int) -> LexicalPlan:
-    """The scored terms and candidate lexemes for a question's (lexeme, df) pairs in a course
-    of ``n`` live chunks."""
-    present = sorted(((lex, df) for lex, df in lexemes if df > 0 and n > 0), key=lambda t: (t[1], t[0]))
+def plan(lexemes: Iterable[tuple[str, int]], n: int, budget: int, max_terms: int = 32) -> LexicalPlan:
+    """The scored terms (the ``max_terms`` rarest) and candidate lexemes for a question's
+    (lexeme, df) pairs in a course of ``n`` live chunks."""
+    present = sorted(((lex, df) for lex, df in lexemes if df > 0 and n > 0), key=lambda t: (t[1], t[0]))[:max_terms]
     terms = tuple(QueryTerm(lex, df, idf(df, n)) for lex, df in present)
     if terms and terms[0].df > budget:
         return LexicalPlan(terms, terms[:2], all_of=True)

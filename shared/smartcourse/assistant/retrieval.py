@@ -203,7 +203,7 @@ class Retriever:
         n, avg_length = int(rows[0]["chunks"]), float(rows[0]["avg_length"])
         pairs = [(r["lexeme"], int(r["df"])) for r in rows]
         bm = self.config.bm25
-        plan = lexical.plan(pairs, n, bm.candidate_budget)
+        plan = lexical.plan(pairs, n, bm.candidate_budget, bm.max_terms)
         terms = lexical.question_terms(pairs, n)
         if plan.empty or avg_length <= 0:
             return [], terms

@@ -45,3 +45,9 @@ def test_tsquery_terms_are_quoted() -> None:
     assert lexical.tsquery_term("o'reilly") == "'o''reilly'"
     assert lexical.tsquery_term("a\\b", "A") == "'a\\\\b':A"
     assert lexical.plan([("x|y", 1), ("!z", 2)], 10, 10).tsquery() == "'x|y' | '!z'"
+
+
+def test_plan_scores_at_most_max_terms_of_the_rarest_lexemes() -> None:
+    pairs = [(f"w{i:03d}", i + 1) for i in range(100)]  # w000 rarest
+    plan = lexical.plan(pairs, 10_000, 1000, max_terms=32)
+    assert len(plan.terms) == 32 and plan.terms[0].lexeme == "w000" and plan.terms[-1].lexeme == "w031"
