@@ -69,8 +69,8 @@ def idf(df: int, n: int) -> float:
 def plan(lexemes: Iterable[tuple[str, int]], n: int, budget: int, max_terms: int = 32) -> LexicalPlan:
     """The scored terms (the ``max_terms`` rarest) and candidate lexemes for a question's
     (lexeme, df) pairs in a course of ``n`` live chunks."""
-    present = sorted(((lex, df) for lex, df in lexemes if df > 0 and n > 0), key=lambda t: (t[1], t[0]))[:max_terms]
-    terms = tuple(QueryTerm(lex, df, idf(df, n)) for lex, df in present)
+    present = (t for t in question_terms(lexemes, n) if t.df > 0)
+    terms = tuple(sorted(present, key=lambda t: (t.df, t.lexeme))[:max_terms])
     if terms and terms[0].df > budget:
         return LexicalPlan(terms, terms[:2], all_of=True)
     chosen: list[QueryTerm] = []

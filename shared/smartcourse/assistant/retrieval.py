@@ -16,6 +16,7 @@ Then a page boost (`domain.page_boosted_order`) and near-duplicate removal.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -94,6 +95,7 @@ LEFT JOIN ai.course_terms t ON t.course_id = %(course)s AND t.lexeme = q.lexeme
 """
 
 
+@functools.lru_cache(maxsize=64)
 def _bm25_sql(n_terms: int) -> sql.Composed:
     """BM25 over at most `budget` candidate chunks. The score is one expression with a term per
     question lexeme (idf x saturated length norm if the lexeme is in the body, + idf x context
@@ -180,8 +182,9 @@ class Retriever:
         if per_asset is not None:
             order = _at_most_per_asset(order, asset_of, per_asset)
         order = order[: max(k * 3, k + 5)]
-        passages = self._load(conn, order, {**params, "lexemes": [t.lexeme for t in terms],
-                                            "lexq": [lexical.tsquery_term(t.lexeme) for t in terms]}, scores, named)
+        present = [t.lexeme for t in terms if t.df > 0]  # a lexeme the course lacks matches no chunk
+        passages = self._load(conn, order, {**params, "lexemes": present,
+                                            "lexq": [lexical.tsquery_term(x) for x in present]}, scores, named)
         passages = remove_near_duplicates(passages, self.config.near_duplicate_cosine)[:k]
         if passages:
             lessons = lms_access.lessons_for_assets(conn, course_id, version, sorted({p.asset_id for p in passages})) \
