@@ -410,12 +410,13 @@ def run_docs(name: str, embedder: Any, limit: int | None) -> dict[str, Any]:
         out["answers_s"] = time.perf_counter() - t0
         asset_to_doc = c.asset_to_doc
     out["stage_ms"] = stage_timings(asked + off)
-    cites = refused = refused_gold_retrieved = 0
+    cites = refused = refused_gold_retrieved = gold_in_passages = 0
     misses: list[dict[str, Any]] = []
     for q, a in zip(questions, asked, strict=True):
         cited = [asset_to_doc.get(_uuid(c_["asset_id"])) for c_ in a.body.get("citations") or []]
         passages = [asset_to_doc.get(_uuid(p.get("asset_id"))) for p in a.record.get("passages") or []]
         gold_retrieved = any(p in q["gold"] for p in passages)
+        gold_in_passages += gold_retrieved
         if a.body["refused"]:
             refused += 1
             refused_gold_retrieved += gold_retrieved
@@ -428,7 +429,8 @@ def run_docs(name: str, embedder: Any, limit: int | None) -> dict[str, Any]:
                            "answer": a.body["answer"][:200]})
     ms = [a.ms for a in asked + off]
     n = len(questions)
-    out["answers"] = {"cites_gold": cites / n, "refused": refused / n, "answered": (n - refused) / n,
+    out["answers"] = {"cites_gold": cites / n, "gold_in_passages": gold_in_passages / n,
+                      "refused": refused / n, "answered": (n - refused) / n,
                       "refused_gold_retrieved": refused_gold_retrieved,
                       "off_topic_refused": sum(1 for a in off if a.body["refused"]) / len(off),
                       "off_topic": len(off), "off_topic_generic": len(off) - OFF_TOPIC_DISFL,
@@ -508,7 +510,9 @@ def set_markdown(r: dict[str, Any]) -> list[str]:
                   f"| answered (not refused) | {a['answered']:.3f} |",
                   f"| containment among answered | {a['containment_when_answered']:.3f} |"]
     else:
-        lines += [f"| answers citing a gold page | {a['cites_gold']:.3f} |"]
+        lines += [f"| answers citing a gold page | {a['cites_gold']:.3f} |",
+                  f"| a gold page among the passages the answer is written from (what the model reads) | "
+                  f"{a['gold_in_passages']:.3f} |"]
     lines += [f"| refusals of answerable questions | {a['refused']:.3f} |",
               f"| refusals of answerable questions by reason | {_reasons_text(a['refused_reasons'])} |"]
     if "refused_gold_retrieved" in a:

@@ -107,7 +107,8 @@ class AssistantService:
                 # The live version in the retrieval's snapshot (a switch since admission counts).
                 versions = states.Versions(versions.latest, readiness.live_version(conn, course_id))
                 retrieval = self.retriever.retrieve(conn, course_id, question, self.settings.retrieval_top_k,
-                                                    question_vec=question_vec)
+                                                    question_vec=question_vec,
+                                                    per_asset=self.settings.passages_per_asset)
         t_gen = time.perf_counter()
         evidence: domain.Evidence | None = None
         if retrieval is None or question_vec is None:

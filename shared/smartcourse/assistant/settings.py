@@ -20,6 +20,9 @@ class AssistantSettings(CommonSettings, JwtSettings):
     groq_max_tokens: int = Field(default=700, ge=32, le=4096)
     # --- retrieval
     retrieval_top_k: int = Field(default=6, ge=1, le=20)
+    # at most this many of the top_k passages from one asset (page, PDF, ...): the answer sees
+    # that many different sources, not the neighbouring chunks of one (None: no limit)
+    passages_per_asset: int | None = Field(default=1, ge=1, le=20)
     retrieval_candidates: int = Field(default=40, ge=5, le=200)  # per retriever, before fusion
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
     rrf_k: int = Field(default=10, ge=1, le=1000)

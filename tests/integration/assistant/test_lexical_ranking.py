@@ -101,6 +101,30 @@ def test_search_lists_each_page_once_and_retrieve_can_cap_chunks_per_asset(world
     assert items and len({i["asset_id"] for i in items}) == len(items)
 
 
+def _passage_assets(world: World, message_id: str) -> list[str]:
+    with world.db.transaction() as conn:
+        row = conn.execute("SELECT retrieval FROM ai.messages WHERE id = %s", (message_id,)).fetchone()
+    assert row is not None
+    return [p["asset_id"] for p in row["retrieval"]["passages"]]
+
+
+def test_an_answer_is_written_from_different_pages_unless_configured_otherwise(world: World,
+                                                                                 embedder: MiniLMEmbeddings) -> None:
+    from tests.integration.assistant.conftest import make_service
+
+    question = "What does the moon orbit and how do tides work?"
+    # By default the passages an answer is written from are one per asset: a long page cannot fill
+    # them with its neighbouring chunks and push the other sources out
+    default = make_service(world, embedder, ask_rate_limit_per_minute=1000)
+    spread = _passage_assets(world, default.ask(world.learner_a, world.a.course_id, question).body["message_id"])
+    assert spread and len(set(spread)) == len(spread)
+    # PASSAGES_PER_ASSET unset (None) lets one asset give several (the Moon lesson has two sections)
+    unlimited = make_service(world, embedder, ask_rate_limit_per_minute=1000, passages_per_asset=None)
+    every = _passage_assets(world, unlimited.ask(world.learner_a, world.a.course_id, question).body["message_id"])
+    moon = str(world.a.asset_ids["moon.md"])
+    assert every.count(moon) >= 2 and spread.count(moon) == 1
+
+
 def test_the_candidate_budget_bounds_the_chunks_scored(world: World, embedder: MiniLMEmbeddings) -> None:
     from smartcourse.assistant.lexical import Bm25Params
     from smartcourse.assistant.retrieval import RetrievalConfig
