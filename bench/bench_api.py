@@ -155,10 +155,11 @@ def _measure(url: str, fenv: dict[str, str], seed_s: float) -> Section:
 
     load_settings.cache_clear()
     module = load_function_module("api")
-    from chalicelib import api as api_helpers
+    from chalicelib import deps
+    from smartcourse.container import reset_all
 
-    api_helpers.reset()
-    secret = api_helpers.config().jwt_secret
+    reset_all()
+    secret = deps.config().jwt_secret
     rng = random.Random(7)
     with psycopg.connect(url) as conn:
         sample = conn.execute(

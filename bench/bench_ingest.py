@@ -111,7 +111,8 @@ def run() -> Section:
 
     from devstack.stack import aws_clients
     from smartcourse.ai.assets import ObjectChange, PublishedAsset
-    from smartcourse.ai.ingestion import IngestSettings, build_service
+    from smartcourse.ai.bootstrap import build_service
+    from smartcourse.ai.ingestion import IngestSettings
 
     stage = "benchingest"
     with bench_env(stage) as env:

@@ -103,10 +103,11 @@ def function_env(stack_endpoints: Any, stage: str, database_url: str) -> dict[st
 
 def apply_function_env(mp: pytest.MonkeyPatch, template: Any, function_env: dict[str, str]) -> dict[str, str]:
     """Sets the functions' template environment plus the local overrides in this process (for
-    chalice.test.Client and direct handler calls) and clears the per-process settings cache, as a
-    fresh Lambda container would. Every function's variables are merged, so one process can host
-    the handlers a test needs (POWERTOOLS_SERVICE_NAME is then the last function's)."""
-    from smartcourse.settings import load_settings
+    chalice.test.Client and direct handler calls) and forgets the settings and every function's
+    built dependencies (`container.reset_all`), as a fresh Lambda container would. Every
+    function's variables are merged, so one process can host the handlers a test needs
+    (POWERTOOLS_SERVICE_NAME is then the last function's)."""
+    from smartcourse.container import reset_all
 
     env = {}
     for spec in template.functions.values():
@@ -117,17 +118,17 @@ def apply_function_env(mp: pytest.MonkeyPatch, template: Any, function_env: dict
             mp.setenv(k, v)
         else:
             mp.delenv(k, raising=False)
-    load_settings.cache_clear()
+    reset_all()
     return env
 
 
 @pytest.fixture
 def in_process_env(function_env: dict[str, str], template: Any,
                    monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    from smartcourse.settings import load_settings
+    from smartcourse.container import reset_all
 
     yield apply_function_env(monkeypatch, template, function_env)
-    load_settings.cache_clear()
+    reset_all()
 
 
 def free_ports(count: int) -> list[int]:

@@ -12,7 +12,7 @@ Settings are read on the first invocation; the model loads on the first question
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 from typing import Any
 
 from assistant_routes import dispatch
@@ -21,19 +21,24 @@ from smartcourse.assistant.bootstrap import build_service
 from smartcourse.assistant.service import AssistantService
 from smartcourse.assistant.settings import AssistantSettings
 from smartcourse.auth import resolve_jwt_secret
+from smartcourse.container import container
 from smartcourse.http import cors_headers_from
 from smartcourse.observability import correlation_scope, logger, metrics
 from smartcourse.settings import load_settings
 
 
-@functools.cache
-def service() -> AssistantService:
-    return build_service(load_settings(AssistantSettings))
+@dataclass(frozen=True)
+class Deps:
+    settings: AssistantSettings
+    jwt_secret: str
+    service: AssistantService
 
 
-@functools.cache
-def jwt_secret() -> str:
-    return resolve_jwt_secret(load_settings(AssistantSettings))
+@container
+def deps() -> Deps:
+    """Built on the first invocation from AssistantSettings (the model loads on the first question)."""
+    s = load_settings(AssistantSettings)
+    return Deps(s, resolve_jwt_secret(s), build_service(s))
 
 
 def _correlation_id(event: dict[str, Any]) -> str | None:
@@ -45,7 +50,7 @@ def _correlation_id(event: dict[str, Any]) -> str | None:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with correlation_scope(_correlation_id(event)) as cid:
-        response = dispatch(event, service, jwt_secret, cid)
+        response = dispatch(event, lambda: deps().service, lambda: deps().jwt_secret, cid)
     # Every outcome (answers and errors alike) is readable by the web app's origin.
     response["headers"].update(cors_headers_from(lambda: load_settings(AssistantSettings)))
     return response

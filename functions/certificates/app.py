@@ -15,7 +15,7 @@ certificate are issued through the same path, e.g. after their event was dead-le
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 from typing import Any
 
 from smartcourse.aws import client
@@ -25,50 +25,48 @@ from smartcourse.certificates.service import issue_for_completion
 from smartcourse.certificates.settings import CertificatesSettings
 from smartcourse.certificates.store import S3CertificateStore
 from smartcourse.consumer import Consumer
+from smartcourse.container import container, database_for
 from smartcourse.db import Database
 from smartcourse.events import EventEnvelope
 from smartcourse.kafka_client import KafkaDeadLetterSink
 from smartcourse.observability import logger, metrics
-from smartcourse.settings import load_settings, resolve_database_url
+from smartcourse.settings import load_settings
 
 
-@functools.cache
-def database() -> Database:
+@dataclass(frozen=True)
+class Deps:
+    settings: CertificatesSettings
+    database: Database
+    renderer: PdfRenderer
+    store: S3CertificateStore
+    consumer: Consumer
+
+
+@container
+def deps() -> Deps:
+    """Built on the first invocation from CertificatesSettings."""
     s = load_settings(CertificatesSettings)
-    return Database(resolve_database_url(s), connect_timeout=s.database_connect_timeout,
-                    application_name="smartcourse-certificates")
-
-
-@functools.cache
-def renderer() -> PdfRenderer:
-    return PdfRenderer()
-
-
-@functools.cache
-def store() -> S3CertificateStore:
-    s = load_settings(CertificatesSettings)
-    return S3CertificateStore(client("s3", s), s.certificates_bucket)
-
-
-@functools.cache
-def consumer() -> Consumer:
-    s = load_settings(CertificatesSettings)
+    database = database_for(s, "smartcourse-certificates")
+    renderer = PdfRenderer()
+    store = S3CertificateStore(client("s3", s), s.certificates_bucket)
 
     def on_completed(conn: Any, envelope: EventEnvelope) -> None:
-        issue_for_completion(conn, envelope, renderer=renderer(), store=store(), public_base_url=s.public_base_url)
+        issue_for_completion(conn, envelope, renderer=renderer, store=store, public_base_url=s.public_base_url)
 
-    return Consumer(s.consumer_name, database, {"course.completed": on_completed}, schema="lms",
-                    max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
-                    transient_wait_s=s.transient_wait_s)
+    consumer = Consumer(s.consumer_name, lambda: database, {"course.completed": on_completed}, schema="lms",
+                        max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
+                        transient_wait_s=s.transient_wait_s)
+    return Deps(s, database, renderer, store, consumer)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    d = deps()
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if event.get("source") == "aws.events":
-        s = load_settings(CertificatesSettings)
-        return sweep(database(), renderer=renderer(), store=store(), public_base_url=s.public_base_url,
+        s = d.settings
+        return sweep(d.database, renderer=d.renderer, store=d.store, public_base_url=s.public_base_url,
                      consumer_name=s.consumer_name, grace_s=s.sweep_grace_s, batch=s.sweep_batch,
-                     max_attempts=s.sweep_max_attempts,
-                     remaining_ms=getattr(context, "get_remaining_time_in_millis", None)).as_dict()
-    return consumer().handle(event, getattr(context, "get_remaining_time_in_millis", None))
+                     max_attempts=s.sweep_max_attempts, remaining_ms=remaining_ms).as_dict()
+    return d.consumer.handle(event, remaining_ms)

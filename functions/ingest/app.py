@@ -16,68 +16,60 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from smartcourse.ai.assets import AssetDeleted, CoursePublished, ObjectChange, parse_s3_event
-from smartcourse.ai.ingestion import IngestionService, IngestSettings, Outcome, build_service, new_database
-from smartcourse.ai.reconcile import Sweeper, build_sweeper
-from smartcourse.consumer import TRANSIENT_SAFETY_MS, Consumer
+from smartcourse.ai.bootstrap import build_service, build_sweeper, new_database
+from smartcourse.ai.ingestion import IngestionService, IngestSettings, Outcome
+from smartcourse.ai.reconcile import Sweeper
+from smartcourse.consumer import Consumer, wait_out_outages
+from smartcourse.container import container
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope
 from smartcourse.observability import MetricUnit, logger, metrics
 from smartcourse.settings import load_settings
 
-_service: IngestionService | None = None
-_consumer: Consumer | None = None
-_events_db: Database | None = None
-_sweeper: Sweeper | None = None
+
+@dataclass(frozen=True)
+class Deps:
+    settings: IngestSettings
+    service: IngestionService
+    #: the consumer's and the sweeper's transactions (processed_events + live switch) use their own
+    #: connection: document statuses commit on the service's connection while a publish is in progress
+    events_database: Database
+    consumer: Consumer
+    sweeper: Sweeper
+
+
+@container
+def deps() -> Deps:
+    """Built on the first invocation from IngestSettings (the model loads on the first embedding)."""
+    s = load_settings(IngestSettings)
+    svc = build_service(s)
+    events_db = new_database(s, "smartcourse-ingest-events")
+
+    def on_published(conn: Any, envelope: EventEnvelope) -> None:
+        svc.on_course_published(conn, CoursePublished.model_validate(envelope.data))
+
+    def on_deleted(conn: Any, envelope: EventEnvelope) -> None:
+        svc.on_asset_deleted(conn, AssetDeleted.model_validate(envelope.data))
+
+    consumer = Consumer(s.consumer_name, lambda: events_db,
+                        {"course.published": on_published, "asset.deleted": on_deleted}, schema="ai",
+                        transient_wait_s=s.transient_wait_s)
+    return Deps(s, svc, events_db, consumer, build_sweeper(svc, lambda: events_db, s))
 
 
 def service() -> IngestionService:
-    global _service
-    if _service is None:
-        _service = build_service(load_settings(IngestSettings))
-    return _service
-
-
-def _events_database() -> Database:
-    # The consumer's transactions (processed_events + live switch) use their own connection:
-    # document statuses commit on the service's connection while a publish is in progress.
-    global _events_db
-    if _events_db is None:
-        _events_db = new_database(load_settings(IngestSettings), "smartcourse-ingest-events")
-    return _events_db
-
-
-def consumer() -> Consumer:
-    global _consumer
-    if _consumer is None:
-        settings = load_settings(IngestSettings)
-
-        def on_published(conn: Any, envelope: EventEnvelope) -> None:
-            service().on_course_published(conn, CoursePublished.model_validate(envelope.data))
-
-        def on_deleted(conn: Any, envelope: EventEnvelope) -> None:
-            service().on_asset_deleted(conn, AssetDeleted.model_validate(envelope.data))
-
-        _consumer = Consumer(settings.consumer_name, _events_database,
-                             {"course.published": on_published, "asset.deleted": on_deleted}, schema="ai",
-                             transient_wait_s=settings.transient_wait_s)
-    return _consumer
-
-
-def sweeper() -> Sweeper:
-    global _sweeper
-    if _sweeper is None:
-        _sweeper = build_sweeper(service(), _events_database, load_settings(IngestSettings))
-    return _sweeper
+    return deps().service
 
 
 def handle_schedule(remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
     """One reconciliation sweep; its counts are the result (a dependency outage is counted in
     ``errors`` and retried by the next run)."""
-    return sweeper().run(remaining_ms).as_dict()
+    return deps().sweeper.run(remaining_ms).as_dict()
 
 
 def outage_wait_s() -> float:
@@ -104,19 +96,13 @@ def _created_waiting(svc: IngestionService, change: ObjectChange, budget: _Outag
                      remaining_ms: Callable[[], int] | None) -> Outcome | None:
     """`on_object_created`, retried with backoff while S3 or the database is out and time allows:
     a short outage must not use up the notification's few retries (3 receives, then its DLQ)."""
-    delay = OUTAGE_BACKOFF_S
-    while True:
-        try:
-            return svc.on_object_created(change)
-        except DependencyUnavailable:
-            if time.monotonic() + delay > budget.until():
-                raise
-            if remaining_ms is not None and remaining_ms() - delay * 1000 < TRANSIENT_SAFETY_MS:
-                raise
-            logger.warning("dependency unavailable: retrying the object", extra={"key": change.key,
-                                                                                 "retry_in_s": delay})
-            time.sleep(delay)
-            delay = min(delay * 2, 8.0)
+
+    def retrying(exc: Exception, delay: float) -> None:
+        logger.warning("dependency unavailable: retrying the object", extra={"key": change.key, "retry_in_s": delay})
+
+    return wait_out_outages(lambda: svc.on_object_created(change), until=budget.until, remaining_ms=remaining_ms,
+                            backoff_s=OUTAGE_BACKOFF_S, on_retry=retrying,
+                            retryable=lambda exc: isinstance(exc, DependencyUnavailable))
 
 
 def handle_s3(event: dict[str, Any], remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
@@ -157,7 +143,7 @@ def handle_s3(event: dict[str, Any], remaining_ms: Callable[[], int] | None = No
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("eventSource") == "aws:kafka":
-        return consumer().handle(event, getattr(context, "get_remaining_time_in_millis", None))
+        return deps().consumer.handle(event, getattr(context, "get_remaining_time_in_millis", None))
     if "Records" in event:
         return handle_s3(event, getattr(context, "get_remaining_time_in_millis", None))
     if event.get("source") == "aws.events":

@@ -7,21 +7,19 @@ an EventBridge rule `Input`, or in `detail`) bounds this invocation's loop, for 
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from smartcourse.db import Database
+from smartcourse.container import container, database_for
 from smartcourse.observability import logger, metrics
 from smartcourse.relay import Relay, RelaySettings
-from smartcourse.settings import load_settings, resolve_database_url
+from smartcourse.settings import load_settings
 
 
-@functools.cache
+@container
 def relay() -> Relay:
+    """The relay, built on the first invocation from RelaySettings."""
     settings = load_settings(RelaySettings)
-    database = Database(resolve_database_url(settings), connect_timeout=settings.database_connect_timeout,
-                        application_name="smartcourse-outbox-relay")
-    return Relay(settings, database)
+    return Relay(settings, database_for(settings, "smartcourse-outbox-relay"))
 
 
 def _max_duration(event: Any) -> float | None:

@@ -8,7 +8,6 @@ it to verify tokens. argon2 is imported only by the password functions.
 from __future__ import annotations
 
 import functools
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -125,23 +124,18 @@ class _HasJwt(Protocol):
 
 
 def resolve_jwt_secret(settings: _HasJwt) -> str:
-    """JWT_SECRET if set (local), else the Secrets Manager secret JWT_SECRET_ARN (read once)."""
+    """JWT_SECRET if set (local), else the Secrets Manager secret JWT_SECRET_ARN (its text, or
+    ``secret`` / ``jwt_secret`` in its JSON), at least MIN_SECRET_BYTES long."""
+    from smartcourse import secrets  # local import: only AWS deployments read Secrets Manager
+    from smartcourse.aws import location_of
+
     if settings.jwt_secret:
         return settings.jwt_secret
     if not settings.jwt_secret_arn:
         raise ConfigurationError("setting JWT_SECRET (or JWT_SECRET_ARN) is required")
-    return _secret_from_arn(settings.jwt_secret_arn, getattr(settings, "aws_region", "us-east-1"),
-                            getattr(settings, "aws_endpoint_url", None))
-
-
-@functools.cache
-def _secret_from_arn(arn: str, region: str, endpoint_url: str | None) -> str:
-    from smartcourse.aws import _client  # local import: only AWS deployments need boto3 here
-
-    raw = str(_client("secretsmanager", region, endpoint_url).get_secret_value(SecretId=arn)["SecretString"])
-    if raw.lstrip().startswith("{"):
-        data = json.loads(raw)
-        raw = str(data.get("secret") or data.get("jwt_secret") or "")
-    if len(raw.encode()) < MIN_SECRET_BYTES:
-        raise ConfigurationError(f"the JWT secret in {arn} is shorter than {MIN_SECRET_BYTES} bytes")
-    return raw
+    value = secrets.resolve(None, settings.jwt_secret_arn, location_of(settings), setting="JWT_SECRET",
+                            json_keys=("secret", "jwt_secret")) or ""
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        raise ConfigurationError(f"the JWT secret in {settings.jwt_secret_arn} is shorter than "
+                                 f"{MIN_SECRET_BYTES} bytes")
+    return value

@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from smartcourse.settings import CommonSettings
+
+class AwsLocation(Protocol):
+    """Where AWS is: a region, and the local endpoint (moto / LocalStack) when there is one.
+    Every function's settings are one (`smartcourse.settings.CommonSettings`)."""
+
+    @property
+    def aws_region(self) -> str: ...
+
+    @property
+    def aws_endpoint_url(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Location:
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+
+
+def location_of(settings: object) -> AwsLocation:
+    """`settings` itself when it says where AWS is, else the default region (a settings model
+    such as JwtSettings used alone, in tests)."""
+    if hasattr(settings, "aws_region") and hasattr(settings, "aws_endpoint_url"):
+        return settings  # type: ignore[return-value]
+    return Location()
 
 
 @functools.cache
@@ -20,6 +44,6 @@ def _client(service: str, region: str, endpoint_url: str | None) -> Any:
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
-def client(service: str, settings: CommonSettings) -> Any:
+def client(service: str, where: AwsLocation) -> Any:
     """A cached client per (service, region, endpoint): one per Lambda container."""
-    return _client(service, settings.aws_region, settings.aws_endpoint_url)
+    return _client(service, where.aws_region, where.aws_endpoint_url)

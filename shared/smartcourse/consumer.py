@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import psycopg
 from aws_lambda_powertools.utilities.data_classes import KafkaEvent
@@ -52,9 +52,37 @@ Handler = Callable[[psycopg.Connection[Any], EventEnvelope], None]
 TRANSIENT_SAFETY_MS = 5_000
 
 
+#: Backoff between retries while a dependency is out: doubles from the first pause up to this.
+MAX_OUTAGE_BACKOFF_S = 8.0
+T = TypeVar("T")
+
+
 def is_transient(exc: BaseException) -> bool:
     """A dependency outage: the same record can succeed once the dependency is back."""
     return isinstance(exc, DependencyUnavailable) or getattr(type(exc), "transient", False) is True
+
+
+def wait_out_outages(call: Callable[[], T], *, until: Callable[[], float], remaining_ms: Callable[[], int] | None,
+                     backoff_s: float, on_retry: Callable[[Exception, float], None],
+                     retryable: Callable[[BaseException], bool] = is_transient,
+                     sleep: Callable[[float], None] = time.sleep) -> T:
+    """`call()`, retried with doubling backoff while it raises a `retryable` error, as long as the
+    next try starts before `until()` (a `time.monotonic()` instant) and at least
+    TRANSIENT_SAFETY_MS before the Lambda deadline (`remaining_ms`, the context's
+    `get_remaining_time_in_millis`); then the last error is raised. The consumers (a record) and
+    the S3 path of IngestFunction (an object) wait out outages this one way."""
+    delay = backoff_s
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not retryable(exc) or time.monotonic() + delay > until():
+                raise
+            if remaining_ms is not None and remaining_ms() - delay * 1000 < TRANSIENT_SAFETY_MS:
+                raise
+            on_retry(exc, delay)
+            sleep(delay)
+            delay = min(delay * 2, MAX_OUTAGE_BACKOFF_S)
 
 
 @dataclass(frozen=True)
@@ -160,20 +188,14 @@ class Consumer:
     def _process_waiting(self, envelope: EventEnvelope, wait_until: float,
                          remaining_ms: Callable[[], int] | None, result: BatchResult) -> bool:
         """`process_envelope`, retried with backoff while a dependency is out and time allows."""
-        delay = self.transient_backoff_s
-        while True:
-            try:
-                return self.process_envelope(envelope)
-            except Exception as exc:
-                if not is_transient(exc) or time.monotonic() + delay > wait_until:
-                    raise
-                if remaining_ms is not None and remaining_ms() - delay * 1000 < TRANSIENT_SAFETY_MS:
-                    raise
-                result.transient_retries += 1
-                logger.warning("dependency unavailable: retrying the record", extra={
-                    "error_type": type(exc).__name__, "retry_in_s": delay})
-                time.sleep(delay)
-                delay = min(delay * 2, 8.0)
+
+        def retrying(exc: Exception, delay: float) -> None:
+            result.transient_retries += 1
+            logger.warning("dependency unavailable: retrying the record", extra={
+                "error_type": type(exc).__name__, "retry_in_s": delay})
+
+        return wait_out_outages(lambda: self.process_envelope(envelope), until=lambda: wait_until,
+                                remaining_ms=remaining_ms, backoff_s=self.transient_backoff_s, on_retry=retrying)
 
     def run(self, event: dict[str, Any], remaining_ms: Callable[[], int] | None = None) -> BatchResult:
         result = BatchResult()

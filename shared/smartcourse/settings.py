@@ -7,7 +7,6 @@ cold start that cannot read its configuration fails with one line naming the set
 from __future__ import annotations
 
 import functools
-import json
 from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError
@@ -62,21 +61,11 @@ def load_settings(model: type[S]) -> S:
 
 
 def resolve_database_url(settings: CommonSettings) -> str:
-    """The database URL from env locally, or from Secrets Manager in AWS."""
+    """DATABASE_URL (local, tests), or the Secrets Manager secret DATABASE_SECRET_ARN (AWS)."""
+    from smartcourse import secrets  # local import: only AWS deployments read Secrets Manager
+
     if settings.database_url:
         return settings.database_url
     if not settings.database_secret_arn:
         raise ConfigurationError("setting DATABASE_URL (or DATABASE_SECRET_ARN) is required")
-    from smartcourse.aws import client  # local import: only AWS deployments need it
-
-    secret = client("secretsmanager", settings).get_secret_value(SecretId=settings.database_secret_arn)
-    raw = secret["SecretString"]
-    if raw.startswith("postgres"):
-        return str(raw)
-    data = json.loads(raw)
-    if "url" in data:
-        return str(data["url"])
-    return (
-        f"postgresql://{data['username']}:{data['password']}@{data['host']}:{data.get('port', 5432)}"
-        f"/{data.get('dbname', 'smartcourse')}"
-    )
+    return secrets.database_url_from_secret(secrets.secret_text(settings.database_secret_arn, settings))

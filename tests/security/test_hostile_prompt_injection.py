@@ -98,7 +98,10 @@ def injected(database_url: str, embedder: MiniLMEmbeddings) -> Iterator[Injected
 
 def _service(env: Injected, emb: MiniLMEmbeddings, groq: FakeGroq | None = None) -> AssistantService:
     values: dict[str, Any] = {"database_url": env.db.url, "jwt_secret": "x" * 32, "groq_api_key": None,
-                              "groq_api_key_secret_arn": None, "ask_rate_limit_per_minute": 1000}
+                              "groq_api_key_secret_arn": None, "ask_rate_limit_per_minute": 1000,
+                              # every matching chunk of a hostile asset reaches the answer, not only its
+                              # best one (the default): more injected text for the guards to stop
+                              "passages_per_asset": None}
     if groq is not None:
         values.update(groq_api_key="test", groq_base_url=groq.url, groq_max_retries=0, groq_timeout_s=5.0,
                       groq_model="llama-test")

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from smartcourse.container import reset_all
 from smartcourse.events import new_event
 from tests.conftest import apply_function_env, load_function_module
 from tests.security.conftest import PASSWORD, Gateway
@@ -75,8 +76,7 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
     mp = pytest.MonkeyPatch()
     apply_function_env(mp, template, function_env)
     certificates = load_function_module("certificates")
-    certificates.consumer.cache_clear()
-    certificates.database.cache_clear()
+    reset_all()
 
     def certified(course_id: str, lesson_id: str) -> str:
         """The learner enrols, completes the course, and the real CertificatesFunction issues."""

@@ -4,7 +4,6 @@ the OpenAPI document is generated from."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import uuid
@@ -17,12 +16,11 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import deps
 from chalicelib.web import json_response, route
-from smartcourse.auth import Principal, bearer_token, resolve_jwt_secret, verify_token
+from smartcourse.auth import Principal, bearer_token, verify_token
 from smartcourse.errors import BadRequest, Conflict, FieldProblem, NotFound, PayloadTooLarge
 from smartcourse.http import parse_json, validation_error
 from smartcourse.lms.repository import PgRepository
-from smartcourse.lms.service import LmsConfig, LmsService
-from smartcourse.lms.storage import S3Storage
+from smartcourse.lms.service import LmsService
 from smartcourse.observability import logger
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,32 +55,11 @@ def endpoint(bp: Blueprint, path: str, method: str, *, summary: str, tag: str, r
     return route(bp, path, methods=[method])
 
 
-# --- container-level dependencies (built on first use) ------------------------------------------
-
-@functools.cache
-def config() -> LmsConfig:
-    s = deps.settings()
-    return LmsConfig(jwt_secret=resolve_jwt_secret(s), jwt_ttl_s=s.jwt_ttl_s, max_asset_bytes=s.max_asset_bytes)
-
-
-@functools.cache
-def storage() -> S3Storage:
-    s = deps.settings()
-    return S3Storage(deps.s3(), s.assets_bucket, upload_ttl_s=s.upload_url_ttl_s, download_ttl_s=s.download_url_ttl_s)
-
-
-def reset() -> None:
-    """Forget the container's cached config (tests that change the environment)."""
-    config.cache_clear()
-    storage.cache_clear()
-    deps.database.cache_clear()
-
-
 # --- request parsing ------------------------------------------------------------------------------
 
 def principal(bp: Blueprint) -> Principal:
     req = bp.current_request
-    return verify_token(bearer_token(req.headers.get("authorization")), config().jwt_secret)
+    return verify_token(bearer_token(req.headers.get("authorization")), deps.config().jwt_secret)
 
 
 def _raw_json(bp: Blueprint) -> Any:
@@ -146,7 +123,7 @@ def execute(bp: Blueprint, call: Callable[[LmsService], BaseModel | None], *, st
                     raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
                 return json_response(stored["response_body"], stored["response_status"],
                                      headers={"Idempotent-Replayed": "true"})
-        service = LmsService(repo, storage(), config())
+        service = LmsService(repo, deps.storage(), deps.config())
         try:
             result = call(service)
         except ValidationError as exc:  # a response model that does not fit: our bug, a 500

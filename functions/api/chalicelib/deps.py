@@ -1,26 +1,63 @@
-"""The container's dependencies, built on first use (never at import)."""
+"""The container's dependencies: one `Wiring` built on first use (never at import), reset by
+`smartcourse.container.reset_all()`."""
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.settings import ApiSettings
+from smartcourse.auth import resolve_jwt_secret
 from smartcourse.aws import client
+from smartcourse.container import Container, container, database_for
 from smartcourse.db import Database
-from smartcourse.settings import load_settings, resolve_database_url
+from smartcourse.lms.service import LmsConfig
+from smartcourse.lms.storage import S3Storage
+from smartcourse.settings import load_settings
+
+
+@dataclass(frozen=True)
+class Wiring:
+    settings: ApiSettings
+    database: Database
+    config: LmsConfig
+    #: importing boto3 and making a client costs about 0.5 s (docs/architecture.md): built on the first
+    #: request that uses S3
+    s3: Container[Any]
+    storage: Container[S3Storage]
+
+
+@container
+def wiring() -> Wiring:
+    """Built on the first request that needs more than the settings."""
+    s = settings()
+    s3 = Container(lambda: client("s3", s))
+    return Wiring(
+        settings=s,
+        database=database_for(s, "smartcourse-api"),
+        config=LmsConfig(jwt_secret=resolve_jwt_secret(s), jwt_ttl_s=s.jwt_ttl_s, max_asset_bytes=s.max_asset_bytes),
+        s3=s3,
+        storage=Container(lambda: S3Storage(s3(), s.assets_bucket, upload_ttl_s=s.upload_url_ttl_s,
+                                            download_ttl_s=s.download_url_ttl_s)),
+    )
 
 
 def settings() -> ApiSettings:
+    """The settings alone (CORS headers of an error response need them, not the wiring)."""
     return load_settings(ApiSettings)
 
 
-@functools.cache
 def database() -> Database:
-    s = settings()
-    return Database(resolve_database_url(s), connect_timeout=s.database_connect_timeout,
-                    application_name="smartcourse-api")
+    return wiring().database
 
 
 def s3() -> Any:
-    return client("s3", settings())
+    return wiring().s3()
+
+
+def config() -> LmsConfig:
+    return wiring().config
+
+
+def storage() -> S3Storage:
+    return wiring().storage()

@@ -321,8 +321,7 @@ class IngestionService:
                reused: bool, **fields: Any) -> int:
         row = conn.execute("SELECT chunk_count, token_count, format, title FROM ai.chunk_sets WHERE id = %s",
                            (set_id,)).fetchone()
-        r = dict(row) if isinstance(row, dict) else dict(zip(("chunk_count", "token_count", "format", "title"),
-                                                                row or (), strict=False))
+        r = row or {}
         fields.setdefault("format", r["format"])
         fields.setdefault("title", r["title"])
         storage.update_document(conn, document_id, status="ready", chunk_set_id=set_id, reused=reused,
@@ -392,7 +391,7 @@ class IngestionService:
 
 def _now(conn: psycopg.Connection[Any]) -> Any:
     row = conn.execute("SELECT now() AS now").fetchone()
-    return row["now"] if isinstance(row, dict) else row[0]  # type: ignore[index]
+    return row["now"]  # type: ignore[index]
 
 
 def _rejection_for(exc: Exception) -> Rejection:
@@ -406,35 +405,3 @@ def _rejection_for(exc: Exception) -> Rejection:
     logger.exception("unexpected error while reading a document")
     return Rejection("processing_error",
                      f"the document could not be processed ({type(exc).__name__}); re-upload it or contact support")
-
-
-# --------------------------------------------------------------------------- wiring
-
-
-def build_service(settings: IngestSettings, *, embedder: Embedder | None = None,
-                  objects: ObjectStore | None = None, database: Database | None = None) -> IngestionService:
-    """The service with its production adapters (each replaceable, e.g. in tests)."""
-    from smartcourse.ai.extract import ExtractionLimits
-
-    if embedder is None:
-        from smartcourse.ai.embeddings import MiniLMEmbeddings
-
-        embedder = MiniLMEmbeddings(batch_size=settings.embedding_batch_size)
-    if objects is None:
-        from smartcourse.ai.objects import S3Objects
-        from smartcourse.aws import client
-
-        objects = S3Objects(client("s3", settings), settings.assets_bucket)
-    if database is None:
-        database = new_database(settings, "smartcourse-ingest")
-    pipeline = DocumentPipeline(embedder, max_tokens=settings.chunk_max_tokens,
-                                overlap_tokens=settings.chunk_overlap_tokens,
-                                limits=ExtractionLimits(max_bytes=settings.max_asset_bytes))
-    return IngestionService(database, objects, pipeline, max_bytes=settings.max_asset_bytes)
-
-
-def new_database(settings: CommonSettings, application_name: str) -> Database:
-    from smartcourse.settings import resolve_database_url
-
-    return Database(resolve_database_url(settings), connect_timeout=settings.database_connect_timeout,
-                    configure=storage.configure, application_name=application_name)

@@ -290,8 +290,7 @@ _STUCK_SELECT = ("SELECT id, asset_id, course_id, s3_key, attempts, sweeper_atte
 
 
 def _stuck_row(row: Any) -> StuckDocument:
-    r = dict(row) if isinstance(row, dict) else dict(zip(_STUCK_COLUMNS, row, strict=True))
-    return StuckDocument(**r)
+    return StuckDocument(**row)
 
 
 class PostgresSweepStore:
@@ -397,11 +396,3 @@ class ServiceIngestor:
         if event_id is not None:
             conn.execute("INSERT INTO ai.processed_events (consumer, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                          (self.consumer_name, event_id))
-
-
-def build_sweeper(service: IngestionService, events_database: Callable[[], Database],
-                  settings: IngestSettings) -> Sweeper:
-    return Sweeper(PostgresSweepStore(service.database),
-                   ServiceIngestor(service, events_database, settings.consumer_name),
-                   SweepLimits.from_settings(settings))
-

@@ -27,7 +27,8 @@ from typing import Any, TextIO
 
 from smartcourse.ai import storage
 from smartcourse.ai.assets import AssetKey, InvalidAssetKey, PublishedAsset, parse_asset_key
-from smartcourse.ai.ingestion import IngestionService, IngestSettings, build_service, new_database
+from smartcourse.ai.bootstrap import build_service, new_database
+from smartcourse.ai.ingestion import IngestionService, IngestSettings
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.readonly import lms_facts

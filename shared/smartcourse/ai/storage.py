@@ -28,7 +28,7 @@ the generated ``tsv``, ranked with ``ts_rank_cd``). Fusion and ranking belong to
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,8 +78,8 @@ def claim_document(conn: psycopg.Connection[Any], *, asset_id: uuid.UUID, course
         (uuid.uuid4(), asset_id, course_id, s3_key, etag, source, filename, declared_type, object_type,
          declared_size, size_bytes, model_name, model_version),
     ).fetchone()
-    r = _dict(row, ("id", "status", "chunk_set_id", "error_code", "created"))
-    return DocumentRef(r["id"], r["status"], r["chunk_set_id"], bool(r["created"]), r["error_code"])
+    assert row is not None  # INSERT ... ON CONFLICT DO UPDATE ... RETURNING always returns the row
+    return DocumentRef(row["id"], row["status"], row["chunk_set_id"], bool(row["created"]), row["error_code"])
 
 
 _DOCUMENT_FIELDS = frozenset({
@@ -134,10 +134,6 @@ class DocumentRow:
     reused: bool
 
 
-_DOC_COLUMNS = ("id", "asset_id", "course_id", "s3_key", "etag", "status", "error_code", "error", "content_hash",
-                "chunk_set_id", "model_version", "chunk_count", "reused")
-
-
 def documents_of_asset(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> list[DocumentRow]:
     """Every document of the asset, the current one first."""
     rows = conn.execute(
@@ -146,7 +142,7 @@ def documents_of_asset(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> li
         "ORDER BY last_seen_at DESC, created_at DESC",
         (asset_id,),
     ).fetchall()
-    return [DocumentRow(**_dict(r, _DOC_COLUMNS)) for r in rows]
+    return [DocumentRow(**r) for r in rows]
 
 
 def current_objects(conn: psycopg.Connection[Any],
@@ -160,8 +156,7 @@ def current_objects(conn: psycopg.Connection[Any],
         params = (course_id,)
     query += "ORDER BY asset_id, last_seen_at DESC, created_at DESC"
     rows = conn.execute(query, params).fetchall()
-    return [(r["course_id"], r["asset_id"], r["s3_key"]) if isinstance(r, dict) else (r[0], r[1], r[2])
-            for r in rows]
+    return [(r["course_id"], r["asset_id"], r["s3_key"]) for r in rows]
 
 
 # --------------------------------------------------------------------------- chunk sets
@@ -194,7 +189,7 @@ def find_chunk_set(conn: psycopg.Connection[Any], asset_id: uuid.UUID, content_h
         "SELECT id FROM ai.chunk_sets WHERE asset_id = %s AND content_hash = %s AND model_version = %s",
         (asset_id, content_hash, model_version),
     ).fetchone()
-    return _dict(row, ("id",))["id"] if row is not None else None
+    return row["id"] if row is not None else None
 
 
 def find_chunk_set_by_content(conn: psycopg.Connection[Any], content_hash: str,
@@ -204,7 +199,7 @@ def find_chunk_set_by_content(conn: psycopg.Connection[Any], content_hash: str,
         "SELECT id FROM ai.chunk_sets WHERE content_hash = %s AND model_version = %s ORDER BY created_at LIMIT 1",
         (content_hash, model_version),
     ).fetchone()
-    return _dict(row, ("id",))["id"] if row is not None else None
+    return row["id"] if row is not None else None
 
 
 _COPY_CHUNKS = (
@@ -263,8 +258,8 @@ def copy_chunk_set(conn: psycopg.Connection[Any], source_id: uuid.UUID, *, cours
     if row is None:
         src = conn.execute("SELECT content_hash, model_version FROM ai.chunk_sets WHERE id = %s",
                            (source_id,)).fetchone()
-        r = _dict(src, ("content_hash", "model_version"))
-        existing = find_chunk_set(conn, asset_id, r["content_hash"], r["model_version"])
+        assert src is not None, f"chunk set {source_id} is gone"
+        existing = find_chunk_set(conn, asset_id, src["content_hash"], src["model_version"])
         assert existing is not None
         return existing, False
     conn.execute(
@@ -298,12 +293,12 @@ def live_version(conn: psycopg.Connection[Any], course_id: uuid.UUID, *,
     row = conn.execute(query + (" FOR UPDATE" if for_update else ""), (course_id,)).fetchone()
     if row is None:
         return None
-    return LiveVersion(**_dict(row, ("course_id", "version", "assets", "published_at", "switched_at")))
+    return LiveVersion(**row)
 
 
 def live_courses(conn: psycopg.Connection[Any]) -> list[uuid.UUID]:
     rows = conn.execute("SELECT course_id FROM ai.course_live_versions ORDER BY course_id").fetchall()
-    return [_dict(r, ("course_id",))["course_id"] for r in rows]
+    return [r["course_id"] for r in rows]
 
 
 def lock_course(conn: psycopg.Connection[Any], course_id: uuid.UUID) -> None:
@@ -371,7 +366,7 @@ def live_chunk_sets(conn: psycopg.Connection[Any], course_id: uuid.UUID) -> dict
     """asset -> live chunk set of the course."""
     rows = conn.execute("SELECT asset_id, chunk_set_id FROM ai.live_chunk_sets WHERE course_id = %s",
                         (course_id,)).fetchall()
-    pairs = (_dict(r, ("asset_id", "chunk_set_id")) for r in rows)
+    pairs = (r for r in rows)
     return {p["asset_id"]: p["chunk_set_id"] for p in pairs}
 
 
@@ -431,7 +426,7 @@ def _live_courses_of(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> list
     """Courses serving a chunk set of the asset: their BM25 statistics change if it goes."""
     rows = conn.execute("SELECT DISTINCT course_id FROM ai.live_chunk_sets WHERE asset_id = %s",
                         (asset_id,)).fetchall()
-    return [_dict(r, ("course_id",))["course_id"] for r in rows]
+    return [r["course_id"] for r in rows]
 
 
 def is_asset_deleted(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> bool:
@@ -452,8 +447,6 @@ class ChunkHit:
     metadata: dict[str, Any]
     score: float  # vector: cosine similarity (1 - distance); text: ts_rank_cd
 
-
-_HIT_COLUMNS = ("chunk_id", "chunk_set_id", "asset_id", "ordinal", "title", "text", "metadata", "score")
 
 #: Vector search within a course's live chunk sets (cosine distance, HNSW). Parameters:
 #: (query vector, course_id, query vector, k). Iterative scan (pgvector >= 0.8) keeps reading
@@ -495,17 +488,10 @@ def search_live_vector(conn: psycopg.Connection[Any], course_id: uuid.UUID, embe
         conn.execute("SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
                      "'relaxed_order', true)", (str(int(ef_search)),))
         rows = conn.execute(LIVE_VECTOR_SQL, (vector, course_id, vector, k)).fetchall()
-    return [ChunkHit(**_dict(r, _HIT_COLUMNS)) for r in rows]
+    return [ChunkHit(**r) for r in rows]
 
 
 def search_live_text(conn: psycopg.Connection[Any], course_id: uuid.UUID, query: str, k: int = 10) -> list[ChunkHit]:
     """The ``k`` live chunks of the course that best match ``query`` (web-search syntax)."""
     rows = conn.execute(LIVE_TEXT_SQL, (query, course_id, k)).fetchall()
-    return [ChunkHit(**_dict(r, _HIT_COLUMNS)) for r in rows]
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _dict(row: Any, columns: Iterable[str]) -> dict[str, Any]:
-    return dict(row) if isinstance(row, dict) else dict(zip(columns, row, strict=True))
+    return [ChunkHit(**r) for r in rows]

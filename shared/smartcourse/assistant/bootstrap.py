@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from smartcourse.assistant.generation import ExtractiveGenerator, Generator, GroqGenerator
@@ -14,19 +13,12 @@ from smartcourse.settings import resolve_database_url
 
 
 def resolve_groq_key(settings: AssistantSettings) -> str | None:
-    """GROQ_API_KEY (local) or the Secrets Manager secret GROQ_API_KEY_SECRET_ARN; None = no LLM."""
-    if settings.groq_api_key:
-        return settings.groq_api_key
-    if not settings.groq_api_key_secret_arn:
-        return None
-    from smartcourse.aws import client
+    """GROQ_API_KEY (local) or the Secrets Manager secret GROQ_API_KEY_SECRET_ARN (its text, or
+    ``api_key`` / ``GROQ_API_KEY`` in its JSON); None = no LLM (extractive answers)."""
+    from smartcourse import secrets  # local import: only AWS deployments read Secrets Manager
 
-    raw = str(client("secretsmanager", settings).get_secret_value(
-        SecretId=settings.groq_api_key_secret_arn)["SecretString"]).strip()
-    if raw.startswith("{"):
-        data = json.loads(raw)
-        raw = str(data.get("api_key") or data.get("GROQ_API_KEY") or "")
-    return raw or None
+    return secrets.resolve(settings.groq_api_key, settings.groq_api_key_secret_arn, settings,
+                           setting="GROQ_API_KEY", json_keys=("api_key", "GROQ_API_KEY"), required=False)
 
 
 def default_embedder() -> Embedder:

@@ -11,13 +11,9 @@ from typing import Any
 import psycopg
 
 
-def _get(row: Any, key: str, index: int) -> Any:
-    return row[key] if isinstance(row, dict) else row[index]
-
-
 def live_version(conn: psycopg.Connection[Any], course_id: uuid.UUID) -> int | None:
     row = conn.execute("SELECT version FROM ai.course_live_versions WHERE course_id = %s", (course_id,)).fetchone()
-    return int(_get(row, "version", 0)) if row is not None else None
+    return int(row["version"]) if row is not None else None
 
 
 def document_statuses(conn: psycopg.Connection[Any], asset_ids: Sequence[uuid.UUID]) -> list[str | None]:
@@ -33,4 +29,4 @@ def document_statuses(conn: psycopg.Connection[Any], asset_ids: Sequence[uuid.UU
         "ORDER BY a.pos",
         (list(asset_ids),),
     ).fetchall()
-    return [_get(r, "status", 1) for r in rows]
+    return [r["status"] for r in rows]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from smartcourse.auth import issue_token
-from smartcourse.settings import load_settings
+from smartcourse.container import reset_all
 from tests.conftest import load_function_module
 from tests.integration.assistant.conftest import World
 from tests.integration.assistant.fake_groq import FakeGroq, fake_groq
@@ -56,11 +56,9 @@ def app(in_process_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iter
     for name in ("GROQ_API_KEY", "GROQ_API_KEY_SECRET_ARN", "GROQ_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     module = load_function_module("assistant")
-    module.service.cache_clear()
-    module.jwt_secret.cache_clear()
+    reset_all()
     yield module
-    module.service.cache_clear()
-    module.jwt_secret.cache_clear()
+    reset_all()
 
 
 def call(app: Any, ev: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
@@ -158,8 +156,7 @@ def test_errors_are_json_with_the_right_status(app: Any, world: World, in_proces
 def test_rate_limit_is_429_with_retry_after(app: Any, world: World, in_process_env: dict[str, str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEARCH_RATE_LIMIT_PER_MINUTE", "1")
-    load_settings.cache_clear()
-    app.service.cache_clear()
+    reset_all()
     t = token(in_process_env, world.instructor)
     statuses = []
     for _ in range(4):
@@ -180,8 +177,7 @@ def test_groq_failure_is_503_with_retry_after(app: Any, world: World, in_process
         monkeypatch.setenv("GROQ_API_KEY", "test")
         monkeypatch.setenv("GROQ_BASE_URL", groq.url)
         monkeypatch.setenv("GROQ_MAX_RETRIES", "0")
-        load_settings.cache_clear()
-        app.service.cache_clear()
+        reset_all()
         status, headers, body = call(app, event("POST", ASK, {"course_id": str(world.a.course_id)},
                                                 token=token(in_process_env, world.learner_a),
                                                 body={"question": "How far is the Moon from the Earth?"}))

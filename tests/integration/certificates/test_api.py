@@ -13,6 +13,7 @@ import pytest
 from chalice.test import Client
 
 from smartcourse.auth import issue_token
+from smartcourse.container import reset_all
 from tests.conftest import load_function_module
 from tests.integration.certificates.conftest import Completion, insert_user, msk_event, outbox, seed_completion
 
@@ -35,9 +36,7 @@ class Http:
 @pytest.fixture
 def http(in_process_env: dict[str, str], provisioned: Any) -> Iterator[Http]:
     module = load_function_module("api")
-    from chalicelib import api as api_helpers
-
-    api_helpers.reset()
+    reset_all()
     with Client(module.app) as client:
         yield Http(client)
 
@@ -50,8 +49,7 @@ def token(env: dict[str, str], user_id: uuid.UUID, role: str = "student") -> str
 def issued(in_process_env: dict[str, str], provisioned: Any, db: psycopg.Connection[Any]) -> tuple[Completion, str]:
     """A completion whose certificate the real CertificatesFunction issued."""
     app = load_function_module("certificates")
-    app.consumer.cache_clear()
-    app.database.cache_clear()
+    reset_all()
     done = seed_completion(db, learner_name="Grace Hopper")
     event = done.event()
 

@@ -19,6 +19,7 @@ from smartcourse.certificates.render import PdfRenderer
 from smartcourse.certificates.service import issue_for_completion
 from smartcourse.certificates.store import S3CertificateStore
 from smartcourse.consumer import Consumer
+from smartcourse.container import reset_all
 from smartcourse.db import Database
 from smartcourse.events import EventEnvelope
 from tests.conftest import load_function_module
@@ -48,8 +49,7 @@ def consumer_for(database_url: str, store: Any) -> tuple[Consumer, Database]:
 @pytest.fixture
 def app(in_process_env: dict[str, str], provisioned: Any) -> Any:
     module = load_function_module("certificates")
-    module.consumer.cache_clear()
-    module.database.cache_clear()
+    reset_all()
     return module
 
 

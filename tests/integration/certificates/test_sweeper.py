@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from smartcourse.certificates.domain import certificate_key, code_for_issuance
+from smartcourse.container import reset_all
 from smartcourse.events import EventEnvelope
 from smartcourse.outbox import write_event
 from smartcourse.settings import load_settings
@@ -49,8 +50,7 @@ def app(in_process_env: dict[str, str], provisioned: Any, monkeypatch: pytest.Mo
     monkeypatch.setenv("SWEEP_MAX_ATTEMPTS", "2")
     load_settings.cache_clear()
     module = load_function_module("certificates")
-    module.consumer.cache_clear()
-    module.database.cache_clear()
+    reset_all()
     return module
 
 
@@ -155,7 +155,7 @@ def test_an_s3_outage_stops_the_sweep_without_counting_an_attempt(
         raise StorageError(f"could not store {key}: EndpointConnectionError")
 
     with monkeypatch.context() as m:
-        m.setattr(app.store(), "put", down)
+        m.setattr(app.deps().store, "put", down)
         report = app.handler(SCHEDULED, Ctx())
     assert report["outage"].startswith("StorageError") and report["issued"] == 0
     assert certificates(db, done.enrollment_id) == []
@@ -181,7 +181,8 @@ def test_concurrent_sweep_and_consumer_give_one_certificate(
 
     def run_sweep() -> None:
         barrier.wait()
-        results.append(sweep(own, renderer=app.renderer(), store=app.store(), public_base_url=s.public_base_url,
+        d = app.deps()
+        results.append(sweep(own, renderer=d.renderer, store=d.store, public_base_url=s.public_base_url,
                              consumer_name=s.consumer_name, grace_s=s.sweep_grace_s, batch=s.sweep_batch,
                              max_attempts=s.sweep_max_attempts).as_dict())
 

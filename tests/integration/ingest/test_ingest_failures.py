@@ -68,7 +68,8 @@ def test_an_object_larger_than_declared_fails(ingest: IngestEnv) -> None:
 
 
 def test_an_object_over_the_configured_maximum_fails(ingest: IngestEnv) -> None:
-    from smartcourse.ai.ingestion import IngestSettings, build_service
+    from smartcourse.ai.bootstrap import build_service
+    from smartcourse.ai.ingestion import IngestSettings
     from smartcourse.settings import load_settings
 
     small = build_service(load_settings(IngestSettings).model_copy(update={"max_asset_bytes": 4096}),
@@ -170,7 +171,7 @@ def test_a_publish_during_an_s3_outage_fails_the_record_and_its_retry_makes_the_
     asset = ingest.declare(course, "outage.md", "text/markdown", len(data))
     ingest.put(asset, data)
     event = ingest.msk_event(ingest.published(course, 1, [asset]))
-    monkeypatch.setattr(ingest.app.consumer(), "transient_wait_s", 0.0)  # an outage longer than the wait
+    monkeypatch.setattr(ingest.app.deps().consumer, "transient_wait_s", 0.0)  # an outage longer than the wait
 
     first = ingest.invoke(event)
 

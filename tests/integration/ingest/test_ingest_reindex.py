@@ -34,7 +34,8 @@ class NextModel:
 
 
 def test_reindex_moves_a_course_to_the_new_model_and_keeps_it_live(ingest: IngestEnv) -> None:
-    from smartcourse.ai.ingestion import IngestSettings, build_service, new_database
+    from smartcourse.ai.bootstrap import build_service, new_database
+    from smartcourse.ai.ingestion import IngestSettings
     from smartcourse.settings import load_settings
 
     page = docs.manual_page("indexes-types.html").paragraphs

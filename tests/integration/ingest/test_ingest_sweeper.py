@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from psycopg.types.json import Jsonb
 
 from smartcourse.ai.assets import AssetKey, ObjectInfo, parse_asset_key
+from smartcourse.ai.bootstrap import build_sweeper
+from smartcourse.ai.ingestion import IngestSettings
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope
 from smartcourse.outbox import write_event
@@ -43,8 +46,12 @@ def sweep(ingest: IngestEnv, monkeypatch: pytest.MonkeyPatch) -> Callable[..., d
                "SWEEP_MAX_ATTEMPTS": 3, "SWEEP_BATCH": 100, **overrides}
         for name, value in env.items():
             monkeypatch.setenv(name, str(value))
+        # the sweep reads these settings, with the service (and any outage a test put on it) kept
         load_settings.cache_clear()
-        monkeypatch.setattr(ingest.app, "_sweeper", None)  # a fresh container's settings
+        built = ingest.app.deps()
+        settings = load_settings(IngestSettings)
+        sweeper = build_sweeper(built.service, lambda: built.events_database, settings)
+        monkeypatch.setattr(ingest.app, "deps", lambda: replace(built, settings=settings, sweeper=sweeper))
         result: dict[str, Any] = ingest.invoke(SCHEDULED)
         return result
 

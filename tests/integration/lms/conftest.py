@@ -78,18 +78,18 @@ def admin_token(database_url: str, api_module: Any) -> tuple[str, uuid.UUID]:
     from smartcourse.lms.cli import create_admin
 
     user = create_admin(database_url, f"admin-{secrets.token_hex(4)}@example.com", "Admin", PASSWORD)
-    from chalicelib import api as api_helpers  # the function's own config (JWT secret from settings)
+    from chalicelib import deps  # the function's own config (JWT secret from settings)
     from smartcourse.auth import issue_token
 
-    return issue_token(user["id"], "admin", api_helpers.config().jwt_secret, 600), user["id"]
+    return issue_token(user["id"], "admin", deps.config().jwt_secret, 600), user["id"]
 
 
 @pytest.fixture
 def api_module(in_process_env: dict[str, str], provisioned: Any) -> Any:
     module = load_function_module("api")
-    from chalicelib import api as api_helpers
+    from smartcourse.container import reset_all
 
-    api_helpers.reset()
+    reset_all()
     return module
 
 

@@ -63,9 +63,9 @@ def world(function_env: dict[str, str], template: Any, provisioned: Any, databas
     mp = pytest.MonkeyPatch()
     apply_function_env(mp, template, function_env)
     module = load_function_module("api")
-    from chalicelib import api as api_helpers
+    from smartcourse.container import reset_all
 
-    api_helpers.reset()
+    reset_all()
     try:
         with Client(module.app) as client:
             api = Api(client)

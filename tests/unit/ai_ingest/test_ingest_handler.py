@@ -59,7 +59,7 @@ def outcome(work: str, status: str) -> Outcome:
 def test_s3_records_become_service_calls_and_a_summary(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeService({"a": outcome("indexed", "ready"), "b": outcome("rejected", "failed"),
                         "c": outcome("duplicate", "ready"), "d": outcome("copied", "ready")})
-    monkeypatch.setattr(app, "_service", fake)
+    monkeypatch.setattr(app, "service", lambda: fake)
     event = {"Records": [record("ObjectCreated:Put", k) for k in "abcd"]
              + [record("ObjectRemoved:Delete", "gone+file.pdf")]}
 
@@ -71,7 +71,7 @@ def test_s3_records_become_service_calls_and_a_summary(app: Any, monkeypatch: py
 
 def test_an_outage_fails_the_invocation_after_the_other_records_ran(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeService({"a": DependencyUnavailable("database unavailable"), "b": outcome("indexed", "ready")})
-    monkeypatch.setattr(app, "_service", fake)
+    monkeypatch.setattr(app, "service", lambda: fake)
     monkeypatch.setattr(app, "outage_wait_s", lambda: 0.0)  # no time to wait it out
 
     with pytest.raises(DependencyUnavailable):
@@ -130,7 +130,7 @@ def test_a_short_outage_is_waited_out_within_the_invocation(app: Any, monkeypatc
     # Given S3 out for the first 3 tries (found by make chaos: an S3 outage then a Postgres restart
     # used up a notification's 3 receives, which went to the DLQ)
     fake = FlakyService(3)
-    monkeypatch.setattr(app, "_service", fake)
+    monkeypatch.setattr(app, "service", lambda: fake)
     monkeypatch.setattr(app, "outage_wait_s", lambda: 5.0)
     monkeypatch.setattr(app, "OUTAGE_BACKOFF_S", 0.001)
     # When the notification arrives once, Then it is indexed by this invocation: no retry needed
@@ -144,7 +144,7 @@ def test_the_outage_wait_stops_short_of_the_deadline(app: Any, monkeypatch: pyte
             return 4_000  # under the safety margin: no wait
 
     fake = FlakyService(1)
-    monkeypatch.setattr(app, "_service", fake)
+    monkeypatch.setattr(app, "service", lambda: fake)
     monkeypatch.setattr(app, "outage_wait_s", lambda: 60.0)
     with pytest.raises(DependencyUnavailable):
         app.handler({"Records": [record("ObjectCreated:Put", "a")]}, ShortContext())

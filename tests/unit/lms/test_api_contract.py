@@ -82,7 +82,8 @@ def test_the_api_function_does_not_import_the_ai_or_kafka_stack() -> None:
         "print('BAD=' + ','.join(bad))"
     )
     env = {"PATH": "/usr/bin:/bin", "ASSETS_BUCKET": "b", "CERTIFICATES_BUCKET": "c",
-           "JWT_SECRET": "x" * 40, "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+           "JWT_SECRET": "x" * 40, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+           "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "BAD=", out.stdout

@@ -1,0 +1,111 @@
+"""Secrets: a value from the environment locally, or a Secrets Manager secret in AWS.
+
+Every secret a function needs (the database URL, the JWT signing key, the Groq API key) is one
+pair of settings: ``X`` (the value: local runs, tests) or ``X_SECRET_ARN`` / ``X_ARN`` (AWS). One
+rule reads them all (`resolve`): the value when set, else the secret, else a `ConfigurationError`
+naming the setting (or None for an optional secret). A secret's text is either the value itself or
+a JSON object holding it under one of a few known keys.
+
+Secrets Manager is read through one cache per process with a time to live (`TTL_S`), so a rotated
+secret reaches a warm container within minutes instead of never; the value in use stays valid
+during a rotation (AWSPREVIOUS), so nothing fails in between.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from smartcourse.aws import AwsLocation, client
+from smartcourse.errors import ConfigurationError
+
+__all__ = ["TTL_S", "database_url_from_secret", "forget", "resolve", "secret_text"]
+
+#: Seconds a secret read from Secrets Manager is reused before it is read again.
+TTL_S = 300.0
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, str, str | None], tuple[float, str]] = {}
+
+
+def secret_text(arn: str, where: AwsLocation, *, ttl_s: float = TTL_S,
+                clock: Callable[[], float] = time.monotonic) -> str:
+    """The SecretString of `arn`, read at most once per `ttl_s` per process."""
+    key = (arn, where.aws_region, where.aws_endpoint_url)
+    now = clock()
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None and now - hit[0] < ttl_s:
+            return hit[1]
+    raw = str(client("secretsmanager", where).get_secret_value(SecretId=arn)["SecretString"])
+    with _lock:
+        _cache[key] = (now, raw)
+    return raw
+
+
+def forget() -> None:
+    """Drop every cached secret (tests; a function that knows its secret was rotated)."""
+    with _lock:
+        _cache.clear()
+
+
+def _field(raw: str, json_keys: Sequence[str]) -> str:
+    text = raw.strip()
+    if not text.startswith("{"):
+        return text
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    for k in json_keys:
+        value = data.get(k)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def resolve(value: str | None, arn: str | None, where: AwsLocation, *, setting: str,
+            json_keys: Sequence[str] = (), required: bool = True) -> str | None:
+    """`value` if set; else the secret `arn` (its text, or the first of `json_keys` present in its
+    JSON); else None, or a ConfigurationError naming `setting` when `required`."""
+    if value:
+        return value
+    if not arn:
+        if required:
+            raise ConfigurationError(f"setting {setting} (or {setting}_SECRET_ARN) is required")
+        return None
+    found = _field(secret_text(arn, where), json_keys)
+    if not found and required:
+        raise ConfigurationError(f"the secret {arn} for {setting} holds no value (keys tried: "
+                                 f"{', '.join(json_keys) or 'the text itself'})")
+    return found or None
+
+
+def database_url_from_secret(raw: str) -> str:
+    """A PostgreSQL connection string from a secret: the string itself (a ``postgresql://`` URL
+    or libpq ``key=value`` pairs), ``{"url": ...}``, or the RDS rotation layout (username,
+    password, host, port, dbname). User name and password are percent-encoded, so a generated
+    password holding ``@``, ``#``, ``?``, ``/`` or ``:`` still parses."""
+    text = raw.strip()
+    if not text.startswith("{"):
+        return text
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ConfigurationError("the database secret starts with '{' but is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError("the database secret's JSON is not an object")
+    if isinstance(data.get("url"), str):
+        return str(data["url"])
+    missing = [k for k in ("username", "password", "host") if not data.get(k)]
+    if missing:
+        raise ConfigurationError(f"the database secret lacks {', '.join(missing)}")
+    user, password = quote(str(data["username"]), safe=""), quote(str(data["password"]), safe="")
+    dbname = quote(str(data.get("dbname") or "smartcourse"), safe="")
+    return f"postgresql://{user}:{password}@{data['host']}:{int(data.get('port') or 5432)}/{dbname}"
