@@ -10,10 +10,9 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
-
+from smartcourse.assistant.schemas import AskBody, FeedbackBody
 from smartcourse.assistant.service import AssistantService
 from smartcourse.auth import Principal, bearer_token, verify_token
 from smartcourse.errors import (
@@ -27,7 +26,6 @@ from smartcourse.errors import (
 )
 from smartcourse.http import error_response, parse_json
 from smartcourse.observability import MetricUnit, logger, metrics
-from smartcourse.strings import check_text
 
 BASE = "/courses/{course_id}"
 ASK = f"{BASE}/assistant/ask"
@@ -36,18 +34,6 @@ CONVERSATION = f"{BASE}/assistant/conversations/{{conversation_id}}"
 FEEDBACK = f"{CONVERSATION}/messages/{{message_id}}/feedback"
 SEARCH = f"{BASE}/search"
 MAX_BODY_BYTES = 64 * 1024
-
-
-class AskBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    question: Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(check_text)]
-    conversation_id: uuid.UUID | None = None
-
-
-class FeedbackBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    helpful: StrictBool
-    comment: Annotated[str, Field(max_length=4000), AfterValidator(check_text)] | None = None
 
 
 @dataclass(frozen=True)

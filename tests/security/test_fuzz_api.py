@@ -80,13 +80,16 @@ def test_every_operation_for_every_role(case: Any, gateway: Gateway) -> None:
 
 
 def test_the_gateway_serves_this_document_and_it_names_every_api_route(gateway: Gateway) -> None:
-    # The fuzzing is only as wide as the document: every Chalice route must be in it.
+    # The fuzzing is only as wide as the document: every Chalice route and every route of the
+    # assistant's router must be in it.
     from tests.conftest import load_function_module
 
     app = load_function_module("api").app
+    router = load_function_module("assistant", "assistant_routes")
     doc = gateway.client.get("/openapi.json").json()
     assert doc == DOCUMENT
     routes = {(path, method.lower()) for path, methods in app.routes.items() for method in methods}
+    routes |= {(resource, method.lower()) for method, resource in router.ROUTES}
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
     assert routes == documented
 

@@ -42,6 +42,8 @@ class RouteDoc:
     status: int = 200
     auth: bool = True
     idempotent: bool = False
+    #: statuses beyond the common ones (openapi.ERRORS), e.g. 429 and 503 with Retry-After
+    errors: tuple[str, ...] = ()
 
 
 ROUTES: list[RouteDoc] = []

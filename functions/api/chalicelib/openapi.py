@@ -11,15 +11,20 @@ from pydantic import BaseModel
 
 from chalicelib.api import ROUTES, RouteDoc, endpoint
 from chalicelib.web import json_response
+from smartcourse.assistant.schemas import OPERATIONS as ASSISTANT_OPERATIONS
 from smartcourse.lms import schemas as s
 
 bp = Blueprint(__name__)
 REF = "#/components/schemas/{model}"
 
-# Routes registered outside the LMS blueprints, described here so the document stays complete.
+# Routes registered outside the LMS blueprints, described here so the document stays complete:
+# the health check, and AssistantFunction's routes (same API Gateway, another function; their
+# models live in smartcourse.assistant.schemas, which imports nothing heavy).
 EXTERNAL: list[RouteDoc] = [
     RouteDoc("/health", "GET", "Dependency health (postgres, kafka, s3); 503 when one fails", "operations",
              response=s.Health, auth=False),
+    *(RouteDoc(path, method, summary, "assistant", request=body, query=query, response=response,
+               errors=("429", "503")) for method, path, summary, body, query, response in ASSISTANT_OPERATIONS),
 ]
 
 ERRORS = {
@@ -30,6 +35,12 @@ ERRORS = {
     "409": "Conflicts with the current state",
 }
 
+
+#: Statuses a route declares in RouteDoc.errors; both carry Retry-After (seconds).
+OPTIONAL_ERRORS = {
+    "429": "Too many requests from this user for this action; retry after Retry-After seconds",
+    "503": "A dependency (database, language model) is unavailable; retry after Retry-After seconds when given",
+}
 
 BODY_ERRORS = {
     "413": "The body is larger than the route accepts (1 MiB by default; 10 MB at API Gateway)",
@@ -85,6 +96,9 @@ def build(routes: list[RouteDoc]) -> dict[str, Any]:
             if code in ("401", "403") and not doc.auth:
                 continue
             responses[code] = {"description": text, "content": {"application/json": {"schema": error_ref}}}
+        for code in doc.errors:
+            responses[code] = {"description": OPTIONAL_ERRORS[code], "content": {"application/json": {
+                "schema": error_ref}}, "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 0}}}}
         if "requestBody" in op:
             for code, text in BODY_ERRORS.items():
                 responses[code] = {"description": text, "content": {"application/json": {"schema": error_ref}}}

@@ -183,3 +183,50 @@ def test_groq_failure_is_503_with_retry_after(app: Any, world: World, in_process
                                                 body={"question": "How far is the Moon from the Earth?"}))
     assert status == 503 and headers["Retry-After"] == "7"
     assert body["error"]["code"] == "dependency_unavailable" and body["error"]["reason"] == "rate_limited"
+
+
+def _conforms(model: Any, body: dict[str, Any]) -> None:
+    """`body` is what /openapi.json says: it validates, and it has exactly the documented fields
+    (recursively for nested models and lists of them)."""
+    from pydantic import BaseModel
+
+    model.model_validate(body)
+    assert set(body) == set(model.model_fields), (model.__name__, sorted(body), sorted(model.model_fields))
+    for name, field in model.model_fields.items():
+        value, kind = body[name], field.annotation
+        inner = getattr(kind, "__args__", (kind,))
+        nested = [t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)]
+        if nested and isinstance(value, dict):
+            _conforms(nested[0], value)
+        elif nested and isinstance(value, list):
+            for item in value:
+                _conforms(nested[0], item)
+
+
+def test_every_assistant_response_is_what_the_openapi_document_says(app: Any, world: World,
+                                                                   in_process_env: dict[str, str]) -> None:
+    from smartcourse.assistant import schemas
+
+    course = str(world.a.course_id)
+    t = token(in_process_env, world.learner_a)
+    _, _, answer = call(app, event("POST", ASK, {"course_id": course}, token=t,
+                                   body={"question": "When did Apollo 11 land?"}))
+    _conforms(schemas.Answer, answer)
+    assert answer["citations"]
+    _, _, refused = call(app, event("POST", ASK, {"course_id": course}, token=t,
+                                    body={"question": "What time does the campus library open on Sundays?"}))
+    _conforms(schemas.Answer, refused)
+    assert refused["refused"] is True and refused["reason"] == "not_covered"
+    ids = {"course_id": course, "conversation_id": answer["conversation_id"]}
+    _, _, fb = call(app, event("POST", FEEDBACK, {**ids, "message_id": answer["message_id"]}, token=t,
+                               body={"helpful": False, "comment": "too short"}))
+    _conforms(schemas.FeedbackResult, fb)
+    _, _, conv = call(app, event("GET", CONV, ids, token=t))
+    _conforms(schemas.Conversation, conv)
+    assert [m["role"] for m in conv["messages"]] == ["user", "assistant"]
+    assert conv["messages"][1]["feedback"] == {"helpful": False, "comment": "too short"}
+    _, _, found = call(app, event("GET", SEARCH, {"course_id": course}, token=t, query={"q": "Tycho crater"}))
+    _conforms(schemas.SearchResults, found)
+    assert found["items"]
+    _, _, state = call(app, event("GET", STATUS, {"course_id": course}, token=t))
+    _conforms(schemas.AssistantStatus, state)

@@ -1,5 +1,6 @@
-"""The API's wiring stays consistent: template.yaml's Api events, the Chalice routes and
-/openapi.json name the same (path, method) pairs; the API never imports the AI/Kafka stack."""
+"""The API's wiring stays consistent: template.yaml's Api events, the Chalice routes, the
+assistant's router and /openapi.json name the same (path, method) pairs; the API never imports
+the AI/Kafka stack."""
 
 from __future__ import annotations
 
@@ -23,13 +24,23 @@ def _app_routes() -> set[tuple[str, str]]:
     return {(path, method) for path, methods in _app().routes.items() for method in methods}
 
 
-def test_template_api_events_equal_the_chalice_routes() -> None:
+def _wired(function: str) -> set[tuple[str, str]]:
     from devstack.template import load_raw
 
-    events = load_raw()["Resources"]["ApiFunction"]["Properties"]["Events"]
-    wired = {(e["Properties"]["Path"], e["Properties"]["Method"].upper())
-             for e in events.values() if e["Type"] == "Api"}
-    assert wired == _app_routes()
+    events = load_raw()["Resources"][function]["Properties"]["Events"]
+    return {(e["Properties"]["Path"], e["Properties"]["Method"].upper()) for e in events.values() if e["Type"] == "Api"}
+
+
+def test_template_api_events_equal_the_chalice_routes() -> None:
+    assert _wired("ApiFunction") == _app_routes()
+
+
+def test_the_assistant_routes_equal_its_template_events_and_its_documented_operations() -> None:
+    from smartcourse.assistant.schemas import OPERATIONS
+
+    router = load_function_module("assistant", "assistant_routes")
+    assert _wired("AssistantFunction") == {(res, method) for method, res in router.ROUTES}
+    assert {(path, method) for method, path, *_ in OPERATIONS} == _wired("AssistantFunction")
 
 
 def test_openapi_documents_exactly_the_routes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,7 +50,7 @@ def test_openapi_documents_exactly_the_routes(monkeypatch: pytest.MonkeyPatch) -
     doc = json.loads(resp.body)
     assert doc["openapi"].startswith("3.1")
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
-    assert documented == _app_routes()
+    assert documented == _app_routes() | _wired("AssistantFunction")
 
 
 def test_openapi_refs_all_resolve_and_bodies_forbid_unknown_fields() -> None:
