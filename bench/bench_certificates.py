@@ -19,9 +19,9 @@ from typing import Any
 from bench.common import bench_env
 from bench.harness import Section, median, percentile
 from smartcourse.certificates.domain import Snapshot, certificate_key, code_for_issuance, verify_url
+from smartcourse.certificates.objects import S3CertificateStore
 from smartcourse.certificates.render import PdfRenderer
 from smartcourse.certificates.service import issue_for_completion
-from smartcourse.certificates.store import S3CertificateStore
 from smartcourse.db import Database
 from smartcourse.events import new_event
 

@@ -14,7 +14,7 @@
    Each copy's vectors carry a seeded N(0, 0.01) noise per dimension, renormalised, so the HNSW graph
    holds no exact duplicates. Loaded by binary COPY with the secondary indexes of ai.chunks dropped
    and rebuilt after the load (maintenance_work_mem=1GB, 2 parallel workers; HNSW m=16,
-   ef_construction=64 as the migration defines it), then `storage.refresh_lexicon(conn, course)` per
+   ef_construction=64 as the migration defines it), then `repository.refresh_lexicon(conn, course)` per
    course when the product has it (what `switch_live` maintains: per-course term statistics for the
    lexical ranking), then ANALYZE.
 3. 200 seeded questions in the corpus's own wording (5-12 word fragments of random chunks, and
@@ -126,7 +126,7 @@ def _load(url: str, layout: Layout, corpus: Sequence[real_corpus.CorpusChunk], v
           rng: np.random.Generator) -> Loaded:
     from pgvector.psycopg import register_vector
 
-    from smartcourse.ai import storage
+    from smartcourse.ai import repository
     from smartcourse.ai.embeddings import MODEL_NAME, MODEL_VERSION
 
     courses = [uuid.uuid4() for _ in range(layout.courses)]
@@ -180,7 +180,7 @@ def _load(url: str, layout: Layout, corpus: Sequence[real_corpus.CorpusChunk], v
             t0 = time.perf_counter()
             conn.execute(ddl)
             loaded.index_s[name] = time.perf_counter() - t0
-        refresh = getattr(storage, "refresh_lexicon", None)
+        refresh = getattr(repository, "refresh_lexicon", None)
         if refresh is not None:
             for course in courses:
                 t0 = time.perf_counter()

@@ -134,7 +134,7 @@ def index_course(db: Database, ingestion: IngestionService, course: SeededCourse
 
 
 def ingestion_service(db_url: str, objects: MemoryObjects, embedder: Any) -> IngestionService:
-    from smartcourse.ai import storage
+    from smartcourse.ai import repository
 
-    database = Database(db_url, configure=storage.configure, application_name="fixture-ingest")
+    database = Database(db_url, configure=repository.configure, application_name="fixture-ingest")
     return IngestionService(database, objects, DocumentPipeline(embedder), max_bytes=50 * 1024 * 1024)

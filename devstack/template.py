@@ -328,6 +328,19 @@ def _gateway_responses(r: _Resolver, globals_api: dict[str, Any]) -> dict[str, d
     return out
 
 
+#: Local values of the parameters a deploy must supply (template.yaml gives them no default, so a
+#: deploy without them fails at once). Like `sam local --parameter-overrides`: locally DATABASE_URL,
+#: JWT_SECRET and the Kafka endpoint come from `stack.local_overrides` and config/local.env, so the
+#: secret ARNs stay empty and the MSK ARN only names the cluster.
+LOCAL_PARAMETERS = {
+    "MskClusterArn": f"arn:aws:kafka:us-east-1:{LOCAL_ACCOUNT_ID}:cluster/smartcourse-local/local",
+    "KafkaBootstrapServers": "127.0.0.1:9092",
+    "DatabaseSecretArn": "",
+    "JwtSecretArn": "",
+    "PublicBaseUrl": "http://127.0.0.1:8000",
+}
+
+
 def load(path: Path = TEMPLATE, *, parameter_overrides: dict[str, str] | None = None,
          region: str = "us-east-1") -> Template:
     raw = load_raw(path)
@@ -336,6 +349,8 @@ def load(path: Path = TEMPLATE, *, parameter_overrides: dict[str, str] | None = 
         if "Default" in spec:
             d = spec["Default"]
             params[name] = ",".join(d) if isinstance(d, list) else str(d)
+        elif name in LOCAL_PARAMETERS:
+            params[name] = LOCAL_PARAMETERS[name]
     params.update(parameter_overrides or {})
     r = _Resolver(raw, params, region)
     globals_fn = (raw.get("Globals") or {}).get("Function", {}) or {}

@@ -9,7 +9,7 @@ from chalicelib.courses import bp as courses
 from chalicelib.enrollments import bp as enrollments
 from chalicelib.health import bp as health
 from chalicelib.openapi import bp as openapi
-from chalicelib.web import chalice_errors_as_json, cors_middleware
+from chalicelib.web import chalice_errors_as_json, cors_middleware, request_log
 
 app = Chalice(app_name="smartcourse-api")
 app.register_blueprint(health)
@@ -21,3 +21,4 @@ app.register_blueprint(certificates)
 app.register_blueprint(openapi)
 app.register_middleware(chalice_errors_as_json, "http")
 app.register_middleware(cors_middleware, "http")
+app.register_middleware(request_log, "http")

@@ -50,7 +50,8 @@ def _correlation_id(event: dict[str, Any]) -> str | None:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with correlation_scope(_correlation_id(event)) as cid:
-        response = dispatch(event, lambda: deps().service, lambda: deps().jwt_secret, cid)
+        response = dispatch(event, lambda: deps().service, lambda: deps().jwt_secret, cid,
+                            max_body_bytes=lambda: deps().settings.max_body_bytes)
     # Every outcome (answers and errors alike) is readable by the web app's origin.
     response["headers"].update(cors_headers_from(lambda: load_settings(AssistantSettings)))
     return response

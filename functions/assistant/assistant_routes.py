@@ -6,6 +6,7 @@ goes through `smartcourse.http.error_response`; 429 and 503 carry Retry-After wh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -16,16 +17,14 @@ from smartcourse.assistant.schemas import AskBody, FeedbackBody
 from smartcourse.assistant.service import AssistantService
 from smartcourse.auth import Principal, bearer_token, verify_token
 from smartcourse.errors import (
-    AppError,
     BadRequest,
     FieldProblem,
     NotFound,
-    PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
 )
-from smartcourse.http import error_response, parse_json
-from smartcourse.observability import MetricUnit, logger, metrics
+from smartcourse.http import error_headers, error_response, json_object, path_id
+from smartcourse.observability import count, logger, measure
 
 BASE = "/courses/{course_id}"
 ASK = f"{BASE}/assistant/ask"
@@ -33,7 +32,6 @@ STATUS = f"{BASE}/assistant/status"
 CONVERSATION = f"{BASE}/assistant/conversations/{{conversation_id}}"
 FEEDBACK = f"{CONVERSATION}/messages/{{message_id}}/feedback"
 SEARCH = f"{BASE}/search"
-MAX_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,28 +43,18 @@ class Request:
     headers: dict[str, str]
     body: str | None
 
+    max_body_bytes: int = 64 * 1024
+
     def uuid_param(self, name: str) -> uuid.UUID:
-        raw = self.path_params.get(name, "")
-        try:
-            return uuid.UUID(raw)
-        except ValueError:
-            raise ValidationFailed(f"{name} is not a valid id",
-                                   details=[FieldProblem(name, "must be a UUID")]) from None
+        """A path id (`smartcourse.http.path_id`: not a UUID is 404, as in the API)."""
+        return path_id(self.path_params.get(name), name.removesuffix("_id").replace("_", " "))
 
     def json(self) -> dict[str, Any]:
-        if not self.body:
-            raise BadRequest("a JSON body is required", details=[FieldProblem("body", "missing")])
         media = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media and media != "application/json" and not media.endswith("+json"):
+        if self.body and media and media != "application/json" and not media.endswith("+json"):
             raise UnsupportedMediaType(f"unsupported media type {media}: send application/json",
                                        details=[FieldProblem("Content-Type", "must be application/json")])
-        if len(self.body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes",
-                                  details=[FieldProblem("body", f"at most {MAX_BODY_BYTES} bytes")])
-        data = parse_json(self.body)
-        if not isinstance(data, dict):
-            raise BadRequest("the body must be a JSON object", details=[FieldProblem("body", "not an object")])
-        return data
+        return json_object(self.body, max_bytes=self.max_body_bytes)
 
 
 def parse_event(event: dict[str, Any]) -> Request:
@@ -95,10 +83,9 @@ Handler = Callable[[AssistantService, Principal, Request], tuple[int, dict[str, 
 def _ask(svc: AssistantService, who: Principal, req: Request) -> tuple[int, dict[str, Any]]:
     body = AskBody.model_validate(req.json())
     result = svc.ask(who, req.uuid_param("course_id"), body.question, body.conversation_id)
-    metrics.add_metric(name="AssistantAnswers", unit=MetricUnit.Count, value=1)
-    if result.refused:
-        metrics.add_metric(name="AssistantRefusals", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="AssistantAskLatency", unit=MetricUnit.Milliseconds, value=result.timings_ms["total"])
+    count("AssistantAnswers")
+    count("AssistantRefusals", int(result.refused))
+    measure("AssistantAskLatency", result.timings_ms["total"])
     logger.info("answered", extra={"refused": result.refused, "reason": result.body["reason"],
                                    "model": result.body["model"],
                                    "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()}})
@@ -145,10 +132,12 @@ def _response(status: int, body: dict[str, Any], correlation_id: str,
 
 
 def dispatch(event: dict[str, Any], service: Callable[[], AssistantService], jwt_secret: Callable[[], str],
-             correlation_id: str) -> dict[str, Any]:
+             correlation_id: str, *, max_body_bytes: Callable[[], int] | None = None) -> dict[str, Any]:
     """Route one proxy event; every outcome, errors included, is a proxy response."""
     try:
         req = parse_event(event)
+        if max_body_bytes is not None:
+            req = dataclasses.replace(req, max_body_bytes=max_body_bytes())
         handler = ROUTES.get((req.method, req.resource))
         if handler is None:
             allowed = sorted(method for method, res in ROUTES if res == req.resource)
@@ -162,9 +151,7 @@ def dispatch(event: dict[str, Any], service: Callable[[], AssistantService], jwt
         return _response(status, body, correlation_id)
     except Exception as exc:
         status, body = error_response(exc)
-        headers: dict[str, str] = {}
-        if isinstance(exc, AppError) and "retry_after_s" in exc.extra:
-            headers["Retry-After"] = str(exc.extra["retry_after_s"])
+        headers = error_headers(exc)
         if status >= 500:
             logger.exception("request failed", extra={"status": status})
         else:

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartcourse.aws import client
+from smartcourse.certificates.objects import S3CertificateStore
 from smartcourse.certificates.reconcile import sweep
 from smartcourse.certificates.render import PdfRenderer
 from smartcourse.certificates.service import issue_for_completion
 from smartcourse.certificates.settings import CertificatesSettings
-from smartcourse.certificates.store import S3CertificateStore
 from smartcourse.consumer import Consumer
 from smartcourse.container import container, database_for
 from smartcourse.db import Database

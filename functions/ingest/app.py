@@ -28,7 +28,7 @@ from smartcourse.container import container
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope
-from smartcourse.observability import MetricUnit, logger, metrics
+from smartcourse.observability import count, logger, metrics
 from smartcourse.settings import load_settings
 
 
@@ -132,8 +132,7 @@ def handle_s3(event: dict[str, Any], remaining_ms: Callable[[], int] | None = No
         else:
             summary["reused"] += 1
     for name, value in summary.items():
-        if value:
-            metrics.add_metric(name=f"documents.{name}", unit=MetricUnit.Count, value=value)
+        count(f"Documents{name.capitalize()}", value)
     if outage is not None:
         raise outage
     return summary

@@ -45,7 +45,7 @@ from pydantic import ValidationError
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope
-from smartcourse.observability import MetricUnit, correlation_scope, logger, metrics
+from smartcourse.observability import correlation_scope, count, logger, measure
 
 Handler = Callable[[psycopg.Connection[Any], EventEnvelope], None]
 #: Never wait out an outage closer than this to the invocation's deadline.
@@ -233,12 +233,11 @@ class Consumer:
                     continue
                 failed_partitions.add(tp)
                 result.failures.append(ident)
-        metrics.add_metric(name=f"{self.name}.processed", unit=MetricUnit.Count, value=result.processed)
-        metrics.add_metric(name=f"{self.name}.duplicates", unit=MetricUnit.Count, value=result.duplicates)
-        metrics.add_metric(name=f"{self.name}.failed", unit=MetricUnit.Count, value=len(result.failures))
-        metrics.add_metric(name=f"{self.name}.dead_lettered", unit=MetricUnit.Count, value=result.dead_lettered)
-        metrics.add_metric(name=f"{self.name}.transient_retries", unit=MetricUnit.Count,
-                           value=result.transient_retries)
+        count("ConsumerProcessed", result.processed)
+        count("ConsumerDuplicates", result.duplicates)
+        measure("ConsumerFailed", len(result.failures))
+        measure("ConsumerDeadLettered", result.dead_lettered)
+        count("ConsumerTransientRetries", result.transient_retries)
         return result
 
     def _give_up(self, record: Any, envelope: EventEnvelope | None, exc: Exception) -> bool:

@@ -83,10 +83,20 @@ def reset_all() -> None:
 
 def database_for(settings: CommonSettings, application_name: str, *,
                  configure: Configure | None = None) -> Database:
-    """The function's database from its settings: DATABASE_URL or the DATABASE_SECRET_ARN secret,
+    """The function's database from its settings: DATABASE_URL or the DATABASE_SECRET_ARN secret
+    (read again when a connection fails: a rotated password is picked up by a warm container),
     its connect timeout, and `application_name` (seen in pg_stat_activity)."""
     from smartcourse.db import Database
     from smartcourse.settings import resolve_database_url
 
+    refresh = None
+    arn = settings.database_secret_arn
+    if arn and not settings.database_url:  # from Secrets Manager: a rotation is read again on failure
+        from smartcourse import secrets
+
+        def refresh() -> str:
+            secrets.forget(arn)
+            return resolve_database_url(settings)
+
     return Database(resolve_database_url(settings), connect_timeout=settings.database_connect_timeout,
-                    application_name=application_name, configure=configure)
+                    application_name=application_name, configure=configure, refresh_url=refresh)

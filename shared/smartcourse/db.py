@@ -22,8 +22,13 @@ Configure = Callable[[psycopg.Connection[Any]], None]
 
 class Database:
     def __init__(self, url: str, *, connect_timeout: int = 5, configure: Configure | None = None,
-                 application_name: str = "smartcourse") -> None:
+                 application_name: str = "smartcourse", refresh_url: Callable[[], str] | None = None) -> None:
+        """`refresh_url`: where `url` came from (a Secrets Manager secret), read again when a
+        connection cannot be opened; if it changed (the password was rotated) the connection is
+        tried once more with the new one. Failures are not told apart by their message: a changed
+        secret is the signal."""
         self._url = url
+        self._refresh_url = refresh_url
         self._connect_timeout = connect_timeout
         self._configure = configure
         self._application_name = application_name
@@ -34,20 +39,27 @@ class Database:
     def url(self) -> str:
         return self._url
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            conn = psycopg.connect(
-                self._url,
-                autocommit=True,
-                row_factory=dict_row,
-                connect_timeout=self._connect_timeout,
-                application_name=self._application_name,
-            )
-        except psycopg.OperationalError as exc:
-            raise DependencyUnavailable("database unavailable") from exc
+    def _open(self, url: str) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=self._connect_timeout,
+                               application_name=self._application_name)
         if self._configure is not None:
             self._configure(conn)
         return conn
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return self._open(self._url)
+        except psycopg.OperationalError as exc:
+            failure: Exception = exc
+        if self._refresh_url is not None:
+            fresh = self._refresh_url()
+            if fresh != self._url:  # rotated since it was read: reconnect once with the new secret
+                self._url = fresh
+                try:
+                    return self._open(fresh)
+                except psycopg.OperationalError as exc:
+                    failure = exc
+        raise DependencyUnavailable("database unavailable") from failure
 
     def connection(self) -> psycopg.Connection[Any]:
         """The container's connection, reconnecting if it is closed or broken."""

@@ -1,15 +1,26 @@
-"""Errors -> HTTP, in one place for every HTTP entrypoint (the Chalice API, the assistant)."""
+"""The request layer of every HTTP entrypoint (the Chalice API and the assistant's router), in
+one place, so the same mistake gets the same answer from both: request bodies (size, strict JSON,
+an object), path ids, errors -> (status, JSON body, headers), CORS headers."""
 
 from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
-from smartcourse.errors import AppError, BadRequest, ConfigurationError, FieldProblem, ValidationFailed
+from smartcourse.errors import (
+    AppError,
+    BadRequest,
+    ConfigurationError,
+    FieldProblem,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from smartcourse.settings import CommonSettings
 
 # Response headers the web app's scripts may read (CORS hides all but the safelisted ones).
@@ -69,6 +80,39 @@ def parse_json(raw: bytes | str) -> Any:
     except ValueError as exc:  # e.g. an integer with more digits than int() accepts
         problem, field = f"not acceptable JSON: {exc}"[:200], "body"
     raise BadRequest(f"the request body is not valid JSON: {problem}", details=[FieldProblem(field, problem)])
+
+
+def json_object(raw: bytes | str | None, *, max_bytes: int) -> dict[str, Any]:
+    """A request body as a JSON object: at most `max_bytes` (413 naming the limit), strict JSON
+    (`parse_json`), an object (400). An empty body is the empty object: the model's validation then
+    names the fields it requires."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"the request body exceeds {max_bytes} bytes",
+                              details=[FieldProblem("body", f"at most {max_bytes} bytes")])
+    if not data.strip():
+        return {}
+    parsed = parse_json(data)
+    if not isinstance(parsed, dict):
+        raise BadRequest("the request body must be a JSON object", details=[FieldProblem("body", "not an object")])
+    return parsed
+
+
+def path_id(value: str | None, what: str) -> uuid.UUID:
+    """An id from the path. Anything that is not a UUID cannot name an existing thing: 404, as an
+    unknown id is (the same answer from every function)."""
+    try:
+        return uuid.UUID(value or "")
+    except ValueError:
+        raise NotFound(f"{what} not found") from None
+
+
+def error_headers(exc: Exception) -> dict[str, str]:
+    """Headers an error response carries: Retry-After (seconds) when the error knows when to retry
+    (rate limits, a rate-limited or unreachable dependency)."""
+    if isinstance(exc, AppError) and "retry_after_s" in exc.extra:
+        return {"Retry-After": str(exc.extra["retry_after_s"])}
+    return {}
 
 
 def error_response(exc: Exception) -> tuple[int, dict[str, Any]]:

@@ -9,6 +9,8 @@ correlation id while they handle it, so one id follows a request through every l
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +36,66 @@ def __getattr__(name: str) -> Any:
         return _tracer
     raise AttributeError(name)
 
-__all__ = ["MetricUnit", "correlation_scope", "current_correlation_id", "logger", "metrics", "new_correlation_id"]
+__all__ = ["METRICS", "MetricUnit", "correlation_scope", "count", "current_correlation_id", "event_metric", "logger",
+           "measure", "metrics", "new_correlation_id"]
+
+# --- metrics: one naming scheme ----------------------------------------------------------------
+# Namespace POWERTOOLS_METRICS_NAMESPACE (SmartCourse), Embedded Metric Format through Powertools,
+# dimensions `service` (POWERTOOLS_SERVICE_NAME: the function) and `stage` (STAGE). Names are
+# PascalCase, area first; every name is declared here with its unit, and template.yaml's alarms and
+# dashboard use these names (tests/unit/foundation/test_template_operations.py checks both ways).
+_C, _MS, _S = MetricUnit.Count, MetricUnit.Milliseconds, MetricUnit.Seconds
+METRICS: dict[str, MetricUnit] = {
+    # outbox relay (technical) -- business counts are Event<Type>, one per published domain event
+    "RelayPublished": _C, "RelayParked": _C, "RelayPublishFailures": _C, "RelayBatchSize": _C,
+    "OutboxOldestUnpublishedAge": _S, "OutboxParkedRows": _C,
+    # every Kafka consumer (the `service` dimension says which)
+    "ConsumerProcessed": _C, "ConsumerDuplicates": _C, "ConsumerFailed": _C, "ConsumerDeadLettered": _C,
+    "ConsumerTransientRetries": _C,
+    # ingestion: one per S3 object handled, by outcome
+    "DocumentsIndexed": _C, "DocumentsReused": _C, "DocumentsFailed": _C, "DocumentsDuplicates": _C,
+    "DocumentsSkipped": _C, "DocumentsRemoved": _C,
+    # reconciliation sweeps (IngestFunction, CertificatesFunction)
+    "SweepAssetsIngested": _C, "SweepAssetsWithoutObject": _C, "SweepStuckRestarted": _C, "SweepStuckFailed": _C,
+    "SweepCoursesMadeLive": _C, "SweepDeletionsApplied": _C, "SweepErrors": _C,
+    "SweepCertificatesIssued": _C, "SweepCertificatesFailed": _C, "SweepOutage": _C,
+    # certificates
+    "CertificatesIssued": _C,
+    # the assistant and its language model
+    "AssistantAnswers": _C, "AssistantRefusals": _C, "AssistantAskLatency": _MS,
+    "LlmLatency": _MS, "LlmInputTokens": _C, "LlmOutputTokens": _C, "LlmRateLimited": _C, "LlmErrors": _C,
+}
+_EVENT_METRIC = re.compile(r"^Event[A-Z][A-Za-z0-9]*$")
+_stage_set = False
+
+
+def event_metric(event_type: str) -> str:
+    """The business metric of a domain event type: ``enrollment.created`` -> ``EventEnrollmentCreated``."""
+    return "Event" + "".join(part[:1].upper() + part[1:] for part in re.split(r"[._-]+", event_type) if part)
+
+
+def _unit(name: str) -> MetricUnit:
+    if name in METRICS:
+        return METRICS[name]
+    if _EVENT_METRIC.match(name):
+        return _C
+    raise ValueError(f"metric {name!r} is not declared in smartcourse.observability.METRICS")
+
+
+def measure(name: str, value: float) -> None:
+    """Add one value of a declared metric (unit from METRICS) to this invocation's EMF record."""
+    global _stage_set
+    unit = _unit(name)
+    if not _stage_set:
+        metrics.set_default_dimensions(stage=os.environ.get("STAGE", "local"))
+        _stage_set = True
+    metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def count(name: str, n: int = 1) -> None:
+    """`measure` for a Count metric; nothing is recorded for 0 (an empty series costs nothing)."""
+    if n:
+        measure(name, n)
 
 _current: list[str] = []
 

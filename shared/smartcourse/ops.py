@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from smartcourse.container import database_for
 from smartcourse.db import Database
 from smartcourse.relay import OutboxRow, RelaySettings, build_message
-from smartcourse.settings import load_settings, resolve_database_url
+from smartcourse.settings import load_settings
 
 _PUBLISHED_UNION = """
 SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, payload::text AS payload, 0 AS attempts
@@ -40,7 +41,7 @@ LIMIT %s
 
 
 def _database(settings: RelaySettings) -> Database:
-    return Database(resolve_database_url(settings), application_name="smartcourse-ops")
+    return database_for(settings, "smartcourse-ops")
 
 
 def list_parked(db: Database, limit: int = 100) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ on; later rows of the SAME aggregate wait behind it (step 3) until an operator r
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -34,7 +35,7 @@ from pydantic import Field, ValidationError
 
 from smartcourse.db import Database
 from smartcourse.events import EventEnvelope, topic_for
-from smartcourse.observability import MetricUnit, logger, metrics
+from smartcourse.observability import count, event_metric, logger, measure
 from smartcourse.settings import CommonSettings, KafkaSettings
 
 RELAY_LOCK_NAMESPACE = 7302  # pg_try_advisory_xact_lock(7302, hashtext(aggregate)); writers use 7301
@@ -99,6 +100,7 @@ class Message:
 class PassResult:
     selected: int = 0
     published: list[int] = field(default_factory=list)
+    published_types: list[str] = field(default_factory=list)
     parked: list[tuple[int, str]] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     held_back: int = 0  # rows left for later: aggregate held by another relay or behind an earlier row
@@ -113,6 +115,7 @@ class RunStats:
     failed: int = 0
     batch_sizes: list[int] = field(default_factory=list)
     pruned: int = 0
+    events: Counter[str] = field(default_factory=Counter)  # published rows by event type
 
 
 def build_message(row: OutboxRow, topic_prefix: str) -> Message:
@@ -303,6 +306,7 @@ class Relay:
         for row, future in sent:
             if future.succeeded():
                 result.published.append(row.seq)
+                result.published_types.append(row.event_type)
             elif future.is_done and isinstance(future.exception, self._permanent):
                 result.parked.append((row.seq, f"{type(future.exception).__name__}: {future.exception}"[:1000]))
             else:
@@ -359,20 +363,23 @@ class Relay:
             result = self.run_once()
             stats.passes += 1
             stats.published += len(result.published)
+            stats.events.update(result.published_types)
             stats.parked += len(result.parked)
             stats.failed += len(result.failed)
             if result.published:
                 stats.batch_sizes.append(len(result.published))
-                metrics.add_metric(name="RelayBatchSize", unit=MetricUnit.Count, value=len(result.published))
+                measure("RelayBatchSize", len(result.published))
             if not time_left():
                 break
             if not result.published:
                 sleep(s.relay_idle_sleep_ms / 1000)
         stats.pruned = self.prune()
         self.record_lag()
-        metrics.add_metric(name="RelayPublished", unit=MetricUnit.Count, value=stats.published)
-        metrics.add_metric(name="RelayParked", unit=MetricUnit.Count, value=stats.parked)
-        metrics.add_metric(name="RelayPublishFailures", unit=MetricUnit.Count, value=stats.failed)
+        measure("RelayPublished", stats.published)
+        measure("RelayParked", stats.parked)
+        measure("RelayPublishFailures", stats.failed)
+        for event_type, n in sorted(stats.events.items()):  # business metrics: committed domain events
+            count(event_metric(event_type), n)
         return stats
 
     def record_lag(self) -> tuple[float, int]:
@@ -380,8 +387,8 @@ class Relay:
             row = conn.execute(_OLDEST).fetchone()
         assert row is not None
         age = float(row["age"] or 0.0)
-        metrics.add_metric(name="OutboxOldestUnpublishedAge", unit=MetricUnit.Seconds, value=age)
-        metrics.add_metric(name="OutboxParkedRows", unit=MetricUnit.Count, value=int(row["parked"]))
+        measure("OutboxOldestUnpublishedAge", age)
+        measure("OutboxParkedRows", int(row["parked"]))
         return age, int(row["parked"])
 
     def prune(self) -> int:

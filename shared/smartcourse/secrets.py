@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from smartcourse.aws import AwsLocation, client
 from smartcourse.errors import ConfigurationError
@@ -47,10 +46,11 @@ def secret_text(arn: str, where: AwsLocation, *, ttl_s: float = TTL_S,
     return raw
 
 
-def forget() -> None:
-    """Drop every cached secret (tests; a function that knows its secret was rotated)."""
+def forget(arn: str | None = None) -> None:
+    """Drop the cached secret `arn` (a function that found it rotated), or every one (tests)."""
     with _lock:
-        _cache.clear()
+        for key in [k for k in _cache if arn is None or k[0] == arn]:
+            del _cache[key]
 
 
 def _field(raw: str, json_keys: Sequence[str]) -> str:
@@ -90,8 +90,9 @@ def resolve(value: str | None, arn: str | None, where: AwsLocation, *, setting: 
 def database_url_from_secret(raw: str) -> str:
     """A PostgreSQL connection string from a secret: the string itself (a ``postgresql://`` URL
     or libpq ``key=value`` pairs), ``{"url": ...}``, or the RDS rotation layout (username,
-    password, host, port, dbname). User name and password are percent-encoded, so a generated
-    password holding ``@``, ``#``, ``?``, ``/`` or ``:`` still parses."""
+    password, host, port, dbname), turned into a conninfo string by the driver's own
+    `psycopg.conninfo.make_conninfo` (never by string formatting: a generated password holding
+    ``@``, ``#``, ``?``, ``/``, ``:``, quotes or spaces stays one value)."""
     text = raw.strip()
     if not text.startswith("{"):
         return text
@@ -106,6 +107,7 @@ def database_url_from_secret(raw: str) -> str:
     missing = [k for k in ("username", "password", "host") if not data.get(k)]
     if missing:
         raise ConfigurationError(f"the database secret lacks {', '.join(missing)}")
-    user, password = quote(str(data["username"]), safe=""), quote(str(data["password"]), safe="")
-    dbname = quote(str(data.get("dbname") or "smartcourse"), safe="")
-    return f"postgresql://{user}:{password}@{data['host']}:{int(data.get('port') or 5432)}/{dbname}"
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(user=str(data["username"]), password=str(data["password"]), host=str(data["host"]),
+                         port=str(int(data.get("port") or 5432)), dbname=str(data.get("dbname") or "smartcourse"))

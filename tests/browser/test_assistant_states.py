@@ -4,7 +4,7 @@ and does not let the learner ask; once the AI side makes the version live, the p
 itself and the same question is answered.
 
 Holding the version in "indexing" deterministically: the test holds the course's live-switch lock
-(`ai.storage.lock_course`, the transaction-scoped advisory lock IngestFunction takes before it
+(`ai.repository.lock_course`, the transaction-scoped advisory lock IngestFunction takes before it
 switches a course's live chunk sets) while it publishes through the API, so the whole real path
 (outbox -> relay -> Kafka -> IngestFunction) runs and waits at the switch until the test lets go."""
 
@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from playwright.sync_api import expect
 
-from smartcourse.ai import storage
+from smartcourse.ai import repository
 from tests.browser.conftest import PASSWORD, WebStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -70,7 +70,7 @@ def test_the_panel_says_being_prepared_while_indexing_then_answers(page: Any, we
 
     with psycopg.connect(web_stack.database_url) as hold:
         # Given the course's live switch is held, and the instructor publishes
-        storage.lock_course(hold, uuid.UUID(cid))
+        repository.lock_course(hold, uuid.UUID(cid))
         _ok(web_stack.api.post(f"/courses/{cid}/publish", headers=teacher), 201)
         _ok(web_stack.api.post(f"/courses/{cid}/enrollments", headers=learner, json={}), 201)
         status = _ok(web_stack.api.get(f"/courses/{cid}/assistant/status", headers=learner))

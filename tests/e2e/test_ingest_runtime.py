@@ -17,7 +17,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from devstack.runtime import LocalRuntime, RuntimeOptions
-from smartcourse.ai import storage
+from smartcourse.ai import repository
 from tests.integration.ingest import documents as docs
 
 pytestmark = pytest.mark.e2e
@@ -61,7 +61,7 @@ def test_an_upload_becomes_live_searchable_chunks(runtime: LocalRuntime, databas
     course, asset = uuid.uuid4(), uuid.uuid4()
     key = f"courses/{course}/assets/{asset}/Week 3 transactions.md"  # a space: URL-encoded in the event
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as db:
-        storage.configure(db)
+        repository.configure(db)
         user = uuid.uuid4()
         db.execute("INSERT INTO lms.users (id, email, password_hash, name, role) VALUES (%s, %s, 'x', 'I', "
                    "'instructor')", (user, f"e2e-{secrets.token_hex(4)}@example.com"))
@@ -102,5 +102,5 @@ def test_an_upload_becomes_live_searchable_chunks(runtime: LocalRuntime, databas
 
         # Then a search within the course finds the uploaded text
         hits = wait_for("the version to go live",
-                        lambda: storage.search_live_text(db, course, "transaction savepoint OR atomic"))
+                        lambda: repository.search_live_text(db, course, "transaction savepoint OR atomic"))
         assert {h.asset_id for h in hits} == {asset}

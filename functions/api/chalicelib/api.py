@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,8 +16,8 @@ from pydantic import BaseModel, ValidationError
 from chalicelib import deps
 from chalicelib.web import json_response, route
 from smartcourse.auth import Principal, bearer_token, verify_token
-from smartcourse.errors import BadRequest, Conflict, FieldProblem, NotFound, PayloadTooLarge
-from smartcourse.http import parse_json, validation_error
+from smartcourse.errors import BadRequest, Conflict, FieldProblem
+from smartcourse.http import json_object, validation_error
 from smartcourse.lms.repository import PgRepository
 from smartcourse.lms.service import LmsService
 from smartcourse.observability import logger
@@ -64,20 +63,12 @@ def principal(bp: Blueprint) -> Principal:
     return verify_token(bearer_token(req.headers.get("authorization")), deps.config().jwt_secret)
 
 
-def _raw_json(bp: Blueprint) -> Any:
-    raw = bp.current_request.raw_body or b""
-    if len(raw) > deps.settings().max_body_bytes:
-        raise PayloadTooLarge(f"the request body exceeds {deps.settings().max_body_bytes} bytes")
-    if not raw.strip():
-        return {}
-    return parse_json(raw)
+def _json_body(bp: Blueprint) -> dict[str, Any]:
+    return json_object(bp.current_request.raw_body, max_bytes=deps.settings().max_body_bytes)
 
 
 def body(bp: Blueprint, model: type[M]) -> M:
-    data = _raw_json(bp)
-    if not isinstance(data, dict):
-        raise BadRequest("the request body must be a JSON object", details=[FieldProblem("body", "not an object")])
-    return _validate(model, data)
+    return _validate(model, _json_body(bp))
 
 
 def _validate(model: type[M], data: dict[str, Any]) -> M:
@@ -91,14 +82,6 @@ def _validate(model: type[M], data: dict[str, Any]) -> M:
 def query(bp: Blueprint, model: type[M]) -> M:
     params: Any = bp.current_request.query_params or {}
     return _validate(model, {k: params[k] for k in params})
-
-
-def path_id(value: str, what: str) -> uuid.UUID:
-    """A path id; anything that is not a UUID cannot name an existing thing: 404."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"{what} not found") from None
 
 
 # --- running a use case ---------------------------------------------------------------------------
@@ -117,7 +100,7 @@ def execute(bp: Blueprint, call: Callable[[LmsService], BaseModel | None], *, st
         repo = PgRepository(conn)
         if key is not None:
             fingerprint = hashlib.sha256(json.dumps(
-                [req.method, req.path, req.uri_params or {}, _raw_json(bp)], sort_keys=True, default=str,
+                [req.method, req.path, req.uri_params or {}, _json_body(bp)], sort_keys=True, default=str,
             ).encode()).hexdigest()
             stored = repo.claim_idempotency_key(scope, key, req.method, req.path, fingerprint)
             if stored is not None:

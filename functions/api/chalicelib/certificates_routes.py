@@ -14,7 +14,7 @@ from chalicelib.api import body, endpoint, principal
 from chalicelib.web import json_response
 from smartcourse.certificates import schemas as s
 from smartcourse.certificates import service
-from smartcourse.certificates.store import S3CertificateStore
+from smartcourse.certificates.objects import S3CertificateStore
 from smartcourse.observability import current_correlation_id
 
 bp = Blueprint(__name__)

@@ -11,8 +11,8 @@ from smartcourse.auth import resolve_jwt_secret
 from smartcourse.aws import client
 from smartcourse.container import Container, container, database_for
 from smartcourse.db import Database
+from smartcourse.lms.objects import S3Storage
 from smartcourse.lms.service import LmsConfig
-from smartcourse.lms.storage import S3Storage
 from smartcourse.settings import load_settings
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.api import body, endpoint, execute, path_id, principal, query
+from chalicelib.api import body, endpoint, execute, principal, query
+from smartcourse.http import path_id
 from smartcourse.lms import schemas as s
 
 bp = Blueprint(__name__)

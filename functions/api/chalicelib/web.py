@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,14 +13,38 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib import deps
-from smartcourse.http import cors_headers_from, error_response
-from smartcourse.observability import correlation_scope, logger
+from smartcourse.http import cors_headers_from, error_headers, error_response
+from smartcourse.observability import correlation_scope, logger, metrics, new_correlation_id
 
 JSON = {"Content-Type": "application/json"}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(body=json.dumps(body, default=str), status_code=status, headers={**JSON, **(headers or {})})
+
+
+def request_log(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice http middleware: what the other functions get from Powertools' decorators. The
+    Lambda context's keys (function name, request id, cold start) on every log line, one
+    "request handled" line per request (method, resource, status, duration; the correlation id is
+    added by `route`'s scope), and this invocation's metrics flushed as EMF."""
+    started = time.perf_counter()
+    context = getattr(event, "lambda_context", None)
+    if context is not None and hasattr(context, "function_name"):
+        logger.append_keys(function_name=context.function_name,
+                           function_request_id=getattr(context, "aws_request_id", None))
+    response = get_response(event)
+    # Chalice's own answers (unknown route, 405, 415) never reach `route`: they get the id here, so
+    # every response carries one (the caller's X-Correlation-Id, else API Gateway's request id)
+    response.headers.setdefault("X-Correlation-Id", event.headers.get("x-correlation-id")
+                                or (event.context or {}).get("requestId") or new_correlation_id())
+    logger.info("request handled", extra={"method": event.method, "resource": event.path,
+                                          "status": response.status_code,
+                                          "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                                          "correlation_id": response.headers.get("X-Correlation-Id")})
+    if metrics.metric_set:
+        metrics.flush_metrics()
+    return response
 
 
 def cors_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
@@ -48,7 +73,7 @@ def route(bp: Blueprint, path: str, **kwargs: Any) -> Callable[[Callable[..., An
                     status, body = error_response(exc)
                     if status >= 500:
                         logger.exception("request failed")
-                    result = json_response(body, status)
+                    result = json_response(body, status, error_headers(exc))
                 if isinstance(result, Response):
                     result.headers.setdefault("X-Correlation-Id", correlation_id)
                 return result

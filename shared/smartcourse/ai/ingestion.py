@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import psycopg
 from pydantic import Field
 
-from smartcourse.ai import storage
+from smartcourse.ai import repository
 from smartcourse.ai.assets import (
     AssetDeleted,
     AssetKey,
@@ -95,7 +95,7 @@ class Embedder(Protocol):
 @dataclass(frozen=True, slots=True)
 class Prepared:
     document: ExtractedDocument
-    chunks: list[storage.ChunkRow]
+    chunks: list[repository.ChunkRow]
     extract_ms: int
     chunk_ms: int
 
@@ -126,7 +126,7 @@ class DocumentPipeline:
         t1 = time.perf_counter()
         chunks = chunk_document(doc, self.max_tokens, self.overlap_tokens, self.token_counter)
         rows = [
-            storage.ChunkRow(ordinal=c.ordinal, text=c.text,
+            repository.ChunkRow(ordinal=c.ordinal, text=c.text,
                              metadata={**c.location, "context": c.context}, token_count=c.token_count)
             for c in chunks
         ]
@@ -218,7 +218,7 @@ class IngestionService:
         except ObjectMissing:
             current = None
         with self.database.transaction() as conn:
-            purged = storage.purge_object(conn, key.asset_id, key.key, keep_etag=current)
+            purged = repository.purge_object(conn, key.asset_id, key.key, keep_etag=current)
         logger.info("object removed: index purged", extra={"asset_id": str(key.asset_id), "documents": purged.documents,
                                                             "chunk_sets": purged.chunk_sets})
         return RemovalOutcome(key.asset_id, purged.documents, purged.chunk_sets)
@@ -228,7 +228,7 @@ class IngestionService:
     def ingest_object(self, key: AssetKey, *, source: str) -> Outcome:
         """Index the object now at ``key`` unless it already is (same ETag, same model)."""
         with self.database.transaction() as conn:
-            if storage.is_asset_deleted(conn, key.asset_id):
+            if repository.is_asset_deleted(conn, key.asset_id):
                 logger.info("asset deleted: upload not indexed", extra={"asset_id": str(key.asset_id)})
                 return Outcome(key.asset_id, "skipped", "skipped", code="asset_deleted",
                                message="the asset was deleted")
@@ -242,7 +242,7 @@ class IngestionService:
         declared = (Declared(facts.course_id, facts.s3_key, facts.content_type, facts.size_bytes, facts.deleted)
                     if facts is not None else None)
         with self.database.transaction() as conn:
-            ref = storage.claim_document(
+            ref = repository.claim_document(
                 conn, asset_id=key.asset_id, course_id=key.course_id, s3_key=key.key, etag=info.etag,
                 model_name=self.model_name, model_version=self.model_version, source=source,
                 filename=key.filename, declared_type=facts.content_type if facts else None,
@@ -254,7 +254,7 @@ class IngestionService:
             rejection = check_object(key, declared, info, max_bytes=self.max_bytes)
             if rejection is not None:
                 return self._fail(conn, key, ref.id, rejection)
-            storage.start_processing(conn, ref.id)
+            repository.start_processing(conn, ref.id)
         assert declared is not None
         return self._process(key, ref.id, declared)
 
@@ -270,12 +270,12 @@ class IngestionService:
         content_hash = hashlib.sha256(data).hexdigest()
 
         with self.database.transaction() as conn:
-            reuse = storage.find_chunk_set(conn, key.asset_id, content_hash, self.model_version)
+            reuse = repository.find_chunk_set(conn, key.asset_id, content_hash, self.model_version)
             work: Work = "reused"
             if reuse is None:
-                source_set = storage.find_chunk_set_by_content(conn, content_hash, self.model_version)
+                source_set = repository.find_chunk_set_by_content(conn, content_hash, self.model_version)
                 if source_set is not None:
-                    reuse, _ = storage.copy_chunk_set(conn, source_set, course_id=key.course_id,
+                    reuse, _ = repository.copy_chunk_set(conn, source_set, course_id=key.course_id,
                                                       asset_id=key.asset_id, s3_key=key.key)
                     work = "copied"
             if reuse is not None:
@@ -296,7 +296,7 @@ class IngestionService:
                 rejection = Rejection("empty_document", "the document contains no text to index")
         if rejection is not None:
             with self.database.transaction() as conn:
-                storage.update_document(conn, document_id, content_hash=content_hash, download_ms=download_ms)
+                repository.update_document(conn, document_id, content_hash=content_hash, download_ms=download_ms)
                 return self._fail(conn, key, document_id, rejection)
 
         t1 = time.perf_counter()
@@ -305,7 +305,7 @@ class IngestionService:
         doc = prepared.document
         t2 = time.perf_counter()
         with self.database.transaction() as conn:
-            set_id, created = storage.insert_chunk_set(conn, storage.NewChunkSet(
+            set_id, created = repository.insert_chunk_set(conn, repository.NewChunkSet(
                 course_id=key.course_id, asset_id=key.asset_id, s3_key=key.key, content_hash=content_hash,
                 model_name=self.model_name, model_version=self.model_version, format=doc.format.value,
                 title=doc.title, chunks=prepared.chunks), vectors)
@@ -324,14 +324,14 @@ class IngestionService:
         r = row or {}
         fields.setdefault("format", r["format"])
         fields.setdefault("title", r["title"])
-        storage.update_document(conn, document_id, status="ready", chunk_set_id=set_id, reused=reused,
+        repository.update_document(conn, document_id, status="ready", chunk_set_id=set_id, reused=reused,
                                 chunk_count=r["chunk_count"], token_count=r["token_count"],
                                 error_code=None, error=None, finished_at=_now(conn), **fields)
         return int(r["chunk_count"])
 
     def _fail(self, conn: psycopg.Connection[Any], key: AssetKey, document_id: uuid.UUID,
               rejection: Rejection) -> Outcome:
-        storage.fail_document(conn, document_id, rejection.code, rejection.message)
+        repository.fail_document(conn, document_id, rejection.code, rejection.message)
         logger.warning("document failed", extra={"asset_id": str(key.asset_id), "error_code": rejection.code,
                                                   "reason": rejection.message})
         return Outcome(key.asset_id, "rejected", "failed", document_id, code=rejection.code, message=rejection.message)
@@ -346,7 +346,7 @@ class IngestionService:
     def publish(self, conn: psycopg.Connection[Any], course_id: uuid.UUID, version: int,
                 assets: Sequence[PublishedAsset], *, published_at: Any = None,
                 source: str = "publish") -> PublishOutcome:
-        live = storage.live_version(conn, course_id)
+        live = repository.live_version(conn, course_id)
         if live is not None and live.version > version:
             logger.info("older version published after a newer one: ignored",
                         extra={"course_id": str(course_id), "version": version, "live_version": live.version})
@@ -364,16 +364,16 @@ class IngestionService:
                                               message=f"{asset.s3_key} is not this course's asset"))
                 continue
             outcome.assets.append(self.ingest_object(key, source=source))
-        storage.lock_course(conn, course_id)
-        live = storage.live_version(conn, course_id, for_update=True)
+        repository.lock_course(conn, course_id)
+        live = repository.live_version(conn, course_id, for_update=True)
         if live is not None and live.version > version:
             outcome.reason = f"version {live.version} became live meanwhile"
             return outcome
         # Deleted assets cannot come back, even if this version still lists them.
         sets = {o.asset_id: o.chunk_set_id for o in outcome.assets
                 if o.status == "ready" and o.chunk_set_id is not None
-                and not storage.is_asset_deleted(conn, o.asset_id)}
-        storage.switch_live(conn, course_id=course_id, version=version,
+                and not repository.is_asset_deleted(conn, o.asset_id)}
+        repository.switch_live(conn, course_id=course_id, version=version,
                             assets=[a.model_dump(mode="json") for a in assets], published_at=published_at,
                             chunk_sets=sets)
         outcome.switched = True
@@ -382,7 +382,7 @@ class IngestionService:
         return outcome
 
     def on_asset_deleted(self, conn: psycopg.Connection[Any], event: AssetDeleted) -> RemovalOutcome:
-        purged = storage.purge_asset(conn, event.asset_id, course_id=event.course_id, s3_key=event.s3_key)
+        purged = repository.purge_asset(conn, event.asset_id, course_id=event.course_id, s3_key=event.s3_key)
         logger.info("asset deleted: index purged", extra={"asset_id": str(event.asset_id),
                                                           "documents": purged.documents,
                                                           "chunk_sets": purged.chunk_sets})

@@ -43,7 +43,7 @@ from smartcourse.ai.assets import AssetDeleted, CoursePublished, InvalidAssetKey
 from smartcourse.ai.ingestion import IngestionService, IngestSettings, Outcome
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
-from smartcourse.observability import MetricUnit, logger, metrics
+from smartcourse.observability import logger, measure
 from smartcourse.readonly import lms_facts
 
 SOURCE = "sweeper"
@@ -271,14 +271,14 @@ class Sweeper:
 
 
 def _metrics(report: SweepReport) -> None:
-    values = {"sweep.assets_ingested": sum(n for k, n in report.assets.items()
-                                           if k in ("indexed", "reused", "copied", "rejected", "duplicate")),
-              "sweep.assets_without_object": report.assets.get("object_missing", 0),
-              "sweep.stuck_restarted": report.stuck_restarted, "sweep.stuck_failed": report.stuck_failed,
-              "sweep.courses_made_live": report.courses_made_live,
-              "sweep.deletions_applied": report.deletions_applied, "sweep.errors": len(report.errors)}
+    values = {"SweepAssetsIngested": sum(n for k, n in report.assets.items()
+                                         if k in ("indexed", "reused", "copied", "rejected", "duplicate")),
+              "SweepAssetsWithoutObject": report.assets.get("object_missing", 0),
+              "SweepStuckRestarted": report.stuck_restarted, "SweepStuckFailed": report.stuck_failed,
+              "SweepCoursesMadeLive": report.courses_made_live,
+              "SweepDeletionsApplied": report.deletions_applied, "SweepErrors": len(report.errors)}
     for name, value in values.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        measure(name, value)
 
 
 # --------------------------------------------------------------------------- adapters

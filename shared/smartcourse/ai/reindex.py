@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from smartcourse.ai import storage
+from smartcourse.ai import repository
 from smartcourse.ai.assets import AssetKey, InvalidAssetKey, PublishedAsset, parse_asset_key
 from smartcourse.ai.bootstrap import build_service, new_database
 from smartcourse.ai.ingestion import IngestionService, IngestSettings
@@ -71,8 +71,8 @@ def _progress(items: Sequence[Any], stream: TextIO) -> Iterator[Any]:
 def _keys(conn: Any, course_id: uuid.UUID) -> list[AssetKey]:
     seen: dict[str, AssetKey] = {}
     candidates: list[str] = [a.s3_key for a in lms_facts.course_assets(conn, course_id)]
-    candidates += [key for _, _, key in storage.current_objects(conn, course_id)]
-    live = storage.live_version(conn, course_id)
+    candidates += [key for _, _, key in repository.current_objects(conn, course_id)]
+    live = repository.live_version(conn, course_id)
     if live is not None:
         candidates += [str(a.get("s3_key", "")) for a in live.assets]
     for key in candidates:
@@ -80,14 +80,14 @@ def _keys(conn: Any, course_id: uuid.UUID) -> list[AssetKey]:
             parsed = parse_asset_key(key)
         except InvalidAssetKey:
             continue
-        if parsed.course_id == course_id and not storage.is_asset_deleted(conn, parsed.asset_id):
+        if parsed.course_id == course_id and not repository.is_asset_deleted(conn, parsed.asset_id):
             seen.setdefault(key, parsed)
     return list(seen.values())
 
 
 def all_courses(conn: Any) -> list[uuid.UUID]:
-    ids = set(storage.live_courses(conn)) | set(lms_facts.course_ids_with_assets(conn))
-    ids |= {course for course, _, _ in storage.current_objects(conn)}
+    ids = set(repository.live_courses(conn)) | set(lms_facts.course_ids_with_assets(conn))
+    ids |= {course for course, _, _ in repository.current_objects(conn)}
     return sorted(ids, key=str)
 
 
@@ -110,7 +110,7 @@ def reindex(service: IngestionService, switch_db: Database, courses: Iterable[uu
             summary.chunks += outcome.chunks
     for course in sorted({c for c, _ in work}, key=str):
         with switch_db.transaction() as conn:
-            live = storage.live_version(conn, course)
+            live = repository.live_version(conn, course)
             if live is None:
                 continue
             assets = [PublishedAsset.model_validate(a) for a in live.assets]

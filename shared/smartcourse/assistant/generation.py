@@ -19,7 +19,7 @@ import numpy as np
 from smartcourse.assistant import domain, guard
 from smartcourse.assistant.domain import Answer, EmbedFn, Passage
 from smartcourse.errors import DependencyUnavailable
-from smartcourse.observability import logger
+from smartcourse.observability import count, logger, measure
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -126,10 +126,16 @@ class GroqGenerator:
         try:
             result = self._llm.invoke(messages)
         except Exception as exc:
-            raise _map_groq_error(exc) from exc
+            mapped = _map_groq_error(exc)
+            reason = mapped.extra.get("reason") if isinstance(mapped, DependencyUnavailable) else None
+            count("LlmRateLimited" if reason == "rate_limited" else "LlmErrors")
+            raise mapped from exc
         content = result.content if isinstance(result.content, str) else str(result.content)
         usage = dict(getattr(result, "usage_metadata", None) or {})
         usage["latency_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        measure("LlmLatency", usage["latency_ms"])
+        count("LlmInputTokens", int(usage.get("input_tokens") or 0))
+        count("LlmOutputTokens", int(usage.get("output_tokens") or 0))
         answer = domain.grounded_llm_answer(content, passages, self.model, self.rrf_k, usage,
                                             protected=(load_prompt()[0],))
         if "guard" in answer.usage:

@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from smartcourse.assistant import domain, readiness, states, store
+from smartcourse.assistant import domain, readiness, repository, states
 from smartcourse.assistant import text as tx
 from smartcourse.assistant.domain import Answer, Passage
 from smartcourse.assistant.generation import Generator
@@ -69,7 +69,7 @@ class AssistantService:
                limit: int) -> tuple[CourseAccess, states.Versions]:
         with self.db.transaction() as conn:
             access = self.authorize(conn, principal, course_id)
-            check = store.hit_rate_limit(conn, principal.user_id, action, limit)
+            check = repository.hit_rate_limit(conn, principal.user_id, action, limit)
             versions = states.Versions(access.published_version, readiness.live_version(conn, course_id))
         if not check.allowed:
             raise RateLimited(f"too many {action} requests: at most {limit} a minute; retry in {check.retry_after_s} s",
@@ -99,10 +99,10 @@ class AssistantService:
         retrieval: Retrieval | None = None
         with self._snapshot() as conn:
             if conversation_id is not None:
-                conv = store.get_conversation(conn, conversation_id)
+                conv = repository.get_conversation(conn, conversation_id)
                 if conv is None or conv["user_id"] != principal.user_id or conv["course_id"] != course_id:
                     raise NotFound("conversation not found")
-                history = store.recent_turns(conn, conversation_id, self.settings.history_turns)
+                history = repository.recent_turns(conn, conversation_id, self.settings.history_turns)
             if question_vec is not None:
                 # The live version in the retrieval's snapshot (a switch since admission counts).
                 versions = states.Versions(versions.latest, readiness.live_version(conn, course_id))
@@ -127,7 +127,7 @@ class AssistantService:
         conv_id = conversation_id or uuid.uuid4()
         citations = [c.as_dict() for c in answer.citations]
         with self.db.transaction() as conn:
-            _, answer_id = store.save_exchange(conn, store.Exchange(
+            _, answer_id = repository.save_exchange(conn, repository.Exchange(
                 conversation_id=conv_id, course_id=course_id, user_id=principal.user_id,
                 course_version=retrieval.course_version if retrieval else None, question=question,
                 answer=answer.text, refused=answer.refused, model=answer.model,
@@ -187,13 +187,13 @@ class AssistantService:
     def conversation(self, principal: Principal, course_id: uuid.UUID, conversation_id: uuid.UUID) -> dict[str, Any]:
         with self.db.transaction() as conn:
             access = self.authorize(conn, principal, course_id)
-            conv = store.get_conversation(conn, conversation_id)
+            conv = repository.get_conversation(conn, conversation_id)
             reader_ok = conv is not None and conv["course_id"] == course_id and (
                 conv["user_id"] == principal.user_id or principal.is_admin
                 or access.instructor_id == principal.user_id)
             if conv is None or not reader_ok:
                 raise NotFound("conversation not found")
-            messages = store.list_messages(conn, conversation_id)
+            messages = repository.list_messages(conn, conversation_id)
         return {
             "conversation_id": str(conv["id"]), "course_id": str(conv["course_id"]),
             "user_id": str(conv["user_id"]), "title": conv["title"],
@@ -216,16 +216,16 @@ class AssistantService:
                                    details=[FieldProblem("comment", f"at most {MAX_COMMENT_CHARS} characters")])
         with self.db.transaction() as conn:
             self.authorize(conn, principal, course_id)
-            conv = store.get_conversation(conn, conversation_id)
+            conv = repository.get_conversation(conn, conversation_id)
             if conv is None or conv["course_id"] != course_id or conv["user_id"] != principal.user_id:
                 raise NotFound("conversation not found")
-            msg = store.message_in_conversation(conn, conversation_id, message_id)
+            msg = repository.message_in_conversation(conn, conversation_id, message_id)
             if msg is None:
                 raise NotFound("message not found")
             if msg["role"] != "assistant":
                 raise ValidationFailed("feedback applies to the assistant's answers",
                                        details=[FieldProblem("message_id", "is a question, not an answer")])
-            row = store.upsert_feedback(conn, message_id, principal.user_id, helpful, comment)
+            row = repository.upsert_feedback(conn, message_id, principal.user_id, helpful, comment)
         return {"message_id": str(row["message_id"]), "helpful": row["helpful"], "comment": row["comment"],
                 "updated_at": row["updated_at"].isoformat()}
 

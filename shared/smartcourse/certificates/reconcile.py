@@ -38,7 +38,7 @@ from smartcourse.consumer import is_transient
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope, new_event
-from smartcourse.observability import MetricUnit, logger, metrics
+from smartcourse.observability import logger, measure
 
 Conn = Any
 COMPLETED_TYPE = "smartcourse.course.completed.v1"
@@ -182,7 +182,7 @@ def sweep(database: Database, *, renderer: Renderer, store: Store, public_base_u
         else:
             report.already_issued += 1
     logger.info("certificate sweep done", extra={"sweep": report.as_dict()})
-    for name, value in (("sweep.certificates_issued", report.issued), ("sweep.certificates_failed", len(report.failed)),
-                        ("sweep.outage", int(report.outage is not None))):
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for name, value in (("SweepCertificatesIssued", report.issued), ("SweepCertificatesFailed", len(report.failed)),
+                        ("SweepOutage", int(report.outage is not None))):
+        measure(name, value)
     return report

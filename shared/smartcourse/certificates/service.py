@@ -34,7 +34,7 @@ from smartcourse.certificates.domain import (
 )
 from smartcourse.errors import NotFound
 from smartcourse.events import EventEnvelope, new_event
-from smartcourse.observability import MetricUnit, logger, metrics
+from smartcourse.observability import count, logger
 from smartcourse.outbox import write_event
 
 Conn = psycopg.Connection[Any]
@@ -100,7 +100,7 @@ def issue_for_completion(conn: Conn, envelope: EventEnvelope, *, renderer: Rende
         correlation_id=envelope.correlation_id, aggregate_type="certificate"))
     logger.info("certificate issued", extra={"enrollment_id": str(enrollment_id), "certificate_code": code,
                                              "pdf_bytes": len(pdf)})
-    metrics.add_metric(name="certificates.issued", unit=MetricUnit.Count, value=1)
+    count("CertificatesIssued")
     return IssueResult(certificate_id, code, created=True)
 
 

@@ -32,8 +32,8 @@ from smartcourse.errors import (
 from smartcourse.events import new_event
 from smartcourse.lms import domain, event_schemas
 from smartcourse.lms import schemas as s
+from smartcourse.lms.objects import Storage
 from smartcourse.lms.repository import PgRepository, Row
-from smartcourse.lms.storage import Storage
 from smartcourse.observability import current_correlation_id
 
 

@@ -114,7 +114,7 @@ def test_assistant_status_over_http_for_each_kind_of_caller(app: Any, world: Wor
         (world.learner_b, course, 403, "forbidden"),      # enrolled in another course
         (world.cancelled, course, 403, "forbidden"),      # enrollment cancelled
         (world.admin, str(uuid.uuid4()), 404, "not_found"),
-        (world.learner_a, "not-a-uuid", 400, "validation_failed"),
+        (world.learner_a, "not-a-uuid", 404, "not_found"),  # cannot name a course (as in the API)
         (None, course, 401, "unauthorized"),
     ]
     for who, course_id, want_status, want_code in cases:
@@ -133,7 +133,9 @@ def test_errors_are_json_with_the_right_status(app: Any, world: World, in_proces
                body={"question": "What are maria?"}), 403, "forbidden"),
         (event("POST", ASK, {"course_id": str(uuid.uuid4())}, token=token(in_process_env, world.admin),
                body={"question": "What are maria?"}), 404, "not_found"),
-        (event("POST", ASK, {"course_id": "not-a-uuid"}, token=t, body={"question": "x?"}), 400, "validation_failed"),
+        # not a UUID: it cannot name a course, 404 as in the LMS API (smartcourse.http.path_id)
+        (event("POST", ASK, {"course_id": "not-a-uuid"}, token=t, body={"question": "x?"}), 404, "not_found"),
+        (event("POST", ASK, {"course_id": course}, token=t), 400, "validation_failed"),  # no body: question required
         (event("POST", ASK, {"course_id": course}, token=t, body="{not json"), 400, "bad_request"),
         (event("POST", ASK, {"course_id": course}, token=t, body={"question": ""}), 400, "validation_failed"),
         (event("POST", ASK, {"course_id": course}, token=t, body={"question": "x?", "extra": 1}), 400,
@@ -150,7 +152,9 @@ def test_errors_are_json_with_the_right_status(app: Any, world: World, in_proces
         assert (status, body["error"]["code"]) == (want_status, want_code), (ev["resource"], ev.get("body"), body)
         assert headers["Content-Type"] == "application/json"
     _, _, body = call(app, cases[4][0])
-    assert body["error"]["details"] == [{"field": "course_id", "problem": "must be a UUID"}]
+    assert body["error"]["message"] == "course not found"
+    _, _, body = call(app, cases[5][0])
+    assert body["error"]["details"][0]["field"] == "question"
 
 
 def test_rate_limit_is_429_with_retry_after(app: Any, world: World, in_process_env: dict[str, str],

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from bench.course_fixture import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
-from smartcourse.ai import storage
+from smartcourse.ai import repository
 from smartcourse.ai.embeddings import MiniLMEmbeddings
 from smartcourse.assistant.retrieval import Retriever
 from smartcourse.db import Database
@@ -75,7 +75,7 @@ def test_statistics_follow_a_new_version_and_a_deleted_asset(database_url: str, 
         assert terms["quokka"] == 1 and terms["wombat"] == 1 and chunks == 2
         # When one asset is deleted
         with db.transaction() as conn:
-            storage.purge_asset(conn, course.asset_ids["b.md"], course_id=course.course_id)
+            repository.purge_asset(conn, course.asset_ids["b.md"], course_id=course.course_id)
         # Then its terms leave the statistics in the same transaction
         terms, chunks = _stored_stats(db, course.course_id)
         assert "wombat" not in terms and terms["quokka"] == 1 and chunks == 1

@@ -15,9 +15,9 @@ import pytest
 from pypdf import PdfReader
 
 from smartcourse.certificates.domain import certificate_key, code_for_issuance
+from smartcourse.certificates.objects import S3CertificateStore
 from smartcourse.certificates.render import PdfRenderer
 from smartcourse.certificates.service import issue_for_completion
-from smartcourse.certificates.store import S3CertificateStore
 from smartcourse.consumer import Consumer
 from smartcourse.container import reset_all
 from smartcourse.db import Database

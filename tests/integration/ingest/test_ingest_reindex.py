@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from smartcourse.ai import storage
+from smartcourse.ai import repository
 from smartcourse.ai.reindex import reindex
 from tests.integration.ingest import documents as docs
 from tests.integration.ingest.conftest import IngestEnv
@@ -61,7 +61,7 @@ def test_reindex_moves_a_course_to_the_new_model_and_keeps_it_live(ingest: Inges
     versions = ingest.db.execute("SELECT DISTINCT model_version FROM ai.chunk_sets WHERE id = ANY(%s)",
                                  (list(new_live.values()),)).fetchall()
     assert [r["model_version"] for r in versions] == ["minilm-next@test"]
-    assert storage.live_version(ingest.db, course).version == 1
+    assert repository.live_version(ingest.db, course).version == 1
     assert (second.outcomes["duplicate"], second.outcomes["indexed"]) == (2, 0)
 
 

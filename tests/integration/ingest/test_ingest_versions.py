@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from smartcourse.ai import storage
+from smartcourse.ai import repository
 from tests.integration.ingest import documents as docs
 from tests.integration.ingest.conftest import Asset, IngestEnv
 
@@ -24,12 +24,12 @@ def md(title: str, paragraphs: list[str]) -> bytes:
 
 
 def live_text(env: IngestEnv, course_id: uuid.UUID, query: str) -> list[str]:
-    return [h.text for h in storage.search_live_text(env.db, course_id, query, k=20)]
+    return [h.text for h in repository.search_live_text(env.db, course_id, query, k=20)]
 
 
-def live_vector(env: IngestEnv, course_id: uuid.UUID, query: str) -> list[storage.ChunkHit]:
+def live_vector(env: IngestEnv, course_id: uuid.UUID, query: str) -> list[repository.ChunkHit]:
     vector = env.app.service().pipeline.embedder.embed([query])[0]
-    return storage.search_live_vector(env.db, course_id, vector, k=5)
+    return repository.search_live_vector(env.db, course_id, vector, k=5)
 
 
 def reupload(env: IngestEnv, asset: Asset, data: bytes) -> dict[str, int]:
@@ -99,7 +99,7 @@ def test_an_older_version_published_late_does_not_replace_the_live_one(ingest: I
     publish(ingest, course, 1, [a])  # arrives late (other partition, retry)
 
     assert set(ingest.live(course)) == {a.id, b.id}
-    assert storage.live_version(ingest.db, course).version == 2
+    assert repository.live_version(ingest.db, course).version == 2
 
 
 def test_a_duplicate_course_published_delivery_has_no_second_effect(ingest: IngestEnv) -> None:
@@ -108,10 +108,10 @@ def test_a_duplicate_course_published_delivery_has_no_second_effect(ingest: Inge
     event = ingest.msk_event(ingest.published(course, 1, [a]))
 
     ingest.invoke(event)
-    switched = storage.live_version(ingest.db, course).switched_at
+    switched = repository.live_version(ingest.db, course).switched_at
     ingest.invoke(event)  # redelivered
 
-    assert storage.live_version(ingest.db, course).switched_at == switched
+    assert repository.live_version(ingest.db, course).switched_at == switched
     assert len(ingest.documents(a.id)) == 1
 
 

@@ -69,13 +69,13 @@ def test_unknown_route_404_wrong_method_405_and_429_carries_retry_after() -> Non
     assert status == 429 and headers["Retry-After"] == "9" and body["error"]["retry_after_s"] == 9
 
 
-def test_status_route_calls_the_service_once_and_rejects_a_bad_course_id() -> None:
+def test_status_route_calls_the_service_once_and_a_bad_course_id_is_404() -> None:
     svc, uid, course = FakeService(), uuid.uuid4(), uuid.uuid4()
     auth = {"authorization": f"Bearer {issue_token(uid, 'student', SECRET, 60)}"}
     status, _, body = run(ev("GET", routes.STATUS, {"course_id": str(course)}, auth), svc)
     assert status == 200 and body["state"] == "indexing" and body["documents"]["processing"] == 1
     assert svc.calls == [("status", (Principal(uid, "student"), course))]
     status, _, body = run(ev("GET", routes.STATUS, {"course_id": "nope"}, auth), svc)
-    assert status == 400 and body["error"]["details"] == [{"field": "course_id", "problem": "must be a UUID"}]
+    assert status == 404 and body["error"] == {"code": "not_found", "message": "course not found"}
     assert run(ev("POST", routes.STATUS, {"course_id": str(course)}, auth), svc)[0] == 405
     assert run(ev("GET", routes.STATUS, {"course_id": str(course)}, {}), svc)[0] == 401

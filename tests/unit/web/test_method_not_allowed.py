@@ -93,3 +93,33 @@ def test_the_api_function_405_keeps_allow_in_the_product_error_format(env: None,
     assert set(r.headers["Allow"].split(", ")) == allow
     assert r.headers["Content-Type"] == "application/json"
     assert b'"method_not_allowed"' in r.body
+
+
+def test_every_api_response_carries_a_correlation_id_and_is_logged_once(env: None) -> None:
+    import logging
+
+    from smartcourse.observability import logger
+
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    seen = Collect()
+    logger.addHandler(seen)
+    try:
+        with Client(load_function_module("api").app) as client:
+            given = client.http.request("PUT", "/courses", headers={"X-Correlation-Id": "journey-7"})
+            fresh = client.http.request("TRACE", "/courses")
+            documented = client.http.get("/openapi.json")
+    finally:
+        logger.removeHandler(seen)
+    assert given.status_code == 405 and given.headers["X-Correlation-Id"] == "journey-7"  # Chalice's own answer
+    assert fresh.headers["X-Correlation-Id"] and documented.headers["X-Correlation-Id"]
+    handled = [r.__dict__ for r in seen.records if r.getMessage() == "request handled"]
+    assert [(x["method"], x["resource"], x["status"]) for x in handled] == [
+        ("PUT", "/courses", 405), ("TRACE", "/courses", 405), ("GET", "/openapi.json", 200)]
+    assert handled[0]["correlation_id"] == "journey-7"
