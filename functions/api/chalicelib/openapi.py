@@ -43,7 +43,8 @@ OPTIONAL_ERRORS = {
 }
 
 BODY_ERRORS = {
-    "413": "The body is larger than the route accepts (1 MiB by default; 10 MB at API Gateway)",
+    "413": "The body is larger than the function accepts (MAX_BODY_BYTES: 1 MiB for the LMS API, 64 KiB for the "
+           "assistant; 10 MB at API Gateway)",
     "415": "The body is not application/json",
 }
 
@@ -108,7 +109,7 @@ def build(routes: list[RouteDoc]) -> dict[str, Any]:
         paths.setdefault(doc.path, {})[doc.method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "SmartCourse LMS API", "version": "1.0.0",
+        "info": {"title": "SmartCourse API", "version": "1.0.0",
                  "description": "Errors are JSON: {error: {code, message, details: [{field, problem}]}}."},
         "paths": paths,
         "components": {"schemas": dict(sorted(components.items())),
