@@ -6,6 +6,8 @@
   invoke   run one function once with an event file, like `sam local invoke`
   migrate  apply SQL migrations to the app database
   topics   create the Kafka topics of config/kafka-topics.yaml for a stage (local broker or MSK)
+  trace    one request's timeline across functions, from the logs `run` keeps (a correlation or trace id)
+  status   outbox backlog and oldest age, consumer lag per MSK mapping, dead letters, S3 queue depths
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def cmd_run(args: argparse.Namespace, stack_only: bool = False) -> int:
             raise StackError(f"cannot listen on 127.0.0.1:{args.web_port}: {exc.strerror}; use --web-port") from exc
         print(f"API       http://127.0.0.1:{args.port}  (try: curl -s 127.0.0.1:{args.port}/health)")
         print(f"web app   {web.url}/  (open it in a browser)")
+        print(f"API docs  {web.url}/reference.html  (every operation of /openapi.json; try them from the page)")
         print(f"functions {', '.join(sorted(template.functions))}; logs in {DATA_DIR / 'logs'}")
         print("running; Ctrl-C stops everything", flush=True)
         try:
@@ -135,6 +138,53 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return migrate.main(["--database-url", ep.database_url()])
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from devstack.observe import format_timeline, read_lines, timeline
+
+    log_dir = Path(args.log_dir) if args.log_dir else DATA_DIR / "logs"
+    print(format_timeline(timeline(read_lines(log_dir), args.id)))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from devstack.observe import consumer_lag, queue_depths, topic_size
+    from devstack.provision import queue_name
+    from smartcourse.db import Database
+    from smartcourse.ops import status as outbox_status
+
+    ep = running_stack()
+    if ep is None:
+        print("status: no running stack (make run)", file=sys.stderr)
+        return 2
+    template = tpl.load(parameter_overrides={"Stage": STAGE})
+    db = Database(ep.database_url(), application_name="devstack-status")
+    try:
+        outbox = outbox_status(db)
+        with db.transaction() as conn:
+            failures = {r["consumer"]: int(r["n"]) for r in conn.execute(
+                "SELECT consumer, count(*) AS n FROM (SELECT consumer FROM lms.consumer_failures "
+                "UNION ALL SELECT consumer FROM ai.consumer_failures) f GROUP BY consumer").fetchall()}
+    finally:
+        db.close()
+    groups = {ev.consumer_group_id: ev.topics for fn in template.functions.values() for ev in fn.msk_events}
+    _, sqs = aws_clients(ep.aws_endpoint_url)
+    urls = []
+    for fn in template.functions.values():
+        for ev in fn.s3_events:
+            name = queue_name(STAGE, fn.logical_id, ev)
+            for q in (name, f"{name}-dlq"[:80]):
+                try:
+                    urls.append(sqs.get_queue_url(QueueName=q)["QueueUrl"])
+                except sqs.exceptions.QueueDoesNotExist:
+                    continue
+    report = {"outbox": outbox, "consumer_lag": consumer_lag(ep.kafka_bootstrap_servers, groups),
+              "dead_letter_topic": {f"smartcourse.{STAGE}.dlq": topic_size(ep.kafka_bootstrap_servers,
+                                                                          f"smartcourse.{STAGE}.dlq")},
+              "consumer_failures": failures, "s3_queues": queue_depths(sqs, urls)}
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -156,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     topics = sub.add_parser("topics")
     topics.add_argument("--stage", default=STAGE)
     topics.add_argument("--replication-factor", type=int, default=1)
+    trace = sub.add_parser("trace", help="one request's timeline across functions")
+    trace.add_argument("id", help="a correlation id (X-Correlation-Id) or a W3C trace id")
+    trace.add_argument("--log-dir", help="default: .data/logs (what `make run` keeps)")
+    sub.add_parser("status", help="outbox backlog, consumer lag, dead letters, S3 queues")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "run":
@@ -166,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_invoke(args)
         if args.cmd == "topics":
             return cmd_topics(args)
+        if args.cmd == "trace":
+            return cmd_trace(args)
+        if args.cmd == "status":
+            return cmd_status(args)
         return cmd_migrate(args)
     except (StackError, tpl.TemplateError) as exc:
         print(f"devstack: {exc}", file=sys.stderr)

@@ -21,9 +21,9 @@ from smartcourse.assistant.bootstrap import build_service
 from smartcourse.assistant.service import AssistantService
 from smartcourse.assistant.settings import AssistantSettings
 from smartcourse.auth import resolve_jwt_secret
-from smartcourse.container import container
+from smartcourse.container import Container, container
 from smartcourse.http import cors_headers_from
-from smartcourse.observability import correlation_scope, logger, metrics
+from smartcourse.observability import child_traceparent, correlation_scope, logger, metrics
 from smartcourse.settings import load_settings
 
 
@@ -31,14 +31,15 @@ from smartcourse.settings import load_settings
 class Deps:
     settings: AssistantSettings
     jwt_secret: str
-    service: AssistantService
+    #: built on the first request that passed authentication (a 401 imports no retrieval code)
+    service: Container[AssistantService]
 
 
 @container
 def deps() -> Deps:
     """Built on the first invocation from AssistantSettings (the model loads on the first question)."""
     s = load_settings(AssistantSettings)
-    return Deps(s, resolve_jwt_secret(s), build_service(s))
+    return Deps(s, resolve_jwt_secret(s), Container(lambda: build_service(s)))
 
 
 def _correlation_id(event: dict[str, Any]) -> str | None:
@@ -49,8 +50,9 @@ def _correlation_id(event: dict[str, Any]) -> str | None:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    with correlation_scope(_correlation_id(event)) as cid:
-        response = dispatch(event, lambda: deps().service, lambda: deps().jwt_secret, cid,
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    with correlation_scope(_correlation_id(event), traceparent=child_traceparent(headers.get("traceparent"))) as cid:
+        response = dispatch(event, lambda: deps().service(), lambda: deps().jwt_secret, cid,
                             max_body_bytes=lambda: deps().settings.max_body_bytes)
     # Every outcome (answers and errors alike) is readable by the web app's origin.
     response["headers"].update(cors_headers_from(lambda: load_settings(AssistantSettings)))

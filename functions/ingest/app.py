@@ -24,7 +24,7 @@ from smartcourse.ai.bootstrap import build_service, build_sweeper, new_database
 from smartcourse.ai.ingestion import IngestionService, IngestSettings, Outcome
 from smartcourse.ai.reconcile import Sweeper
 from smartcourse.consumer import Consumer, wait_out_outages
-from smartcourse.container import container
+from smartcourse.container import Container, container
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope
@@ -35,41 +35,42 @@ from smartcourse.settings import load_settings
 @dataclass(frozen=True)
 class Deps:
     settings: IngestSettings
-    service: IngestionService
     #: the consumer's and the sweeper's transactions (processed_events + live switch) use their own
     #: connection: document statuses commit on the service's connection while a publish is in progress
     events_database: Database
     consumer: Consumer
-    sweeper: Sweeper
+    #: built when first needed (S3 client, embedder): a batch of duplicates never pays for them
+    service: Container[IngestionService]
+    sweeper: Container[Sweeper]
 
 
 @container
 def deps() -> Deps:
     """Built on the first invocation from IngestSettings (the model loads on the first embedding)."""
     s = load_settings(IngestSettings)
-    svc = build_service(s)
     events_db = new_database(s, "smartcourse-ingest-events")
+    svc = Container(lambda: build_service(s))
 
     def on_published(conn: Any, envelope: EventEnvelope) -> None:
-        svc.on_course_published(conn, CoursePublished.model_validate(envelope.data))
+        svc().on_course_published(conn, CoursePublished.model_validate(envelope.data))
 
     def on_deleted(conn: Any, envelope: EventEnvelope) -> None:
-        svc.on_asset_deleted(conn, AssetDeleted.model_validate(envelope.data))
+        svc().on_asset_deleted(conn, AssetDeleted.model_validate(envelope.data))
 
     consumer = Consumer(s.consumer_name, lambda: events_db,
                         {"course.published": on_published, "asset.deleted": on_deleted}, schema="ai",
                         transient_wait_s=s.transient_wait_s)
-    return Deps(s, svc, events_db, consumer, build_sweeper(svc, lambda: events_db, s))
+    return Deps(s, events_db, consumer, svc, Container(lambda: build_sweeper(svc(), lambda: events_db, s)))
 
 
 def service() -> IngestionService:
-    return deps().service
+    return deps().service()
 
 
 def handle_schedule(remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
     """One reconciliation sweep; its counts are the result (a dependency outage is counted in
     ``errors`` and retried by the next run)."""
-    return deps().sweeper.run(remaining_ms).as_dict()
+    return deps().sweeper().run(remaining_ms).as_dict()
 
 
 def outage_wait_s() -> float:

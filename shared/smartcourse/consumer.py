@@ -45,7 +45,7 @@ from pydantic import ValidationError
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope
-from smartcourse.observability import correlation_scope, count, logger, measure
+from smartcourse.observability import child_traceparent, correlation_scope, count, logger, measure
 
 Handler = Callable[[psycopg.Connection[Any], EventEnvelope], None]
 #: Never wait out an outage closer than this to the invocation's deadline.
@@ -215,11 +215,16 @@ class Consumer:
                 if envelope.name not in self.handlers:
                     result.skipped += 1
                     continue
-                with correlation_scope(envelope.correlation_id):
+                # the producer's trace continues here: this record's span is its child, linked to it
+                link = (record.decoded_headers or {}).get("traceparent")
+                link_text = bytes(link).decode("ascii", "replace") if link is not None else None
+                with correlation_scope(envelope.correlation_id, traceparent=child_traceparent(link_text),
+                                       link=link_text):
                     logger.append_keys(event_id=str(envelope.id), event_type=envelope.type)
                     try:
                         if self._process_waiting(envelope, wait_until, remaining_ms, result):
                             result.processed += 1
+                            logger.info("record processed", extra={"topic_partition": tp, "offset": record.offset})
                         else:
                             result.duplicates += 1
                             logger.info("duplicate delivery ignored")

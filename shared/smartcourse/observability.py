@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -36,8 +37,9 @@ def __getattr__(name: str) -> Any:
         return _tracer
     raise AttributeError(name)
 
-__all__ = ["METRICS", "MetricUnit", "correlation_scope", "count", "current_correlation_id", "event_metric", "logger",
-           "measure", "metrics", "new_correlation_id"]
+__all__ = ["METRICS", "MetricUnit", "child_traceparent", "correlation_scope", "count", "current_correlation_id",
+           "current_traceparent", "event_metric", "logger", "measure", "metrics", "new_correlation_id",
+           "parse_traceparent"]
 
 # --- metrics: one naming scheme ----------------------------------------------------------------
 # Namespace POWERTOOLS_METRICS_NAMESPACE (SmartCourse), Embedded Metric Format through Powertools,
@@ -98,6 +100,9 @@ def count(name: str, n: int = 1) -> None:
         measure(name, n)
 
 _current: list[str] = []
+_traces: list[str | None] = []
+#: W3C Trace Context: version 00, 32 hex trace id, 16 hex parent (span) id, 2 hex flags.
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
 def new_correlation_id() -> str:
@@ -108,14 +113,57 @@ def current_correlation_id() -> str | None:
     return _current[-1] if _current else None
 
 
+def current_traceparent() -> str | None:
+    """The trace context of the work in progress (written with every outbox row)."""
+    return _traces[-1] if _traces else None
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str, str] | None:
+    """(trace id, span id, flags) of a valid W3C traceparent, else None (all-zero ids are invalid)."""
+    m = _TRACEPARENT.match((value or "").strip().lower())
+    if m is None or m.group(1) == "0" * 32 or m.group(2) == "0" * 16:
+        return None
+    return m.group(1), m.group(2), m.group(3)
+
+
+def child_traceparent(parent: str | None) -> str:
+    """This function's span: in the parent's trace (a valid `traceparent` received with the request
+    or the Kafka record) with a new span id, or the start of a new trace."""
+    parsed = parse_traceparent(parent)
+    trace_id, flags = (parsed[0], parsed[2]) if parsed else (secrets.token_hex(16), "01")
+    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+
+
 @contextlib.contextmanager
-def correlation_scope(correlation_id: str | None) -> Iterator[str]:
-    """Bind a correlation id to every log line (and outbox event) within the block."""
+def correlation_scope(correlation_id: str | None, *, traceparent: str | None = None,
+                      link: str | None = None) -> Iterator[str]:
+    """Bind a correlation id (and, when given, this span's W3C trace context) to every log line and
+    outbox event within the block: log keys `correlation_id`, `trace_id`, `span_id`, and
+    `linked_span_id` (`link`: the producer's span of a consumed record)."""
     cid = correlation_id or new_correlation_id()
     _current.append(cid)
+    _traces.append(traceparent)
     logger.set_correlation_id(cid)
+    keys = _trace_keys(traceparent, link)
+    logger.append_keys(**keys)
     try:
         yield cid
     finally:
         _current.pop()
+        _traces.pop()
         logger.set_correlation_id(_current[-1] if _current else None)
+        logger.remove_keys(list(keys))
+        outer = _trace_keys(_traces[-1] if _traces else None, None)
+        if outer:
+            logger.append_keys(**outer)
+
+
+def _trace_keys(traceparent: str | None, link: str | None) -> dict[str, str]:
+    parsed = parse_traceparent(traceparent)
+    if parsed is None:
+        return {}
+    keys = {"trace_id": parsed[0], "span_id": parsed[1]}
+    linked = parse_traceparent(link)
+    if linked is not None:
+        keys["linked_span_id"] = linked[1]
+    return keys

@@ -28,11 +28,12 @@ from smartcourse.relay import OutboxRow, RelaySettings, build_message
 from smartcourse.settings import load_settings
 
 _PUBLISHED_UNION = """
-SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, payload::text AS payload, 0 AS attempts
-FROM (SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, payload, created_at
+SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, payload::text AS payload, 0 AS attempts,
+       traceparent
+FROM (SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, payload, created_at, traceparent
       FROM lms.outbox WHERE published_at IS NOT NULL
       UNION ALL
-      SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, payload, created_at
+      SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, payload, created_at, traceparent
       FROM lms.outbox_archive) e
 WHERE ({where}) AND created_at >= %s
 ORDER BY seq
@@ -98,7 +99,7 @@ def replay(db: Database, settings: RelaySettings, *, event_type: str | None = No
     for r in rows:
         msg = build_message(OutboxRow(**{k: r[k] for k in ("seq", "id", "event_type", "aggregate_type",
                                                           "aggregate_id", "correlation_id", "payload",
-                                                          "attempts")}), settings.topic_prefix)
+                                                          "attempts", "traceparent")}), settings.topic_prefix)
         futures.append(producer.send(msg.topic, value=msg.value, key=msg.key, headers=[*msg.headers, ("replay", b"1")]))
     producer.flush(60)
     for f in futures:

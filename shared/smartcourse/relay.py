@@ -35,7 +35,7 @@ from pydantic import Field, ValidationError
 
 from smartcourse.db import Database
 from smartcourse.events import EventEnvelope, topic_for
-from smartcourse.observability import count, event_metric, logger, measure
+from smartcourse.observability import child_traceparent, correlation_scope, count, event_metric, logger, measure
 from smartcourse.settings import CommonSettings, KafkaSettings
 
 RELAY_LOCK_NAMESPACE = 7302  # pg_try_advisory_xact_lock(7302, hashtext(aggregate)); writers use 7301
@@ -82,6 +82,7 @@ class OutboxRow:
     correlation_id: str | None
     payload: str
     attempts: int
+    traceparent: str | None = None
 
     @property
     def aggregate(self) -> tuple[str, str]:
@@ -134,6 +135,8 @@ def build_message(row: OutboxRow, topic_prefix: str) -> Message:
     ]
     if row.correlation_id:
         headers.append(("correlation_id", row.correlation_id.encode()))
+    if row.traceparent:  # W3C Trace Context over Kafka: the consumer continues the producer's trace
+        headers.append(("traceparent", row.traceparent.encode()))
     return Message(topic_for(row.aggregate_type, topic_prefix), row.aggregate_id.encode(), row.payload.encode(),
                    headers)
 
@@ -168,7 +171,7 @@ def default_producer_factory(settings: RelaySettings) -> Callable[[], Producer]:
 
 _SELECT = """
 SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, payload::text AS payload, attempts,
-       hashtext(aggregate_type || '/' || aggregate_id) AS agg_key
+       traceparent, hashtext(aggregate_type || '/' || aggregate_id) AS agg_key
 FROM lms.outbox o
 WHERE published_at IS NULL AND parked_at IS NULL AND next_attempt_at <= now()
   -- not behind a parked or backing-off row of its aggregate (those rows wait; they must not
@@ -257,7 +260,7 @@ class Relay:
                     if r["seq"] < first_blocker.get((r["aggregate_type"], r["aggregate_id"]), r["seq"] + 1)]
         result.held_back = len(raw) - len(mine)
         return [OutboxRow(r["seq"], r["id"], r["event_type"], r["aggregate_type"], r["aggregate_id"],
-                          r["correlation_id"], r["payload"], r["attempts"]) for r in mine]
+                          r["correlation_id"], r["payload"], r["attempts"], r["traceparent"]) for r in mine]
 
     def publish(self, rows: list[OutboxRow], result: PassResult) -> None:
         """Send and flush; sort every row into published / parked / failed on `result`."""
@@ -307,6 +310,11 @@ class Relay:
             if future.succeeded():
                 result.published.append(row.seq)
                 result.published_types.append(row.event_type)
+                # one line per event, in the request's correlation scope and trace (devstack trace,
+                # Logs Insights by correlation_id): the outbox -> Kafka hop of its timeline
+                with correlation_scope(row.correlation_id, traceparent=child_traceparent(row.traceparent),
+                                       link=row.traceparent):
+                    logger.info("event published", extra={"event_id": str(row.id), "event_type": row.event_type})
             elif future.is_done and isinstance(future.exception, self._permanent):
                 result.parked.append((row.seq, f"{type(future.exception).__name__}: {future.exception}"[:1000]))
             else:
@@ -400,9 +408,9 @@ class Relay:
         if s.outbox_retention_mode == "archive":
             sql = (f"WITH gone AS (DELETE FROM lms.outbox WHERE seq IN ({pick}) RETURNING *) "
                    "INSERT INTO lms.outbox_archive (seq, id, event_type, aggregate_type, aggregate_id, correlation_id, "
-                   "occurred_at, payload, created_at, published_at) "
+                   "occurred_at, payload, created_at, published_at, traceparent) "
                    "SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, occurred_at, payload, "
-                   "created_at, published_at FROM gone")
+                   "created_at, published_at, traceparent FROM gone")
         else:
             sql = f"DELETE FROM lms.outbox WHERE seq IN ({pick})"
         with self.database.transaction() as conn:

@@ -14,11 +14,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
 
+from devstack.observe import read_lines, timeline
 from devstack.runtime import LocalRuntime, RuntimeOptions
 from tests.conftest import free_port
 
@@ -66,14 +68,19 @@ def eventually(check: Callable[[], Any], timeout: float = 90, what: str = "condi
 
 
 @pytest.fixture(scope="module")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("function-logs")
+
+
+@pytest.fixture(scope="module")
 def runtime(template: Any, function_env: dict[str, str], provisioned: Any, stack_endpoints: Any,
-            stage: str) -> Iterator[Http]:
+            stage: str, log_dir: Path) -> Iterator[Http]:
     from devstack.stack import aws_clients
 
     port = free_port()
     _, sqs = aws_clients(stack_endpoints.aws_endpoint_url)
     rt = LocalRuntime(template, function_env,
-                      RuntimeOptions(http_port=port, schedule_rate_s=0.5, s3=False,
+                      RuntimeOptions(http_port=port, schedule_rate_s=0.5, s3=False, log_dir=log_dir,
                                      only_functions={"ApiFunction", "OutboxRelayFunction", "CertificatesFunction"}),
                       stage=stage, kafka_bootstrap=stack_endpoints.kafka_bootstrap_servers, sqs=sqs,
                       s3_queues=provisioned)
@@ -85,8 +92,10 @@ def runtime(template: Any, function_env: dict[str, str], provisioned: Any, stack
         rt.stop()
 
 
-def complete_a_course(http: Http, learner_name: str) -> tuple[str, str]:
-    """An instructor publishes a two-lesson course; a learner enrolls and completes it over HTTP."""
+def complete_a_course(http: Http, learner_name: str, last_request_headers: dict[str, str] | None = None
+                      ) -> tuple[str, str]:
+    """An instructor publishes a two-lesson course; a learner enrolls and completes it over HTTP
+    (the last progress update sent with `last_request_headers`)."""
     teacher = http.user("Dr. Ada Lovelace", "instructor")
     title = f"Relational Databases {secrets.token_hex(2)}"
     course = http.ok("POST", "/courses", teacher, {"title": title, "description": "SQL"}, 201)
@@ -97,8 +106,18 @@ def complete_a_course(http: Http, learner_name: str) -> tuple[str, str]:
     learner = http.user(learner_name)
     enrollment = http.ok("POST", f"/courses/{course['id']}/enrollments", learner, {}, 201)
     for i, lesson in enumerate(lessons):
-        done = http.ok("PUT", f"/enrollments/{enrollment['id']}/lessons/{lesson}/progress", learner,
-                       {"status": "completed"})
+        path = f"/enrollments/{enrollment['id']}/lessons/{lesson}/progress"
+        if i == len(lessons) - 1 and last_request_headers:
+            req = urllib.request.Request(http.base + path, data=json.dumps({"status": "completed"}).encode(),
+                                         method="PUT", headers={"content-type": "application/json",
+                                                                "authorization": f"Bearer {learner}",
+                                                                **last_request_headers})
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                done = json.loads(resp.read())
+                assert resp.headers["X-Correlation-Id"] == last_request_headers.get("X-Correlation-Id",
+                                                                                    resp.headers["X-Correlation-Id"])
+        else:
+            done = http.ok("PUT", path, learner, {"status": "completed"})
         assert done["completed"] is (i == len(lessons) - 1)
     return learner, title
 
@@ -165,3 +184,29 @@ def test_an_unrenderable_name_is_parked_on_the_dead_letter_topic_with_its_reason
         assert runtime.ok("GET", "/me/certificates", learner) == {"items": []}
     finally:
         dlq.close()
+
+
+def test_one_trace_follows_the_completion_from_the_api_through_kafka_to_the_certificate(
+        runtime: Http, log_dir: Path) -> None:
+    # Given the learner's last progress update carries its own correlation id and a W3C traceparent
+    cid = f"journey-{secrets.token_hex(6)}"
+    trace_id = secrets.token_hex(16)
+    parent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+    learner, _ = complete_a_course(runtime, "Grace Hopper", {"X-Correlation-Id": cid, "traceparent": parent})
+    eventually(lambda: runtime.ok("GET", "/me/certificates", learner)["items"], what="the certificate")
+
+    # Then `devstack trace` shows the API, the relay and the certificates function, in that order
+    def steps() -> list[str]:
+        found = timeline(read_lines(log_dir), cid)
+        functions = [s.function for s in found]
+        return functions if "CertificatesFunction" in functions else []
+
+    functions = eventually(steps, timeout=30, what="the certificates function's log lines")
+    firsts = [f for i, f in enumerate(functions) if f not in functions[:i]]
+    assert firsts[:3] == ["ApiFunction", "OutboxRelayFunction", "CertificatesFunction"], functions
+    # And every line of that request, in every function, carries the caller's trace id: the
+    # traceparent went API -> outbox row -> Kafka header -> consumer
+    lines = [(fn, line) for fn, line in read_lines(log_dir) if line.get("correlation_id") == cid]
+    assert {line.get("trace_id") for _, line in lines} == {trace_id}, lines
+    consumed = [line for fn, line in lines if fn == "CertificatesFunction" and line["message"] == "record processed"]
+    assert consumed and all(line["linked_span_id"] for line in consumed)

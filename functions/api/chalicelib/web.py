@@ -14,7 +14,14 @@ from chalice.app import Request
 
 from chalicelib import deps
 from smartcourse.http import cors_headers_from, error_headers, error_response
-from smartcourse.observability import correlation_scope, logger, metrics, new_correlation_id
+from smartcourse.observability import (
+    child_traceparent,
+    correlation_scope,
+    current_correlation_id,
+    current_traceparent,
+    logger,
+    metrics,
+)
 
 JSON = {"Content-Type": "application/json"}
 
@@ -33,15 +40,16 @@ def request_log(event: Request, get_response: Callable[[Request], Response]) -> 
     if context is not None and hasattr(context, "function_name"):
         logger.append_keys(function_name=context.function_name,
                            function_request_id=getattr(context, "aws_request_id", None))
-    response = get_response(event)
-    # Chalice's own answers (unknown route, 405, 415) never reach `route`: they get the id here, so
-    # every response carries one (the caller's X-Correlation-Id, else API Gateway's request id)
-    response.headers.setdefault("X-Correlation-Id", event.headers.get("x-correlation-id")
-                                or (event.context or {}).get("requestId") or new_correlation_id())
-    logger.info("request handled", extra={"method": event.method, "resource": event.path,
-                                          "status": response.status_code,
-                                          "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                                          "correlation_id": response.headers.get("X-Correlation-Id")})
+    # The request's correlation id (the caller's X-Correlation-Id, else API Gateway's request id) and
+    # its span of the caller's W3C trace (`traceparent`), bound for everything the request logs and
+    # writes to the outbox; Chalice's own answers (unknown route, 405, 415) carry the id too.
+    cid = event.headers.get("x-correlation-id") or (event.context or {}).get("requestId")
+    with correlation_scope(cid, traceparent=child_traceparent(event.headers.get("traceparent"))) as cid:
+        response = get_response(event)
+        response.headers.setdefault("X-Correlation-Id", cid)
+        logger.info("request handled", extra={"method": event.method, "resource": event.path,
+                                              "status": response.status_code,
+                                              "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
     if metrics.metric_set:
         metrics.flush_metrics()
     return response
@@ -65,8 +73,10 @@ def route(bp: Blueprint, path: str, **kwargs: Any) -> Callable[[Callable[..., An
             req = bp.current_request
             headers = req.headers if req is not None else {}
             context = (req.context if req is not None else {}) or {}
-            cid = headers.get("x-correlation-id") or context.get("requestId")
-            with correlation_scope(cid) as correlation_id:
+            # the request's scope (`request_log`) when there is one; a view called alone opens its own
+            cid = current_correlation_id() or headers.get("x-correlation-id") or context.get("requestId")
+            span = current_traceparent() or child_traceparent(headers.get("traceparent"))
+            with correlation_scope(cid, traceparent=span) as correlation_id:
                 try:
                     result = view(**params)
                 except Exception as exc:

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 from smartcourse.ai.assets import AssetKey, ObjectInfo, parse_asset_key
 from smartcourse.ai.bootstrap import build_sweeper
 from smartcourse.ai.ingestion import IngestSettings
+from smartcourse.container import Container
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope
 from smartcourse.outbox import write_event
@@ -50,8 +51,9 @@ def sweep(ingest: IngestEnv, monkeypatch: pytest.MonkeyPatch) -> Callable[..., d
         load_settings.cache_clear()
         built = ingest.app.deps()
         settings = load_settings(IngestSettings)
-        sweeper = build_sweeper(built.service, lambda: built.events_database, settings)
-        monkeypatch.setattr(ingest.app, "deps", lambda: replace(built, settings=settings, sweeper=sweeper))
+        sweeper = build_sweeper(built.service(), lambda: built.events_database, settings)
+        monkeypatch.setattr(ingest.app, "deps", lambda: replace(built, settings=settings,
+                                                                sweeper=Container(lambda: sweeper)))
         result: dict[str, Any] = ingest.invoke(SCHEDULED)
         return result
 

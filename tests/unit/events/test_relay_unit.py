@@ -63,6 +63,24 @@ def test_message_is_keyed_by_aggregate_with_debezium_style_headers() -> None:
                                  "aggregate_type": b"course", "correlation_id": b"c-1"}
 
 
+def test_the_trace_context_of_the_writer_travels_in_the_traceparent_header() -> None:
+    import dataclasses
+
+    from smartcourse.observability import child_traceparent, parse_traceparent
+
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    msg = build_message(dataclasses.replace(row(1), traceparent=parent), "smartcourse.dev")
+    assert dict(msg.headers)["traceparent"] == parent.encode()
+    assert "traceparent" not in dict(build_message(row(2), "smartcourse.dev").headers)  # none recorded: none sent
+    # a consumer's span continues the producer's trace with a span id of its own
+    child = parse_traceparent(child_traceparent(parent))
+    assert child is not None and child[0] == "4bf92f3577b34da6a3ce929d0e0e4736" and child[1] != "00f067aa0ba902b7"
+    # an invalid or absent parent starts a new trace
+    for bad in (None, "", "garbage", "00-" + "0" * 32 + "-00f067aa0ba902b7-01", "01-abc"):
+        fresh = parse_traceparent(child_traceparent(bad))
+        assert fresh is not None and fresh[0] != "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
 def test_a_payload_that_is_not_an_envelope_or_disagrees_with_its_row_is_unpublishable() -> None:
     r = row(1)
     with pytest.raises(Unpublishable):

@@ -5,6 +5,7 @@ No services needed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -96,6 +97,7 @@ def test_the_api_function_405_keeps_allow_in_the_product_error_format(env: None,
 
 
 def test_every_api_response_carries_a_correlation_id_and_is_logged_once(env: None) -> None:
+    import json
     import logging
 
     from smartcourse.observability import logger
@@ -103,10 +105,10 @@ def test_every_api_response_carries_a_correlation_id_and_is_logged_once(env: Non
     class Collect(logging.Handler):
         def __init__(self) -> None:
             super().__init__()
-            self.records: list[logging.LogRecord] = []
+            self.records: list[dict[str, Any]] = []
 
-        def emit(self, record: logging.LogRecord) -> None:
-            self.records.append(record)
+        def emit(self, record: logging.LogRecord) -> None:  # as Powertools writes it (JSON, bound keys)
+            self.records.append(json.loads(logger.registered_formatter.format(record)))
 
     seen = Collect()
     logger.addHandler(seen)
@@ -119,7 +121,8 @@ def test_every_api_response_carries_a_correlation_id_and_is_logged_once(env: Non
         logger.removeHandler(seen)
     assert given.status_code == 405 and given.headers["X-Correlation-Id"] == "journey-7"  # Chalice's own answer
     assert fresh.headers["X-Correlation-Id"] and documented.headers["X-Correlation-Id"]
-    handled = [r.__dict__ for r in seen.records if r.getMessage() == "request handled"]
+    handled = [r for r in seen.records if r["message"] == "request handled"]
     assert [(x["method"], x["resource"], x["status"]) for x in handled] == [
         ("PUT", "/courses", 405), ("TRACE", "/courses", 405), ("GET", "/openapi.json", 200)]
     assert handled[0]["correlation_id"] == "journey-7"
+    assert all(len(r["trace_id"]) == 32 for r in handled) and handled[0]["trace_id"] != handled[1]["trace_id"]
