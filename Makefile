@@ -63,8 +63,8 @@ $(SAM_VENV)/bin/sam:
 	$(PY) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==1.170.0
 
-typecheck: $(STAMP) ## mypy over shared/smartcourse, devstack and each function
-	$(BIN)/mypy shared/smartcourse devstack
+typecheck: $(STAMP) ## mypy over shared/smartcourse, devstack, testkit and each function
+	$(BIN)/mypy shared/smartcourse devstack testkit
 	@for f in $(FUNCTIONS); do echo "mypy functions/$$f"; (cd functions/$$f && MYPYPATH=../../shared ../../$(BIN)/mypy --config-file ../../pyproject.toml .) || exit 1; done
 
 lint: $(STAMP) $(SAM_VENV)/bin/sam ## ruff, mypy, cfn-lint and sam validate --lint

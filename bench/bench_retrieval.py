@@ -306,7 +306,13 @@ def _ann(url: str, layout: Layout, loaded: Loaded, qvecs: np.ndarray) -> tuple[l
 def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
     import json
 
-    from bench.course_fixture import (
+    from devstack.invoker import FunctionPool, function_env
+    from smartcourse.ai.embeddings import MiniLMEmbeddings
+    from smartcourse.assistant.bootstrap import build_service
+    from smartcourse.assistant.settings import AssistantSettings
+    from smartcourse.auth import Principal, issue_token
+    from smartcourse.db import Database
+    from testkit.courses import (
         MemoryObjects,
         create_course,
         create_user,
@@ -314,12 +320,6 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
         index_course,
         ingestion_service,
     )
-    from devstack.invoker import FunctionPool, function_env
-    from smartcourse.ai.embeddings import MiniLMEmbeddings
-    from smartcourse.assistant.bootstrap import build_service
-    from smartcourse.assistant.settings import AssistantSettings
-    from smartcourse.auth import Principal, issue_token
-    from smartcourse.db import Database
     from tests.integration.assistant.materials import COURSE_A
 
     db = Database(env.database_url, application_name="bench-ask")

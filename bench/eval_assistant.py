@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import bench_env
-from bench.course_fixture import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
 from bench.harness import median, percentile
 from devstack.postgres import drop_database
+from testkit.courses import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "fixtures" / "disfl_qa_sample.json"

@@ -17,6 +17,7 @@ from typing import Any
 
 from assistant_routes import dispatch
 
+from smartcourse import xray
 from smartcourse.assistant.bootstrap import build_service
 from smartcourse.assistant.service import AssistantService
 from smartcourse.assistant.settings import AssistantSettings
@@ -51,9 +52,13 @@ def _correlation_id(event: dict[str, Any]) -> str | None:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
-    with correlation_scope(_correlation_id(event), traceparent=child_traceparent(headers.get("traceparent"))) as cid:
+    params = event.get("pathParameters") or {}
+    with correlation_scope(_correlation_id(event), traceparent=child_traceparent(headers.get("traceparent"))) as cid, \
+            xray.subsegment(f"{event.get('httpMethod')} {event.get('resource')}", resource=event.get("resource"),
+                            course_id=params.get("course_id"), correlation_id=cid) as annotate:
         response = dispatch(event, lambda: deps().service(), lambda: deps().jwt_secret, cid,
                             max_body_bytes=lambda: deps().settings.max_body_bytes)
+        annotate(status=response["statusCode"])
     # Every outcome (answers and errors alike) is readable by the web app's origin.
     response["headers"].update(cors_headers_from(lambda: load_settings(AssistantSettings)))
     return response

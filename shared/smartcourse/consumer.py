@@ -42,10 +42,11 @@ import psycopg
 from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 from pydantic import ValidationError
 
+from smartcourse import xray
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope
-from smartcourse.observability import child_traceparent, correlation_scope, count, logger, measure
+from smartcourse.observability import child_traceparent, correlation_scope, count, logger, measure, parse_traceparent
 
 Handler = Callable[[psycopg.Connection[Any], EventEnvelope], None]
 #: Never wait out an outage closer than this to the invocation's deadline.
@@ -218,8 +219,13 @@ class Consumer:
                 # the producer's trace continues here: this record's span is its child, linked to it
                 link = (record.decoded_headers or {}).get("traceparent")
                 link_text = bytes(link).decode("ascii", "replace") if link is not None else None
+                ids = {k: envelope.data.get(k) for k in ("course_id", "enrollment_id", "asset_id")}
+                linked = parse_traceparent(link_text)
                 with correlation_scope(envelope.correlation_id, traceparent=child_traceparent(link_text),
-                                       link=link_text):
+                                       link=link_text), \
+                        xray.subsegment(f"{self.name} {envelope.name}", event_type=envelope.name,
+                                        event_id=str(envelope.id), correlation_id=envelope.correlation_id,
+                                        w3c_trace_id=linked[0] if linked else None, **ids):
                     logger.append_keys(event_id=str(envelope.id), event_type=envelope.type)
                     try:
                         if self._process_waiting(envelope, wait_until, remaining_ms, result):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from testkit.polling import eventually
 from tests.conftest import ROOT, free_ports
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,14 +87,8 @@ class WebStack:
 
     @staticmethod
     def eventually(what: str, probe: Callable[[], Any], timeout: float = 240, every: float = 1.0) -> Any:
-        """Polls `probe` until it returns something truthy (asynchronous work: ingestion, events)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            value = probe()
-            if value:
-                return value
-            time.sleep(every)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        """`testkit.polling.eventually` with the browser tests' pace (asynchronous ingestion, events)."""
+        return eventually(what, probe, timeout=timeout, every=every)
 
 
 # Package scope, not session: the runtime drives every trigger of this session's stage (its S3

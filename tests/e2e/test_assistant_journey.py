@@ -5,8 +5,7 @@ and asks AssistantFunction over HTTP, and the answer cites that asset's page."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,21 +13,12 @@ import pytest
 from fpdf import FPDF
 
 from devstack.runtime import LocalRuntime, RuntimeOptions
+from testkit.polling import eventually
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "an-e2e-password-long-enough"
 FUNCTIONS = {"ApiFunction", "OutboxRelayFunction", "IngestFunction", "AssistantFunction"}
-
-
-def eventually(what: str, probe: Callable[[], Any], timeout: float = 240) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = probe()
-        if value:
-            return value
-        time.sleep(2.0)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def pdf(pages: list[str]) -> bytes:
@@ -106,7 +96,7 @@ def test_upload_publish_enrol_ask_cites_the_assets_page(http: httpx.Client, stag
         items = ok(http.get(f"/courses/{cid}/search", params={"q": "sidereal month"}, headers=learner))["items"]
         return items if items and items[0]["asset_id"] == asset_id else None
 
-    hits = eventually("the published PDF to be searchable", searchable)
+    hits = eventually("the published PDF to be searchable", searchable, timeout=240, every=2.0)
     assert hits[0]["location"]["page"] == 2 and hits[0]["lesson_id"] == lesson["id"]
 
     # ...the learner asks, and the answer cites that asset's page

@@ -10,10 +10,9 @@ from __future__ import annotations
 import io
 import json
 import secrets
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from pypdf import PdfReader
 
 from devstack.observe import read_lines, timeline
 from devstack.runtime import LocalRuntime, RuntimeOptions
+from testkit.polling import eventually
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -55,16 +55,6 @@ class Http:
         self.ok("POST", "/auth/register", body={"email": email, "password": PASSWORD, "name": name, "role": role},
                 status=201)
         return str(self.ok("POST", "/auth/login", body={"email": email, "password": PASSWORD})["access_token"])
-
-
-def eventually(check: Callable[[], Any], timeout: float = 90, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +117,7 @@ def test_completion_issues_a_certificate_that_verifies_publicly_until_revoked(
     http = runtime
     learner, title = complete_a_course(http, "Zoë Ångström")
     # The certificate appears by itself: relay -> Kafka -> CertificatesFunction
-    items = eventually(lambda: http.ok("GET", "/me/certificates", learner)["items"], what="the certificate")
+    items = eventually("the certificate", lambda: http.ok("GET", "/me/certificates", learner)["items"], timeout=90)
     [cert] = items
     code = cert["code"]
     assert (cert["status"], cert["learner_name"], cert["course_title"], cert["instructor_name"]) == \
@@ -176,7 +166,7 @@ def test_an_unrenderable_name_is_parked_on_the_dead_letter_topic_with_its_reason
                     parked.append((json.loads(rec.value), headers))
             return bool(parked)
 
-        eventually(the_record, timeout=120, what="the dead-lettered course.completed")
+        eventually("the dead-lettered course.completed", the_record, timeout=120)
         envelope, headers = parked[-1]
         assert envelope["type"] == "smartcourse.course.completed.v1"
         assert headers["x-error-type"] == "RenderError"
@@ -193,7 +183,7 @@ def test_one_trace_follows_the_completion_from_the_api_through_kafka_to_the_cert
     trace_id = secrets.token_hex(16)
     parent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
     learner, _ = complete_a_course(runtime, "Grace Hopper", {"X-Correlation-Id": cid, "traceparent": parent})
-    eventually(lambda: runtime.ok("GET", "/me/certificates", learner)["items"], what="the certificate")
+    eventually("the certificate", lambda: runtime.ok("GET", "/me/certificates", learner)["items"], timeout=90)
 
     # Then `devstack trace` shows the API, the relay and the certificates function, in that order
     def steps() -> list[str]:
@@ -201,7 +191,7 @@ def test_one_trace_follows_the_completion_from_the_api_through_kafka_to_the_cert
         functions = [s.function for s in found]
         return functions if "CertificatesFunction" in functions else []
 
-    functions = eventually(steps, timeout=30, what="the certificates function's log lines")
+    functions = eventually("the certificates function's log lines", steps, timeout=30)
     firsts = [f for i, f in enumerate(functions) if f not in functions[:i]]
     assert firsts[:3] == ["ApiFunction", "OutboxRelayFunction", "CertificatesFunction"], functions
     # And every line of that request, in every function, carries the caller's trace id: the

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,20 +17,11 @@ from psycopg.rows import dict_row
 
 from devstack.runtime import LocalRuntime, RuntimeOptions
 from smartcourse.ai import repository
+from testkit.polling import eventually
 from tests.integration.ingest import documents as docs
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 240.0  # generous: the first invocation starts a worker and loads the model
-
-
-def wait_for(what: str, probe: Callable[[], Any], deadline_s: float = DEADLINE_S) -> Any:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -79,7 +69,7 @@ def test_an_upload_becomes_live_searchable_chunks(runtime: LocalRuntime, databas
             row = db.execute("SELECT status FROM ai.asset_index_status WHERE asset_id = %s", (asset,)).fetchone()
             return row["status"] if row and row["status"] in ("ready", "failed") else None
 
-        assert wait_for("the asset to be indexed", status) == "ready"
+        assert eventually("the asset to be indexed", status, timeout=DEADLINE_S, every=0.5) == "ready"
         n = db.execute("SELECT count(*) AS n FROM ai.chunks WHERE asset_id = %s", (asset,)).fetchone()["n"]
         assert n >= 1
 
@@ -101,6 +91,7 @@ def test_an_upload_becomes_live_searchable_chunks(runtime: LocalRuntime, databas
         producer.close()
 
         # Then a search within the course finds the uploaded text
-        hits = wait_for("the version to go live",
-                        lambda: repository.search_live_text(db, course, "transaction savepoint OR atomic"))
+        hits = eventually("the version to go live",
+                          lambda: repository.search_live_text(db, course, "transaction savepoint OR atomic"),
+                          timeout=DEADLINE_S, every=0.5)
         assert {h.asset_id for h in hits} == {asset}

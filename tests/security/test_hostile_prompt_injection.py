@@ -18,16 +18,6 @@ from typing import Any
 
 import pytest
 
-from bench.course_fixture import (
-    Material,
-    MemoryObjects,
-    SeededCourse,
-    create_course,
-    create_user,
-    enroll,
-    index_course,
-    ingestion_service,
-)
 from smartcourse.ai.embeddings import MiniLMEmbeddings
 from smartcourse.assistant import guard
 from smartcourse.assistant.bootstrap import build_service
@@ -37,6 +27,16 @@ from smartcourse.assistant.service import AssistantService
 from smartcourse.assistant.settings import AssistantSettings
 from smartcourse.auth import Principal
 from smartcourse.db import Database
+from testkit.courses import (
+    Material,
+    MemoryObjects,
+    SeededCourse,
+    create_course,
+    create_user,
+    enroll,
+    index_course,
+    ingestion_service,
+)
 from tests.integration.assistant.conftest import embedder  # noqa: F401  (fixture)
 from tests.integration.assistant.fake_groq import FakeGroq, fake_groq
 

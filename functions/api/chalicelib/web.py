@@ -13,6 +13,7 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib import deps
+from smartcourse import xray
 from smartcourse.http import cors_headers_from, error_headers, error_response
 from smartcourse.observability import (
     child_traceparent,
@@ -44,8 +45,13 @@ def request_log(event: Request, get_response: Callable[[Request], Response]) -> 
     # its span of the caller's W3C trace (`traceparent`), bound for everything the request logs and
     # writes to the outbox; Chalice's own answers (unknown route, 405, 415) carry the id too.
     cid = event.headers.get("x-correlation-id") or (event.context or {}).get("requestId")
-    with correlation_scope(cid, traceparent=child_traceparent(event.headers.get("traceparent"))) as cid:
+    params = event.uri_params or {}
+    with correlation_scope(cid, traceparent=child_traceparent(event.headers.get("traceparent"))) as cid, \
+            xray.subsegment(f"{event.method} {event.path}", method=event.method, resource=event.path,
+                            course_id=params.get("course_id"), enrollment_id=params.get("enrollment_id"),
+                            correlation_id=cid) as annotate:
         response = get_response(event)
+        annotate(status=response.status_code)
         response.headers.setdefault("X-Correlation-Id", cid)
         logger.info("request handled", extra={"method": event.method, "resource": event.path,
                                               "status": response.status_code,

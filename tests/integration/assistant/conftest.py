@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from bench.course_fixture import (
+from smartcourse.ai.assets import asset_key, parse_asset_key
+from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.assistant.bootstrap import build_service
+from smartcourse.assistant.service import AssistantService
+from smartcourse.assistant.settings import AssistantSettings
+from smartcourse.auth import Principal
+from smartcourse.db import Database
+from testkit.courses import (
     MemoryObjects,
     SeededCourse,
     create_course,
@@ -19,13 +26,6 @@ from bench.course_fixture import (
     index_course,
     ingestion_service,
 )
-from smartcourse.ai.assets import asset_key, parse_asset_key
-from smartcourse.ai.embeddings import MiniLMEmbeddings
-from smartcourse.assistant.bootstrap import build_service
-from smartcourse.assistant.service import AssistantService
-from smartcourse.assistant.settings import AssistantSettings
-from smartcourse.auth import Principal
-from smartcourse.db import Database
 from tests.integration.assistant.materials import COURSE_A, COURSE_B, DRAFT
 
 

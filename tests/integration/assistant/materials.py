@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.course_fixture import Material
+from testkit.courses import Material
 
 MOON = b"""# The Moon
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from bench.course_fixture import create_user, enroll
 from smartcourse.ai.embeddings import MiniLMEmbeddings
 from smartcourse.assistant.service import AssistantService
 from smartcourse.auth import Principal
 from smartcourse.errors import DependencyUnavailable, NotFound, RateLimited, ValidationFailed
+from testkit.courses import create_user, enroll
 from tests.integration.assistant.conftest import World, make_service
 from tests.integration.assistant.fake_groq import FakeGroq, cite_source_containing, fake_groq
 

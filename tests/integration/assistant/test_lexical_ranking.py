@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from bench.course_fixture import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
 from smartcourse.ai import repository
 from smartcourse.ai.embeddings import MiniLMEmbeddings
 from smartcourse.assistant.retrieval import Retriever
 from smartcourse.db import Database
+from testkit.courses import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
 from tests.integration.assistant.conftest import World
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """Honest assistant states on real pgvector, through the real ingestion path: a question asked
 right after publish (assets ready, version not live yet) is never told "not covered"; while a new
 version is indexed the previous live version answers; once live, off-topic questions are
-"not_covered". The LMS publish is written directly (as bench/course_fixture does) and the AI
+"not_covered". The LMS publish is written directly (as testkit/courses does) and the AI
 side's `IngestionService.publish` (what `course.published` runs) is called when the test says."""
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import pytest
 from psycopg.types.json import Jsonb
 
-from bench.course_fixture import (
+from smartcourse.ai.assets import asset_key, parse_asset_key
+from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.ai.ingestion import IngestionService
+from smartcourse.assistant import domain
+from smartcourse.assistant.service import AssistantService
+from smartcourse.auth import Principal
+from testkit.courses import (
     Material,
     MemoryObjects,
     SeededCourse,
@@ -23,12 +29,6 @@ from bench.course_fixture import (
     index_course,
     ingestion_service,
 )
-from smartcourse.ai.assets import asset_key, parse_asset_key
-from smartcourse.ai.embeddings import MiniLMEmbeddings
-from smartcourse.ai.ingestion import IngestionService
-from smartcourse.assistant import domain
-from smartcourse.assistant.service import AssistantService
-from smartcourse.auth import Principal
 from tests.integration.assistant.conftest import World
 from tests.integration.assistant.materials import COURSE_A
 

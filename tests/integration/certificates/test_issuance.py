@@ -227,3 +227,31 @@ def test_permanent_problems_fail_the_record_and_leave_nothing(
         [failure] = db.execute("SELECT error_type, last_error FROM lms.consumer_failures WHERE event_id = %s",
                                (event.id,)).fetchall()
         assert failure["error_type"] == expected
+
+
+def test_each_record_is_an_xray_subsegment_annotated_with_its_event_and_enrollment(
+        app: Any, db: psycopg.Connection[Any], in_process_env: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import socket
+
+    # Given a sampled invocation in AWS: the X-Ray daemon's address and the invocation's trace header
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(5)
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", f"127.0.0.1:{daemon.getsockname()[1]}")
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+    done = seed_completion(db, learner_name="Ada")
+    event = done.event()
+    try:
+        # When the function handles the course.completed record
+        assert app.handler(msk_event([event], topic(in_process_env)), Ctx()) == {"batchItemFailures": []}
+        # Then the record's subsegment reached the daemon, searchable by event type and enrollment
+        _, _, body = daemon.recv(65536).decode().partition("\n")
+    finally:
+        daemon.close()
+    doc = json.loads(body)
+    assert doc["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793" and doc["type"] == "subsegment"
+    assert doc["annotations"]["event_type"] == "course.completed"
+    assert doc["annotations"]["enrollment_id"] == str(done.enrollment_id)
+    assert doc["annotations"]["event_id"] == str(event.id)

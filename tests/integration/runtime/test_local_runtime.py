@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from devstack import template as tpl
 from devstack.provision import TopicSpec, ensure_buckets_and_notifications, ensure_topics
 from devstack.runtime import LocalRuntime, RuntimeOptions
 from devstack.stack import aws_clients
+from testkit.polling import eventually
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -25,16 +25,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +96,9 @@ def test_function_over_its_timeout_is_killed_and_the_gateway_answers_502(probe: 
 
 
 def test_schedule_fires_at_the_local_rate(probe: dict[str, Any]) -> None:
-    ticks = wait_for(lambda: (t := read_jsonl(probe["dir"] / "tick.jsonl")) and len(t) >= 3 and t, timeout=30)
+    ticks = eventually("three schedule ticks",
+                       lambda: (t := read_jsonl(probe["dir"] / "tick.jsonl")) and len(t) >= 3 and t,
+                       timeout=30, every=0.2)
     assert ticks[0] == {"detail-type": "Scheduled Event", "source": "aws.events"}
 
 
@@ -114,7 +106,8 @@ def test_object_put_reaches_the_s3_function_with_the_key_url_encoded_as_aws_send
     key = "in/course notes/résumé+1.txt"
     probe["s3"].put_object(Bucket=probe["bucket"], Key=key, Body=b"hello")
     probe["s3"].put_object(Bucket=probe["bucket"], Key="elsewhere/ignored.txt", Body=b"x")  # outside the prefix
-    seen = wait_for(lambda: read_jsonl(probe["dir"] / "upload.jsonl"), timeout=30)
+    seen = eventually("the S3 function's invocation", lambda: read_jsonl(probe["dir"] / "upload.jsonl"), timeout=30,
+                      every=0.2)
     from urllib.parse import unquote_plus
 
     assert len(seen) == 1
@@ -143,7 +136,7 @@ def test_kafka_records_arrive_in_msk_shape_and_a_failing_record_is_retried_then_
         poison = [r for r in rows if r["value"] == "poison-pill"]
         return rows if len(oks) == 5 and len(poison) >= 3 else None
 
-    rows = wait_for(done, timeout=60)
+    rows = eventually("the MSK function's records", done, timeout=60, every=0.2)
     first = rows[0]
     assert first["tp"].startswith(f"probe.{stage}.in-") and first["key"] == "k1" and first["headers"] == {"h": "v"}
     poison = [r for r in rows if r["value"] == "poison-pill"]
