@@ -103,7 +103,7 @@ def consumer_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> dict[str
     try:
         out: dict[str, dict[str, int]] = {}
         for group, topics in groups.items():
-            committed = admin.list_consumer_group_offsets(group)
+            committed = admin.list_group_offsets({group: None}).get(group, {})
             lag: dict[str, int] = {}
             for topic in topics:
                 parts = [TopicPartition(topic, p) for p in sorted(probe.partitions_for_topic(topic) or ())]
