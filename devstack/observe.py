@@ -96,7 +96,7 @@ def consumer_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> dict[str
     """For each consumer group (an MSK mapping of the template) and topic: records not yet
     consumed (end offset - the group's committed offset, summed over partitions; a partition the
     group never committed counts from its start)."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka import KafkaAdminClient, KafkaConsumer
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="devstack-status")
     probe = KafkaConsumer(bootstrap_servers=bootstrap, client_id="devstack-status")
@@ -106,12 +106,10 @@ def consumer_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> dict[str
             committed = admin.list_group_offsets({group: None}).get(group, {})
             lag: dict[str, int] = {}
             for topic in topics:
-                parts = [TopicPartition(topic, p) for p in sorted(probe.partitions_for_topic(topic) or ())]
-                if not parts:
-                    continue
-                ends, starts = probe.end_offsets(parts), probe.beginning_offsets(parts)
-                lag[topic] = sum(ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0
-                                             else starts[tp]) for tp in parts)
+                offsets = _offsets(probe, topic)
+                if offsets:
+                    lag[topic] = sum(end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0
+                                            else start) for tp, (start, end) in offsets.items())
             out[group] = lag
         return out
     finally:
@@ -121,17 +119,24 @@ def consumer_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> dict[str
 
 def topic_size(bootstrap: str, topic: str) -> int:
     """Records on `topic` (end - beginning offsets, summed over partitions)."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import KafkaConsumer
 
     probe = KafkaConsumer(bootstrap_servers=bootstrap, client_id="devstack-status")
     try:
-        parts = [TopicPartition(topic, p) for p in sorted(probe.partitions_for_topic(topic) or ())]
-        if not parts:
-            return 0
-        ends, starts = probe.end_offsets(parts), probe.beginning_offsets(parts)
-        return sum(ends[tp] - starts[tp] for tp in parts)
+        return sum(end - start for start, end in _offsets(probe, topic).values())
     finally:
         probe.close()
+
+
+def _offsets(probe: Any, topic: str) -> dict[Any, tuple[int, int]]:
+    """{partition: (first offset, next offset)} of `topic` ({} when the topic does not exist)."""
+    from kafka import TopicPartition
+
+    parts = [TopicPartition(topic, p) for p in sorted(probe.partitions_for_topic(topic) or ())]
+    if not parts:
+        return {}
+    starts, ends = probe.beginning_offsets(parts), probe.end_offsets(parts)
+    return {tp: (starts[tp], ends[tp]) for tp in parts}
 
 
 def queue_depths(sqs: Any, urls: Iterable[str]) -> dict[str, int]:

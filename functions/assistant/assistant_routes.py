@@ -6,7 +6,6 @@ goes through `smartcourse.http.error_response`; 429 and 503 carry Retry-After wh
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -32,6 +31,8 @@ STATUS = f"{BASE}/assistant/status"
 CONVERSATION = f"{BASE}/assistant/conversations/{{conversation_id}}"
 FEEDBACK = f"{CONVERSATION}/messages/{{message_id}}/feedback"
 SEARCH = f"{BASE}/search"
+#: AssistantSettings.max_body_bytes's default (the handler passes the setting)
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Request:
     headers: dict[str, str]
     body: str | None
 
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def uuid_param(self, name: str) -> uuid.UUID:
         """A path id (`smartcourse.http.path_id`: not a UUID is 404, as in the API)."""
@@ -57,7 +58,7 @@ class Request:
         return json_object(self.body, max_bytes=self.max_body_bytes)
 
 
-def parse_event(event: dict[str, Any]) -> Request:
+def parse_event(event: dict[str, Any], max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Request:
     ctx = event.get("requestContext") or {}
     body = event.get("body")
     if body is not None and event.get("isBase64Encoded"):
@@ -74,6 +75,7 @@ def parse_event(event: dict[str, Any]) -> Request:
         query={k: str(v) for k, v in (event.get("queryStringParameters") or {}).items()},
         headers={str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()},
         body=body,
+        max_body_bytes=max_body_bytes,
     )
 
 
@@ -135,9 +137,7 @@ def dispatch(event: dict[str, Any], service: Callable[[], AssistantService], jwt
              correlation_id: str, *, max_body_bytes: Callable[[], int] | None = None) -> dict[str, Any]:
     """Route one proxy event; every outcome, errors included, is a proxy response."""
     try:
-        req = parse_event(event)
-        if max_body_bytes is not None:
-            req = dataclasses.replace(req, max_body_bytes=max_body_bytes())
+        req = parse_event(event, max_body_bytes() if max_body_bytes is not None else DEFAULT_MAX_BODY_BYTES)
         handler = ROUTES.get((req.method, req.resource))
         if handler is None:
             allowed = sorted(method for method, res in ROUTES if res == req.resource)

@@ -129,13 +129,10 @@ def resolve_jwt_secret(settings: _HasJwt) -> str:
     from smartcourse import secrets  # local import: only AWS deployments read Secrets Manager
     from smartcourse.aws import location_of
 
-    if settings.jwt_secret:
-        return settings.jwt_secret
-    if not settings.jwt_secret_arn:
-        raise ConfigurationError("setting JWT_SECRET (or JWT_SECRET_ARN) is required")
-    value = secrets.resolve(None, settings.jwt_secret_arn, location_of(settings), setting="JWT_SECRET",
+    value = secrets.resolve(settings.jwt_secret, settings.jwt_secret_arn, location_of(settings),
+                            setting="JWT_SECRET", arn_setting="JWT_SECRET_ARN",
                             json_keys=("secret", "jwt_secret")) or ""
-    if len(value.encode()) < MIN_SECRET_BYTES:
+    if len(value.encode()) < MIN_SECRET_BYTES:  # JWT_SECRET itself is checked by JwtSettings already
         raise ConfigurationError(f"the JWT secret in {settings.jwt_secret_arn} is shorter than "
                                  f"{MIN_SECRET_BYTES} bytes")
     return value

@@ -100,7 +100,7 @@ def count(name: str, n: int = 1) -> None:
         measure(name, n)
 
 _current: list[str] = []
-_traces: list[str | None] = []
+_traces: list[tuple[str | None, dict[str, str]]] = []  # (traceparent, the log keys it bound), innermost last
 #: W3C Trace Context: version 00, 32 hex trace id, 16 hex parent (span) id, 2 hex flags.
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -115,7 +115,7 @@ def current_correlation_id() -> str | None:
 
 def current_traceparent() -> str | None:
     """The trace context of the work in progress (written with every outbox row)."""
-    return _traces[-1] if _traces else None
+    return _traces[-1][0] if _traces else None
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str, str] | None:
@@ -141,10 +141,10 @@ def correlation_scope(correlation_id: str | None, *, traceparent: str | None = N
     outbox event within the block: log keys `correlation_id`, `trace_id`, `span_id`, and
     `linked_span_id` (`link`: the producer's span of a consumed record)."""
     cid = correlation_id or new_correlation_id()
-    _current.append(cid)
-    _traces.append(traceparent)
-    logger.set_correlation_id(cid)
     keys = _trace_keys(traceparent, link)
+    _current.append(cid)
+    _traces.append((traceparent, keys))
+    logger.set_correlation_id(cid)
     logger.append_keys(**keys)
     try:
         yield cid
@@ -153,9 +153,8 @@ def correlation_scope(correlation_id: str | None, *, traceparent: str | None = N
         _traces.pop()
         logger.set_correlation_id(_current[-1] if _current else None)
         logger.remove_keys(list(keys))
-        outer = _trace_keys(_traces[-1] if _traces else None, None)
-        if outer:
-            logger.append_keys(**outer)
+        if _traces:  # the enclosing scope's keys, as it bound them
+            logger.append_keys(**_traces[-1][1])
 
 
 def _trace_keys(traceparent: str | None, link: str | None) -> dict[str, str]:

@@ -35,7 +35,7 @@ from pydantic import Field, ValidationError
 
 from smartcourse.db import Database
 from smartcourse.events import EventEnvelope, topic_for
-from smartcourse.observability import child_traceparent, correlation_scope, count, event_metric, logger, measure
+from smartcourse.observability import count, event_metric, logger, measure, parse_traceparent
 from smartcourse.settings import CommonSettings, KafkaSettings
 
 RELAY_LOCK_NAMESPACE = 7302  # pg_try_advisory_xact_lock(7302, hashtext(aggregate)); writers use 7301
@@ -310,11 +310,13 @@ class Relay:
             if future.succeeded():
                 result.published.append(row.seq)
                 result.published_types.append(row.event_type)
-                # one line per event, in the request's correlation scope and trace (devstack trace,
-                # Logs Insights by correlation_id): the outbox -> Kafka hop of its timeline
-                with correlation_scope(row.correlation_id, traceparent=child_traceparent(row.traceparent),
-                                       link=row.traceparent):
-                    logger.info("event published", extra={"event_id": str(row.id), "event_type": row.event_type})
+                # one line per event with the writer's correlation id and trace (devstack trace, Logs
+                # Insights by correlation_id): the outbox -> Kafka hop of its timeline. Keys passed
+                # as they are, not through a correlation scope: this loop is the relay's hot path.
+                writer = parse_traceparent(row.traceparent)
+                logger.info("event published", extra={
+                    "event_id": str(row.id), "event_type": row.event_type, "correlation_id": row.correlation_id,
+                    **({"trace_id": writer[0], "linked_span_id": writer[1]} if writer else {})})
             elif future.is_done and isinstance(future.exception, self._permanent):
                 result.parked.append((row.seq, f"{type(future.exception).__name__}: {future.exception}"[:1000]))
             else:

@@ -70,17 +70,20 @@ def _field(raw: str, json_keys: Sequence[str]) -> str:
     return ""
 
 
-def resolve(value: str | None, arn: str | None, where: AwsLocation, *, setting: str,
-            json_keys: Sequence[str] = (), required: bool = True) -> str | None:
-    """`value` if set; else the secret `arn` (its text, or the first of `json_keys` present in its
-    JSON); else None, or a ConfigurationError naming `setting` when `required`."""
+def resolve(value: str | None, arn: str | None, where: AwsLocation, *, setting: str, arn_setting: str,
+            json_keys: Sequence[str] = (), parse: Callable[[str], str] | None = None,
+            required: bool = True) -> str | None:
+    """`value` if set; else the secret `arn`: `parse(text)` when given, else its text or the first of
+    `json_keys` present in its JSON; else None, or a ConfigurationError naming both settings
+    (`setting`, `arn_setting`) when `required`."""
     if value:
         return value
     if not arn:
         if required:
-            raise ConfigurationError(f"setting {setting} (or {setting}_SECRET_ARN) is required")
+            raise ConfigurationError(f"setting {setting} (or {arn_setting}) is required")
         return None
-    found = _field(secret_text(arn, where), json_keys)
+    raw = secret_text(arn, where)
+    found = parse(raw) if parse is not None else _field(raw, json_keys)
     if not found and required:
         raise ConfigurationError(f"the secret {arn} for {setting} holds no value (keys tried: "
                                  f"{', '.join(json_keys) or 'the text itself'})")

@@ -64,8 +64,7 @@ def resolve_database_url(settings: CommonSettings) -> str:
     """DATABASE_URL (local, tests), or the Secrets Manager secret DATABASE_SECRET_ARN (AWS)."""
     from smartcourse import secrets  # local import: only AWS deployments read Secrets Manager
 
-    if settings.database_url:
-        return settings.database_url
-    if not settings.database_secret_arn:
-        raise ConfigurationError("setting DATABASE_URL (or DATABASE_SECRET_ARN) is required")
-    return secrets.database_url_from_secret(secrets.secret_text(settings.database_secret_arn, settings))
+    url = secrets.resolve(settings.database_url, settings.database_secret_arn, settings, setting="DATABASE_URL",
+                          arn_setting="DATABASE_SECRET_ARN", parse=secrets.database_url_from_secret)
+    assert url is not None  # required: resolve raised otherwise
+    return url

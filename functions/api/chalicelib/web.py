@@ -18,8 +18,6 @@ from smartcourse.http import cors_headers_from, error_headers, error_response
 from smartcourse.observability import (
     child_traceparent,
     correlation_scope,
-    current_correlation_id,
-    current_traceparent,
     logger,
     metrics,
 )
@@ -71,28 +69,19 @@ def cors_middleware(event: Request, get_response: Callable[[Request], Response])
 
 
 def route(bp: Blueprint, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`bp.route` whose view maps typed errors to JSON and runs in a correlation scope."""
+    """`bp.route` whose view maps typed errors to JSON. The request's correlation scope, trace and
+    X-Correlation-Id come from `request_log`, the app's middleware around every route."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapped(**params: Any) -> Any:
-            req = bp.current_request
-            headers = req.headers if req is not None else {}
-            context = (req.context if req is not None else {}) or {}
-            # the request's scope (`request_log`) when there is one; a view called alone opens its own
-            cid = current_correlation_id() or headers.get("x-correlation-id") or context.get("requestId")
-            span = current_traceparent() or child_traceparent(headers.get("traceparent"))
-            with correlation_scope(cid, traceparent=span) as correlation_id:
-                try:
-                    result = view(**params)
-                except Exception as exc:
-                    status, body = error_response(exc)
-                    if status >= 500:
-                        logger.exception("request failed")
-                    result = json_response(body, status, error_headers(exc))
-                if isinstance(result, Response):
-                    result.headers.setdefault("X-Correlation-Id", correlation_id)
-                return result
+            try:
+                return view(**params)
+            except Exception as exc:
+                status, body = error_response(exc)
+                if status >= 500:
+                    logger.exception("request failed")
+                return json_response(body, status, error_headers(exc))
 
         bp.route(path, **kwargs)(wrapped)
         return wrapped

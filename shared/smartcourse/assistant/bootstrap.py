@@ -18,7 +18,8 @@ def resolve_groq_key(settings: AssistantSettings) -> str | None:
     from smartcourse import secrets  # local import: only AWS deployments read Secrets Manager
 
     return secrets.resolve(settings.groq_api_key, settings.groq_api_key_secret_arn, settings,
-                           setting="GROQ_API_KEY", json_keys=("api_key", "GROQ_API_KEY"), required=False)
+                           setting="GROQ_API_KEY", arn_setting="GROQ_API_KEY_SECRET_ARN",
+                           json_keys=("api_key", "GROQ_API_KEY"), required=False)
 
 
 def default_embedder() -> Embedder:
