@@ -229,8 +229,12 @@ class ScoredSentence:
 
 #: Passages the extractive answer reads (best first), and sentences it embeds to compare with
 #: the question: each embedding costs ~10-20 ms on one core, so the lexical first pass picks them.
-EXTRACT_FROM_PASSAGES = 3
-EMBEDDED_SENTENCES = 8
+EXTRACT_FROM_PASSAGES = 6
+EMBEDDED_SENTENCES = 10
+#: At most this many sentences of one passage, and only sentences scoring at least this share of
+#: the best one: an answer quotes more than one page when several are about as relevant.
+SENTENCES_PER_PASSAGE = 2
+KEEP_WITHIN = 0.7
 
 
 def _rank_prior(index: int) -> float:
@@ -283,8 +287,9 @@ def score_sentences(question: str, question_vec: NDArray[np.float32], passages: 
 def extractive_answer(question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
                       embed: EmbedFn, *, max_sentences: int, rrf_k: int) -> Answer:
     """The best sentences of the best passages (the evidence test already judged that they cover
-    the question), in passage order then reading order, each cited [n]. Passages with no
-    sentence (code, tables) are quoted from their start instead."""
+    the question): up to `max_sentences` within `KEEP_WITHIN` of the best, at most
+    `SENTENCES_PER_PASSAGE` of one passage, in passage order then reading order, each cited [n].
+    Passages with no sentence (code, tables) are quoted from their start instead."""
     if not passages:
         return refusal(EXTRACTIVE_MODEL)
     ranked = [s for s in score_sentences(question, question_vec, passages, embed) if s.semantic is not None]
@@ -297,8 +302,10 @@ def extractive_answer(question: str, question_vec: NDArray[np.float32], passages
     best = ranked[0].score
     chosen: list[ScoredSentence] = []
     for s in ranked:
-        if len(chosen) >= max_sentences or s.score < 0.8 * best:
+        if len(chosen) >= max_sentences or s.score < KEEP_WITHIN * best:
             break
+        if sum(1 for c in chosen if c.passage_index == s.passage_index) >= SENTENCES_PER_PASSAGE:
+            continue
         if any(_normalised_text(c.text) == _normalised_text(s.text) for c in chosen):
             continue
         chosen.append(s)

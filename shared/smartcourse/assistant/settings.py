@@ -32,7 +32,7 @@ class AssistantSettings(CommonSettings, JwtSettings):
     # EVIDENCE_COVERAGE_WEIGHT x its idf-weighted coverage of the question must reach MIN_EVIDENCE
     evidence_coverage_weight: float = Field(default=0.5, ge=0.0, le=2.0)
     min_evidence: float = Field(default=0.52, ge=0.0, le=3.0)
-    extractive_max_sentences: int = Field(default=3, ge=1, le=10)
+    extractive_max_sentences: int = Field(default=4, ge=1, le=10)
     # --- limits
     max_question_chars: int = Field(default=1000, ge=20, le=8000)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)  # 413 above (API's: 1 MiB)

@@ -176,5 +176,17 @@ def test_extractive_answer_reads_the_best_passage_of_each_page_first() -> None:
     for p, asset in zip(ps, [page_a, page_a, page_a, page_b], strict=True):
         p.asset_id = asset
     read = {s.text.split()[0] + " " + s.text.split()[1]
-            for s in domain.score_sentences("tides", bag_embed(["tides"])[0], ps, bag_embed)}
+            for s in domain.score_sentences("tides", bag_embed(["tides"])[0], ps, bag_embed, from_passages=3)}
     assert read == {"Alpha one", "Alpha two", "Beta one"}
+
+
+def test_extractive_answer_quotes_at_most_two_sentences_of_one_passage() -> None:
+    # Given a best passage with three sentences on the question and a second passage with one
+    p1 = passage("Tides rise with the Moon. Tides rise twice daily. Tides rise on coasts.", 1)
+    p2 = passage("Tides rise higher at spring tide.", 2)
+    q = "When do tides rise?"
+    ans = domain.extractive_answer(q, bag_embed([q])[0], [p1, p2], bag_embed, max_sentences=3, rrf_k=60)
+    # Then the answer quotes two sentences of the first and the sentence of the second, both cited
+    assert ans.text.count("[1]") == domain.SENTENCES_PER_PASSAGE == 2
+    assert ans.text.endswith("Tides rise higher at spring tide. [2]")
+    assert [c.n for c in ans.citations] == [1, 2]
