@@ -230,7 +230,7 @@ class ScoredSentence:
 #: Passages the extractive answer reads (best first), and sentences it embeds to compare with
 #: the question: each embedding costs ~10-20 ms on one core, so the lexical first pass picks them.
 EXTRACT_FROM_PASSAGES = 6
-EMBEDDED_SENTENCES = 10
+EMBEDDED_SENTENCES = 8
 #: At most this many sentences of one passage, and only sentences scoring at least this share of
 #: the best one: an answer quotes more than one page when several are about as relevant.
 SENTENCES_PER_PASSAGE = 2
