@@ -203,12 +203,12 @@ def _measure(url: str, loaded: Loaded, questions: Sequence[str], qvecs: np.ndarr
     """Latency of the three modes, question by question in a rotating order."""
     from smartcourse.assistant.bootstrap import build_retriever
     from smartcourse.assistant.settings import AssistantSettings
-    from smartcourse.db import Database
+    from smartcourse.db import Database, register_pgvector
 
     settings = AssistantSettings(database_url=url, jwt_secret="b" * 32, groq_api_key=None,
                                  groq_api_key_secret_arn=None)
     retriever = build_retriever(settings, _NoEmbedder())
-    db = Database(url, application_name="bench-retrieval")
+    db = Database(url, application_name="bench-retrieval", configure=register_pgvector)
     lat: dict[str, list[float]] = {m: [] for m in MODES}
     parts: dict[str, list[float]] = {}
     empty: dict[str, int] = {m: 0 for m in MODES}
@@ -245,7 +245,7 @@ def _measure(url: str, loaded: Loaded, questions: Sequence[str], qvecs: np.ndarr
 def _vector_query(conn: psycopg.Connection[Any], course: uuid.UUID, sets: list[uuid.UUID], q: np.ndarray,
                   *, exact: bool, ef: int) -> tuple[list[dict[str, Any]], float]:
     """The product's vector query shape (retrieval._VECTOR_SQL), top 10 (id, asset_id, ordinal)."""
-    from smartcourse.assistant.retrieval import vector_literal
+    from pgvector import Vector
 
     sql = ("SELECT c.id, c.asset_id, c.ordinal, c.embedding <=> %(q)s::vector AS distance FROM ai.chunks c "
            "WHERE c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s "
@@ -257,14 +257,14 @@ def _vector_query(conn: psycopg.Connection[Any], course: uuid.UUID, sets: list[u
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
         t0 = time.perf_counter()
-        rows = conn.execute(sql, {"q": vector_literal(q), "sets": sets, "course": course}).fetchall()
+        rows = conn.execute(sql, {"q": Vector(q).to_text(), "sets": sets, "course": course}).fetchall()
         ms = (time.perf_counter() - t0) * 1000
     rows.sort(key=lambda r: r["distance"])
     return rows, ms
 
 
 def _ann(url: str, layout: Layout, loaded: Loaded, qvecs: np.ndarray) -> tuple[list[dict[str, Any]], bool, float]:
-    from smartcourse.assistant.retrieval import vector_literal
+    from pgvector import Vector
 
     rows: list[dict[str, Any]] = []
     courses = loaded.courses
@@ -272,7 +272,7 @@ def _ann(url: str, layout: Layout, loaded: Loaded, qvecs: np.ndarray) -> tuple[l
         c0 = courses[0]
         plan = conn.execute("EXPLAIN SELECT id FROM ai.chunks WHERE chunk_set_id = ANY(%s) AND course_id = %s "
                             "ORDER BY embedding <=> %s::vector LIMIT 10",
-                            (loaded.sets[c0], c0, vector_literal(qvecs[0]))).fetchall()
+                            (loaded.sets[c0], c0, Vector(qvecs[0]).to_text())).fetchall()
         uses_hnsw = any("hnsw" in str(r).lower() for r in plan)
         def content(found: list[dict[str, Any]]) -> set[int]:
             return {loaded.asset_index[r["asset_id"]] * CHUNKS_PER_ASSET + r["ordinal"] for r in found}
@@ -311,7 +311,7 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
     from smartcourse.assistant.bootstrap import build_service
     from smartcourse.assistant.settings import AssistantSettings
     from smartcourse.auth import Principal, issue_token
-    from smartcourse.db import Database
+    from smartcourse.db import Database, register_pgvector
     from testkit.courses import (
         MemoryObjects,
         create_course,
@@ -322,7 +322,7 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
     )
     from tests.integration.assistant.materials import COURSE_A
 
-    db = Database(env.database_url, application_name="bench-ask")
+    db = Database(env.database_url, application_name="bench-ask", configure=register_pgvector)
     embedder = MiniLMEmbeddings()
     objects = MemoryObjects()
     ingestion = ingestion_service(env.database_url, objects, embedder)

@@ -215,14 +215,14 @@ def indexed_course(stage: str, embedder: Any, title: str, materials: list[Materi
     from devstack.stack import running_stack
     from smartcourse.assistant.bootstrap import build_service
     from smartcourse.assistant.settings import AssistantSettings
-    from smartcourse.db import Database
+    from smartcourse.db import Database, register_pgvector
 
     ep = running_stack()
     if ep is not None:
         drop_database(ep.admin_database_url, f"sc_{stage}")
     try:
         with bench_env(stage, provision=False) as env:
-            db = Database(env.database_url, application_name="eval")
+            db = Database(env.database_url, application_name="eval", configure=register_pgvector)
             objects = MemoryObjects()
             ingestion = ingestion_service(env.database_url, objects, embedder)
             try:

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 from smartcourse.ai.assets import ObjectInfo, PublishedAsset, asset_key
 from smartcourse.ai.ingestion import DocumentPipeline, IngestionService, PublishOutcome
 from smartcourse.ai.objects import ObjectMissing
-from smartcourse.db import Database
+from smartcourse.db import Database, register_pgvector
 
 
 class MemoryObjects:
@@ -134,7 +134,5 @@ def index_course(db: Database, ingestion: IngestionService, course: SeededCourse
 
 
 def ingestion_service(db_url: str, objects: MemoryObjects, embedder: Any) -> IngestionService:
-    from smartcourse.ai import repository
-
-    database = Database(db_url, configure=repository.configure, application_name="fixture-ingest")
+    database = Database(db_url, configure=register_pgvector, application_name="fixture-ingest")
     return IngestionService(database, objects, DocumentPipeline(embedder), max_bytes=50 * 1024 * 1024)

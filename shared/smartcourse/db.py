@@ -20,6 +20,14 @@ from smartcourse.errors import DependencyUnavailable
 Configure = Callable[[psycopg.Connection[Any]], None]
 
 
+def register_pgvector(conn: psycopg.Connection[Any]) -> None:
+    """A `Configure` for the AI side's connections: pgvector's types (text and binary), so numpy
+    arrays are sent as `vector` parameters and `vector` columns load as `pgvector.Vector`."""
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+
+
 class Database:
     def __init__(self, url: str, *, connect_timeout: int = 5, configure: Configure | None = None,
                  application_name: str = "smartcourse", refresh_url: Callable[[], str] | None = None) -> None:

@@ -30,7 +30,6 @@ class CommonSettings(BaseSettings):
     database_url: str | None = None
     database_secret_arn: str | None = None
     database_connect_timeout: int = Field(default=5, ge=1, le=60)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The web app's origin allowed by CORS on HTTP responses ("*" = any; template parameter WebOrigin).
     cors_allow_origin: str = Field(default="*", pattern=r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]+)?)$")
 

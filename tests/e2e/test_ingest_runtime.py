@@ -16,7 +16,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from devstack.runtime import LocalRuntime, RuntimeOptions
-from smartcourse.ai import repository
+from smartcourse.db import register_pgvector
+from testkit import index
 from testkit.polling import eventually
 from tests.integration.ingest import documents as docs
 
@@ -51,7 +52,7 @@ def test_an_upload_becomes_live_searchable_chunks(runtime: LocalRuntime, databas
     course, asset = uuid.uuid4(), uuid.uuid4()
     key = f"courses/{course}/assets/{asset}/Week 3 transactions.md"  # a space: URL-encoded in the event
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as db:
-        repository.configure(db)
+        register_pgvector(db)
         user = uuid.uuid4()
         db.execute("INSERT INTO lms.users (id, email, password_hash, name, role) VALUES (%s, %s, 'x', 'I', "
                    "'instructor')", (user, f"e2e-{secrets.token_hex(4)}@example.com"))
@@ -92,6 +93,6 @@ def test_an_upload_becomes_live_searchable_chunks(runtime: LocalRuntime, databas
 
         # Then a search within the course finds the uploaded text
         hits = eventually("the version to go live",
-                          lambda: repository.search_live_text(db, course, "transaction savepoint OR atomic"),
+                          lambda: index.search_live_text(db, course, "transaction savepoint OR atomic"),
                           timeout=DEADLINE_S, every=0.5)
         assert {h.asset_id for h in hits} == {asset}

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from smartcourse.ai import repository
 from smartcourse.ai.ingestion import DocumentPipeline, IngestionService, IngestSettings
 from smartcourse.ai.reconcile import PostgresSweepStore, ServiceIngestor, Sweeper, SweepLimits
 from smartcourse.container import database_for
+from smartcourse.db import register_pgvector
 
 if TYPE_CHECKING:
     from smartcourse.ai.ingestion import Embedder
@@ -46,7 +46,7 @@ def build_service(settings: IngestSettings, *, embedder: Embedder | None = None,
 
 def new_database(settings: CommonSettings, application_name: str) -> Database:
     """A database for the AI side: `container.database_for` with pgvector's types registered."""
-    return database_for(settings, application_name, configure=repository.configure)
+    return database_for(settings, application_name, configure=register_pgvector)
 
 
 def build_sweeper(service: IngestionService, events_database: Callable[[], Database],

@@ -1,7 +1,7 @@
 """pgvector storage of the AI index (schema ``ai``): documents, chunk sets, chunks, live sets.
 
 Every function takes a psycopg connection (the caller owns the transaction) with pgvector's
-types registered (`configure`, used as ``Database(configure=...)``).
+types registered (``Database(configure=smartcourse.db.register_pgvector)``).
 
 Model
 -----
@@ -16,13 +16,11 @@ Model
 - ``ai.live_chunk_sets``: the chunk set of each asset that the course's published version
   serves, replaced for a whole course in one transaction (`switch_live`).
 
-Searching a course (what the assistant builds on)
--------------------------------------------------
-Retrieval must read chunks only through ``ai.live_chunk_sets``, so a query never mixes the old
-and new content of an asset and never sees unpublished uploads. The two shapes are
-`search_live_vector` (cosine distance on the HNSW index; pgvector's iterative scan keeps the
-course filter from starving the index) and `search_live_text` (``websearch_to_tsquery`` over
-the generated ``tsv``, ranked with ``ts_rank_cd``). Fusion and ranking belong to the caller.
+Searching a course
+------------------
+Reads go only through ``ai.live_chunk_sets``, so a query never mixes the old and new content of
+an asset and never sees unpublished uploads: the assistant's hybrid ranking is
+`smartcourse.assistant.retrieval`; tests check what is live with `testkit.index`.
 """
 
 from __future__ import annotations
@@ -38,13 +36,6 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 DIMENSIONS = 384
-
-
-def configure(conn: psycopg.Connection[Any]) -> None:
-    """Register pgvector's types (text and binary) on a new connection."""
-    from pgvector.psycopg import register_vector
-
-    register_vector(conn)
 
 
 # --------------------------------------------------------------------------- documents
@@ -115,34 +106,6 @@ def fail_document(conn: psycopg.Connection[Any], document_id: uuid.UUID, code: s
         "updated_at = now() WHERE id = %s",
         (code, message[:1000], document_id),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentRow:
-    id: uuid.UUID
-    asset_id: uuid.UUID
-    course_id: uuid.UUID
-    s3_key: str
-    etag: str | None
-    status: str
-    error_code: str | None
-    error: str | None
-    content_hash: str | None
-    chunk_set_id: uuid.UUID | None
-    model_version: str | None
-    chunk_count: int | None
-    reused: bool
-
-
-def documents_of_asset(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> list[DocumentRow]:
-    """Every document of the asset, the current one first."""
-    rows = conn.execute(
-        "SELECT id, asset_id, course_id, s3_key, etag, status, error_code, error, content_hash, chunk_set_id, "
-        "model_version, chunk_count, reused FROM ai.documents WHERE asset_id = %s "
-        "ORDER BY last_seen_at DESC, created_at DESC",
-        (asset_id,),
-    ).fetchall()
-    return [DocumentRow(**r) for r in rows]
 
 
 def current_objects(conn: psycopg.Connection[Any],
@@ -431,67 +394,3 @@ def _live_courses_of(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> list
 
 def is_asset_deleted(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> bool:
     return conn.execute("SELECT 1 FROM ai.deleted_assets WHERE asset_id = %s", (asset_id,)).fetchone() is not None
-
-
-# --------------------------------------------------------------------------- search
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkHit:
-    chunk_id: int
-    chunk_set_id: uuid.UUID
-    asset_id: uuid.UUID
-    ordinal: int
-    title: str
-    text: str
-    metadata: dict[str, Any]
-    score: float  # vector: cosine similarity (1 - distance); text: ts_rank_cd
-
-
-#: Vector search within a course's live chunk sets (cosine distance, HNSW). Parameters:
-#: (query vector, course_id, query vector, k). Iterative scan (pgvector >= 0.8) keeps reading
-#: the index until k rows pass the course filter; relaxed order is re-sorted outside.
-LIVE_VECTOR_SQL = """
-SELECT chunk_id, chunk_set_id, asset_id, ordinal, title, text, metadata, 1 - distance AS score
-FROM (
-    SELECT c.id AS chunk_id, c.chunk_set_id, c.asset_id, c.ordinal, c.title, c.text, c.metadata,
-           c.embedding <=> %s AS distance
-    FROM ai.chunks c
-    WHERE c.chunk_set_id IN (SELECT chunk_set_id FROM ai.live_chunk_sets WHERE course_id = %s)
-    ORDER BY c.embedding <=> %s
-    LIMIT %s
-) hits
-ORDER BY distance
-"""
-
-#: Full-text search within a course's live chunk sets. Parameters: (query, course_id, k).
-LIVE_TEXT_SQL = """
-SELECT c.id AS chunk_id, c.chunk_set_id, c.asset_id, c.ordinal, c.title, c.text, c.metadata,
-       ts_rank_cd(c.tsv, q) AS score
-FROM ai.chunks c, websearch_to_tsquery('english', %s) q
-WHERE c.chunk_set_id IN (SELECT chunk_set_id FROM ai.live_chunk_sets WHERE course_id = %s)
-  AND c.tsv @@ q
-ORDER BY score DESC, c.id
-LIMIT %s
-"""
-
-
-def search_live_vector(conn: psycopg.Connection[Any], course_id: uuid.UUID, embedding: Any, k: int = 10, *,
-                       ef_search: int = 100) -> list[ChunkHit]:
-    """The ``k`` live chunks of the course nearest to ``embedding`` (a 384-float vector)."""
-    import numpy as np
-
-    vector = np.asarray(embedding, dtype=np.float32)
-    if vector.shape != (DIMENSIONS,):
-        raise ValueError(f"expected a {DIMENSIONS}-dimension query vector")
-    with conn.transaction():
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', "
-                     "'relaxed_order', true)", (str(int(ef_search)),))
-        rows = conn.execute(LIVE_VECTOR_SQL, (vector, course_id, vector, k)).fetchall()
-    return [ChunkHit(**r) for r in rows]
-
-
-def search_live_text(conn: psycopg.Connection[Any], course_id: uuid.UUID, query: str, k: int = 10) -> list[ChunkHit]:
-    """The ``k`` live chunks of the course that best match ``query`` (web-search syntax)."""
-    rows = conn.execute(LIVE_TEXT_SQL, (query, course_id, k)).fetchall()
-    return [ChunkHit(**r) for r in rows]

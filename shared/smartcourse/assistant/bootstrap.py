@@ -8,8 +8,8 @@ from smartcourse.assistant.generation import ExtractiveGenerator, Generator, Gro
 from smartcourse.assistant.retrieval import Embedder, RetrievalConfig, Retriever
 from smartcourse.assistant.service import AssistantService
 from smartcourse.assistant.settings import AssistantSettings
-from smartcourse.db import Database
-from smartcourse.settings import resolve_database_url
+from smartcourse.container import database_for
+from smartcourse.db import Database, register_pgvector
 
 
 def resolve_groq_key(settings: AssistantSettings) -> str | None:
@@ -49,7 +49,6 @@ def build_retriever(settings: AssistantSettings, embedder: Embedder) -> Retrieve
 def build_service(settings: AssistantSettings, *, embedder: Embedder | None = None,
                   database: Database | None = None, http_client: Any = None) -> AssistantService:
     embedder = embedder or default_embedder()
-    db = database or Database(resolve_database_url(settings), connect_timeout=settings.database_connect_timeout,
-                              application_name="assistant")
+    db = database or database_for(settings, "smartcourse-assistant", configure=register_pgvector)
     return AssistantService(db, build_retriever(settings, embedder),
                             build_generator(settings, embedder, http_client=http_client), settings)

@@ -17,7 +17,6 @@ Then a page boost (`domain.page_boosted_order`) and near-duplicate removal.
 from __future__ import annotations
 
 import functools
-import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -66,10 +65,6 @@ class Retrieval:
     @property
     def chunk_ids(self) -> list[int]:
         return [p.chunk_id for p in self.passages]
-
-
-def vector_literal(vec: NDArray[np.float32] | Sequence[float]) -> str:
-    return "[" + ",".join(f"{float(x):.7g}" for x in vec) + "]"
 
 
 _LIVE_SQL = """
@@ -121,7 +116,7 @@ LIMIT %(n)s
 
 
 _ROWS_SQL = """
-SELECT c.id, c.asset_id, c.chunk_set_id, c.ordinal, c.title, c.text, c.metadata, c.embedding::text AS embedding,
+SELECT c.id, c.asset_id, c.chunk_set_id, c.ordinal, c.title, c.text, c.metadata, c.embedding,
        1 - (c.embedding <=> %(q)s::vector) AS similarity,
        (c.tsv @@ websearch_to_tsquery('english', %(text)s)) AS strict,
        ARRAY(SELECT t.lexeme FROM unnest(%(lexemes)s::text[], %(lexq)s::tsquery[]) AS t(lexeme, q)
@@ -155,8 +150,7 @@ class Retriever:
         version = max(versions) if versions else None
         if not sets:
             return Retrieval([], question_vec, version, 0, timings)
-        qlit = vector_literal(question_vec)
-        params = {"q": qlit, "sets": sets, "course": course_id, "n": self.config.candidates, "text": question}
+        params = {"q": question_vec, "sets": sets, "course": course_id, "n": self.config.candidates, "text": question}
         named: dict[str, list[int]] = {}
         asset_of: dict[int, uuid.UUID] = {}
         if mode in ("hybrid", "vector"):
@@ -226,7 +220,8 @@ class Retriever:
               scores: dict[int, float], named: dict[str, list[int]]) -> list[Passage]:
         if not order:
             return []
-        rows = conn.execute(_ROWS_SQL, {**params, "ids": order}).fetchall()
+        # binary: the embeddings arrive as float4 bytes (pgvector's loader), not 384 numbers in text
+        rows = conn.execute(_ROWS_SQL, {**params, "ids": order}, binary=True).fetchall()
         by_id = {r["id"]: r for r in rows}
         ranks = {name: {cid: i for i, cid in enumerate(r, start=1)} for name, r in named.items()}
         out = []
@@ -234,7 +229,7 @@ class Retriever:
             r = by_id.get(cid)
             if r is None:
                 continue
-            meta = r["metadata"] if isinstance(r["metadata"], dict) else json.loads(r["metadata"] or "{}")
+            meta = r["metadata"] or {}
             out.append(Passage(
                 chunk_id=cid, asset_id=r["asset_id"], chunk_set_id=r["chunk_set_id"], ordinal=r["ordinal"],
                 title=r["title"] or "", text=r["text"], metadata=meta, similarity=float(r["similarity"]),
@@ -243,7 +238,7 @@ class Retriever:
                 text_rank=ranks.get("text", {}).get(cid),
                 strict_match=bool(r["strict"]),
                 lexemes=frozenset(r["lexemes"]),
-                embedding=np.asarray(json.loads(r["embedding"]), dtype=np.float32),
+                embedding=r["embedding"].to_numpy(),
             ))
         return out
 

@@ -16,7 +16,7 @@ from smartcourse.assistant.bootstrap import build_service
 from smartcourse.assistant.service import AssistantService
 from smartcourse.assistant.settings import AssistantSettings
 from smartcourse.auth import Principal
-from smartcourse.db import Database
+from smartcourse.db import Database, register_pgvector
 from testkit.courses import (
     MemoryObjects,
     SeededCourse,
@@ -50,7 +50,7 @@ def embedder() -> MiniLMEmbeddings:
 
 @pytest.fixture(scope="session")
 def world(database_url: str, embedder: MiniLMEmbeddings) -> Iterator[World]:
-    db = Database(database_url, application_name="assistant-tests")
+    db = Database(database_url, application_name="assistant-tests", configure=register_pgvector)
     objects = MemoryObjects()
     ingestion = ingestion_service(database_url, objects, embedder)
     instructor = create_user(db, "instructor")

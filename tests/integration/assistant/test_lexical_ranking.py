@@ -10,7 +10,7 @@ import pytest
 from smartcourse.ai import repository
 from smartcourse.ai.embeddings import MiniLMEmbeddings
 from smartcourse.assistant.retrieval import Retriever
-from smartcourse.db import Database
+from smartcourse.db import Database, register_pgvector
 from testkit.courses import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
 from tests.integration.assistant.conftest import World
 
@@ -61,7 +61,7 @@ def test_a_rare_term_and_a_heading_match_rank_first(world: World, embedder: Mini
 
 def test_statistics_follow_a_new_version_and_a_deleted_asset(database_url: str, embedder: MiniLMEmbeddings) -> None:
     # Given a course of two lessons, live
-    db = Database(database_url, application_name="lexicon-tests")
+    db = Database(database_url, application_name="lexicon-tests", configure=register_pgvector)
     objects = MemoryObjects()
     ingestion = ingestion_service(database_url, objects, embedder)
     try:

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from smartcourse.ai import repository
+from testkit import index
 from tests.integration.ingest import documents as docs
 from tests.integration.ingest.conftest import Asset, IngestEnv
 
@@ -24,12 +25,12 @@ def md(title: str, paragraphs: list[str]) -> bytes:
 
 
 def live_text(env: IngestEnv, course_id: uuid.UUID, query: str) -> list[str]:
-    return [h.text for h in repository.search_live_text(env.db, course_id, query, k=20)]
+    return [h.text for h in index.search_live_text(env.db, course_id, query, k=20)]
 
 
-def live_vector(env: IngestEnv, course_id: uuid.UUID, query: str) -> list[repository.ChunkHit]:
+def live_vector(env: IngestEnv, course_id: uuid.UUID, query: str) -> list[index.ChunkHit]:
     vector = env.app.service().pipeline.embedder.embed([query])[0]
-    return repository.search_live_vector(env.db, course_id, vector, k=5)
+    return index.search_live_vector(env.db, course_id, vector, k=5)
 
 
 def reupload(env: IngestEnv, asset: Asset, data: bytes) -> dict[str, int]:
