@@ -1,7 +1,9 @@
-"""The assistant and certificate routes x {anonymous, learner enrolled, learner not enrolled,
-instructor owner, other instructor, admin}, through the local gateway (the LMS routes have their
-matrix in tests/integration/lms/test_authorization_matrix.py; it leaves the certificate blueprint
-to its owner, and AssistantFunction is a separate function, so both are here)."""
+"""The route x actor matrix: every HTTP operation the functions serve (the API's LMS routes and
+certificate blueprint, AssistantFunction's routes) x {anonymous, learner enrolled, learner not
+enrolled, instructor owner, other instructor, admin}, through the local gateway, as a browser or
+API client reaches them. `test_the_matrix_covers_every_operation` keeps it complete against
+/openapi.json (which its own test keeps equal to the routes). Routes that change state get fresh
+targets per cell, so each cell is independent of the others."""
 
 from __future__ import annotations
 
@@ -26,12 +28,23 @@ pytestmark = pytest.mark.integration
 ACTORS = ("anonymous", "learner", "other_learner", "owner", "other_instructor", "admin")
 
 
+def _ok(r: httpx.Response, status: int = 200) -> Any:
+    assert r.status_code == status, f"{r.request.method} {r.request.url}: {r.status_code} {r.text[:300]}"
+    return r.json() if r.content else None
+
+
 @dataclass
 class World:
     client: httpx.Client
     tokens: dict[str, str | None]
-    course_id: str
+    learner_email: str
+    course_id: str              # published (a text lesson on the Moon); the learner is enrolled and certified
+    lesson_id: str
+    module_id: str
     other_course_id: str        # the owner's second course; the learner is enrolled in both
+    draft_id: str               # the owner's unpublished course
+    asset_id: str               # in course_id's published version
+    enrollment_id: str          # the learner's, in course_id
     conversation_id: str        # the learner's, in course_id
     answer_id: str              # the assistant's answer in that conversation
     code: str                   # the learner's certificate for course_id
@@ -42,36 +55,56 @@ class World:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self.client.request(method, path, json=body, headers=headers)
 
+    def owner(self, method: str, path: str, body: Any = None, status: int = 201) -> Any:
+        return _ok(self.call("owner", method, path, body), status)
 
-def _sign_in(client: httpx.Client, role: str) -> str:
+    def published_course(self, body: str = "Body") -> tuple[str, str]:
+        course = self.owner("POST", "/courses", {"title": "Matrix " + secrets.token_hex(3)})
+        m = self.owner("POST", f"/courses/{course['id']}/modules", {"title": "M"})
+        lesson = self.owner("POST", f"/courses/{course['id']}/modules/{m['id']}/lessons",
+                            {"title": "L", "kind": "text", "body": body})
+        self.owner("POST", f"/courses/{course['id']}/publish")
+        return str(course["id"]), str(lesson["id"])
+
+    def fresh_enrollment(self) -> tuple[str, str]:
+        course_id, lesson_id = self.published_course()
+        e = _ok(self.call("learner", "POST", f"/courses/{course_id}/enrollments"), 201)
+        return str(e["id"]), lesson_id
+
+    def fresh_module(self) -> str:
+        return str(self.owner("POST", f"/courses/{self.course_id}/modules", {"title": "M"})["id"])
+
+    def fresh_lesson(self) -> tuple[str, str]:
+        mid = self.fresh_module()
+        x = self.owner("POST", f"/courses/{self.course_id}/modules/{mid}/lessons",
+                       {"title": "L", "kind": "text", "body": "b"})
+        return mid, str(x["id"])
+
+    def fresh_asset(self) -> str:
+        return str(self.owner("POST", f"/courses/{self.course_id}/assets",
+                              {"filename": "a.txt", "content_type": "text/plain", "size": 3})["asset"]["id"])
+
+
+def _sign_in(client: httpx.Client, role: str) -> tuple[str, str]:
     email = f"mx-{role}-{secrets.token_hex(4)}@example.com"
     assert client.post("/auth/register", json={"email": email, "password": PASSWORD, "name": role.title(),
                                                "role": role}).status_code == 201
-    return str(client.post("/auth/login", json={"email": email, "password": PASSWORD}).json()["access_token"])
-
-
-def _ok(r: httpx.Response, status: int = 200) -> Any:
-    assert r.status_code == status, f"{r.request.method} {r.request.url}: {r.status_code} {r.text[:300]}"
-    return r.json() if r.content else None
+    token = str(client.post("/auth/login", json={"email": email, "password": PASSWORD}).json()["access_token"])
+    return token, email
 
 
 @pytest.fixture(scope="module")
 def world(gateway: Gateway, template: Any, function_env: dict[str, str], database_url: str) -> Iterator[World]:
     c = gateway.client
-    tokens: dict[str, str | None] = {"anonymous": None, "learner": _sign_in(c, "student"),
-                                     "other_learner": _sign_in(c, "student"), "owner": _sign_in(c, "instructor"),
-                                     "other_instructor": _sign_in(c, "instructor"), "admin": gateway.tokens["admin"]}
+    learner, learner_email = _sign_in(c, "student")
+    tokens: dict[str, str | None] = {"anonymous": None, "learner": learner,
+                                     "other_learner": _sign_in(c, "student")[0],
+                                     "owner": _sign_in(c, "instructor")[0],
+                                     "other_instructor": _sign_in(c, "instructor")[0],
+                                     "admin": gateway.tokens["admin"]}
 
     def h(actor: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {tokens[actor]}"}
-
-    def published_course() -> tuple[str, str]:
-        course = _ok(c.post("/courses", json={"title": "Matrix " + secrets.token_hex(3)}, headers=h("owner")), 201)
-        m = _ok(c.post(f"/courses/{course['id']}/modules", json={"title": "M"}, headers=h("owner")), 201)
-        lesson = _ok(c.post(f"/courses/{course['id']}/modules/{m['id']}/lessons", headers=h("owner"),
-                            json={"title": "L", "kind": "text", "body": "The Moon orbits the Earth."}), 201)
-        _ok(c.post(f"/courses/{course['id']}/publish", headers=h("owner")), 201)
-        return str(course["id"]), str(lesson["id"])
 
     mp = pytest.MonkeyPatch()
     apply_function_env(mp, template, function_env)
@@ -106,25 +139,114 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
             return str(cert["code"])
 
     try:
-        course_id, lesson_id = published_course()
-        code = certified(course_id, lesson_id)
-        other_course_id, _ = published_course()
-        _ok(c.post(f"/courses/{other_course_id}/enrollments", headers=h("learner")), 201)
-        asked = _ok(c.post(f"/courses/{course_id}/assistant/ask", json={"question": "What does the Moon orbit?"},
+        w = World(c, tokens, learner_email, "", "", "", "", "", "", "", "", "", "", lambda: "")
+        # The main course: a module with the Moon lesson and a document lesson on an asset, published.
+        course = w.owner("POST", "/courses", {"title": "Matrix " + secrets.token_hex(3)})
+        cid = str(course["id"])
+        m = w.owner("POST", f"/courses/{cid}/modules", {"title": "M"})
+        lesson = w.owner("POST", f"/courses/{cid}/modules/{m['id']}/lessons",
+                         {"title": "L", "kind": "text", "body": "The Moon orbits the Earth."})
+        asset = w.owner("POST", f"/courses/{cid}/assets",
+                        {"filename": "a.pdf", "content_type": "application/pdf", "size": 3})["asset"]
+        w.owner("POST", f"/courses/{cid}/modules/{m['id']}/lessons",
+                {"title": "Doc", "kind": "document", "asset_id": asset["id"], "required": False})
+        w.owner("POST", f"/courses/{cid}/publish")
+        w.course_id, w.lesson_id, w.module_id, w.asset_id = cid, str(lesson["id"]), str(m["id"]), str(asset["id"])
+        w.draft_id = str(w.owner("POST", "/courses", {"title": "Draft"})["id"])
+        w.code = certified(cid, w.lesson_id)
+        w.enrollment_id = str(_ok(c.get("/me/enrollments", headers=h("learner")))["items"][0]["id"])
+        w.other_course_id, _ = w.published_course()
+        _ok(c.post(f"/courses/{w.other_course_id}/enrollments", headers=h("learner")), 201)
+        asked = _ok(c.post(f"/courses/{cid}/assistant/ask", json={"question": "What does the Moon orbit?"},
                            headers=h("learner")))
-        yield World(c, tokens, course_id, other_course_id, asked["conversation_id"], asked["message_id"], code,
-                    lambda: certified(*published_course()))
+        w.conversation_id, w.answer_id = asked["conversation_id"], asked["message_id"]
+        w.revocable = lambda: certified(*w.published_course())
+        yield w
     finally:
         mp.undo()
 
 
+def _register(w: World) -> tuple[str, Any]:
+    return "/auth/register", {"email": f"m-{secrets.token_hex(4)}@example.com", "password": PASSWORD, "name": "N"}
+
+
+def _patch_lesson(w: World) -> tuple[str, Any]:
+    mid, lid = w.fresh_lesson()
+    return f"/courses/{w.course_id}/modules/{mid}/lessons/{lid}", {"title": "Renamed"}
+
+
+def _delete_lesson(w: World) -> tuple[str, Any]:
+    mid, lid = w.fresh_lesson()
+    return f"/courses/{w.course_id}/modules/{mid}/lessons/{lid}", None
+
+
+def _progress(w: World) -> tuple[str, Any]:
+    eid, lid = w.fresh_enrollment()
+    return f"/enrollments/{eid}/lessons/{lid}/progress", {"status": "in_progress", "percent": 10}
+
+
 # Expected status per actor, in ACTORS order.
-STAFF_AND_LEARNER = (401, 200, 403, 200, 403, 200)
+OPEN = (200,) * 6
+CREATED_OPEN = (201,) * 6
 SIGNED_IN = (401, 200, 200, 200, 200, 200)
-PUBLIC = (200, 200, 200, 200, 200, 200)
+EDIT = (401, 403, 403, 200, 403, 200)
+EDIT_CREATE = (401, 403, 403, 201, 403, 201)
+EDIT_DELETE = (401, 403, 403, 204, 403, 204)
+LEARNER_OWN = (401, 200, 404, 404, 404, 200)
+STAFF_AND_LEARNER = (401, 200, 403, 200, 403, 200)
 
 Factory = Callable[[World], tuple[str, Any]]
 CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
+    # ApiFunction: LMS
+    ("GET", "/health", lambda w: ("/health", None), OPEN),
+    ("GET", "/openapi.json", lambda w: ("/openapi.json", None), OPEN),
+    ("POST", "/auth/register", _register, CREATED_OPEN),
+    ("POST", "/auth/login", lambda w: ("/auth/login", {"email": w.learner_email, "password": PASSWORD}), OPEN),
+    ("GET", "/me", lambda w: ("/me", None), SIGNED_IN),
+    ("POST", "/courses", lambda w: ("/courses", {"title": "New"}), (401, 403, 403, 201, 201, 201)),
+    ("GET", "/courses", lambda w: ("/courses", None), SIGNED_IN),
+    ("GET", "/courses/{course_id}", lambda w: (f"/courses/{w.draft_id}", None), (401, 404, 404, 200, 404, 200)),
+    ("PATCH", "/courses/{course_id}",
+     lambda w: (f"/courses/{w.course_id}", {"description": secrets.token_hex(3)}), EDIT),
+    ("POST", "/courses/{course_id}/publish",
+     lambda w: (f"/courses/{w.published_course()[0]}/publish", None), EDIT_CREATE),
+    ("POST", "/courses/{course_id}/modules", lambda w: (f"/courses/{w.course_id}/modules", {"title": "M"}),
+     EDIT_CREATE),
+    ("PATCH", "/courses/{course_id}/modules/{module_id}",
+     lambda w: (f"/courses/{w.course_id}/modules/{w.fresh_module()}", {"title": "R"}), EDIT),
+    ("DELETE", "/courses/{course_id}/modules/{module_id}",
+     lambda w: (f"/courses/{w.course_id}/modules/{w.fresh_module()}", None), EDIT_DELETE),
+    ("POST", "/courses/{course_id}/modules/{module_id}/lessons",
+     lambda w: (f"/courses/{w.course_id}/modules/{w.module_id}/lessons",
+                {"title": "L", "kind": "text", "body": "b", "required": False}), EDIT_CREATE),
+    ("PATCH", "/courses/{course_id}/modules/{module_id}/lessons/{lesson_id}", _patch_lesson, EDIT),
+    ("DELETE", "/courses/{course_id}/modules/{module_id}/lessons/{lesson_id}", _delete_lesson, EDIT_DELETE),
+    ("POST", "/courses/{course_id}/assets",
+     lambda w: (f"/courses/{w.course_id}/assets", {"filename": "x.md", "content_type": "text/markdown", "size": 9}),
+     EDIT_CREATE),
+    ("GET", "/courses/{course_id}/assets", lambda w: (f"/courses/{w.course_id}/assets", None), EDIT),
+    ("DELETE", "/courses/{course_id}/assets/{asset_id}",
+     lambda w: (f"/courses/{w.course_id}/assets/{w.fresh_asset()}", None), EDIT_DELETE),
+    ("GET", "/courses/{course_id}/assets/{asset_id}/download",
+     lambda w: (f"/courses/{w.course_id}/assets/{w.asset_id}/download", None), (401, 200, 403, 200, 403, 200)),
+    ("POST", "/courses/{course_id}/enrollments",
+     lambda w: (f"/courses/{w.published_course()[0]}/enrollments", None), (401, 201, 201, 403, 201, 201)),
+    ("GET", "/me/enrollments", lambda w: ("/me/enrollments", None), SIGNED_IN),
+    ("DELETE", "/enrollments/{enrollment_id}", lambda w: (f"/enrollments/{w.fresh_enrollment()[0]}", None),
+     LEARNER_OWN),
+    ("PUT", "/enrollments/{enrollment_id}/lessons/{lesson_id}/progress", _progress, LEARNER_OWN),
+    ("GET", "/enrollments/{enrollment_id}/progress",
+     lambda w: (f"/enrollments/{w.enrollment_id}/progress", None), (401, 200, 404, 200, 404, 200)),
+    # ApiFunction: the certificate blueprint
+    ("GET", "/me/certificates", lambda w: ("/me/certificates", None), SIGNED_IN),
+    ("GET", "/certificates/{code}", lambda w: (f"/certificates/{w.code}", None), OPEN),
+    # 403, not 404: a code's existence is public anyway (the verify page); the PDF is the owner's.
+    ("GET", "/certificates/{code}/download", lambda w: (f"/certificates/{w.code}/download", None),
+     (401, 200, 403, 403, 403, 200)),
+    ("POST", "/certificates/{code}/revoke",
+     lambda w: (f"/certificates/{w.revocable()}/revoke", {"reason": "matrix check"}),
+     (401, 403, 403, 403, 403, 200)),
+    # AssistantFunction
     ("POST", "/courses/{course_id}/assistant/ask",
      lambda w: (f"/courses/{w.course_id}/assistant/ask", {"question": "What does the Moon orbit?"}),
      STAFF_AND_LEARNER),
@@ -139,15 +261,13 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
      lambda w: (f"/courses/{w.course_id}/assistant/conversations/{w.conversation_id}/messages/{w.answer_id}"
                 "/feedback", {"helpful": True}),
      (401, 200, 403, 404, 403, 404)),  # only the asker rates an answer; staff read, never rate
-    ("GET", "/me/certificates", lambda w: ("/me/certificates", None), SIGNED_IN),
-    ("GET", "/certificates/{code}", lambda w: (f"/certificates/{w.code}", None), PUBLIC),
-    # 403, not 404: a code's existence is public anyway (the verify page); the PDF is the owner's.
-    ("GET", "/certificates/{code}/download", lambda w: (f"/certificates/{w.code}/download", None),
-     (401, 200, 403, 403, 403, 200)),
-    ("POST", "/certificates/{code}/revoke",
-     lambda w: (f"/certificates/{w.revocable()}/revoke", {"reason": "matrix check"}),
-     (401, 403, 403, 403, 403, 200)),
 ]
+
+
+def test_the_matrix_covers_every_operation(gateway: Gateway) -> None:
+    documented = {(method.upper(), path) for path, ops in gateway.client.get("/openapi.json").json()["paths"].items()
+                  for method in ops}
+    assert {(m, p) for m, p, _, _ in CASES} == documented
 
 
 @pytest.mark.parametrize(("method", "route", "factory", "expected"), CASES, ids=[f"{m} {p}" for m, p, _, _ in CASES])
@@ -159,7 +279,8 @@ def test_route_answers_each_actor_as_expected(world: World, method: str, route: 
         r = world.call(actor, method, path, body)
         got[actor] = r.status_code
         if r.status_code >= 400:
-            assert r.json()["error"]["code"], (actor, r.text)
+            error = r.json()["error"]
+            assert error["code"] and error["message"], (actor, r.text)
     assert got == dict(zip(ACTORS, expected, strict=True))
 
 
@@ -172,7 +293,7 @@ def test_my_certificates_lists_only_my_own(world: World) -> None:
 
 def test_a_conversation_is_not_readable_by_another_enrolled_learner_nor_through_another_course(world: World) -> None:
     # Another learner enrolled in the same course cannot read or rate the learner's conversation.
-    classmate = _sign_in(world.client, "student")
+    classmate, _ = _sign_in(world.client, "student")
     h = {"Authorization": f"Bearer {classmate}"}
     _ok(world.client.post(f"/courses/{world.course_id}/enrollments", headers=h), 201)
     conv = f"/courses/{world.course_id}/assistant/conversations/{world.conversation_id}"
