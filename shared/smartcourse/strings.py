@@ -14,13 +14,27 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["BIDI_CONTROLS", "check_line", "check_text"]
+__all__ = ["BIDI_CONTROLS", "LINE_PATTERN", "NON_BLANK_LINE_PATTERN", "TEXT_PATTERN", "check_line", "check_text"]
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _TEXT_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _BIDI = re.compile(f"[{BIDI_CONTROLS}]")
+
+
+# The same rules as JSON Schema patterns (ECMA-262 and Python `re` alike), for the OpenAPI document:
+# a client, or a generator such as Schemathesis, learns what the validators refuse.
+# tests/unit/foundation/test_string_patterns.py checks that each pattern accepts exactly what its check
+# does, lone surrogates aside: they are not Unicode scalar values, so a JSON Schema regex cannot name
+# them (validators built on Rust's regex refuse such a pattern) and valid JSON text cannot carry them.
+_LINE_REFUSED = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_TEXT_REFUSED = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+LINE_PATTERN = rf"^[^{_LINE_REFUSED}]*$"
+TEXT_PATTERN = rf"^[^{_TEXT_REFUSED}]*$"
+#: A line with at least one character that is not white space (values are stripped before
+#: their length is checked, so "   " is empty).
+NON_BLANK_LINE_PATTERN = rf"^[^{_LINE_REFUSED}]*[^\s{_LINE_REFUSED}][^{_LINE_REFUSED}]*$"
 
 
 def _common(value: str) -> None:

@@ -17,8 +17,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ensure_resource_availability,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
+    use_after_free,
 )
 
 from tests.security.conftest import Gateway
@@ -27,7 +30,14 @@ pytestmark = pytest.mark.integration
 
 MAX_EXAMPLES = 15
 ROLES = ("anonymous", "student", "instructor", "admin")
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+# Every check but positive_data_acceptance: a request the schema allows may still break a rule JSON
+# Schema cannot state (enroll_opens_at before enroll_closes_at, a cursor's timestamp, an email's shape
+# as the validator reads it, the service's MAX_QUESTION_CHARS below the model's cap); those answer 400
+# with the field named. negative_data_rejection holds the other direction: whatever the document
+# forbids is refused.
+CHECKS = [*CONFORMANCE, negative_data_rejection]
+STATEFUL_CHECKS = [*CHECKS, use_after_free, ensure_resource_availability]
 SENT: Counter[tuple[str, str, int]] = Counter()   # (operation, role, status) -> requests
 
 
@@ -110,5 +120,36 @@ def test_the_checks_catch_what_they_claim_to(status: int, kwargs: dict[str, Any]
     response = httpx.Response(status, request=httpx.Request("GET", "http://127.0.0.1:1/me"), **kwargs)
     response.elapsed = datetime.timedelta(0)
     with pytest.raises(FailureGroup) as failed:
-        schema["/me"]["GET"].Case().validate_response(response, checks=CHECKS)
+        schema["/me"]["GET"].Case().validate_response(response, checks=CONFORMANCE)
     assert expected in {type(f).__name__ for f in failed.value.exceptions}
+
+
+STATEFUL_SCENARIOS = 40
+STATEFUL_STEPS = 8
+
+
+@pytest.mark.parametrize("role", ["instructor", "student"])
+def test_stateful_workflows_follow_the_documents_links(gateway: Gateway, role: str) -> None:
+    # Given the document's links (POST /courses -> its modules, lessons, assets, enrolments; ask ->
+    # its conversation and feedback), when scenarios of chained calls run with the role's token,
+    # then every response passes the checks, the stateful ones included (a deleted resource stays
+    # gone, a created one can be read).
+    assert any("links" in r for ops in DOCUMENT["paths"].values() for op in ops.values()
+               for r in op["responses"].values())
+    token = gateway.tokens[role]
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": gateway.base_url, "headers": {"Authorization": f"Bearer {token}"}, "timeout": 60}
+
+        def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+            case.validate_response(response, checks=STATEFUL_CHECKS, transport_kwargs=kwargs or None,
+                                   recorder=getattr(self, "recorder", None))
+
+        def after_call(self, response: Any, case: Any) -> None:
+            super().after_call(response, case)
+            SENT[(f"stateful {case.operation.label}", role, response.status_code)] += 1
+
+    Workflow.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS,
+                                   derandomize=True, deadline=None, database=None,
+                                   suppress_health_check=list(HealthCheck)))

@@ -26,7 +26,7 @@ from smartcourse.assistant.generation import load_prompt
 from smartcourse.assistant.service import AssistantService
 from smartcourse.assistant.settings import AssistantSettings
 from smartcourse.auth import Principal
-from smartcourse.db import Database
+from smartcourse.db import Database, register_pgvector
 from testkit.courses import (
     Material,
     MemoryObjects,
@@ -79,7 +79,7 @@ class Injected:
 
 @pytest.fixture(scope="module")
 def injected(database_url: str, embedder: MiniLMEmbeddings) -> Iterator[Injected]:  # noqa: F811
-    db = Database(database_url, application_name="injection-tests")
+    db = Database(database_url, application_name="injection-tests", configure=register_pgvector)
     objects = MemoryObjects()
     ingestion = ingestion_service(database_url, objects, embedder)
     course = create_course(db, objects, create_user(db, "instructor"), "Databases",

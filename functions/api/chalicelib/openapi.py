@@ -107,6 +107,7 @@ def build(routes: list[RouteDoc]) -> dict[str, Any]:
         if doc.auth:
             op["security"] = [{"bearer": []}]
         paths.setdefault(doc.path, {})[doc.method.lower()] = op
+    add_links(paths, components)
     return {
         "openapi": "3.1.0",
         "info": {"title": "SmartCourse API", "version": "1.0.0",
@@ -115,6 +116,61 @@ def build(routes: list[RouteDoc]) -> dict[str, Any]:
         "components": {"schemas": dict(sorted(components.items())),
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
+
+
+def _properties(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """A schema's properties, through one `$ref` (and a nullable `anyOf`)."""
+    for option in schema.get("anyOf", [schema]):
+        ref = option.get("$ref")
+        if ref:
+            return dict(components.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}))
+        if "properties" in option:
+            return dict(option["properties"])
+    return {}
+
+
+def _provided(path: str, body: dict[str, Any], components: dict[str, Any]) -> dict[str, str]:
+    """Path parameter name -> JSON pointer into a producer's response body: its `id` names the
+    resource its path creates (POST /courses/{course_id}/modules -> module_id), an `x_id`
+    property gives x_id, and a nested object with an `id` (`asset`) gives asset_id."""
+    out: dict[str, str] = {}
+    props = _properties(body, components)
+    last = [seg for seg in path.split("/") if seg and not seg.startswith("{")][-1:]
+    if "id" in props and last:
+        out[f"{last[0].removesuffix('s')}_id"] = "/id"
+    for name, prop in props.items():
+        if name.endswith("_id"):
+            if not any(o.get("type") == "null" for o in prop.get("anyOf", [])):  # an optional reference
+                out.setdefault(name, f"/{name}")
+        elif "id" in _properties(prop, components):
+            out.setdefault(f"{name}_id", f"/{name}/id")
+    return out
+
+
+def add_links(paths: dict[str, dict[str, Any]], components: dict[str, Any]) -> None:
+    """OpenAPI links from each operation that creates or returns a resource to the operations
+    whose path names it (POST /courses -> every /courses/{course_id}... operation, ask ->
+    its conversation and feedback), so a client, and stateful testing, can chain them. The
+    consumer's other path parameters come from the producer's own request path when it has them."""
+    consumers = [(path, method, op) for path, ops in paths.items() for method, op in ops.items()]
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            if method != "post":
+                continue
+            ok = next((code for code in ("201", "200") if code in op["responses"]), None)
+            schema = op["responses"].get(ok or "", {}).get("content", {}).get("application/json", {}).get("schema")
+            provided = _provided(path, schema, components) if schema else {}
+            own = set(re.findall(r"{([a-z_]+)}", path))
+            links: dict[str, Any] = {}
+            for target, _, target_op in consumers:
+                wanted = re.findall(r"{([a-z_]+)}", target)
+                if not any(name in provided and name not in own for name in wanted):
+                    continue
+                params = {name: f"$response.body#{provided[name]}" if name in provided and name not in own
+                          else f"$request.path.{name}" for name in wanted if name in provided or name in own}
+                links[target_op["operationId"]] = {"operationId": target_op["operationId"], "parameters": params}
+            if links and ok:
+                op["responses"][ok]["links"] = dict(sorted(links.items()))
 
 
 @functools.cache

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
-from smartcourse.strings import check_text
+from smartcourse.strings import NON_BLANK_LINE_PATTERN, TEXT_PATTERN, check_text
 
 #: Hard caps of the request models; the service's own limits may be lower (MAX_QUESTION_CHARS).
 MAX_QUESTION_CHARS = 8000
@@ -26,7 +26,8 @@ class AskBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS,
                                    description="The learner's question (the service accepts MAX_QUESTION_CHARS, "
-                                               "1,000 characters by default)"),
+                                               "1,000 characters by default)",
+                                   json_schema_extra={"pattern": TEXT_PATTERN}),
                         AfterValidator(check_text)]
     conversation_id: uuid.UUID | None = Field(default=None, description="Continue this conversation")
 
@@ -34,11 +35,13 @@ class AskBody(BaseModel):
 class FeedbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     helpful: StrictBool
-    comment: Annotated[str, Field(max_length=MAX_COMMENT_CHARS), AfterValidator(check_text)] | None = None
+    comment: Annotated[str, Field(max_length=MAX_COMMENT_CHARS, json_schema_extra={"pattern": TEXT_PATTERN}),
+                       AfterValidator(check_text)] | None = None
 
 
 class SearchQuery(BaseModel):
-    q: str = Field(min_length=1, max_length=MAX_SEARCH_CHARS, description="What to look for in the course")
+    q: str = Field(min_length=1, max_length=MAX_SEARCH_CHARS, description="What to look for in the course",
+                   json_schema_extra={"pattern": NON_BLANK_LINE_PATTERN})
     limit: int = Field(default=10, ge=1, le=50, description="Pages to list (each page once)")
 
 

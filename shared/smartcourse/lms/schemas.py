@@ -8,17 +8,35 @@ bidirectional-override characters (`smartcourse.strings`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from smartcourse.strings import check_line, check_text
+from smartcourse.strings import LINE_PATTERN, NON_BLANK_LINE_PATTERN, TEXT_PATTERN, check_line, check_text
 
-Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_line)]
-Description = Annotated[str, Field(max_length=10_000), AfterValidator(check_text)]
-Body = Annotated[str, Field(max_length=100_000), AfterValidator(check_text)]
-Line = Annotated[str, AfterValidator(check_line)]
+# `json_schema_extra` patterns document the checks (the validators enforce them, with readable problems).
+Title = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": NON_BLANK_LINE_PATTERN}),
+                  AfterValidator(check_line)]
+Description = Annotated[str, Field(max_length=10_000, json_schema_extra={"pattern": TEXT_PATTERN}),
+                        AfterValidator(check_text)]
+Body = Annotated[str, Field(max_length=100_000, json_schema_extra={"pattern": TEXT_PATTERN}),
+                 AfterValidator(check_text)]
+Line = Annotated[str, Field(json_schema_extra={"pattern": LINE_PATTERN}), AfterValidator(check_line)]
+NonBlankLine = Annotated[str, Field(json_schema_extra={"pattern": NON_BLANK_LINE_PATTERN}), AfterValidator(check_line)]
+#: `next_cursor` values: 24 bytes in base64url (smartcourse.lms.service.encode_cursor).
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{32}$"
+
+
+def _date_time_text(value: Any) -> Any:
+    if not isinstance(value, str | datetime):  # pydantic would read a number as a Unix time
+        raise ValueError("must be an RFC 3339 date-time string, e.g. 2027-01-31T09:00:00Z")
+    return value
+
+
+#: A date-time given as text, as the document states (`format: date-time`), never a number.
+DateTimeText = Annotated[datetime, BeforeValidator(_date_time_text)]
 Role = Literal["student", "instructor", "admin"]
 LessonKind = Literal["text", "video", "document"]
 
@@ -42,6 +60,19 @@ class Request(BaseModel):
     def _storable(cls, value: object) -> object:
         """No string of any request reaches storage with a NUL or a lone surrogate."""
         return check_text(value) if isinstance(value, str) else value
+
+
+def _patch_schema(*not_nullable: str) -> Callable[[dict[str, Any]], None]:
+    """The JSON schema of a PATCH body says what `_check_patch` enforces: at least one field, and
+    no null for the fields that cannot be emptied (they stay optional)."""
+    def edit(schema: dict[str, Any]) -> None:
+        schema["minProperties"] = 1
+        for name in not_nullable:
+            prop = schema["properties"][name]
+            options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+            prop.update(options[0] if len(options) == 1 else {"anyOf": options})
+            prop.pop("default", None)
+    return edit
 
 
 def _check_patch(model: BaseModel, not_nullable: tuple[str, ...]) -> None:
@@ -97,8 +128,8 @@ class CreateCourseRequest(Request):
     title: Title
     description: Description = ""
     capacity: int | None = Field(default=None, ge=1, le=1_000_000)
-    enroll_opens_at: datetime | None = None
-    enroll_closes_at: datetime | None = None
+    enroll_opens_at: DateTimeText | None = None
+    enroll_closes_at: DateTimeText | None = None
 
     @model_validator(mode="after")
     def _window(self) -> CreateCourseRequest:
@@ -108,25 +139,29 @@ class CreateCourseRequest(Request):
 
 
 class UpdateCourseRequest(Request):
+    NOT_NULLABLE: ClassVar = ("title", "description", "archived")
+    model_config = ConfigDict(json_schema_extra=_patch_schema(*NOT_NULLABLE))
     title: Title | None = None
     description: Description | None = None
     capacity: int | None = Field(default=None, ge=1, le=1_000_000)
-    enroll_opens_at: datetime | None = None
-    enroll_closes_at: datetime | None = None
+    enroll_opens_at: DateTimeText | None = None
+    enroll_closes_at: DateTimeText | None = None
     archived: bool | None = Field(default=None, description="true archives the course; false restores it")
 
     @model_validator(mode="after")
     def _not_empty(self) -> UpdateCourseRequest:
-        _check_patch(self, ("title", "description", "archived"))
+        _check_patch(self, self.NOT_NULLABLE)
         return self
 
 
 class CourseListQuery(Request):
-    q: Line | None = Field(default=None, min_length=1, max_length=100, description="title contains (case-insensitive)")
+    q: NonBlankLine | None = Field(default=None, min_length=1, max_length=100,
+                                   description="title contains (case-insensitive)")
     status: Literal["draft", "published", "archived"] | None = None
     instructor_id: uuid.UUID | None = None
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: str | None = Field(default=None, min_length=32, max_length=32, pattern=CURSOR_PATTERN,
+                               description="next_cursor of the previous page")
 
 
 class CourseQuery(Request):
@@ -185,12 +220,14 @@ class CreateModuleRequest(Request):
 
 
 class UpdateModuleRequest(Request):
+    NOT_NULLABLE: ClassVar = ("title", "position")
+    model_config = ConfigDict(json_schema_extra=_patch_schema(*NOT_NULLABLE))
     title: Title | None = None
     position: int | None = Field(default=None, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _not_empty(self) -> UpdateModuleRequest:
-        _check_patch(self, ("title", "position"))
+        _check_patch(self, self.NOT_NULLABLE)
         return self
 
 
@@ -204,6 +241,8 @@ class CreateLessonRequest(Request):
 
 
 class UpdateLessonRequest(Request):
+    NOT_NULLABLE: ClassVar = ("title", "kind", "required", "position")
+    model_config = ConfigDict(json_schema_extra=_patch_schema(*NOT_NULLABLE))
     title: Title | None = None
     kind: LessonKind | None = None
     required: bool | None = None
@@ -213,7 +252,7 @@ class UpdateLessonRequest(Request):
 
     @model_validator(mode="after")
     def _not_empty(self) -> UpdateLessonRequest:
-        _check_patch(self, ("title", "kind", "required", "position"))
+        _check_patch(self, self.NOT_NULLABLE)
         return self
 
 
@@ -226,9 +265,9 @@ class PublishResult(Response):
 # --- assets ---------------------------------------------------------------------------------------
 
 class CreateAssetRequest(Request):
-    filename: Line = Field(min_length=1, max_length=255,
+    filename: NonBlankLine = Field(min_length=1, max_length=255,
                            description="display name only (kept as given); the object key uses a sanitised copy")
-    content_type: Line = Field(min_length=3, max_length=120)
+    content_type: NonBlankLine = Field(min_length=3, max_length=120)
     size: int = Field(gt=0, le=5 * 1024**3, description="bytes; the upload must be exactly this size")
 
 
@@ -287,7 +326,8 @@ class Enrollment(Response):
 class EnrollmentQuery(Request):
     status: Literal["active", "completed", "cancelled"] | None = None
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: str | None = Field(default=None, min_length=32, max_length=32, pattern=CURSOR_PATTERN,
+                               description="next_cursor of the previous page")
 
 
 class EnrollmentPage(Response):
