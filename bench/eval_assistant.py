@@ -462,7 +462,10 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             need = TARGET_RATIO * base
             got = by["hybrid"][metric]
             rows.append((f"hybrid {metric} >= {TARGET_RATIO:.2f} x max(BM25, vector)",
-                         f">= {need:.3f}", f"{got:.3f} ({got / base:.2f}x)" if base else f"{got:.3f}", got >= need))
+                         f">= {need:.3f}", f"{got:.3f} ({got / base:.2f}x)" if base else f"{got:.3f}",
+                         # shares of the same questions: 22/28 is exactly 1.10 x 20/28, which
+                         # floating point puts 1e-16 short of the threshold
+                         got >= need - 1e-9))
         rows.append(("answers cite a gold page", f">= {TARGET_CITE_GOLD:.2f}", f"{a['cites_gold']:.3f}",
                      a["cites_gold"] >= TARGET_CITE_GOLD))
         rows.append(("refusals of answerable questions", f"<= {TARGET_REFUSED_ANSWERABLE:.2f}", f"{a['refused']:.3f}",
