@@ -27,7 +27,9 @@ For c) and d) the LMS's own event id (read back from its outbox) is recorded in
 a duplicate for the consumer.
 
 Selection rules are plain functions here; the SQL lives in `PostgresSweepStore` (and the LMS
-reads in `smartcourse.readonly.lms_facts`). The handler only translates.
+reads in `smartcourse.readonly.lms_facts`). The handler only translates. Time left, outages (they
+end the run) and an item's own failure (recorded, the run goes on) are handled by
+`smartcourse.sweeping.SweepRun`, as in the certificates sweeper.
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ from typing import Any, Literal, Protocol
 from smartcourse.ai.assets import AssetDeleted, CoursePublished, InvalidAssetKey, parse_asset_key
 from smartcourse.ai.ingestion import IngestionService, IngestSettings, Outcome
 from smartcourse.db import Database
-from smartcourse.errors import DependencyUnavailable
 from smartcourse.observability import logger, measure
 from smartcourse.readonly import lms_facts
+from smartcourse.sweeping import SweepRun
 
 SOURCE = "sweeper"
 INTERRUPTED = "processing_interrupted"
@@ -131,23 +133,31 @@ class Ingestor(Protocol):
 
 @dataclass
 class SweepReport:
+    run: SweepRun
     assets: Counter[str] = field(default_factory=Counter)  # outcome work / code per asset looked at
     stuck_restarted: int = 0
     stuck_recovered: int = 0
     stuck_failed: int = 0
     courses_made_live: int = 0
     deletions_applied: int = 0
-    errors: list[str] = field(default_factory=list)
-    stopped_early: bool = False
+
+    @property
+    def errors(self) -> list[str]:
+        return self.run.errors
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.run.stopped_early
 
     def as_dict(self) -> dict[str, Any]:
         return {"assets": dict(self.assets), "stuck_restarted": self.stuck_restarted,
                 "stuck_recovered": self.stuck_recovered, "stuck_failed": self.stuck_failed,
                 "courses_made_live": self.courses_made_live, "deletions_applied": self.deletions_applied,
-                "errors": list(self.errors), "stopped_early": self.stopped_early}
+                **self.run.as_dict()}
 
 
-#: Stop taking items when less than this is left of the invocation (one document's processing).
+#: Stop taking items when less than this is left of the invocation (one document's processing:
+#: the ingest function's timeout is 900 s, a 100-page PDF takes well under a minute).
 SAFETY_MS = 60_000
 
 
@@ -156,19 +166,12 @@ class Sweeper:
         self.store = store
         self.ingestor = ingestor
         self.limits = limits
-        self._remaining_ms: Callable[[], int] | None = None
-
-    def _time_short(self, report: SweepReport) -> bool:
-        if self._remaining_ms is not None and self._remaining_ms() < SAFETY_MS:
-            report.stopped_early = True
-        return report.stopped_early
 
     def run(self, remaining_ms: Callable[[], int] | None = None) -> SweepReport:
-        """One sweep; ``remaining_ms`` (the Lambda context's) makes it stop short of the timeout
-        (every item commits on its own: what is left waits for the next run)."""
-        self._remaining_ms = remaining_ms
-        report = SweepReport()
-        # Stuck documents first: the asset pass only looks at assets without any document.
+        """One sweep (`smartcourse.sweeping`: time, outages and failures are handled the same way
+        in every sweeper); every item commits on its own: what is left waits for the next run."""
+        report = SweepReport(SweepRun(SAFETY_MS, remaining_ms))
+        # Stuck documents before the asset pass: it only looks at assets without any document.
         self._deleted(report)
         self._stuck(report)
         self._assets(report)
@@ -178,18 +181,13 @@ class Sweeper:
         return report
 
     def _assets(self, report: SweepReport) -> None:
-        for asset in self.store.unindexed_assets(self.limits):
-            if self._time_short(report):
-                return
+        run = report.run
+        for asset in run.candidates(run.listing(lambda: self.store.unindexed_assets(self.limits))):
             try:
                 outcome = self.ingestor.ingest_key(asset.s3_key)
-            except DependencyUnavailable as exc:
-                report.errors.append(f"asset {asset.asset_id}: {exc}")
-                continue
-            except Exception as exc:  # unexpected: logged, and the asset goes to the back of the queue
-                logger.exception("sweeper: ingesting a lost upload failed", extra={"asset_id": str(asset.asset_id)})
-                report.errors.append(f"asset {asset.asset_id}: {type(exc).__name__}: {exc}")
-                self.store.record_asset_check(asset.asset_id, f"error: {type(exc).__name__}")
+            except Exception as exc:  # unexpected: recorded, and the asset goes to the back of the queue
+                if not run.failed(f"asset {asset.asset_id}", exc):
+                    self.store.record_asset_check(asset.asset_id, f"error: {type(exc).__name__}")
                 continue
             if outcome is None:
                 result = "invalid_key"
@@ -205,9 +203,8 @@ class Sweeper:
                             extra={"asset_id": str(asset.asset_id), "work": outcome.work, "status": outcome.status})
 
     def _stuck(self, report: SweepReport) -> None:
-        for candidate in self.store.stuck_documents(self.limits):
-            if self._time_short(report):
-                return
+        run = report.run
+        for candidate in run.candidates(run.listing(lambda: self.store.stuck_documents(self.limits))):
             if stuck_action(candidate, self.limits.max_attempts) == "give_up":
                 if self.store.give_up(candidate, self.limits, interrupted_reason(candidate)):
                     report.stuck_failed += 1
@@ -221,10 +218,8 @@ class Sweeper:
             try:
                 outcome = self.ingestor.ingest_key(doc.s3_key)
             except Exception as exc:  # an outage, or a crash of the pipeline: kept as the last error
-                if not isinstance(exc, DependencyUnavailable):
-                    logger.exception("sweeper: restarting a document failed", extra={"document_id": str(doc.id)})
                 self.store.record_restart_error(doc.id, f"{type(exc).__name__}: {exc}")
-                report.errors.append(f"document {doc.id}: {exc}")
+                run.failed(f"document {doc.id}", exc)
                 continue
             if outcome is not None and outcome.document_id == doc.id and outcome.status in ("ready", "failed"):
                 report.stuck_recovered += 1
@@ -235,18 +230,14 @@ class Sweeper:
                 report.stuck_failed += 1
 
     def _courses(self, report: SweepReport) -> None:
-        for course in self.store.lagging_courses(self.limits):
-            if self._time_short(report):
-                return
+        run = report.run
+        for course in run.candidates(run.listing(lambda: self.store.lagging_courses(self.limits))):
             if not lagging(course.version, course.live_version):
                 continue
             try:
                 switched = self.ingestor.make_live(course)
             except Exception as exc:  # retried by the next run
-                if not isinstance(exc, DependencyUnavailable):
-                    logger.exception("sweeper: making a version live failed",
-                                     extra={"course_id": str(course.course_id)})
-                report.errors.append(f"course {course.course_id}: {type(exc).__name__}: {exc}")
+                run.failed(f"course {course.course_id}", exc)
                 continue
             if switched:
                 report.courses_made_live += 1
@@ -254,17 +245,13 @@ class Sweeper:
                             extra={"course_id": str(course.course_id), "version": course.version,
                                    "live_version_before": course.live_version})
 
-
     def _deleted(self, report: SweepReport) -> None:
-        for asset in self.store.deleted_not_purged(self.limits):
-            if self._time_short(report):
-                return
+        run = report.run
+        for asset in run.candidates(run.listing(lambda: self.store.deleted_not_purged(self.limits))):
             try:
                 self.ingestor.purge_deleted(asset)
             except Exception as exc:  # retried by the next run
-                if not isinstance(exc, DependencyUnavailable):
-                    logger.exception("sweeper: applying a deletion failed", extra={"asset_id": str(asset.asset_id)})
-                report.errors.append(f"deleted asset {asset.asset_id}: {type(exc).__name__}: {exc}")
+                run.failed(f"deleted asset {asset.asset_id}", exc)
                 continue
             report.deletions_applied += 1
             logger.info("asset deletion applied by the sweeper", extra={"asset_id": str(asset.asset_id)})
@@ -276,7 +263,8 @@ def _metrics(report: SweepReport) -> None:
               "SweepAssetsWithoutObject": report.assets.get("object_missing", 0),
               "SweepStuckRestarted": report.stuck_restarted, "SweepStuckFailed": report.stuck_failed,
               "SweepCoursesMadeLive": report.courses_made_live,
-              "SweepDeletionsApplied": report.deletions_applied, "SweepErrors": len(report.errors)}
+              "SweepDeletionsApplied": report.deletions_applied, "SweepErrors": len(report.errors),
+              "SweepOutage": int(report.run.outage is not None)}
     for name, value in values.items():
         measure(name, value)
 

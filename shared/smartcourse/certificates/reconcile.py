@@ -20,25 +20,29 @@ draw) is recorded in ``lms.certificate_sweeps`` with its reason and retried by l
 ``sweep_max_attempts`` times, after the others; then it is left there for an operator. An outage
 (`DependencyUnavailable`, `StorageError`: `smartcourse.consumer.is_transient`) ends the run
 without counting an attempt: the next run retries.
+
+Same design as the AI side's sweeper (`smartcourse.ai.reconcile`): a `CertificateSweeper` holding
+the rules, a store port (`CertificateSweepStore`; the SQL adapter `PostgresCertificateSweepStore`
+below), and `smartcourse.sweeping.SweepRun` for what every sweep shares (time left, outages,
+failures).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from psycopg import sql
 
 from smartcourse.certificates import repository as repo
 from smartcourse.certificates.service import Renderer, Store, issue_for_completion
-from smartcourse.consumer import is_transient
 from smartcourse.db import Database
-from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope, new_event
 from smartcourse.observability import logger, measure
+from smartcourse.sweeping import SweepRun
 
 Conn = Any
 COMPLETED_TYPE = "smartcourse.course.completed.v1"
@@ -54,18 +58,28 @@ class PendingCompletion:
 
 @dataclass
 class CertificateSweepReport:
+    run: SweepRun
     looked_at: int = 0
     issued: int = 0
     already_issued: int = 0
     from_outbox: int = 0
-    failed: list[str] = field(default_factory=list)
-    outage: str | None = None
-    stopped_early: bool = False  # the invocation's time ran short: the rest waits for the next run
 
     def as_dict(self) -> dict[str, Any]:
         return {"looked_at": self.looked_at, "issued": self.issued, "already_issued": self.already_issued,
-                "from_outbox": self.from_outbox, "failed": list(self.failed), "outage": self.outage,
-                "stopped_early": self.stopped_early}
+                "from_outbox": self.from_outbox, "failed": list(self.run.errors), **self.run.as_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    created: bool
+    code: str
+    from_outbox: bool  # issued with the original event (else a fresh one: the outbox row was gone)
+
+
+class CertificateSweepStore(Protocol):
+    def pending(self, *, grace_s: float, max_attempts: int, limit: int) -> list[PendingCompletion]: ...
+    def issue(self, enrollment_id: uuid.UUID) -> Issued: ...
+    def record_failure(self, enrollment_id: uuid.UUID, error: str) -> None: ...
 
 
 # --------------------------------------------------------------------------- SQL
@@ -126,63 +140,87 @@ def fresh_completion_event(conn: Conn, enrollment_id: uuid.UUID) -> EventEnvelop
 # --------------------------------------------------------------------------- the sweep
 
 
-#: Stop taking completions when less than this is left of the invocation (a render and a put).
+#: Stop taking completions when less than this is left of the invocation (a render and a put; the
+#: certificates function's timeout is 60 s).
 SAFETY_MS = 15_000
+
+
+class CertificateSweeper:
+    def __init__(self, store: CertificateSweepStore, *, grace_s: float, batch: int, max_attempts: int) -> None:
+        self.store = store
+        self.grace_s, self.batch, self.max_attempts = grace_s, batch, max_attempts
+
+    def run(self, remaining_ms: Callable[[], int] | None = None) -> CertificateSweepReport:
+        """One sweep (`smartcourse.sweeping`: time, outages and failures are handled the same way in
+        every sweeper); each completion is its own transaction: what is left waits for the next run."""
+        report = CertificateSweepReport(SweepRun(SAFETY_MS, remaining_ms))
+        run = report.run
+        pending = run.listing(lambda: self.store.pending(grace_s=self.grace_s, max_attempts=self.max_attempts,
+                                                         limit=self.batch))
+        for item in run.candidates(pending):
+            report.looked_at += 1
+            try:
+                result = self.store.issue(item.enrollment_id)
+            except Exception as exc:
+                if run.failed(f"enrollment {item.enrollment_id}", exc):
+                    break  # an outage: not an attempt of this completion
+                try:  # a problem of this completion: counted, retried by later runs up to max_attempts
+                    self.store.record_failure(item.enrollment_id, f"{type(exc).__name__}: {exc}")
+                except Exception as outage:
+                    if not run.failed("recording a failed attempt", outage):
+                        raise
+                continue
+            report.from_outbox += result.from_outbox
+            if result.created:
+                report.issued += 1
+                logger.info("certificate issued by the sweeper", extra={"enrollment_id": str(item.enrollment_id),
+                                                                        "certificate_code": result.code})
+            else:
+                report.already_issued += 1
+        logger.info("certificate sweep done", extra={"sweep": report.as_dict()})
+        for name, value in (("SweepCertificatesIssued", report.issued), ("SweepCertificatesFailed", len(run.errors)),
+                            ("SweepOutage", int(run.outage is not None))):
+            measure(name, value)
+        return report
+
+
+# --------------------------------------------------------------------------- adapter (SQL)
+
+
+class PostgresCertificateSweepStore:
+    def __init__(self, database: Database, *, renderer: Renderer, store: Store, public_base_url: str,
+                 consumer_name: str) -> None:
+        self.database = database
+        self.renderer, self.objects = renderer, store
+        self.public_base_url, self.consumer_name = public_base_url, consumer_name
+
+    def pending(self, *, grace_s: float, max_attempts: int, limit: int) -> list[PendingCompletion]:
+        with self.database.transaction() as conn:
+            return pending_completions(conn, grace_s=grace_s, max_attempts=max_attempts, limit=limit)
+
+    def issue(self, enrollment_id: uuid.UUID) -> Issued:
+        """Through the consumer's own path, with the completion's own event when the outbox still
+        has it, its processed_events row in the same transaction."""
+        with self.database.transaction() as conn:
+            envelope = completion_event(conn, enrollment_id)
+            from_outbox = envelope is not None
+            if envelope is None:
+                envelope = fresh_completion_event(conn, enrollment_id)
+            conn.execute("INSERT INTO lms.processed_events (consumer, event_id) VALUES (%s, %s) "
+                         "ON CONFLICT DO NOTHING", (self.consumer_name, envelope.id))
+            result = issue_for_completion(conn, envelope, renderer=self.renderer, store=self.objects,
+                                          public_base_url=self.public_base_url)
+        return Issued(result.created, result.code, from_outbox)
+
+    def record_failure(self, enrollment_id: uuid.UUID, error: str) -> None:
+        with self.database.transaction() as conn:
+            record_failure(conn, enrollment_id, error)
 
 
 def sweep(database: Database, *, renderer: Renderer, store: Store, public_base_url: str, consumer_name: str,
           grace_s: float, batch: int, max_attempts: int,
           remaining_ms: Callable[[], int] | None = None) -> CertificateSweepReport:
-    """One sweep; ``remaining_ms`` (the Lambda context's) makes it stop short of the timeout
-    (each completion is its own transaction: what is left waits for the next run)."""
-    report = CertificateSweepReport()
-    try:
-        with database.transaction() as conn:
-            pending = pending_completions(conn, grace_s=grace_s, max_attempts=max_attempts, limit=batch)
-    except DependencyUnavailable as exc:
-        report.outage = str(exc)
-        pending = []
-    for item in pending:
-        if remaining_ms is not None and remaining_ms() < SAFETY_MS:
-            report.stopped_early = True
-            break
-        report.looked_at += 1
-        try:
-            with database.transaction() as conn:
-                envelope = completion_event(conn, item.enrollment_id)
-                if envelope is not None:
-                    report.from_outbox += 1
-                else:
-                    envelope = fresh_completion_event(conn, item.enrollment_id)
-                conn.execute("INSERT INTO lms.processed_events (consumer, event_id) VALUES (%s, %s) "
-                             "ON CONFLICT DO NOTHING", (consumer_name, envelope.id))
-                result = issue_for_completion(conn, envelope, renderer=renderer, store=store,
-                                              public_base_url=public_base_url)
-        except Exception as exc:
-            if is_transient(exc):  # S3 / the database out (StorageError, DependencyUnavailable)
-                report.outage = f"{type(exc).__name__}: {exc}"
-                logger.warning("certificate sweep stopped: dependency unavailable", extra={"error": str(exc)})
-                break
-            # a permanent problem of this completion: recorded, retried later
-            reason = f"{type(exc).__name__}: {exc}"
-            report.failed.append(f"{item.enrollment_id}: {reason}")
-            logger.exception("certificate sweep could not issue", extra={"enrollment_id": str(item.enrollment_id),
-                                                                          "attempt": item.attempts + 1})
-            try:
-                with database.transaction() as conn:
-                    record_failure(conn, item.enrollment_id, reason)
-            except DependencyUnavailable as outage:
-                report.outage = str(outage)
-                break
-            continue
-        if result.created:
-            report.issued += 1
-            logger.info("certificate issued by the sweeper", extra={"enrollment_id": str(item.enrollment_id),
-                                                                    "certificate_code": result.code})
-        else:
-            report.already_issued += 1
-    logger.info("certificate sweep done", extra={"sweep": report.as_dict()})
-    for name, value in (("SweepCertificatesIssued", report.issued), ("SweepCertificatesFailed", len(report.failed)),
-                        ("SweepOutage", int(report.outage is not None))):
-        measure(name, value)
-    return report
+    """One sweep with the production store (the function's wiring)."""
+    objects = PostgresCertificateSweepStore(database, renderer=renderer, store=store,
+                                            public_base_url=public_base_url, consumer_name=consumer_name)
+    return CertificateSweeper(objects, grace_s=grace_s, batch=batch, max_attempts=max_attempts).run(remaining_ms)
