@@ -162,7 +162,8 @@ def test_an_outage_during_a_restart_is_recorded_as_the_documents_last_error() ->
     assert report.stuck_restarted == 1 and report.stuck_recovered == 0
     assert store.restart_errors[d.id] == "DependencyUnavailable: S3 unavailable: EndpointConnectionError"
     assert d.id not in store.failed
-    assert report.errors and "S3 unavailable" in report.errors[0]
+    # an outage ends the run (the next one retries): it is the run's outage, not an item's error
+    assert report.run.outage and "S3 unavailable" in report.run.outage and report.errors == []
 
 
 def test_a_document_the_sweeper_restarted_max_times_is_marked_failed_with_its_reason() -> None:
