@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from dataclasses import asdict
 from typing import Any
 
 import psycopg
@@ -38,7 +39,7 @@ def create_admin(database_url: str, email: str, name: str, password: str) -> dic
         row = PgRepository(conn).insert_user(req.email, hash_password(req.password), req.name, "admin")
     if row is None:
         raise CliError(f"an account with email {req.email} already exists")
-    return row
+    return asdict(row)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,13 +10,57 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from smartcourse.auth import Principal
 from smartcourse.errors import Conflict, FieldProblem, Forbidden, NotFound
 from smartcourse.strings import BIDI_CONTROLS
+
+# --- entities (what the repository returns; the rules below work on them) ---------------------------
+
+CourseStatus = Literal["draft", "published", "archived"]
+EnrollmentStatus = Literal["active", "completed", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    created_at: datetime
+    password_hash: str | None = field(default=None, repr=False)  # read only to check a sign-in
+
+
+@dataclass(frozen=True, slots=True)
+class Course:
+    id: uuid.UUID
+    instructor_id: uuid.UUID
+    title: str
+    description: str
+    status: CourseStatus
+    published_version: int | None
+    capacity: int | None
+    enroll_opens_at: datetime | None
+    enroll_closes_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    course_id: uuid.UUID
+    course_version: int               # the published version it is pinned to
+    status: EnrollmentStatus
+    enrolled_at: datetime
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    course_title: str | None = None   # when read with its course (a learner's list)
+
 
 # --- assets ---------------------------------------------------------------------------------------
 
@@ -66,21 +110,21 @@ def asset_key(course_id: uuid.UUID, asset_id: uuid.UUID, filename: str) -> str:
 
 # --- course access --------------------------------------------------------------------------------
 
-def can_edit(principal: Principal, course: dict[str, Any]) -> bool:
-    return principal.is_admin or course["instructor_id"] == principal.user_id
+def can_edit(principal: Principal, course: Course) -> bool:
+    return principal.is_admin or course.instructor_id == principal.user_id
 
 
-def can_see(principal: Principal, course: dict[str, Any], *, enrolled: bool = False) -> bool:
+def can_see(principal: Principal, course: Course, *, enrolled: bool = False) -> bool:
     """Published courses are visible to everyone signed in; drafts to editors; archived ones to
     editors and the learners already enrolled."""
     if can_edit(principal, course):
         return True
-    if course["status"] == "published":
+    if course.status == "published":
         return True
-    return course["status"] == "archived" and enrolled
+    return course.status == "archived" and enrolled
 
 
-def require_editor(principal: Principal, course: dict[str, Any], *, enrolled: bool = False) -> None:
+def require_editor(principal: Principal, course: Course, *, enrolled: bool = False) -> None:
     """404 if the caller may not know the course exists, 403 if they know it but may not edit it."""
     if can_edit(principal, course):
         return
@@ -89,7 +133,7 @@ def require_editor(principal: Principal, course: dict[str, Any], *, enrolled: bo
     raise NotFound("course not found")
 
 
-def require_visible(principal: Principal, course: dict[str, Any] | None, *, enrolled: bool = False) -> dict[str, Any]:
+def require_visible(principal: Principal, course: Course | None, *, enrolled: bool = False) -> Course:
     if course is None or not can_see(principal, course, enrolled=enrolled):
         raise NotFound("course not found")
     return course
@@ -120,7 +164,7 @@ def publish_problems(modules: list[dict[str, Any]], lessons: list[dict[str, Any]
     return problems
 
 
-def build_snapshot(course: dict[str, Any], version: int, modules: list[dict[str, Any]],
+def build_snapshot(course: Course, version: int, modules: list[dict[str, Any]],
                    lessons: list[dict[str, Any]], assets: list[dict[str, Any]]) -> dict[str, Any]:
     """The frozen structure of a published version (what learners see and progress counts)."""
     mods = sorted(modules, key=lambda m: (m["position"], str(m["id"])))
@@ -136,8 +180,8 @@ def build_snapshot(course: dict[str, Any], version: int, modules: list[dict[str,
             } for x in ls],
         })
     return {
-        "course_id": str(course["id"]), "version": version, "title": course["title"],
-        "description": course["description"],
+        "course_id": str(course.id), "version": version, "title": course.title,
+        "description": course.description,
         "modules": out_modules,
         "assets": [{
             "asset_id": str(a["id"]), "s3_key": a["s3_key"], "filename": a["filename"],
@@ -153,20 +197,20 @@ def snapshot_lessons(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
 
 # --- enrolling ------------------------------------------------------------------------------------
 
-def check_can_enroll(principal: Principal, course: dict[str, Any], now: datetime, live_count: int | None) -> None:
+def check_can_enroll(principal: Principal, course: Course, now: datetime, live_count: int | None) -> None:
     """Raises the reason the caller cannot enrol now; `live_count` is None when uncapped."""
-    if course["instructor_id"] == principal.user_id:
+    if course.instructor_id == principal.user_id:
         raise Forbidden("an instructor cannot enrol in their own course")
-    if course["status"] == "archived":
+    if course.status == "archived":
         raise Conflict("the course is archived and no longer takes enrollments")
-    if course["status"] != "published" or course["published_version"] is None:
+    if course.status != "published" or course.published_version is None:
         raise NotFound("course not found")
-    opens, closes = course.get("enroll_opens_at"), course.get("enroll_closes_at")
+    opens, closes = course.enroll_opens_at, course.enroll_closes_at
     if opens is not None and now < opens:
         raise Conflict(f"enrollment opens at {opens.isoformat()}")
     if closes is not None and now >= closes:
         raise Conflict(f"enrollment closed at {closes.isoformat()}")
-    capacity = course.get("capacity")
+    capacity = course.capacity
     if capacity is not None and live_count is not None and live_count >= capacity:
         raise Conflict(f"the course is full ({capacity} places)")
 

@@ -15,10 +15,12 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from smartcourse.events import EventEnvelope
-from smartcourse.lms.domain import LessonProgress
+from smartcourse.lms.domain import Course, Enrollment, LessonProgress, User
 from smartcourse.outbox import write_event
 from smartcourse.readonly.ai_index import IndexStatus, asset_statuses
 
+#: Rows of the draft structure (modules, lessons, assets) and of the outbox-side tables; courses,
+#: enrollments and users come back as the domain's entities.
 Row = dict[str, Any]
 
 COURSE_COLS = ("id, instructor_id, title, description, status, published_version, capacity, enroll_opens_at, "
@@ -42,45 +44,49 @@ class PgRepository:
         write_event(self.conn, event)
 
     # --- users -------------------------------------------------------------------------------------
-    def insert_user(self, email: str, password_hash: str, name: str, role: str) -> Row | None:
+    def insert_user(self, email: str, password_hash: str, name: str, role: str) -> User | None:
         """The new user, or None when the email is taken."""
-        return self._one(
+        row = self._one(
             "INSERT INTO lms.users (id, email, password_hash, name, role) VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (email) DO NOTHING RETURNING id, email, name, role, created_at",
             (uuid.uuid4(), email, password_hash, name, role))
+        return User(**row) if row else None
 
-    def user_by_email(self, email: str) -> Row | None:
-        return self._one("SELECT id, email, name, role, created_at, password_hash FROM lms.users WHERE email = %s",
-                         (email,))
+    def user_by_email(self, email: str) -> User | None:
+        row = self._one("SELECT id, email, name, role, created_at, password_hash FROM lms.users WHERE email = %s",
+                        (email,))
+        return User(**row) if row else None
 
-    def user_by_id(self, user_id: uuid.UUID) -> Row | None:
-        return self._one("SELECT id, email, name, role, created_at FROM lms.users WHERE id = %s", (user_id,))
+    def user_by_id(self, user_id: uuid.UUID) -> User | None:
+        row = self._one("SELECT id, email, name, role, created_at FROM lms.users WHERE id = %s", (user_id,))
+        return User(**row) if row else None
 
     # --- courses -----------------------------------------------------------------------------------
-    def insert_course(self, instructor_id: uuid.UUID, fields: dict[str, Any]) -> Row:
+    def insert_course(self, instructor_id: uuid.UUID, fields: dict[str, Any]) -> Course:
         row = self._one(
             f"INSERT INTO lms.courses (id, instructor_id, title, description, capacity, enroll_opens_at, "
             f"enroll_closes_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {COURSE_COLS}",
             (uuid.uuid4(), instructor_id, fields["title"], fields.get("description") or "", fields.get("capacity"),
              fields.get("enroll_opens_at"), fields.get("enroll_closes_at")))
         assert row is not None
-        return row
+        return Course(**row)
 
-    def get_course(self, course_id: uuid.UUID, *, lock: bool = False) -> Row | None:
+    def get_course(self, course_id: uuid.UUID, *, lock: bool = False) -> Course | None:
         suffix = " FOR UPDATE" if lock else ""
-        return self._one(f"SELECT {COURSE_COLS} FROM lms.courses WHERE id = %s{suffix}", (course_id,))
+        row = self._one(f"SELECT {COURSE_COLS} FROM lms.courses WHERE id = %s{suffix}", (course_id,))
+        return Course(**row) if row else None
 
-    def update_course(self, course_id: uuid.UUID, changes: dict[str, Any]) -> Row:
+    def update_course(self, course_id: uuid.UUID, changes: dict[str, Any]) -> Course:
         assignments = sql.SQL(", ").join(
             sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in changes)
         query = sql.SQL("UPDATE lms.courses SET {}, updated_at = now() WHERE id = {} RETURNING {}").format(
             assignments, sql.Placeholder("_id"), sql.SQL(COURSE_COLS))
         row = self._one(query, {**changes, "_id": course_id})
         assert row is not None
-        return row
+        return Course(**row)
 
     def list_courses(self, *, viewer_id: uuid.UUID, is_admin: bool, status: str | None, instructor_id: uuid.UUID | None,
-                     q: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Row]:
+                     q: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Course]:
         clauses: list[sql.Composable] = []
         params: dict[str, Any] = {"viewer": viewer_id, "limit": limit}
         if not is_admin:
@@ -100,7 +106,7 @@ class PgRepository:
         where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
         query = sql.SQL("SELECT {} FROM lms.courses{} ORDER BY created_at DESC, id DESC LIMIT %(limit)s").format(
             sql.SQL(COURSE_COLS), where)
-        return self._all(query, params)
+        return [Course(**r) for r in self._all(query, params)]
 
     # --- versions ----------------------------------------------------------------------------------
     def insert_version(self, course_id: uuid.UUID, version: int, snapshot: dict[str, Any],
@@ -208,16 +214,17 @@ class PgRepository:
         return asset_statuses(self.conn, asset_ids)
 
     # --- enrollments -------------------------------------------------------------------------------
-    def live_enrollment(self, user_id: uuid.UUID, course_id: uuid.UUID) -> Row | None:
-        return self._one(f"SELECT {ENROLLMENT_COLS} FROM lms.enrollments WHERE user_id = %s AND course_id = %s "
-                         "AND status IN ('active', 'completed')", (user_id, course_id))
+    def live_enrollment(self, user_id: uuid.UUID, course_id: uuid.UUID) -> Enrollment | None:
+        row = self._one(f"SELECT {ENROLLMENT_COLS} FROM lms.enrollments WHERE user_id = %s AND course_id = %s "
+                        "AND status IN ('active', 'completed')", (user_id, course_id))
+        return Enrollment(**row) if row else None
 
     def count_live_enrollments(self, course_id: uuid.UUID) -> int:
         row = self._one("SELECT count(*) AS n FROM lms.enrollments WHERE course_id = %s "
                         "AND status IN ('active', 'completed')", (course_id,))
         return int(row["n"]) if row else 0
 
-    def insert_enrollment(self, user_id: uuid.UUID, course_id: uuid.UUID, version: int) -> Row | None:
+    def insert_enrollment(self, user_id: uuid.UUID, course_id: uuid.UUID, version: int) -> Enrollment | None:
         """The new enrollment with a progress row per lesson of the pinned version, or None if the user
         already has a live one (the partial unique index decides under concurrency)."""
         row = self._one(
@@ -233,21 +240,22 @@ class PgRepository:
                     jsonb_array_elements(m->'lessons') l
                WHERE v.course_id = %s AND v.version = %s""",
             (row["id"], course_id, version))
-        return row
+        return Enrollment(**row)
 
-    def get_enrollment(self, enrollment_id: uuid.UUID, *, lock: bool = False) -> Row | None:
+    def get_enrollment(self, enrollment_id: uuid.UUID, *, lock: bool = False) -> Enrollment | None:
         suffix = " FOR UPDATE" if lock else ""
-        return self._one(f"SELECT {ENROLLMENT_COLS} FROM lms.enrollments WHERE id = %s{suffix}", (enrollment_id,))
+        row = self._one(f"SELECT {ENROLLMENT_COLS} FROM lms.enrollments WHERE id = %s{suffix}", (enrollment_id,))
+        return Enrollment(**row) if row else None
 
-    def set_enrollment_status(self, enrollment_id: uuid.UUID, status: str, at: datetime) -> Row:
+    def set_enrollment_status(self, enrollment_id: uuid.UUID, status: str, at: datetime) -> Enrollment:
         column = {"completed": "completed_at", "cancelled": "cancelled_at"}[status]
         row = self._one(sql.SQL("UPDATE lms.enrollments SET status = %s, {} = %s WHERE id = %s RETURNING {}").format(
             sql.Identifier(column), sql.SQL(ENROLLMENT_COLS)), (status, at, enrollment_id))
         assert row is not None
-        return row
+        return Enrollment(**row)
 
     def list_user_enrollments(self, user_id: uuid.UUID, status: str | None,
-                              after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Row]:
+                              after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Enrollment]:
         clauses = [sql.SQL("e.user_id = %(user)s")]
         params: dict[str, Any] = {"user": user_id, "limit": limit}
         if status is not None:
@@ -260,7 +268,7 @@ class PgRepository:
             "SELECT e.id, e.user_id, e.course_id, e.course_version, e.status, e.enrolled_at, e.completed_at, "
             "e.cancelled_at, c.title AS course_title FROM lms.enrollments e JOIN lms.courses c ON c.id = e.course_id "
             "WHERE {} ORDER BY e.enrolled_at DESC, e.id DESC LIMIT %(limit)s").format(sql.SQL(" AND ").join(clauses))
-        return self._all(query, params)
+        return [Enrollment(**r) for r in self._all(query, params)]
 
     # --- progress ----------------------------------------------------------------------------------
     PROGRESS_COLS = "lesson_id, required, status, percent, updated_at, completed_at"

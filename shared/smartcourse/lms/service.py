@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from smartcourse import auth
 from smartcourse.auth import Principal
@@ -61,16 +63,16 @@ class LmsService:
         event_schemas.validate(name, event.aggregate_type, data)  # the documented shape, or a 500
         self.repo.add_event(event)
 
-    def _course(self, principal: Principal, course_id: uuid.UUID, *, lock: bool = False) -> Row:
+    def _course(self, principal: Principal, course_id: uuid.UUID, *, lock: bool = False) -> domain.Course:
         course = self.repo.get_course(course_id, lock=lock)
         if course is None:
             raise NotFound("course not found")
         return course
 
-    def _editable_course(self, principal: Principal, course_id: uuid.UUID, *, lock: bool = False) -> Row:
+    def _editable_course(self, principal: Principal, course_id: uuid.UUID, *, lock: bool = False) -> domain.Course:
         course = self._course(principal, course_id, lock=lock)
         enrolled = False
-        if not domain.can_edit(principal, course) and course["status"] == "archived":
+        if not domain.can_edit(principal, course) and course.status == "archived":
             enrolled = self.repo.live_enrollment(principal.user_id, course_id) is not None
         domain.require_editor(principal, course, enrolled=enrolled)
         return course
@@ -98,36 +100,36 @@ class LmsService:
         if row is None:
             raise Conflict("an account with this email already exists",
                            details=[FieldProblem("email", "already registered")])
-        return s.UserEnvelope(user=s.User(**row))
+        return s.UserEnvelope(user=_out(s.User, row))
 
     def login(self, req: s.LoginRequest) -> s.Token:
         row = self.repo.user_by_email(req.email)
-        ok = auth.verify_password(row["password_hash"] if row else auth.dummy_hash(), req.password)
+        stored = row.password_hash if row is not None and row.password_hash else auth.dummy_hash()
+        ok = auth.verify_password(stored, req.password)
         if row is None or not ok:
             raise Unauthorized("invalid email or password")
-        token = auth.issue_token(row["id"], row["role"], self.config.jwt_secret, self.config.jwt_ttl_s)
+        token = auth.issue_token(row.id, row.role, self.config.jwt_secret, self.config.jwt_ttl_s)
         return s.Token(access_token=token, expires_in=self.config.jwt_ttl_s)
 
     def me(self, principal: Principal) -> s.UserEnvelope:
         row = self.repo.user_by_id(principal.user_id)
         if row is None:
             raise Unauthorized("the account no longer exists")
-        return s.UserEnvelope(user=s.User(**row))
+        return s.UserEnvelope(user=_out(s.User, row))
 
     # --- courses -----------------------------------------------------------------------------------
     def create_course(self, principal: Principal, req: s.CreateCourseRequest) -> s.Course:
         if principal.role not in ("instructor", "admin"):
             raise Forbidden("only instructors create courses")
-        row = self.repo.insert_course(principal.user_id, req.model_dump())
-        return s.Course(**row)
+        return _out(s.Course, self.repo.insert_course(principal.user_id, req.model_dump()))
 
     def list_courses(self, principal: Principal, query: s.CourseListQuery) -> s.CoursePage:
         rows = self.repo.list_courses(viewer_id=principal.user_id, is_admin=principal.is_admin, status=query.status,
                                       instructor_id=query.instructor_id, q=query.q,
                                       after=decode_cursor(query.cursor), limit=query.limit + 1)
         items = rows[: query.limit]
-        next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["id"]) if len(rows) > query.limit else None
-        return s.CoursePage(items=[s.Course(**r) for r in items], next_cursor=next_cursor)
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > query.limit else None
+        return s.CoursePage(items=[_out(s.Course, r) for r in items], next_cursor=next_cursor)
 
     def get_course(self, principal: Principal, course_id: uuid.UUID, query: s.CourseQuery) -> s.CourseDetail:
         course = self.repo.get_course(course_id)
@@ -137,18 +139,18 @@ class LmsService:
         course = domain.require_visible(principal, course, enrolled=enrollment is not None)
         version = query.version
         if version is None and not domain.can_edit(principal, course):
-            version = enrollment["course_version"] if enrollment else course["published_version"]
+            version = enrollment.course_version if enrollment else course.published_version
         if version is None:  # an editor's default: the draft
             modules = self.repo.list_modules(course_id)
             lessons = self.repo.list_lessons(course_id)
             out = [s.Module(**m, lessons=[s.Lesson(**x) for x in lessons if x["module_id"] == m["id"]])
                    for m in modules]
-            return s.CourseDetail(**course, structure="draft", version=None, modules=out)
+            return _out(s.CourseDetail, course, structure="draft", version=None, modules=out)
         snapshot = self.repo.get_snapshot(course_id, version)
         if snapshot is None:
             raise NotFound(f"course version {version} not found")
-        return s.CourseDetail(**course, structure="published", version=version,
-                              modules=snapshot_modules(course_id, snapshot))
+        return _out(s.CourseDetail, course, structure="published", version=version,
+                    modules=snapshot_modules(course_id, snapshot))
 
     def update_course(self, principal: Principal, course_id: uuid.UUID, req: s.UpdateCourseRequest) -> s.Course:
         course = self._editable_course(principal, course_id, lock=True)
@@ -156,21 +158,21 @@ class LmsService:
         if "archived" in req.model_fields_set:
             if req.archived:
                 changes["status"] = "archived"
-            elif course["status"] == "archived":
-                changes["status"] = "published" if course["published_version"] else "draft"
-        opens = changes.get("enroll_opens_at", course["enroll_opens_at"])
-        closes = changes.get("enroll_closes_at", course["enroll_closes_at"])
+            elif course.status == "archived":
+                changes["status"] = "published" if course.published_version else "draft"
+        opens = changes.get("enroll_opens_at", course.enroll_opens_at)
+        closes = changes.get("enroll_closes_at", course.enroll_closes_at)
         if opens and closes and opens >= closes:
             raise ValidationFailed("the request is not valid", details=[
                 FieldProblem("enroll_closes_at", "must be after enroll_opens_at")])
-        changes = {k: v for k, v in changes.items() if course.get(k) != v}
+        changes = {k: v for k, v in changes.items() if getattr(course, k) != v}
         if not changes:
-            return s.Course(**course)
+            return _out(s.Course, course)
         row = self.repo.update_course(course_id, changes)
         self._emit("course.updated", course_id, {
-            "course_id": str(course_id), "instructor_id": str(row["instructor_id"]), "status": row["status"],
-            "changes": json.loads(json.dumps(changes, default=str)), "updated_at": row["updated_at"].isoformat()})
-        return s.Course(**row)
+            "course_id": str(course_id), "instructor_id": str(row.instructor_id), "status": row.status,
+            "changes": json.loads(json.dumps(changes, default=str)), "updated_at": row.updated_at.isoformat()})
+        return _out(s.Course, row)
 
     # --- structure (draft) -------------------------------------------------------------------------
     def create_module(self, principal: Principal, course_id: uuid.UUID, req: s.CreateModuleRequest) -> s.Module:
@@ -247,18 +249,18 @@ class LmsService:
         problems = domain.publish_problems(modules, lessons, {a["id"] for a in assets})
         if problems:
             raise Conflict("the course cannot be published yet", details=problems)
-        version = (course["published_version"] or 0) + 1
+        version = (course.published_version or 0) + 1
         snapshot = domain.build_snapshot(course, version, modules, lessons, assets)
         published = self.repo.insert_version(course_id, version, snapshot, principal.user_id)
         row = self.repo.update_course(course_id, {"status": "published", "published_version": version})
         self._emit("course.published", course_id, {
-            "course_id": str(course_id), "version": version, "title": course["title"],
-            "instructor_id": str(course["instructor_id"]), "published_at": published["published_at"].isoformat(),
+            "course_id": str(course_id), "version": version, "title": course.title,
+            "instructor_id": str(course.instructor_id), "published_at": published["published_at"].isoformat(),
             "assets": snapshot["assets"],
             "lessons": [{k: x[k] for k in ("lesson_id", "module_id", "title", "kind", "required", "asset_id",
                                             "position")} for x in domain.snapshot_lessons(snapshot)],
         })
-        return s.PublishResult(course=s.Course(**row), version=version, published_at=published["published_at"])
+        return s.PublishResult(course=_out(s.Course, row), version=version, published_at=published["published_at"])
 
     # --- assets ------------------------------------------------------------------------------------
     def create_asset(self, principal: Principal, course_id: uuid.UUID, req: s.CreateAssetRequest) -> s.AssetCreated:
@@ -302,8 +304,8 @@ class LmsService:
         if users:
             raise Conflict("the asset is used by lessons; detach it first",
                            details=[FieldProblem(f"lessons.{u['id']}", f"uses it ({u['title']})") for u in users])
-        if course["published_version"]:
-            snapshot = self.repo.get_snapshot(course_id, course["published_version"]) or {"modules": []}
+        if course.published_version:
+            snapshot = self.repo.get_snapshot(course_id, course.published_version) or {"modules": []}
             if any(x.get("asset_id") == str(asset_id) for x in domain.snapshot_lessons(snapshot)):
                 raise Conflict("the published version uses this asset; publish a version without it first")
         self.repo.mark_asset_deleted(asset_id)
@@ -320,7 +322,7 @@ class LmsService:
             domain.require_visible(principal, course, enrolled=enrollment is not None)
             if enrollment is None:
                 raise Forbidden("enrol in the course to download its materials")
-            snapshot = self.repo.get_snapshot(course_id, enrollment["course_version"]) or {}
+            snapshot = self.repo.get_snapshot(course_id, enrollment.course_version) or {}
             if not any(a["asset_id"] == str(asset_id) for a in snapshot.get("assets", [])):
                 raise NotFound("asset not found")
         if asset is None:
@@ -335,49 +337,51 @@ class LmsService:
             raise NotFound("course not found")
         if self.repo.live_enrollment(principal.user_id, course_id) is not None:
             raise Conflict("you are already enrolled in this course")
-        if course["capacity"] is not None:
+        if course.capacity is not None:
             course = self._course(principal, course_id, lock=True)  # serialise the seat count
             live: int | None = self.repo.count_live_enrollments(course_id)
         else:
             live = None
         domain.check_can_enroll(principal, course, self.clock(), live)
-        row = self.repo.insert_enrollment(principal.user_id, course_id, course["published_version"])
+        assert course.published_version is not None  # check_can_enroll: published
+        row = self.repo.insert_enrollment(principal.user_id, course_id, course.published_version)
         if row is None:
             raise Conflict("you are already enrolled in this course")
-        self._emit("enrollment.created", row["id"], {
-            "enrollment_id": str(row["id"]), "user_id": str(row["user_id"]), "course_id": str(course_id),
-            "course_version": row["course_version"], "enrolled_at": row["enrolled_at"].isoformat()})
-        return s.Enrollment(**row, course_title=course["title"])
+        self._emit("enrollment.created", row.id, {
+            "enrollment_id": str(row.id), "user_id": str(row.user_id), "course_id": str(course_id),
+            "course_version": row.course_version, "enrolled_at": row.enrolled_at.isoformat()})
+        return _out(s.Enrollment, row, course_title=course.title)
 
     def my_enrollments(self, principal: Principal, query: s.EnrollmentQuery) -> s.EnrollmentPage:
         rows = self.repo.list_user_enrollments(principal.user_id, query.status, decode_cursor(query.cursor),
                                                query.limit + 1)
         items = rows[: query.limit]
-        next_cursor = encode_cursor(items[-1]["enrolled_at"], items[-1]["id"]) if len(rows) > query.limit else None
-        return s.EnrollmentPage(items=[s.Enrollment(**r) for r in items], next_cursor=next_cursor)
+        next_cursor = encode_cursor(items[-1].enrolled_at, items[-1].id) if len(rows) > query.limit else None
+        return s.EnrollmentPage(items=[_out(s.Enrollment, r) for r in items], next_cursor=next_cursor)
 
     def _own_enrollment(self, principal: Principal, enrollment_id: uuid.UUID, *, lock: bool = False,
-                        instructor_may_read: bool = False) -> Row:
+                        instructor_may_read: bool = False) -> domain.Enrollment:
         row = self.repo.get_enrollment(enrollment_id, lock=lock)
         if row is None:
             raise NotFound("enrollment not found")
-        if row["user_id"] == principal.user_id or principal.is_admin:
+        if row.user_id == principal.user_id or principal.is_admin:
             return row
         if instructor_may_read:
-            course = self.repo.get_course(row["course_id"])
-            if course is not None and course["instructor_id"] == principal.user_id:
+            course = self.repo.get_course(row.course_id)
+            if course is not None and course.instructor_id == principal.user_id:
                 return row
         raise NotFound("enrollment not found")
 
     def cancel_enrollment(self, principal: Principal, enrollment_id: uuid.UUID) -> s.Enrollment:
         row = self._own_enrollment(principal, enrollment_id, lock=True)
-        if row["status"] != "active":
-            raise Conflict(f"the enrollment is {row['status']} and cannot be cancelled")
+        if row.status != "active":
+            raise Conflict(f"the enrollment is {row.status} and cannot be cancelled")
         row = self.repo.set_enrollment_status(enrollment_id, "cancelled", self.clock())
+        assert row.cancelled_at is not None  # set_enrollment_status stamped it
         self._emit("enrollment.cancelled", enrollment_id, {
-            "enrollment_id": str(enrollment_id), "user_id": str(row["user_id"]), "course_id": str(row["course_id"]),
-            "course_version": row["course_version"], "cancelled_at": row["cancelled_at"].isoformat()})
-        return s.Enrollment(**row)
+            "enrollment_id": str(enrollment_id), "user_id": str(row.user_id), "course_id": str(row.course_id),
+            "course_version": row.course_version, "cancelled_at": row.cancelled_at.isoformat()})
+        return _out(s.Enrollment, row)
 
     # --- progress ----------------------------------------------------------------------------------
     def update_progress(self, principal: Principal, enrollment_id: uuid.UUID, lesson_id: uuid.UUID,
@@ -385,11 +389,11 @@ class LmsService:
         # The row lock serialises every progress write of this enrollment: the completion check below
         # sees the other writers' commits, so course.completed is written exactly once.
         enrollment = self._own_enrollment(principal, enrollment_id, lock=True)
-        if enrollment["status"] == "cancelled":
+        if enrollment.status == "cancelled":
             raise Conflict("the enrollment is cancelled")
         current = self.repo.get_progress(enrollment_id, lesson_id)
         if current is None:
-            raise NotFound(f"lesson {lesson_id} is not part of course version {enrollment['course_version']} "
+            raise NotFound(f"lesson {lesson_id} is not part of course version {enrollment.course_version} "
                            "of this enrollment")
         change = domain.next_progress(current.status, current.percent, req.status, req.percent)
         now = self.clock()
@@ -397,8 +401,8 @@ class LmsService:
         if (change.status, change.percent) != (current.status, current.percent):
             lesson = self.repo.save_progress(enrollment_id, lesson_id, change.status, change.percent,
                                              now if change.became_completed else None)
-        base = {"enrollment_id": str(enrollment_id), "user_id": str(enrollment["user_id"]),
-                "course_id": str(enrollment["course_id"]), "course_version": enrollment["course_version"]}
+        base = {"enrollment_id": str(enrollment_id), "user_id": str(enrollment.user_id),
+                "course_id": str(enrollment.course_id), "course_version": enrollment.course_version}
         if change.became_completed:
             assert lesson.completed_at is not None  # save_progress stamped it
             self._emit("lesson.completed", enrollment_id, {
@@ -407,21 +411,22 @@ class LmsService:
         # The repository fetches the facts (every lesson's progress, this write included); the domain
         # decides whether the completion rule is met and what the course percentage is.
         rows = self.repo.progress_rows(enrollment_id)
-        status = enrollment["status"]
+        status = enrollment.status
         if status == "active" and domain.is_complete(rows):
             updated = self.repo.set_enrollment_status(enrollment_id, "completed", now)
+            assert updated.completed_at is not None  # set_enrollment_status stamped it
             status = "completed"
             self._emit("course.completed", enrollment_id, {
                 "enrollment_id": str(enrollment_id), "course_id": base["course_id"],
-                "course_version": enrollment["course_version"], "user_id": base["user_id"],
-                "completed_at": updated["completed_at"].isoformat()}, aggregate_type="enrollment")
+                "course_version": enrollment.course_version, "user_id": base["user_id"],
+                "completed_at": updated.completed_at.isoformat()}, aggregate_type="enrollment")
         return s.ProgressUpdated(
             lesson=s.LessonProgress(**asdict(lesson)), enrollment_status=status,
             percent=domain.course_percent(rows), completed=status == "completed")
 
     def get_progress(self, principal: Principal, enrollment_id: uuid.UUID) -> s.Progress:
         enrollment = self._own_enrollment(principal, enrollment_id, instructor_may_read=True)
-        snapshot = self.repo.get_snapshot(enrollment["course_id"], enrollment["course_version"]) or {"modules": []}
+        snapshot = self.repo.get_snapshot(enrollment.course_id, enrollment.course_version) or {"modules": []}
         by_id = {r.lesson_id: r for r in self.repo.progress_rows(enrollment_id)}
         lessons: list[s.LessonProgress] = []
         rows: list[domain.LessonProgress] = []  # in reading order
@@ -436,10 +441,18 @@ class LmsService:
         remaining = [s.Remaining(lesson_id=r.lesson_id, title=titles[r.lesson_id], why=domain.why_remaining(r))
                      for r in domain.remaining(rows)]
         return s.Progress(
-            enrollment_id=enrollment_id, course_id=enrollment["course_id"],
-            course_version=enrollment["course_version"], status=enrollment["status"],
-            percent=domain.course_percent(rows), completed=enrollment["status"] == "completed",
-            completed_at=enrollment["completed_at"], lessons=lessons, remaining=remaining)
+            enrollment_id=enrollment_id, course_id=enrollment.course_id,
+            course_version=enrollment.course_version, status=enrollment.status,
+            percent=domain.course_percent(rows), completed=enrollment.status == "completed",
+            completed_at=enrollment.completed_at, lessons=lessons, remaining=remaining)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _out(model: type[M], entity: Any, **extra: Any) -> M:
+    """A response model from an entity (a dataclass) and the fields the response adds."""
+    return model(**{**asdict(entity), **extra})
 
 
 def snapshot_modules(course_id: uuid.UUID, snapshot: dict[str, Any]) -> list[s.Module]:

@@ -19,9 +19,11 @@ ADMIN = Principal(uuid.uuid4(), "admin")
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
 
-def course(**kw: Any) -> dict[str, Any]:
-    return {"id": uuid.uuid4(), "instructor_id": OWNER.user_id, "title": "T", "description": "", "status": "published",
-            "published_version": 1, "capacity": None, "enroll_opens_at": None, "enroll_closes_at": None, **kw}
+def course(**kw: Any) -> domain.Course:
+    return domain.Course(**{"id": uuid.uuid4(), "instructor_id": OWNER.user_id, "title": "T", "description": "",
+                            "status": "published", "published_version": 1, "capacity": None,
+                            "enroll_opens_at": None, "enroll_closes_at": None, "created_at": NOW,
+                            "updated_at": NOW, **kw})
 
 
 @pytest.mark.parametrize(("name", "expected"), [

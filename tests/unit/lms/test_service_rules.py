@@ -28,9 +28,8 @@ class FakeRepo:
 
     def __init__(self, lessons: list[tuple[str, bool, str]]) -> None:
         self.course_id = uuid.uuid4()
-        self.enrollment: dict[str, Any] = {
-            "id": uuid.uuid4(), "user_id": LEARNER.user_id, "course_id": self.course_id, "course_version": 1,
-            "status": "active", "enrolled_at": NOW, "completed_at": None, "cancelled_at": None}
+        self.enrollment = domain.Enrollment(uuid.uuid4(), LEARNER.user_id, self.course_id, 1, "active", NOW,
+                                            None, None)
         self.lesson_ids = [uuid.uuid4() for _ in lessons]
         self.titles = {lid: title for lid, (title, _, _) in zip(self.lesson_ids, lessons, strict=True)}
         self.progress: dict[uuid.UUID, domain.LessonProgress] = {
@@ -39,8 +38,8 @@ class FakeRepo:
             for lid, (_, required, status) in zip(self.lesson_ids, lessons, strict=True)}
         self.events: list[str] = []
 
-    def get_enrollment(self, enrollment_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any] | None:
-        return dict(self.enrollment) if enrollment_id == self.enrollment["id"] else None
+    def get_enrollment(self, enrollment_id: uuid.UUID, *, lock: bool = False) -> domain.Enrollment | None:
+        return self.enrollment if enrollment_id == self.enrollment.id else None
 
     def get_progress(self, enrollment_id: uuid.UUID, lesson_id: uuid.UUID) -> domain.LessonProgress | None:
         return self.progress.get(lesson_id)
@@ -55,9 +54,9 @@ class FakeRepo:
     def progress_rows(self, enrollment_id: uuid.UUID) -> list[domain.LessonProgress]:
         return list(self.progress.values())
 
-    def set_enrollment_status(self, enrollment_id: uuid.UUID, status: str, at: datetime) -> dict[str, Any]:
-        self.enrollment.update(status=status, completed_at=at)
-        return dict(self.enrollment)
+    def set_enrollment_status(self, enrollment_id: uuid.UUID, status: str, at: datetime) -> domain.Enrollment:
+        self.enrollment = dataclasses.replace(self.enrollment, status=status, completed_at=at)  # type: ignore[arg-type]
+        return self.enrollment
 
     def add_event(self, event: Any) -> None:
         self.events.append(event.name)
@@ -76,7 +75,7 @@ def service(repo: FakeRepo) -> LmsService:
 def test_update_and_read_agree_with_the_domain_rule() -> None:
     repo = FakeRepo([("Intro", True, "not_started"), ("Extra", False, "not_started"), ("Core", True, "completed")])
     svc = service(repo)
-    eid = repo.enrollment["id"]
+    eid = repo.enrollment.id
     before = svc.get_progress(LEARNER, eid)
     assert before.percent == 50 and [r.title for r in before.remaining] == ["Intro"]
     assert before.remaining[0].why == "required lesson not started"
@@ -95,7 +94,7 @@ def test_the_service_uses_the_domain_rules_not_a_copy(monkeypatch: pytest.Monkey
     monkeypatch.setattr(domain, "completion_basis", every_lesson)
     repo = FakeRepo([("Intro", True, "not_started"), ("Extra", False, "not_started")])
     svc = service(repo)
-    eid = repo.enrollment["id"]
+    eid = repo.enrollment.id
     updated = svc.update_progress(LEARNER, eid, repo.lesson_ids[0], ProgressRequest(status="completed"))
     # The default rule would say complete (the only required lesson is done) and 100 %.
     assert not updated.completed and updated.percent == 50 and updated.enrollment_status == "active"
@@ -107,7 +106,7 @@ def test_the_service_uses_the_domain_rules_not_a_copy(monkeypatch: pytest.Monkey
 def test_the_service_completes_the_course_when_the_domain_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(domain, "is_complete", lambda rows: True)
     repo = FakeRepo([("Intro", True, "not_started"), ("Core", True, "not_started")])
-    updated = service(repo).update_progress(LEARNER, repo.enrollment["id"], repo.lesson_ids[0],
+    updated = service(repo).update_progress(LEARNER, repo.enrollment.id, repo.lesson_ids[0],
                                             ProgressRequest(status="in_progress", percent=10))
     assert updated.completed and updated.enrollment_status == "completed"
     assert repo.events == ["course.completed"]
