@@ -62,6 +62,40 @@ class Enrollment:
     course_title: str | None = None   # when read with its course (a learner's list)
 
 
+@dataclass(frozen=True, slots=True)
+class Module:
+    id: uuid.UUID
+    course_id: uuid.UUID
+    title: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Lesson:
+    id: uuid.UUID
+    module_id: uuid.UUID
+    course_id: uuid.UUID
+    title: str
+    kind: str                         # text | video | document
+    required: bool
+    body: str | None
+    asset_id: uuid.UUID | None
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    id: uuid.UUID
+    course_id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    s3_key: str
+    created_by: uuid.UUID
+    created_at: datetime
+    deleted_at: datetime | None
+
+
 # --- assets ---------------------------------------------------------------------------------------
 
 ALLOWED_CONTENT_TYPES: dict[str, str] = {
@@ -141,7 +175,7 @@ def require_visible(principal: Principal, course: Course | None, *, enrolled: bo
 
 # --- publishing -----------------------------------------------------------------------------------
 
-def publish_problems(modules: list[dict[str, Any]], lessons: list[dict[str, Any]],
+def publish_problems(modules: Sequence[Module], lessons: Sequence[Lesson],
                      live_asset_ids: set[uuid.UUID]) -> list[FieldProblem]:
     """What stops the draft from being published (empty = publishable)."""
     problems: list[FieldProblem] = []
@@ -149,34 +183,34 @@ def publish_problems(modules: list[dict[str, Any]], lessons: list[dict[str, Any]
         problems.append(FieldProblem("lessons", "a course needs at least one lesson to be published"))
     by_module: dict[uuid.UUID, int] = {}
     for lesson in lessons:
-        by_module[lesson["module_id"]] = by_module.get(lesson["module_id"], 0) + 1
-        where = f"lessons.{lesson['id']}"
-        if lesson["kind"] == "text" and not (lesson.get("body") or "").strip():
+        by_module[lesson.module_id] = by_module.get(lesson.module_id, 0) + 1
+        where = f"lessons.{lesson.id}"
+        if lesson.kind == "text" and not (lesson.body or "").strip():
             problems.append(FieldProblem(where, "a text lesson needs a body"))
-        if lesson["kind"] in ("video", "document"):
-            if lesson.get("asset_id") is None:
-                problems.append(FieldProblem(where, f"a {lesson['kind']} lesson needs an asset"))
-            elif lesson["asset_id"] not in live_asset_ids:
+        if lesson.kind in ("video", "document"):
+            if lesson.asset_id is None:
+                problems.append(FieldProblem(where, f"a {lesson.kind} lesson needs an asset"))
+            elif lesson.asset_id not in live_asset_ids:
                 problems.append(FieldProblem(where, "the lesson's asset was deleted"))
     for module in modules:
-        if by_module.get(module["id"], 0) == 0:
-            problems.append(FieldProblem(f"modules.{module['id']}", "a module needs at least one lesson"))
+        if by_module.get(module.id, 0) == 0:
+            problems.append(FieldProblem(f"modules.{module.id}", "a module needs at least one lesson"))
     return problems
 
 
-def build_snapshot(course: Course, version: int, modules: list[dict[str, Any]],
-                   lessons: list[dict[str, Any]], assets: list[dict[str, Any]]) -> dict[str, Any]:
+def build_snapshot(course: Course, version: int, modules: Sequence[Module],
+                   lessons: Sequence[Lesson], assets: Sequence[Asset]) -> dict[str, Any]:
     """The frozen structure of a published version (what learners see and progress counts)."""
-    mods = sorted(modules, key=lambda m: (m["position"], str(m["id"])))
+    mods = sorted(modules, key=lambda m: (m.position, str(m.id)))
     out_modules = []
     for m in mods:
-        ls = sorted((x for x in lessons if x["module_id"] == m["id"]), key=lambda x: (x["position"], str(x["id"])))
+        ls = sorted((x for x in lessons if x.module_id == m.id), key=lambda x: (x.position, str(x.id)))
         out_modules.append({
-            "module_id": str(m["id"]), "title": m["title"], "position": m["position"],
+            "module_id": str(m.id), "title": m.title, "position": m.position,
             "lessons": [{
-                "lesson_id": str(x["id"]), "module_id": str(m["id"]), "title": x["title"], "kind": x["kind"],
-                "required": bool(x["required"]), "body": x.get("body"),
-                "asset_id": str(x["asset_id"]) if x.get("asset_id") else None, "position": x["position"],
+                "lesson_id": str(x.id), "module_id": str(m.id), "title": x.title, "kind": x.kind,
+                "required": bool(x.required), "body": x.body,
+                "asset_id": str(x.asset_id) if x.asset_id else None, "position": x.position,
             } for x in ls],
         })
     return {
@@ -184,8 +218,8 @@ def build_snapshot(course: Course, version: int, modules: list[dict[str, Any]],
         "description": course.description,
         "modules": out_modules,
         "assets": [{
-            "asset_id": str(a["id"]), "s3_key": a["s3_key"], "filename": a["filename"],
-            "content_type": a["content_type"], "size_bytes": a["size_bytes"],
+            "asset_id": str(a.id), "s3_key": a.s3_key, "filename": a.filename,
+            "content_type": a.content_type, "size_bytes": a.size_bytes,
         } for a in assets],
     }
 

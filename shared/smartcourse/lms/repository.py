@@ -15,12 +15,12 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from smartcourse.events import EventEnvelope
-from smartcourse.lms.domain import Course, Enrollment, LessonProgress, User
+from smartcourse.lms.domain import Asset, Course, Enrollment, Lesson, LessonProgress, Module, User
 from smartcourse.outbox import write_event
 from smartcourse.readonly.ai_index import IndexStatus, asset_statuses
 
-#: Rows of the draft structure (modules, lessons, assets) and of the outbox-side tables; courses,
-#: enrollments and users come back as the domain's entities.
+#: Rows of the tables without an entity (course versions, idempotency keys); everything else comes
+#: back as the domain's entities.
 Row = dict[str, Any]
 
 COURSE_COLS = ("id, instructor_id, title, description, status, published_version, capacity, enroll_opens_at, "
@@ -123,19 +123,20 @@ class PgRepository:
         return row["snapshot"] if row else None
 
     # --- modules and lessons (the draft) -----------------------------------------------------------
-    def list_modules(self, course_id: uuid.UUID) -> list[Row]:
-        return self._all("SELECT id, course_id, title, position FROM lms.modules WHERE course_id = %s "
-                         "ORDER BY position, id", (course_id,))
+    def list_modules(self, course_id: uuid.UUID) -> list[Module]:
+        return [Module(**r) for r in self._all("SELECT id, course_id, title, position FROM lms.modules "
+                                               "WHERE course_id = %s ORDER BY position, id", (course_id,))]
 
-    def get_module(self, course_id: uuid.UUID, module_id: uuid.UUID) -> Row | None:
-        return self._one("SELECT id, course_id, title, position FROM lms.modules WHERE id = %s AND course_id = %s",
-                         (module_id, course_id))
+    def get_module(self, course_id: uuid.UUID, module_id: uuid.UUID) -> Module | None:
+        row = self._one("SELECT id, course_id, title, position FROM lms.modules WHERE id = %s AND course_id = %s",
+                        (module_id, course_id))
+        return Module(**row) if row else None
 
-    def insert_module(self, course_id: uuid.UUID, title: str, position: int) -> Row:
+    def insert_module(self, course_id: uuid.UUID, title: str, position: int) -> Module:
         row = self._one("INSERT INTO lms.modules (id, course_id, title, position) VALUES (%s, %s, %s, %s) "
                         "RETURNING id, course_id, title, position", (uuid.uuid4(), course_id, title, position))
         assert row is not None
-        return row
+        return Module(**row)
 
     def update_module_title(self, module_id: uuid.UUID, title: str) -> None:
         self.conn.execute("UPDATE lms.modules SET title = %s WHERE id = %s", (title, module_id))
@@ -153,25 +154,29 @@ class PgRepository:
 
     LESSON_COLS = "id, module_id, course_id, title, kind, required, body, asset_id, position"
 
-    def list_lessons(self, course_id: uuid.UUID, module_id: uuid.UUID | None = None) -> list[Row]:
+    def list_lessons(self, course_id: uuid.UUID, module_id: uuid.UUID | None = None) -> list[Lesson]:
         if module_id is None:
-            return self._all(f"SELECT {self.LESSON_COLS} FROM lms.lessons WHERE course_id = %s "
+            rows = self._all(f"SELECT {self.LESSON_COLS} FROM lms.lessons WHERE course_id = %s "
                              "ORDER BY position, id", (course_id,))
-        return self._all(f"SELECT {self.LESSON_COLS} FROM lms.lessons WHERE course_id = %s AND module_id = %s "
-                         "ORDER BY position, id", (course_id, module_id))
+        else:
+            rows = self._all(f"SELECT {self.LESSON_COLS} FROM lms.lessons WHERE course_id = %s AND module_id = %s "
+                             "ORDER BY position, id", (course_id, module_id))
+        return [Lesson(**r) for r in rows]
 
-    def get_lesson(self, course_id: uuid.UUID, module_id: uuid.UUID, lesson_id: uuid.UUID) -> Row | None:
-        return self._one(f"SELECT {self.LESSON_COLS} FROM lms.lessons WHERE id = %s AND module_id = %s "
-                         "AND course_id = %s", (lesson_id, module_id, course_id))
+    def get_lesson(self, course_id: uuid.UUID, module_id: uuid.UUID, lesson_id: uuid.UUID) -> Lesson | None:
+        row = self._one(f"SELECT {self.LESSON_COLS} FROM lms.lessons WHERE id = %s AND module_id = %s "
+                        "AND course_id = %s", (lesson_id, module_id, course_id))
+        return Lesson(**row) if row else None
 
-    def insert_lesson(self, course_id: uuid.UUID, module_id: uuid.UUID, fields: dict[str, Any], position: int) -> Row:
+    def insert_lesson(self, course_id: uuid.UUID, module_id: uuid.UUID, fields: dict[str, Any],
+                      position: int) -> Lesson:
         row = self._one(
             f"INSERT INTO lms.lessons (id, module_id, course_id, title, kind, required, body, asset_id, position) "
             f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {self.LESSON_COLS}",
             (uuid.uuid4(), module_id, course_id, fields["title"], fields["kind"], fields.get("required", True),
              fields.get("body"), fields.get("asset_id"), position))
         assert row is not None
-        return row
+        return Lesson(**row)
 
     def update_lesson(self, lesson_id: uuid.UUID, changes: dict[str, Any]) -> None:
         if not changes:
@@ -188,27 +193,29 @@ class PgRepository:
     ASSET_COLS = "id, course_id, filename, content_type, size_bytes, s3_key, created_by, created_at, deleted_at"
 
     def insert_asset(self, asset_id: uuid.UUID, course_id: uuid.UUID, filename: str, content_type: str,
-                     size_bytes: int, s3_key: str, created_by: uuid.UUID) -> Row:
+                     size_bytes: int, s3_key: str, created_by: uuid.UUID) -> Asset:
         row = self._one(
             f"INSERT INTO lms.assets (id, course_id, filename, content_type, size_bytes, s3_key, created_by) "
             f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {self.ASSET_COLS}",
             (asset_id, course_id, filename, content_type, size_bytes, s3_key, created_by))
         assert row is not None
-        return row
+        return Asset(**row)
 
-    def get_asset(self, course_id: uuid.UUID, asset_id: uuid.UUID) -> Row | None:
-        return self._one(f"SELECT {self.ASSET_COLS} FROM lms.assets WHERE id = %s AND course_id = %s "
-                         "AND deleted_at IS NULL", (asset_id, course_id))
+    def get_asset(self, course_id: uuid.UUID, asset_id: uuid.UUID) -> Asset | None:
+        row = self._one(f"SELECT {self.ASSET_COLS} FROM lms.assets WHERE id = %s AND course_id = %s "
+                        "AND deleted_at IS NULL", (asset_id, course_id))
+        return Asset(**row) if row else None
 
-    def list_assets(self, course_id: uuid.UUID) -> list[Row]:
-        return self._all(f"SELECT {self.ASSET_COLS} FROM lms.assets WHERE course_id = %s AND deleted_at IS NULL "
-                         "ORDER BY created_at, id", (course_id,))
+    def list_assets(self, course_id: uuid.UUID) -> list[Asset]:
+        return [Asset(**r) for r in self._all(f"SELECT {self.ASSET_COLS} FROM lms.assets WHERE course_id = %s "
+                                              "AND deleted_at IS NULL ORDER BY created_at, id", (course_id,))]
 
     def mark_asset_deleted(self, asset_id: uuid.UUID) -> None:
         self.conn.execute("UPDATE lms.assets SET deleted_at = now() WHERE id = %s", (asset_id,))
 
-    def lessons_using_asset(self, asset_id: uuid.UUID) -> list[Row]:
-        return self._all("SELECT id, title FROM lms.lessons WHERE asset_id = %s", (asset_id,))
+    def lessons_using_asset(self, asset_id: uuid.UUID) -> list[Lesson]:
+        return [Lesson(**r) for r in self._all(f"SELECT {self.LESSON_COLS} FROM lms.lessons WHERE asset_id = %s",
+                                               (asset_id,))]
 
     def index_statuses(self, asset_ids: list[uuid.UUID]) -> dict[uuid.UUID, IndexStatus]:
         return asset_statuses(self.conn, asset_ids)

@@ -36,7 +36,7 @@ from smartcourse.events import new_event
 from smartcourse.lms import domain, event_schemas
 from smartcourse.lms import schemas as s
 from smartcourse.lms.objects import Storage
-from smartcourse.lms.repository import PgRepository, Row
+from smartcourse.lms.repository import PgRepository
 from smartcourse.observability import current_correlation_id
 
 
@@ -77,7 +77,7 @@ class LmsService:
         domain.require_editor(principal, course, enrolled=enrolled)
         return course
 
-    def _module(self, course_id: uuid.UUID, module_id: uuid.UUID) -> Row:
+    def _module(self, course_id: uuid.UUID, module_id: uuid.UUID) -> domain.Module:
         module = self.repo.get_module(course_id, module_id)
         if module is None:
             raise NotFound("module not found")
@@ -143,7 +143,7 @@ class LmsService:
         if version is None:  # an editor's default: the draft
             modules = self.repo.list_modules(course_id)
             lessons = self.repo.list_lessons(course_id)
-            out = [s.Module(**m, lessons=[s.Lesson(**x) for x in lessons if x["module_id"] == m["id"]])
+            out = [_out(s.Module, m, lessons=[_out(s.Lesson, x) for x in lessons if x.module_id == m.id])
                    for m in modules]
             return _out(s.CourseDetail, course, structure="draft", version=None, modules=out)
         snapshot = self.repo.get_snapshot(course_id, version)
@@ -177,13 +177,13 @@ class LmsService:
     # --- structure (draft) -------------------------------------------------------------------------
     def create_module(self, principal: Principal, course_id: uuid.UUID, req: s.CreateModuleRequest) -> s.Module:
         self._editable_course(principal, course_id, lock=True)
-        ids = [m["id"] for m in self.repo.list_modules(course_id)]
+        ids = [m.id for m in self.repo.list_modules(course_id)]
         if len(ids) >= 200:
             raise Conflict("a course has at most 200 modules")
         row = self.repo.insert_module(course_id, req.title, len(ids))
-        order = self._move([*ids, row["id"]], row["id"], req.position)
+        order = self._move([*ids, row.id], row.id, req.position)
         self.repo.set_positions("modules", order)
-        return s.Module(**{**row, "position": order.index(row["id"])}, lessons=[])
+        return _out(s.Module, row, position=order.index(row.id), lessons=[])
 
     def update_module(self, principal: Principal, course_id: uuid.UUID, module_id: uuid.UUID,
                       req: s.UpdateModuleRequest) -> s.Module:
@@ -192,30 +192,30 @@ class LmsService:
         if req.title is not None:
             self.repo.update_module_title(module_id, req.title)
         if "position" in req.model_fields_set:
-            ids = [m["id"] for m in self.repo.list_modules(course_id)]
+            ids = [m.id for m in self.repo.list_modules(course_id)]
             self.repo.set_positions("modules", self._move(ids, module_id, req.position))
         module = self._module(course_id, module_id)
         lessons = self.repo.list_lessons(course_id, module_id)
-        return s.Module(**module, lessons=[s.Lesson(**x) for x in lessons])
+        return _out(s.Module, module, lessons=[_out(s.Lesson, x) for x in lessons])
 
     def delete_module(self, principal: Principal, course_id: uuid.UUID, module_id: uuid.UUID) -> None:
         self._editable_course(principal, course_id, lock=True)
         self._module(course_id, module_id)
         self.repo.delete_module(module_id)
-        self.repo.set_positions("modules", [m["id"] for m in self.repo.list_modules(course_id)])
+        self.repo.set_positions("modules", [m.id for m in self.repo.list_modules(course_id)])
 
     def create_lesson(self, principal: Principal, course_id: uuid.UUID, module_id: uuid.UUID,
                       req: s.CreateLessonRequest) -> s.Lesson:
         self._editable_course(principal, course_id, lock=True)
         self._module(course_id, module_id)
         self._check_asset_ref(course_id, req.asset_id)
-        ids = [x["id"] for x in self.repo.list_lessons(course_id, module_id)]
+        ids = [x.id for x in self.repo.list_lessons(course_id, module_id)]
         if len(ids) >= 200:
             raise Conflict("a module has at most 200 lessons")
         row = self.repo.insert_lesson(course_id, module_id, req.model_dump(exclude={"position"}), len(ids))
-        order = self._move([*ids, row["id"]], row["id"], req.position)
+        order = self._move([*ids, row.id], row.id, req.position)
         self.repo.set_positions("lessons", order)
-        return s.Lesson(**{**row, "position": order.index(row["id"])})
+        return _out(s.Lesson, row, position=order.index(row.id))
 
     def update_lesson(self, principal: Principal, course_id: uuid.UUID, module_id: uuid.UUID, lesson_id: uuid.UUID,
                       req: s.UpdateLessonRequest) -> s.Lesson:
@@ -226,11 +226,11 @@ class LmsService:
             self._check_asset_ref(course_id, req.asset_id)
         self.repo.update_lesson(lesson_id, {k: getattr(req, k) for k in req.model_fields_set if k != "position"})
         if "position" in req.model_fields_set:
-            ids = [x["id"] for x in self.repo.list_lessons(course_id, module_id)]
+            ids = [x.id for x in self.repo.list_lessons(course_id, module_id)]
             self.repo.set_positions("lessons", self._move(ids, lesson_id, req.position))
         row = self.repo.get_lesson(course_id, module_id, lesson_id)
         assert row is not None
-        return s.Lesson(**row)
+        return _out(s.Lesson, row)
 
     def delete_lesson(self, principal: Principal, course_id: uuid.UUID, module_id: uuid.UUID,
                       lesson_id: uuid.UUID) -> None:
@@ -238,7 +238,7 @@ class LmsService:
         if self.repo.get_lesson(course_id, module_id, lesson_id) is None:
             raise NotFound("lesson not found")
         self.repo.delete_lesson(lesson_id)
-        self.repo.set_positions("lessons", [x["id"] for x in self.repo.list_lessons(course_id, module_id)])
+        self.repo.set_positions("lessons", [x.id for x in self.repo.list_lessons(course_id, module_id)])
 
     # --- publishing --------------------------------------------------------------------------------
     def publish(self, principal: Principal, course_id: uuid.UUID) -> s.PublishResult:
@@ -246,7 +246,7 @@ class LmsService:
         modules = self.repo.list_modules(course_id)
         lessons = self.repo.list_lessons(course_id)
         assets = self.repo.list_assets(course_id)
-        problems = domain.publish_problems(modules, lessons, {a["id"] for a in assets})
+        problems = domain.publish_problems(modules, lessons, {a.id for a in assets})
         if problems:
             raise Conflict("the course cannot be published yet", details=problems)
         version = (course.published_version or 0) + 1
@@ -281,18 +281,17 @@ class LmsService:
             "content_type": content_type, "size_bytes": req.size})
         upload = self.storage.presign_upload(key, content_type, req.size)
         return s.AssetCreated(
-            asset=s.Asset(**row, status="pending_upload"),
+            asset=_out(s.Asset, row, status="pending_upload"),
             upload=s.Upload(method="POST", url=upload.url, fields=upload.fields, expires_at=upload.expires_at))
 
     def list_assets(self, principal: Principal, course_id: uuid.UUID) -> s.AssetList:
         self._editable_course(principal, course_id)
         rows = self.repo.list_assets(course_id)
-        statuses = self.repo.index_statuses([r["id"] for r in rows])
+        statuses = self.repo.index_statuses([r.id for r in rows])
         items = []
         for r in rows:
-            st = statuses.get(r["id"])
-            items.append(s.Asset(**r, status=st.status if st else "pending_upload",  # type: ignore[arg-type]
-                                 error=st.error if st else None))
+            st = statuses.get(r.id)
+            items.append(_out(s.Asset, r, status=st.status if st else "pending_upload", error=st.error if st else None))
         return s.AssetList(items=items)
 
     def delete_asset(self, principal: Principal, course_id: uuid.UUID, asset_id: uuid.UUID) -> None:
@@ -303,15 +302,15 @@ class LmsService:
         users = self.repo.lessons_using_asset(asset_id)
         if users:
             raise Conflict("the asset is used by lessons; detach it first",
-                           details=[FieldProblem(f"lessons.{u['id']}", f"uses it ({u['title']})") for u in users])
+                           details=[FieldProblem(f"lessons.{u.id}", f"uses it ({u.title})") for u in users])
         if course.published_version:
             snapshot = self.repo.get_snapshot(course_id, course.published_version) or {"modules": []}
             if any(x.get("asset_id") == str(asset_id) for x in domain.snapshot_lessons(snapshot)):
                 raise Conflict("the published version uses this asset; publish a version without it first")
         self.repo.mark_asset_deleted(asset_id)
         self._emit("asset.deleted", asset_id, {"asset_id": str(asset_id), "course_id": str(course_id),
-                                                "s3_key": asset["s3_key"]})
-        key = asset["s3_key"]
+                                                "s3_key": asset.s3_key})
+        key = asset.s3_key
         self.after_commit.append(lambda: self.storage.delete(key))
 
     def download_asset(self, principal: Principal, course_id: uuid.UUID, asset_id: uuid.UUID) -> s.Download:
@@ -327,7 +326,7 @@ class LmsService:
                 raise NotFound("asset not found")
         if asset is None:
             raise NotFound("asset not found")
-        d = self.storage.presign_download(asset["s3_key"], asset["filename"])
+        d = self.storage.presign_download(asset.s3_key, asset.filename)
         return s.Download(url=d.url, expires_at=d.expires_at)
 
     # --- enrollments -------------------------------------------------------------------------------

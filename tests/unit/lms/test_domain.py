@@ -52,12 +52,14 @@ def test_draft_is_hidden_from_non_editors_and_editing_someone_elses_published_co
 def test_publish_needs_lessons_bodies_and_live_assets() -> None:
     assert [p.problem for p in domain.publish_problems([], [], set())] == [
         "a course needs at least one lesson to be published"]
-    m = {"id": uuid.uuid4()}
-    empty = {"id": uuid.uuid4()}
+    cid = uuid.uuid4()
+    m, empty = domain.Module(uuid.uuid4(), cid, "M", 0), domain.Module(uuid.uuid4(), cid, "Empty", 1)
     gone = uuid.uuid4()
-    lessons = [{"id": uuid.uuid4(), "module_id": m["id"], "kind": "text", "body": "  "},
-               {"id": uuid.uuid4(), "module_id": m["id"], "kind": "document", "asset_id": None},
-               {"id": uuid.uuid4(), "module_id": m["id"], "kind": "video", "asset_id": gone}]
+
+    def lesson(kind: str, body: str | None = None, asset_id: uuid.UUID | None = None) -> domain.Lesson:
+        return domain.Lesson(uuid.uuid4(), m.id, cid, "L", kind, True, body, asset_id, 0)
+
+    lessons = [lesson("text", body="  "), lesson("document"), lesson("video", asset_id=gone)]
     problems = [p.problem for p in domain.publish_problems([m, empty], lessons, set())]
     assert problems == ["a text lesson needs a body", "a document lesson needs an asset",
                         "the lesson's asset was deleted", "a module needs at least one lesson"]
