@@ -113,6 +113,14 @@ class Evidence:
                 "strict_match": self.strict_match, "sufficient": self.sufficient, "score": round(self.score, 4)}
 
 
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One earlier message of a conversation, as the model's history sees it."""
+    role: str            # user | assistant
+    content: str
+    refused: bool | None
+
+
 @dataclass
 class Answer:
     text: str

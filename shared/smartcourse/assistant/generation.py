@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from smartcourse.assistant import domain, guard
-from smartcourse.assistant.domain import Answer, EmbedFn, Passage
+from smartcourse.assistant.domain import Answer, EmbedFn, Passage, Turn
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.observability import count, logger, measure
 
@@ -32,7 +32,7 @@ class Generator(Protocol):
     def model(self) -> str: ...
 
     def generate(self, question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
-                 history: Sequence[dict[str, Any]]) -> Answer: ...
+                 history: Sequence[Turn]) -> Answer: ...
 
 
 class ExtractiveGenerator:
@@ -46,7 +46,7 @@ class ExtractiveGenerator:
         return domain.EXTRACTIVE_MODEL
 
     def generate(self, question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
-                 history: Sequence[dict[str, Any]]) -> Answer:
+                 history: Sequence[Turn]) -> Answer:
         return domain.extractive_answer(question, question_vec, passages, self._embed,
                                         max_sentences=self.max_sentences, rrf_k=self.rrf_k)
 
@@ -78,20 +78,20 @@ def format_sources(passages: Sequence[Passage]) -> str:
     return "\n\n".join(parts)
 
 
-def format_history(history: Sequence[dict[str, Any]]) -> str:
+def format_history(history: Sequence[Turn]) -> str:
     lines = []
     for m in history:
-        if m.get("refused"):
+        if m.refused:
             continue
-        who = "Learner" if m["role"] == "user" else "Assistant"
-        lines.append(f"{who}: {html.escape(str(m['content']), quote=False)}")
+        who = "Learner" if m.role == "user" else "Assistant"
+        lines.append(f"{who}: {html.escape(m.content, quote=False)}")
     if not lines:
         return ""
     return "Earlier in this conversation (context only):\n<history>\n" + "\n".join(lines) + "\n</history>\n\n"
 
 
 def build_messages(question: str, passages: Sequence[Passage],
-                   history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+                   history: Sequence[Turn]) -> list[tuple[str, str]]:
     system, user = load_prompt()
     body = user.format(history=format_history(history), sources=format_sources(passages),
                        question=html.escape(question, quote=False))
@@ -120,7 +120,7 @@ class GroqGenerator:
         return f"groq:{self._model}"
 
     def generate(self, question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
-                 history: Sequence[dict[str, Any]]) -> Answer:
+                 history: Sequence[Turn]) -> Answer:
         messages = build_messages(question, passages, history)
         t0 = time.perf_counter()
         try:

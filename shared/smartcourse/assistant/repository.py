@@ -10,6 +10,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from smartcourse.assistant.domain import Turn
+
 
 @dataclass(frozen=True)
 class RateCheck:
@@ -44,16 +46,52 @@ def hit_rate_limit(conn: psycopg.Connection[Any], user_id: uuid.UUID, action: st
     return RateCheck(count <= limit, count, limit, int(row["retry_after"]))
 
 
-def get_conversation(conn: psycopg.Connection[Any], conversation_id: uuid.UUID) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: uuid.UUID
+    course_id: uuid.UUID
+    user_id: uuid.UUID
+    course_version: int | None
+    title: str
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: uuid.UUID
+    seq: int
+    role: str
+    content: str
+    refused: bool | None
+    model: str | None
+    citations: list[dict[str, Any]] | None
+    created_at: datetime
+    reason: str | None
+    helpful: bool | None     # the asker's feedback, if any
+    comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    message_id: uuid.UUID
+    helpful: bool
+    comment: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def get_conversation(conn: psycopg.Connection[Any], conversation_id: uuid.UUID) -> Conversation | None:
     row = conn.execute(
         "SELECT id, course_id, user_id, course_version, title, message_count, created_at, updated_at "
         "FROM ai.conversations WHERE id = %s",
         (conversation_id,),
     ).fetchone()
-    return dict(row) if row is not None else None
+    return Conversation(**row) if row is not None else None
 
 
-def recent_turns(conn: psycopg.Connection[Any], conversation_id: uuid.UUID, turns: int) -> list[dict[str, Any]]:
+def recent_turns(conn: psycopg.Connection[Any], conversation_id: uuid.UUID, turns: int) -> list[Turn]:
     """The last `turns` question/answer pairs, oldest first (refused answers left out)."""
     if turns <= 0:
         return []
@@ -61,10 +99,10 @@ def recent_turns(conn: psycopg.Connection[Any], conversation_id: uuid.UUID, turn
         "SELECT role, content, refused FROM ai.messages WHERE conversation_id = %s ORDER BY seq DESC LIMIT %s",
         (conversation_id, turns * 2),
     ).fetchall()
-    return [dict(r) for r in reversed(rows)]
+    return [Turn(**r) for r in reversed(rows)]
 
 
-def list_messages(conn: psycopg.Connection[Any], conversation_id: uuid.UUID) -> list[dict[str, Any]]:
+def list_messages(conn: psycopg.Connection[Any], conversation_id: uuid.UUID) -> list[Message]:
     rows = conn.execute(
         "SELECT m.id, m.seq, m.role, m.content, m.refused, m.model, m.citations, m.created_at, "
         "       m.retrieval->>'reason' AS reason, "
@@ -74,7 +112,7 @@ def list_messages(conn: psycopg.Connection[Any], conversation_id: uuid.UUID) -> 
         "WHERE m.conversation_id = %s ORDER BY m.seq",
         (conversation_id,),
     ).fetchall()
-    return [dict(r) for r in rows]
+    return [Message(**r) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -123,16 +161,16 @@ def save_exchange(conn: psycopg.Connection[Any], ex: Exchange, *, new_conversati
     return question_id, answer_id
 
 
-def message_in_conversation(conn: psycopg.Connection[Any], conversation_id: uuid.UUID,
-                            message_id: uuid.UUID) -> dict[str, Any] | None:
+def message_role(conn: psycopg.Connection[Any], conversation_id: uuid.UUID, message_id: uuid.UUID) -> str | None:
+    """The role (user | assistant) of a message of the conversation; None if it is not one of its."""
     row = conn.execute(
-        "SELECT id, role FROM ai.messages WHERE id = %s AND conversation_id = %s", (message_id, conversation_id)
+        "SELECT role FROM ai.messages WHERE id = %s AND conversation_id = %s", (message_id, conversation_id)
     ).fetchone()
-    return dict(row) if row is not None else None
+    return str(row["role"]) if row is not None else None
 
 
 def upsert_feedback(conn: psycopg.Connection[Any], message_id: uuid.UUID, user_id: uuid.UUID, helpful: bool,
-                    comment: str | None) -> dict[str, Any]:
+                    comment: str | None) -> Feedback:
     row = conn.execute(
         "INSERT INTO ai.message_feedback (message_id, user_id, helpful, comment) VALUES (%s, %s, %s, %s) "
         "ON CONFLICT (message_id, user_id) DO UPDATE SET helpful = EXCLUDED.helpful, comment = EXCLUDED.comment, "
@@ -141,4 +179,4 @@ def upsert_feedback(conn: psycopg.Connection[Any], message_id: uuid.UUID, user_i
         (message_id, user_id, helpful, comment),
     ).fetchone()
     assert row is not None
-    return dict(row)
+    return Feedback(**row)

@@ -95,12 +95,12 @@ class AssistantService:
         _, versions = self._admit(principal, course_id, "ask", self.settings.ask_rate_limit_per_minute)
         early = states.refusal_before_retrieval(versions)  # nothing live: no embedding, no retrieval
         question_vec = None if early else self.retriever.embed_question(question)
-        history: list[dict[str, Any]] = []
+        history: list[domain.Turn] = []
         retrieval: Retrieval | None = None
         with self._snapshot() as conn:
             if conversation_id is not None:
                 conv = repository.get_conversation(conn, conversation_id)
-                if conv is None or conv["user_id"] != principal.user_id or conv["course_id"] != course_id:
+                if conv is None or conv.user_id != principal.user_id or conv.course_id != course_id:
                     raise NotFound("conversation not found")
                 history = repository.recent_turns(conn, conversation_id, self.settings.history_turns)
             if question_vec is not None:
@@ -188,22 +188,22 @@ class AssistantService:
         with self.db.transaction() as conn:
             access = self.authorize(conn, principal, course_id)
             conv = repository.get_conversation(conn, conversation_id)
-            reader_ok = conv is not None and conv["course_id"] == course_id and (
-                conv["user_id"] == principal.user_id or principal.is_admin
+            reader_ok = conv is not None and conv.course_id == course_id and (
+                conv.user_id == principal.user_id or principal.is_admin
                 or access.instructor_id == principal.user_id)
             if conv is None or not reader_ok:
                 raise NotFound("conversation not found")
             messages = repository.list_messages(conn, conversation_id)
         return {
-            "conversation_id": str(conv["id"]), "course_id": str(conv["course_id"]),
-            "user_id": str(conv["user_id"]), "title": conv["title"],
-            "created_at": conv["created_at"].isoformat(), "updated_at": conv["updated_at"].isoformat(),
+            "conversation_id": str(conv.id), "course_id": str(conv.course_id),
+            "user_id": str(conv.user_id), "title": conv.title,
+            "created_at": conv.created_at.isoformat(), "updated_at": conv.updated_at.isoformat(),
             "messages": [{
-                "message_id": str(m["id"]), "role": m["role"], "content": m["content"], "refused": m["refused"],
-                "reason": m["reason"],
-                "model": m["model"], "citations": [_public_citation(c) for c in m["citations"]],
-                "created_at": m["created_at"].isoformat(),
-                "feedback": None if m["helpful"] is None else {"helpful": m["helpful"], "comment": m["comment"]},
+                "message_id": str(m.id), "role": m.role, "content": m.content, "refused": m.refused,
+                "reason": m.reason,
+                "model": m.model, "citations": [_public_citation(c) for c in m.citations or []],
+                "created_at": m.created_at.isoformat(),
+                "feedback": None if m.helpful is None else {"helpful": m.helpful, "comment": m.comment},
             } for m in messages],
         }
 
@@ -217,17 +217,17 @@ class AssistantService:
         with self.db.transaction() as conn:
             self.authorize(conn, principal, course_id)
             conv = repository.get_conversation(conn, conversation_id)
-            if conv is None or conv["course_id"] != course_id or conv["user_id"] != principal.user_id:
+            if conv is None or conv.course_id != course_id or conv.user_id != principal.user_id:
                 raise NotFound("conversation not found")
-            msg = repository.message_in_conversation(conn, conversation_id, message_id)
-            if msg is None:
+            role = repository.message_role(conn, conversation_id, message_id)
+            if role is None:
                 raise NotFound("message not found")
-            if msg["role"] != "assistant":
+            if role != "assistant":
                 raise ValidationFailed("feedback applies to the assistant's answers",
                                        details=[FieldProblem("message_id", "is a question, not an answer")])
             row = repository.upsert_feedback(conn, message_id, principal.user_id, helpful, comment)
-        return {"message_id": str(row["message_id"]), "helpful": row["helpful"], "comment": row["comment"],
-                "updated_at": row["updated_at"].isoformat()}
+        return {"message_id": str(row.message_id), "helpful": row.helpful, "comment": row.comment,
+                "updated_at": row.updated_at.isoformat()}
 
 
 def _public_citation(c: dict[str, Any]) -> dict[str, Any]:
