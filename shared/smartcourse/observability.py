@@ -14,28 +14,16 @@ import re
 import secrets
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
 metrics = Metrics()
-_tracer: Any = None
+# Tracing: W3C trace context in logs and events (below) and X-Ray subsegments sent without the SDK
+# (`smartcourse.xray`); Powertools' Tracer is not used: it imports the X-Ray SDK and botocore, about
+# a third of a second of every cold start.
 
-
-def __getattr__(name: str) -> Any:
-    """`tracer` is built on first import of the name: Powertools' Tracer imports the X-Ray SDK
-    (and botocore), about a third of a second of every cold start, so functions that do not
-    trace do not pay for it. Lambda's active tracing (template `Tracing: Active`) needs no SDK."""
-    global _tracer
-    if name == "tracer":
-        if _tracer is None:
-            from aws_lambda_powertools import Tracer
-
-            _tracer = Tracer()
-        return _tracer
-    raise AttributeError(name)
 
 __all__ = ["METRICS", "MetricUnit", "child_traceparent", "correlation_scope", "count", "current_correlation_id",
            "current_traceparent", "event_metric", "logger", "measure", "metrics", "new_correlation_id",
