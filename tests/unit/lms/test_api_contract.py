@@ -106,3 +106,34 @@ def test_app_py_only_registers_blueprints() -> None:
     statements = [line for line in source.splitlines() if line and not line.startswith(skip)]
     allowed = ("app = Chalice(", "app.register_blueprint(", "app.register_middleware(")
     assert all(s.startswith(allowed) for s in statements), statements
+
+
+def test_openapi_links_chain_a_created_resource_to_the_operations_that_name_it() -> None:
+    with Client(_app()) as client:
+        doc = json.loads(client.http.get("/openapi.json").body)
+    ids = {op["operationId"]: (path, method) for path, ops in doc["paths"].items() for method, op in ops.items()}
+
+    def links(path: str, status: str) -> dict[str, dict[str, str]]:
+        return {k: v["parameters"] for k, v in doc["paths"][path]["post"]["responses"][status]["links"].items()}
+
+    created_course = links("/courses", "201")
+    assert created_course["get__courses_course_id"] == {"course_id": "$response.body#/id"}
+    assert created_course["post__courses_course_id_modules"] == {"course_id": "$response.body#/id"}
+    assert links("/courses/{course_id}/modules", "201")["post__courses_course_id_modules_module_id_lessons"] == {
+        "course_id": "$request.path.course_id", "module_id": "$response.body#/id"}
+    assert links("/courses/{course_id}/assets", "201")["delete__courses_course_id_assets_asset_id"] == {
+        "course_id": "$request.path.course_id", "asset_id": "$response.body#/asset/id"}
+    assert links("/courses/{course_id}/enrollments", "201")["get__enrollments_enrollment_id_progress"] == {
+        "enrollment_id": "$response.body#/id"}
+    ask = links("/courses/{course_id}/assistant/ask", "200")
+    feedback = "post__courses_course_id_assistant_conversations_conversation_id_messages_message_id_feedback"
+    assert ask[feedback] == {"course_id": "$request.path.course_id",
+                             "conversation_id": "$response.body#/conversation_id",
+                             "message_id": "$response.body#/message_id"}
+    # every link names an operation of the document and only that operation's path parameters
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            for response in op["responses"].values():
+                for link in response.get("links", {}).values():
+                    target_path, _ = ids[link["operationId"]]
+                    assert set(link["parameters"]) <= {p.strip("{}") for p in target_path.split("/") if "{" in p}
