@@ -54,8 +54,9 @@ class SweepRun:
         try:
             return read()
         except Exception as exc:
-            if not self.failed("listing candidates", exc):
-                raise
+            if not is_transient(exc):
+                raise  # a defect, not a candidate's failure: the invocation fails and says so once
+            self.failed("listing candidates", exc)
             return []
 
     def failed(self, what: str, exc: BaseException) -> bool:

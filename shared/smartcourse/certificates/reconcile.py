@@ -65,8 +65,9 @@ class CertificateSweepReport:
     from_outbox: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        run = self.run.as_dict()  # its item errors are this report's "failed" completions
         return {"looked_at": self.looked_at, "issued": self.issued, "already_issued": self.already_issued,
-                "from_outbox": self.from_outbox, "failed": list(self.run.errors), **self.run.as_dict()}
+                "from_outbox": self.from_outbox, "failed": run.pop("errors"), **run}
 
 
 @dataclass(frozen=True, slots=True)
