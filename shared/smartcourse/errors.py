@@ -69,6 +69,14 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class RuleViolated(AppError):
+    """The request is well formed (it matches the OpenAPI document) but breaks a rule JSON Schema
+    cannot state, such as an order between two fields; details name the fields."""
+
+    status = 422
+    code = "rule_violated"
+
+
 class Conflict(AppError):
     status = 409
     code = "conflict"

@@ -19,7 +19,7 @@ def register() -> Response:
 
 
 @endpoint(bp, "/auth/login", "POST", summary="Exchange email and password for an access token", tag=TAG,
-          request=s.LoginRequest, response=s.Token, auth=False)
+          request=s.LoginRequest, response=s.Token, auth=False, errors=("401",))
 def login() -> Response:
     req = body(bp, s.LoginRequest)
     return execute(bp, lambda svc: svc.login(req))

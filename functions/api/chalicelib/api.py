@@ -41,7 +41,7 @@ class RouteDoc:
     status: int = 200
     auth: bool = True
     idempotent: bool = False
-    #: statuses beyond the common ones (openapi.ERRORS), e.g. 429 and 503 with Retry-After
+    #: statuses beyond the common ones (openapi.ERRORS): 422, or 429 and 503 with Retry-After
     errors: tuple[str, ...] = ()
 
 
@@ -50,9 +50,10 @@ ROUTES: list[RouteDoc] = []
 
 def endpoint(bp: Blueprint, path: str, method: str, *, summary: str, tag: str, request: type[BaseModel] | None = None,
              query: type[BaseModel] | None = None, response: type[BaseModel] | None = None, status: int = 200,
-             auth: bool = True, idempotent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+             auth: bool = True, idempotent: bool = False,
+             errors: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`web.route` for one method, recorded with its models for /openapi.json."""
-    ROUTES.append(RouteDoc(path, method, summary, tag, request, query, response, status, auth, idempotent))
+    ROUTES.append(RouteDoc(path, method, summary, tag, request, query, response, status, auth, idempotent, errors))
     return route(bp, path, methods=[method])
 
 

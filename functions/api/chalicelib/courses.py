@@ -16,7 +16,7 @@ LESSON = MODULE + "/lessons/{lesson_id}"
 
 
 @endpoint(bp, "/courses", "POST", summary="Create a draft course owned by the caller (instructor)", tag=TAG,
-          request=s.CreateCourseRequest, response=s.Course, status=201, idempotent=True)
+          request=s.CreateCourseRequest, response=s.Course, status=201, idempotent=True, errors=("422",))
 def create_course() -> Response:
     p = principal(bp)
     req = body(bp, s.CreateCourseRequest)
@@ -41,7 +41,7 @@ def get_course(course_id: str) -> Response:
 
 
 @endpoint(bp, COURSE, "PATCH", summary="Change a course's settings, archive or restore it", tag=TAG,
-          request=s.UpdateCourseRequest, response=s.Course)
+          request=s.UpdateCourseRequest, response=s.Course, errors=("422",))
 def update_course(course_id: str) -> Response:
     p = principal(bp)
     cid = path_id(course_id, "course")

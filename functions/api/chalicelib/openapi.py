@@ -36,15 +36,21 @@ ERRORS = {
 }
 
 
-#: Statuses a route declares in RouteDoc.errors; both carry Retry-After (seconds).
+#: Statuses a route declares in RouteDoc.errors; 429 and 503 carry Retry-After (seconds).
 OPTIONAL_ERRORS = {
+    "401": "The email and password do not match an account",
+    "422": "Well formed, but breaks a rule the schema cannot state, such as the order of two fields "
+           "(details name the fields)",
     "429": "Too many requests from this user for this action; retry after Retry-After seconds",
     "503": "A dependency (database, language model) is unavailable; retry after Retry-After seconds when given",
 }
 
+RETRY_AFTER = ("429", "503")
+
 BODY_ERRORS = {
     "413": "The body is larger than the function accepts (MAX_BODY_BYTES: 1 MiB for the LMS API, 64 KiB for the "
-           "assistant; 10 MB at API Gateway)",
+           "assistant; 10 MB at API Gateway), or an asset's size is over the deployment's MAX_ASSET_BYTES "
+           "(50 MiB by default)",
     "415": "The body is not application/json",
 }
 
@@ -99,7 +105,9 @@ def build(routes: list[RouteDoc]) -> dict[str, Any]:
             responses[code] = {"description": text, "content": {"application/json": {"schema": error_ref}}}
         for code in doc.errors:
             responses[code] = {"description": OPTIONAL_ERRORS[code], "content": {"application/json": {
-                "schema": error_ref}}, "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 0}}}}
+                "schema": error_ref}}}
+            if code in RETRY_AFTER:
+                responses[code]["headers"] = {"Retry-After": {"schema": {"type": "integer", "minimum": 0}}}
         if "requestBody" in op:
             for code, text in BODY_ERRORS.items():
                 responses[code] = {"description": text, "content": {"application/json": {"schema": error_ref}}}

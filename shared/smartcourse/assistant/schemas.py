@@ -11,10 +11,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
-from smartcourse.strings import NON_BLANK_LINE_PATTERN, TEXT_PATTERN, check_text
+from smartcourse.strings import NON_BLANK_LINE_PATTERN, NON_BLANK_TEXT_PATTERN, TEXT_PATTERN, check_text
 
-#: Hard caps of the request models; the service's own limits may be lower (MAX_QUESTION_CHARS).
-MAX_QUESTION_CHARS = 8000
+#: Limits of the request models (the service applies MAX_QUESTION_CHARS too, after collapsing
+#: white space, for callers that do not go through the model).
+MAX_QUESTION_CHARS = 1000
 MAX_SEARCH_CHARS = 500
 MAX_COMMENT_CHARS = 2000
 
@@ -25,9 +26,8 @@ State = Literal["live", "indexing", "not_indexed"]
 class AskBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS,
-                                   description="The learner's question (the service accepts MAX_QUESTION_CHARS, "
-                                               "1,000 characters by default)",
-                                   json_schema_extra={"pattern": TEXT_PATTERN}),
+                                   description="The learner's question (not only white space)",
+                                   json_schema_extra={"pattern": NON_BLANK_TEXT_PATTERN}),
                         AfterValidator(check_text)]
     conversation_id: uuid.UUID | None = Field(default=None, description="Continue this conversation")
 

@@ -28,6 +28,7 @@ from smartcourse.assistant import text as tx
 from smartcourse.assistant.domain import Answer, Passage
 from smartcourse.assistant.generation import Generator
 from smartcourse.assistant.retrieval import Mode, Retrieval, Retriever
+from smartcourse.assistant.schemas import MAX_QUESTION_CHARS
 from smartcourse.assistant.settings import AssistantSettings
 from smartcourse.auth import Principal
 from smartcourse.db import Database
@@ -88,9 +89,9 @@ class AssistantService:
         question = " ".join(question.split())
         if not question:
             raise ValidationFailed("the question is empty", details=[FieldProblem("question", "must not be empty")])
-        if len(question) > self.settings.max_question_chars:
+        if len(question) > MAX_QUESTION_CHARS:
             raise ValidationFailed("the question is too long", details=[FieldProblem(
-                "question", f"at most {self.settings.max_question_chars} characters")])
+                "question", f"at most {MAX_QUESTION_CHARS} characters")])
         t0 = time.perf_counter()
         _, versions = self._admit(principal, course_id, "ask", self.settings.ask_rate_limit_per_minute)
         early = states.refusal_before_retrieval(versions)  # nothing live: no embedding, no retrieval

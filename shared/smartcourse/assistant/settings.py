@@ -34,7 +34,6 @@ class AssistantSettings(CommonSettings, JwtSettings):
     min_evidence: float = Field(default=0.52, ge=0.0, le=3.0)
     extractive_max_sentences: int = Field(default=4, ge=1, le=10)
     # --- limits
-    max_question_chars: int = Field(default=1000, ge=20, le=8000)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)  # 413 above (API's: 1 MiB)
     ask_rate_limit_per_minute: int = Field(default=20, ge=1, le=1_000_000)
     search_rate_limit_per_minute: int = Field(default=60, ge=1, le=1_000_000)

@@ -7,19 +7,22 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smartcourse.certificates.domain import MAX_REASON, MIN_REASON
+from smartcourse.strings import check_text, text_of_at_least
 
 
 class RevokeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(max_length=4 * MAX_REASON,
+    # The pattern states the minimum (MIN_REASON once stripped); white space is then collapsed,
+    # which only shortens the value, so a reason of at most MAX_REASON stays within it.
+    reason: str = Field(max_length=MAX_REASON, json_schema_extra={"pattern": text_of_at_least(MIN_REASON)},
                         description="Why the certificate is revoked; shown by the public check")
 
     @field_validator("reason")
     @classmethod
     def _reason(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not MIN_REASON <= len(value) <= MAX_REASON:
+        value = " ".join(check_text(value).split())
+        if len(value) < MIN_REASON:
             raise ValueError(f"must be {MIN_REASON} to {MAX_REASON} characters")
         return value
 

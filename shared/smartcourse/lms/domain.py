@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from smartcourse.auth import Principal
-from smartcourse.errors import Conflict, FieldProblem, Forbidden, NotFound
+from smartcourse.errors import Conflict, FieldProblem, Forbidden, NotFound, RuleViolated
 from smartcourse.strings import BIDI_CONTROLS
 
 # --- entities (what the repository returns; the rules below work on them) ---------------------------
@@ -108,6 +108,14 @@ ALLOWED_CONTENT_TYPES: dict[str, str] = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
     "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PPTX",
 }
+
+
+
+def media_type(content_type: str) -> str | None:
+    """The accepted media type a Content-Type value names (parameters dropped, lower-cased), or None."""
+    name = content_type.split(";", 1)[0].strip().lower()
+    return name if name in ALLOWED_CONTENT_TYPES else None
+
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -230,6 +238,14 @@ def snapshot_lessons(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # --- enrolling ------------------------------------------------------------------------------------
+
+def check_enrollment_window(opens: datetime | None, closes: datetime | None) -> None:
+    """An enrolment window that is set at both ends opens before it closes (checked on the
+    values a course will have, so a PATCH of one end is checked against the stored other)."""
+    if opens and closes and opens >= closes:
+        raise RuleViolated("enrollment must open before it closes", details=[
+            FieldProblem("enroll_closes_at", "must be after enroll_opens_at")])
+
 
 def check_can_enroll(principal: Principal, course: Course, now: datetime, live_count: int | None) -> None:
     """Raises the reason the caller cannot enrol now; `live_count` is None when uncapped."""

@@ -14,7 +14,19 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from smartcourse.strings import LINE_PATTERN, NON_BLANK_LINE_PATTERN, TEXT_PATTERN, check_line, check_text
+from smartcourse.lms.domain import ALLOWED_CONTENT_TYPES
+from smartcourse.strings import (
+    EMAIL_PATTERN,
+    LINE_PATTERN,
+    NON_BLANK_LINE_PATTERN,
+    NON_BLANK_TEXT_PATTERN,
+    TEXT_PATTERN,
+    check_email,
+    check_line,
+    check_text,
+    media_type_pattern,
+    text_of_at_least,
+)
 
 # `json_schema_extra` patterns document the checks (the validators enforce them, with readable problems).
 Title = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": NON_BLANK_LINE_PATTERN}),
@@ -41,15 +53,8 @@ Role = Literal["student", "instructor", "admin"]
 LessonKind = Literal["text", "video", "document"]
 
 
-def _email(value: str) -> str:
-    value = value.strip().lower()
-    local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or " " in value or domain.startswith(".") or domain.endswith("."):
-        raise ValueError("is not an email address")
-    return value
-
-
-Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(check_line), AfterValidator(_email)]
+Email = Annotated[str, Field(min_length=3, max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN}),
+                  AfterValidator(check_line), AfterValidator(check_email)]
 
 
 class Request(BaseModel):
@@ -94,14 +99,16 @@ class Response(BaseModel):
 
 class RegisterRequest(Request):
     email: Email
-    password: Annotated[str, Field(min_length=10, max_length=128), AfterValidator(check_text)]
+    # Request strings are stripped before their length is checked: the pattern says so.
+    password: Annotated[str, Field(min_length=10, max_length=128, json_schema_extra={"pattern": text_of_at_least(10)}),
+                        AfterValidator(check_text)]
     name: Title
     role: Literal["student", "instructor"] = "student"
 
 
 class LoginRequest(Request):
     email: Email
-    password: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": NON_BLANK_TEXT_PATTERN})
 
 
 class User(Response):
@@ -130,12 +137,6 @@ class CreateCourseRequest(Request):
     capacity: int | None = Field(default=None, ge=1, le=1_000_000)
     enroll_opens_at: DateTimeText | None = None
     enroll_closes_at: DateTimeText | None = None
-
-    @model_validator(mode="after")
-    def _window(self) -> CreateCourseRequest:
-        if self.enroll_opens_at and self.enroll_closes_at and self.enroll_opens_at >= self.enroll_closes_at:
-            raise ValueError("enroll_opens_at must be before enroll_closes_at")
-        return self
 
 
 class UpdateCourseRequest(Request):
@@ -267,7 +268,10 @@ class PublishResult(Response):
 class CreateAssetRequest(Request):
     filename: NonBlankLine = Field(min_length=1, max_length=255,
                            description="display name only (kept as given); the object key uses a sanitised copy")
-    content_type: NonBlankLine = Field(min_length=3, max_length=120)
+    content_type: Annotated[str, AfterValidator(check_line)] = Field(
+        min_length=3, max_length=120, description="one of " + ", ".join(sorted(ALLOWED_CONTENT_TYPES)) +
+        " (any case; parameters after ';' are ignored)",
+        json_schema_extra={"pattern": media_type_pattern(ALLOWED_CONTENT_TYPES)})
     size: int = Field(gt=0, le=5 * 1024**3, description="bytes; the upload must be exactly this size")
 
 

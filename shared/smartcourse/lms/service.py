@@ -121,6 +121,7 @@ class LmsService:
     def create_course(self, principal: Principal, req: s.CreateCourseRequest) -> s.Course:
         if principal.role not in ("instructor", "admin"):
             raise Forbidden("only instructors create courses")
+        domain.check_enrollment_window(req.enroll_opens_at, req.enroll_closes_at)
         return _out(s.Course, self.repo.insert_course(principal.user_id, req.model_dump()))
 
     def list_courses(self, principal: Principal, query: s.CourseListQuery) -> s.CoursePage:
@@ -162,9 +163,7 @@ class LmsService:
                 changes["status"] = "published" if course.published_version else "draft"
         opens = changes.get("enroll_opens_at", course.enroll_opens_at)
         closes = changes.get("enroll_closes_at", course.enroll_closes_at)
-        if opens and closes and opens >= closes:
-            raise ValidationFailed("the request is not valid", details=[
-                FieldProblem("enroll_closes_at", "must be after enroll_opens_at")])
+        domain.check_enrollment_window(opens, closes)
         changes = {k: v for k, v in changes.items() if getattr(course, k) != v}
         if not changes:
             return _out(s.Course, course)
@@ -265,10 +264,10 @@ class LmsService:
     # --- assets ------------------------------------------------------------------------------------
     def create_asset(self, principal: Principal, course_id: uuid.UUID, req: s.CreateAssetRequest) -> s.AssetCreated:
         self._editable_course(principal, course_id)
-        content_type = req.content_type.split(";", 1)[0].strip().lower()
-        if content_type not in domain.ALLOWED_CONTENT_TYPES:
+        content_type = domain.media_type(req.content_type)
+        if content_type is None:
             allowed = ", ".join(sorted(domain.ALLOWED_CONTENT_TYPES))
-            raise UnsupportedMediaType(f"content type {content_type!r} is not accepted; use one of: {allowed}",
+            raise UnsupportedMediaType(f"content type {req.content_type!r} is not accepted; use one of: {allowed}",
                                        details=[FieldProblem("content_type", "not an accepted type")])
         if req.size > self.config.max_asset_bytes:
             raise PayloadTooLarge(f"an asset may be at most {self.config.max_asset_bytes} bytes",

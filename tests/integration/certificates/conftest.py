@@ -54,8 +54,15 @@ def seed_completion(conn: psycopg.Connection[Any], learner_name: str = "Zoë Ån
     title = course_title or f"Databases {secrets.token_hex(2)}"
     conn.execute("INSERT INTO lms.courses (id, instructor_id, title, status, published_version) "
                  "VALUES (%s, %s, %s, 'published', 1)", (course, instructor, title))
+    # a snapshot of the shape publishing writes (other tests share the database and read it: the
+    # fuzzer's GET /courses/{id} answered 500 on the '{}' this used to insert)
+    module, lesson = str(uuid.uuid4()), str(uuid.uuid4())
+    snapshot = {"course_id": str(course), "version": 1, "title": title, "description": "", "assets": [],
+                "modules": [{"module_id": module, "title": "Basics", "position": 0, "lessons": [
+                    {"lesson_id": lesson, "module_id": module, "title": "Intro", "kind": "text", "required": True,
+                     "body": "Welcome.", "asset_id": None, "position": 0}]}]}
     conn.execute("INSERT INTO lms.course_versions (course_id, version, snapshot, published_by) "
-                 "VALUES (%s, 1, '{}', %s)", (course, instructor))
+                 "VALUES (%s, 1, %s, %s)", (course, json.dumps(snapshot), instructor))
     at = datetime(2026, 11, 26, 10, 30, tzinfo=UTC)
     conn.execute("INSERT INTO lms.enrollments (id, user_id, course_id, course_version, status, completed_at) "
                  "VALUES (%s, %s, %s, 1, %s, %s)",

@@ -222,8 +222,8 @@ def publish_in_lms(env: IngestEnv, course_id: uuid.UUID, version: int, assets: l
                    hours_ago: float = 10) -> dict[str, Any]:
     """The LMS's publish (version snapshot, published_version, course.published in the outbox);
     the event never reaches IngestFunction. Returns the event."""
-    snapshot = {"assets": [{"asset_id": str(a.id), "s3_key": a.key, "filename": a.filename,
-                            "content_type": a.content_type, "size_bytes": len(TEXT)} for a in assets]}
+    snapshot = {"modules": [], "assets": [{"asset_id": str(a.id), "s3_key": a.key, "filename": a.filename,
+                                           "content_type": a.content_type, "size_bytes": len(TEXT)} for a in assets]}
     event = env.published(course_id, version, assets)
     with env.db.transaction():
         env.db.execute("INSERT INTO lms.course_versions (course_id, version, snapshot, published_by, published_at) "

@@ -34,6 +34,21 @@ def test_unknown_fields_limits_and_bad_json_are_400_naming_the_field(api: Api) -
     assert empty_patch.status == 400
 
 
+def test_an_enrolment_window_that_closes_before_it_opens_is_422_naming_the_field(api: Api) -> None:
+    # Both values are well formed (the document allows them); their order is a rule it cannot
+    # state, so the answer is 422, not 400, on create and on a PATCH of one end.
+    teacher, _ = api.user("instructor")
+    opens, closes = datetime(2027, 3, 1, tzinfo=UTC), datetime(2027, 2, 1, tzinfo=UTC)
+    r = api.call("POST", "/courses", teacher, {"title": "T", "enroll_opens_at": opens.isoformat(),
+                                               "enroll_closes_at": closes.isoformat()})
+    assert r.status == 422 and r.body["error"]["code"] == "rule_violated"
+    assert r.body["error"]["details"] == [{"field": "enroll_closes_at", "problem": "must be after enroll_opens_at"}]
+    cid = api.call("POST", "/courses", teacher, {"title": "T", "enroll_closes_at": closes.isoformat()}).body["id"]
+    assert api.call("PATCH", f"/courses/{cid}", teacher, {"enroll_opens_at": opens.isoformat()}).status == 422
+    assert api.call("PATCH", f"/courses/{cid}", teacher,
+                    {"enroll_opens_at": (closes - timedelta(days=1)).isoformat()}).status == 200
+
+
 def test_publishing_an_empty_course_is_409_listing_the_problems(api: Api) -> None:
     teacher, _ = api.user("instructor")
     cid = api.call("POST", "/courses", teacher, {"title": "Empty"}).body["id"]

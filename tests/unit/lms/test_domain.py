@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from smartcourse.auth import Principal
-from smartcourse.errors import Conflict, Forbidden, NotFound
+from smartcourse.errors import Conflict, Forbidden, NotFound, RuleViolated
 from smartcourse.lms import domain
 
 OWNER = Principal(uuid.uuid4(), "instructor")
@@ -80,6 +80,16 @@ def test_enrolment_rules() -> None:
     with pytest.raises(Conflict, match="full"):
         domain.check_can_enroll(LEARNER, course(capacity=2), NOW, 2)
     domain.check_can_enroll(LEARNER, course(capacity=2), NOW, 1)
+
+
+def test_an_enrolment_window_opens_before_it_closes() -> None:
+    domain.check_enrollment_window(NOW, NOW + timedelta(seconds=1))
+    domain.check_enrollment_window(None, NOW)
+    domain.check_enrollment_window(NOW, None)
+    for closes in (NOW, NOW - timedelta(days=1)):
+        with pytest.raises(RuleViolated) as err:
+            domain.check_enrollment_window(NOW, closes)
+        assert [d.field for d in err.value.details] == ["enroll_closes_at"]
 
 
 def test_progress_only_moves_forward() -> None:
