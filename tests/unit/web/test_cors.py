@@ -20,8 +20,8 @@ from smartcourse.errors import ConfigurationError
 from smartcourse.http import CORS_EXPOSE_HEADERS, cors_headers, cors_headers_from
 from smartcourse.settings import CommonSettings, load_settings
 from tests.conftest import ROOT, load_function_module
+from tests.unit.web.conftest import WEB
 
-WEB = "http://127.0.0.1:8080"
 PROBE = ROOT / "tests" / "fixtures" / "runtime" / "template.yaml"
 
 
@@ -141,14 +141,6 @@ def test_cors_allow_origin_must_be_star_or_an_origin(bad: str, monkeypatch: pyte
         load_settings.cache_clear()
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for k, v in {"CORS_ALLOW_ORIGIN": WEB, "JWT_SECRET": "j" * 40, "ASSETS_BUCKET": "a", "CERTIFICATES_BUCKET": "c",
-                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "STAGE": "qa"}.items():
-        monkeypatch.setenv(k, v)
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
 
 
 def test_every_api_response_carries_the_allowed_origin(env: None) -> None:

@@ -13,10 +13,9 @@ from chalice.test import Client
 
 from devstack import template as tpl
 from devstack.gateway import Gateway
-from smartcourse.settings import load_settings
 from tests.conftest import ROOT, load_function_module
+from tests.unit.web.conftest import WEB
 
-WEB = "http://127.0.0.1:8080"
 PROBE = ROOT / "tests" / "fixtures" / "runtime" / "template.yaml"
 
 
@@ -71,14 +70,6 @@ def test_without_cors_options_is_not_allowed_and_not_listed() -> None:
         gw.stop()
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for k, v in {"CORS_ALLOW_ORIGIN": WEB, "JWT_SECRET": "j" * 40, "ASSETS_BUCKET": "a", "CERTIFICATES_BUCKET": "c",
-                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "STAGE": "qa"}.items():
-        monkeypatch.setenv(k, v)
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [
