@@ -6,11 +6,14 @@ body with weight D. For each lexeme of the question present in the course (docum
 
     idf(t)     = ln(1 + (n - df + 0.5) / (df + 0.5))                       (BM25, never negative)
     score(c)   = sum over t of idf(t) * (body(t, c) + context_weight * [t in c's context])   (weight 0 by default)
-    body(t, c) = (k1 + 1) / (1 + k1 * (1 - b + b * len(c) / avg_len))      if t is in c's body
+    body(t, c) = tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(c) / avg_len))   tf = t's occurrences in c's body
 
-``len`` is the chunk's number of distinct lexemes. Term frequency is taken as presence: chunks
-are at most 256 tokens, where repeats carry little beyond presence, and a presence test is a
-binary search in the tsvector while counting positions means unnesting every candidate's vector.
+``len`` is the chunk's number of distinct lexemes. ``tf`` is read from the tsvector's positions
+through ts_rank (retrieval.py says how): one binary search per lexeme, as a presence test costs.
+Until 2026-12-06 tf was taken as presence (1 whenever the lexeme occurs), on the reasoning that
+chunks of at most 256 tokens repeat little; measured on the five documentation dev sets, the
+lexical ranking alone then had MRR@10 0.30-0.61 against 0.37-0.66 with the counts (every set
+lower), docs/evaluation.md.
 
 Candidates are the chunks holding one of the question's rarer lexemes: lexemes are taken by
 increasing df while their summed df stays within ``candidate_budget``. When even the rarest
@@ -25,6 +28,10 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+
+
+#: pi^2 / 6, the sum of 1/j^2 over j >= 1 (PostgreSQL's ts_rank divides by it).
+ZETA2 = 1.64493406685
 
 
 @dataclass(frozen=True)

@@ -90,26 +90,41 @@ LEFT JOIN ai.course_terms t ON t.course_id = %(course)s AND t.lexeme = q.lexeme
 """
 
 
-@functools.lru_cache(maxsize=64)
-def _bm25_sql(n_terms: int) -> sql.Composed:
+#: ts_rank of one lexeme over a tsvector whose positions all weigh 1 is S(tf) / (pi^2 / 6), with
+#: S(tf) = sum of 1/j^2 for j = 1..tf (PostgreSQL's calc_rank_or), and pi^2/6 - S(tf) is within
+#: 0.1 % of 1 / (tf + 0.5): so tf = round(1 / (pi^2/6 x (1 - rank)) - 0.5), exact for every tf a
+#: tsvector keeps (at most 256 positions per lexeme), and 0 for an absent lexeme.
+_TF = ("round(1 / (" + repr(lexical.ZETA2) +
+       " * greatest(1 - ts_rank('{{1,1,1,1}}', c.body, {lex}::tsquery, 0), 1e-6)) - 0.5)")
+
+
+@functools.lru_cache(maxsize=128)
+def _bm25_sql(n_terms: int, context: bool) -> sql.Composed:
     """BM25 over at most `budget` candidate chunks. The score is one expression with a term per
-    question lexeme (idf x saturated length norm if the lexeme is in the body, + idf x context
-    weight if it is in the context line): a per-row subquery over arrays costs three times more
-    at 100k chunks. Only placeholders vary with the number of terms; every value is a parameter."""
-    terms = [sql.SQL("CASE WHEN c.tsv @@ {body}::tsquery THEN {idf} * norm.v ELSE 0 END"
-                     " + CASE WHEN c.tsv @@ {ctx}::tsquery THEN {idf} * %(context_weight)s ELSE 0 END").format(
-        body=sql.Placeholder(f"body{i}"), ctx=sql.Placeholder(f"ctx{i}"), idf=sql.Placeholder(f"idf{i}"))
-        for i in range(n_terms)]
+    question lexeme: idf x tf (k1 + 1) / (tf + K), written idf x (k1 + 1) x (1 - K / (tf + K)) so
+    that tf, read from the body's positions, is computed once (plus idf x context weight if the
+    lexeme is in the context line, when that weight is not 0). A per-row subquery over arrays
+    costs three times more at 100k chunks. Only placeholders vary with the number of terms;
+    every value is a parameter."""
+    terms = []
+    for i in range(n_terms):
+        tf = sql.SQL(_TF).format(lex=sql.Placeholder(f"lex{i}"))
+        term = sql.SQL("{idf} * (1 - norm.k / ({tf} + norm.k))").format(idf=sql.Placeholder(f"idf{i}"), tf=tf)
+        if context:
+            term = sql.SQL("{term} + CASE WHEN c.tsv @@ {ctx}::tsquery THEN {idf} * %(context_weight)s / %(k1p1)s "
+                           "ELSE 0 END").format(term=term, ctx=sql.Placeholder(f"ctx{i}"),
+                                                idf=sql.Placeholder(f"idf{i}"))
+        terms.append(term)
     return sql.SQL("""
 WITH candidates AS MATERIALIZED (
-    SELECT c.id, c.asset_id, c.tsv
+    SELECT c.id, c.asset_id, c.tsv, ts_filter(c.tsv, '{{d}}') AS body
     FROM ai.chunks c
     WHERE c.course_id = %(course)s AND c.tsv @@ %(candidates)s::tsquery AND c.chunk_set_id = ANY(%(sets)s)
     LIMIT %(budget)s
 )
-SELECT c.id, c.asset_id, {score} AS score
+SELECT c.id, c.asset_id, %(k1p1)s * ({score}) AS score
 FROM candidates c,
-     LATERAL (SELECT %(k1p1)s / (1 + %(k1)s * (1 - %(b)s + %(b)s * length(c.tsv) / %(avg_length)s)) AS v) norm
+     LATERAL (SELECT %(k1)s * (1 - %(b)s + %(b)s * length(c.tsv) / %(avg_length)s) AS k) norm
 ORDER BY score DESC, c.id
 LIMIT %(n)s
 """).format(score=sql.SQL(" + ").join(terms))
@@ -211,9 +226,9 @@ class Retriever:
             "candidates": plan.tsquery("" if bm.context_weight else "D")}
         for i, t in enumerate(plan.terms):
             values[f"idf{i}"] = t.idf
-            values[f"body{i}"] = lexical.tsquery_term(t.lexeme, "D")
+            values[f"lex{i}"] = lexical.tsquery_term(t.lexeme)
             values[f"ctx{i}"] = lexical.tsquery_term(t.lexeme, "A")
-        hits = conn.execute(_bm25_sql(len(plan.terms)), values).fetchall()
+        hits = conn.execute(_bm25_sql(len(plan.terms), bm.context_weight > 0), values).fetchall()
         return hits, terms
 
     def _load(self, conn: psycopg.Connection[Any], order: list[int], params: dict[str, Any],

@@ -9,7 +9,9 @@ import pytest
 
 from smartcourse.ai import repository
 from smartcourse.ai.embeddings import MiniLMEmbeddings
-from smartcourse.assistant.retrieval import Retriever
+from psycopg import sql
+
+from smartcourse.assistant.retrieval import _TF, Retriever
 from smartcourse.db import Database, register_pgvector
 from testkit.courses import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
 from tests.integration.assistant.conftest import World
@@ -44,6 +46,22 @@ def test_statistics_match_the_live_chunks_of_each_course(world: World) -> None:
         assert _stored_stats(world.db, course.course_id) == live
     # the draft upload of course A is indexed but not live: its words are not counted
     assert "chees" not in _stored_stats(world.db, world.a.course_id)[0]
+
+
+def test_term_frequency_is_read_exactly_from_the_body_positions(world: World) -> None:
+    # BM25's tf comes from ts_rank over the body's positions (retrieval._TF): for every lexeme of
+    # every live chunk it equals the number of its body (weight D) positions, 0 for context-only.
+    tf = sql.SQL(_TF).format(lex=sql.SQL("quote_literal(u.lexeme)"))
+    query = sql.SQL("""
+        SELECT u.lexeme, (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'D') AS expected, {tf} AS got
+        FROM (SELECT c.tsv, ts_filter(c.tsv, '{{d}}') AS body FROM ai.chunks c
+              JOIN ai.live_chunk_sets l ON l.chunk_set_id = c.chunk_set_id WHERE l.course_id = %s) c,
+             unnest(c.tsv) u
+        WHERE position('\\' in u.lexeme) = 0""").format(tf=tf)
+    with world.db.transaction() as conn:
+        rows = conn.execute(query, (world.a.course_id,)).fetchall()
+    assert len(rows) > 50 and any(r["expected"] > 2 for r in rows) and any(r["expected"] == 0 for r in rows)
+    assert [r for r in rows if r["got"] != r["expected"]] == []
 
 
 def test_a_rare_term_and_a_heading_match_rank_first(world: World, embedder: MiniLMEmbeddings) -> None:
