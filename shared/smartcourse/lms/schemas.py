@@ -8,13 +8,14 @@ bidirectional-override characters (`smartcourse.strings`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from smartcourse import cursor
 from smartcourse.lms.domain import ALLOWED_CONTENT_TYPES
+from smartcourse.partial import check_partial, partial_schema
 from smartcourse.strings import (
     EMAIL_PATTERN,
     LINE_PATTERN,
@@ -37,8 +38,8 @@ Body = Annotated[str, Field(max_length=100_000, json_schema_extra={"pattern": TE
                  AfterValidator(check_text)]
 Line = Annotated[str, Field(json_schema_extra={"pattern": LINE_PATTERN}), AfterValidator(check_line)]
 NonBlankLine = Annotated[str, Field(json_schema_extra={"pattern": NON_BLANK_LINE_PATTERN}), AfterValidator(check_line)]
-#: `next_cursor` values: 24 bytes in base64url (smartcourse.lms.service.encode_cursor).
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]{32}$"
+#: `next_cursor` values (smartcourse.cursor).
+CURSOR_PATTERN = cursor.CURSOR_PATTERN
 
 
 def _date_time_text(value: Any) -> Any:
@@ -65,28 +66,6 @@ class Request(BaseModel):
     def _storable(cls, value: object) -> object:
         """No string of any request reaches storage with a NUL or a lone surrogate."""
         return check_text(value) if isinstance(value, str) else value
-
-
-def _patch_schema(*not_nullable: str) -> Callable[[dict[str, Any]], None]:
-    """The JSON schema of a PATCH body says what `_check_patch` enforces: at least one field, and
-    no null for the fields that cannot be emptied (they stay optional)."""
-    def edit(schema: dict[str, Any]) -> None:
-        schema["minProperties"] = 1
-        for name in not_nullable:
-            prop = schema["properties"][name]
-            options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
-            prop.update(options[0] if len(options) == 1 else {"anyOf": options})
-            prop.pop("default", None)
-    return edit
-
-
-def _check_patch(model: BaseModel, not_nullable: tuple[str, ...]) -> None:
-    """A PATCH names at least one field; null clears only the fields that may be empty."""
-    if not model.model_fields_set:
-        raise ValueError("name at least one field to change")
-    for name in not_nullable:
-        if name in model.model_fields_set and getattr(model, name) is None:
-            raise ValueError(f"{name} cannot be null")
 
 
 class Response(BaseModel):
@@ -141,7 +120,7 @@ class CreateCourseRequest(Request):
 
 class UpdateCourseRequest(Request):
     NOT_NULLABLE: ClassVar = ("title", "description", "archived")
-    model_config = ConfigDict(json_schema_extra=_patch_schema(*NOT_NULLABLE))
+    model_config = ConfigDict(json_schema_extra=partial_schema(*NOT_NULLABLE))
     title: Title | None = None
     description: Description | None = None
     capacity: int | None = Field(default=None, ge=1, le=1_000_000)
@@ -151,7 +130,7 @@ class UpdateCourseRequest(Request):
 
     @model_validator(mode="after")
     def _not_empty(self) -> UpdateCourseRequest:
-        _check_patch(self, self.NOT_NULLABLE)
+        check_partial(self, self.NOT_NULLABLE)
         return self
 
 
@@ -222,13 +201,13 @@ class CreateModuleRequest(Request):
 
 class UpdateModuleRequest(Request):
     NOT_NULLABLE: ClassVar = ("title", "position")
-    model_config = ConfigDict(json_schema_extra=_patch_schema(*NOT_NULLABLE))
+    model_config = ConfigDict(json_schema_extra=partial_schema(*NOT_NULLABLE))
     title: Title | None = None
     position: int | None = Field(default=None, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _not_empty(self) -> UpdateModuleRequest:
-        _check_patch(self, self.NOT_NULLABLE)
+        check_partial(self, self.NOT_NULLABLE)
         return self
 
 
@@ -243,7 +222,7 @@ class CreateLessonRequest(Request):
 
 class UpdateLessonRequest(Request):
     NOT_NULLABLE: ClassVar = ("title", "kind", "required", "position")
-    model_config = ConfigDict(json_schema_extra=_patch_schema(*NOT_NULLABLE))
+    model_config = ConfigDict(json_schema_extra=partial_schema(*NOT_NULLABLE))
     title: Title | None = None
     kind: LessonKind | None = None
     required: bool | None = None
@@ -253,7 +232,7 @@ class UpdateLessonRequest(Request):
 
     @model_validator(mode="after")
     def _not_empty(self) -> UpdateLessonRequest:
-        _check_patch(self, self.NOT_NULLABLE)
+        check_partial(self, self.NOT_NULLABLE)
         return self
 
 

@@ -7,22 +7,19 @@ queued in `after_commit` for the caller to run once the transaction has committe
 
 from __future__ import annotations
 
-import base64
 import json
-import re
-import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from smartcourse import auth
 from smartcourse.auth import Principal
+from smartcourse.cursor import decode_cursor, encode_cursor
 from smartcourse.errors import (
-    BadRequest,
     Conflict,
     FieldProblem,
     Forbidden,
@@ -458,26 +455,3 @@ def snapshot_modules(course_id: uuid.UUID, snapshot: dict[str, Any]) -> list[s.M
         s.Lesson(id=x["lesson_id"], module_id=x["module_id"], course_id=course_id, title=x["title"], kind=x["kind"],
                  required=x["required"], body=x.get("body"), asset_id=x.get("asset_id"), position=x["position"])
         for x in m["lessons"]]) for m in snapshot["modules"]]
-
-
-#: A cursor is a position in a listing: (timestamp in microseconds since 1970, signed; row id), 24
-#: bytes, base64url without padding = 32 characters (`schemas.CURSOR_PATTERN`). Every string of that
-#: shape is a position (one past every row, or before them all, lists nothing more or everything).
-_CURSOR = struct.Struct(">q16s")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROS = timedelta(microseconds=1)
-_MIN_MICROS = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // _MICROS
-_MAX_MICROS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _MICROS
-
-
-def encode_cursor(ts: datetime, row_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(_CURSOR.pack((ts - _EPOCH) // _MICROS, row_id.bytes)).decode()
-
-
-def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if cursor is None:
-        return None
-    if not re.fullmatch(s.CURSOR_PATTERN, cursor):
-        raise BadRequest("the cursor is not valid", details=[FieldProblem("cursor", "not a cursor from this API")])
-    micros, raw = _CURSOR.unpack(base64.urlsafe_b64decode(cursor))
-    return _EPOCH + min(max(micros, _MIN_MICROS), _MAX_MICROS) * _MICROS, uuid.UUID(bytes=raw)

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from smartcourse.cursor import decode_cursor, encode_cursor
 from smartcourse.errors import BadRequest
 from smartcourse.lms import schemas as s
-from smartcourse.lms.service import decode_cursor, encode_cursor
 
 
 def test_a_cursor_gives_back_the_position_it_was_made_from() -> None:
