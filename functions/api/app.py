@@ -8,6 +8,7 @@ from chalicelib.certificates_routes import bp as certificates
 from chalicelib.courses import bp as courses
 from chalicelib.enrollments import bp as enrollments
 from chalicelib.health import bp as health
+from chalicelib.notifications_routes import bp as notifications
 from chalicelib.openapi import bp as openapi
 from chalicelib.web import chalice_errors_as_json, cors_middleware, request_log
 
@@ -18,6 +19,7 @@ app.register_blueprint(courses)
 app.register_blueprint(assets)
 app.register_blueprint(enrollments)
 app.register_blueprint(certificates)
+app.register_blueprint(notifications)
 app.register_blueprint(openapi)
 app.register_middleware(chalice_errors_as_json, "http")
 app.register_middleware(cors_middleware, "http")

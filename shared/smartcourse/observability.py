@@ -51,6 +51,8 @@ METRICS: dict[str, MetricUnit] = {
     "SweepCertificatesIssued": _C, "SweepCertificatesFailed": _C, "SweepOutage": _C,
     # certificates
     "CertificatesIssued": _C,
+    # notifications (in-app rows added or changed by an event)
+    "NotificationsCreated": _C,
     # the assistant and its language model
     "AssistantAnswers": _C, "AssistantRefusals": _C, "AssistantAskLatency": _MS,
     "LlmLatency": _MS, "LlmInputTokens": _C, "LlmOutputTokens": _C, "LlmRateLimited": _C, "LlmErrors": _C,

@@ -3,7 +3,9 @@ completes the last lesson over HTTP; the relay (on a fast schedule) puts course.
 enrollment topic; the MSK mapping drives CertificatesFunction; the certificate shows up in
 GET /me/certificates by itself, verifies publicly, downloads, and after revocation the public check
 says revoked, with the reason. A learner whose name no bundled font can draw ends on the
-dead-letter topic with the reason in its headers."""
+dead-letter topic with the reason in its headers. NotificationsFunction, on the same topics, tells
+the learner (enrolled, certificate issued, revoked) and the instructor (course full), and learners
+about a new version's changed lessons."""
 
 from __future__ import annotations
 
@@ -71,7 +73,8 @@ def runtime(template: Any, function_env: dict[str, str], provisioned: Any, stack
     _, sqs = aws_clients(stack_endpoints.aws_endpoint_url)
     rt = LocalRuntime(template, function_env,
                       RuntimeOptions(http_port=port, schedule_rate_s=0.5, s3=False, log_dir=log_dir,
-                                     only_functions={"ApiFunction", "OutboxRelayFunction", "CertificatesFunction"}),
+                                     only_functions={"ApiFunction", "OutboxRelayFunction", "CertificatesFunction",
+                                                     "NotificationsFunction"}),
                       stage=stage, kafka_bootstrap=stack_endpoints.kafka_bootstrap_servers, sqs=sqs,
                       s3_queues=provisioned)
     rt.start()
@@ -126,6 +129,7 @@ def test_completion_issues_a_certificate_that_verifies_publicly_until_revoked(
     status, check = http("GET", f"/certificates/{code}")
     assert status == 200 and check["status"] == "valid" and check["learner_name"] == "Zoë Ångström"
     assert check["verify_url"].endswith(f"/certificates/{code}")
+    check_url = check["verify_url"]
     # The owner downloads the PDF through a short-lived link; it carries the printed facts
     link = http.ok("GET", f"/certificates/{code}/download", learner)
     with urllib.request.urlopen(link["url"], timeout=30) as resp:
@@ -146,6 +150,16 @@ def test_completion_issues_a_certificate_that_verifies_publicly_until_revoked(
     # Unknown codes are a clear 404 "unknown"
     status, check = http("GET", "/certificates/AAAAA-BBBBB-CCCCC-DDDDD-EEEEE")
     assert status == 404 and check["status"] == "unknown"
+    # The learner was told each step through Kafka -> NotificationsFunction, newest first
+    def told() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = http.ok("GET", "/me/notifications", learner)["items"]
+        return items if {i["type"] for i in items} >= {"enrollment_confirmed", "certificate_issued",
+                                                        "certificate_revoked"} else []
+
+    inbox = {i["type"]: i for i in eventually("the learner's notifications", told, timeout=90)}
+    assert title in inbox["enrollment_confirmed"]["title"]
+    assert inbox["certificate_issued"]["link"] == check_url
+    assert inbox["certificate_revoked"]["body"] == "Reason: Issued for the wrong learner"
 
 
 def test_an_unrenderable_name_is_parked_on_the_dead_letter_topic_with_its_reason(
@@ -200,3 +214,30 @@ def test_one_trace_follows_the_completion_from_the_api_through_kafka_to_the_cert
     assert {line.get("trace_id") for _, line in lines} == {trace_id}, lines
     consumed = [line for fn, line in lines if fn == "CertificatesFunction" and line["message"] == "record processed"]
     assert consumed and all(line["linked_span_id"] for line in consumed)
+
+
+def test_a_full_course_and_a_new_version_are_notified_through_kafka(runtime: Http) -> None:
+    http = runtime
+    teacher = http.user("Grace Teacher", "instructor")
+    course = http.ok("POST", "/courses", teacher, {"title": f"Compilers {secrets.token_hex(2)}", "capacity": 1}, 201)
+    module = http.ok("POST", f"/courses/{course['id']}/modules", teacher, {"title": "Parsing"}, 201)
+    lesson = http.ok("POST", f"/courses/{course['id']}/modules/{module['id']}/lessons", teacher,
+                     {"title": "Grammars", "kind": "text", "body": "v1"}, 201)
+    http.ok("POST", f"/courses/{course['id']}/publish", teacher, status=201)
+    learner = http.user("Alan Learner")
+    http.ok("POST", f"/courses/{course['id']}/enrollments", learner, {}, 201)
+    # The one place is taken: the instructor hears it
+    full = eventually("the instructor's milestone", lambda: http.ok("GET", "/me/notifications", teacher)["items"],
+                      timeout=90)
+    assert [i["type"] for i in full] == ["enrollment_milestone"] and "is full (1 place)" in full[0]["title"]
+    # A new version changes the lesson: the enrolled learner hears which
+    http.ok("PATCH", f"/courses/{course['id']}/modules/{module['id']}/lessons/{lesson['id']}", teacher,
+            {"body": "v2, clearer"})
+    http.ok("POST", f"/courses/{course['id']}/publish", teacher, status=201)
+
+    def updated() -> list[dict[str, Any]]:
+        items = http.ok("GET", "/me/notifications?unread=true", learner)["items"]
+        return [i for i in items if i["type"] == "course_updated"]
+
+    [news] = eventually("the learner's course update", updated, timeout=90)
+    assert news["body"] == "New or changed: Grammars." and news["link"] == f"#/courses/{course['id']}"

@@ -1,5 +1,5 @@
 """The route x actor matrix: every HTTP operation the functions serve (the API's LMS routes and
-certificate blueprint, AssistantFunction's routes) x {anonymous, learner enrolled, learner not
+certificate and notification blueprints, AssistantFunction's routes) x {anonymous, learner enrolled, learner not
 enrolled, instructor owner, other instructor, admin}, through the local gateway, as a browser or
 API client reaches them. `test_the_matrix_covers_every_operation` keeps it complete against
 /openapi.json (which its own test keeps equal to the routes). Routes that change state get fresh
@@ -48,6 +48,7 @@ class World:
     conversation_id: str        # the learner's, in course_id
     answer_id: str              # the assistant's answer in that conversation
     code: str                   # the learner's certificate for course_id
+    notification_id: str        # the learner's (enrolment confirmed in course_id)
     revocable: Callable[[], str]  # a fresh certificate of the learner (for revoke cells)
 
     def call(self, actor: str, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -109,7 +110,12 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
     mp = pytest.MonkeyPatch()
     apply_function_env(mp, template, function_env)
     certificates = load_function_module("certificates")
+    notifications = load_function_module("notifications")
     reset_all()
+
+    class Ctx:
+        function_name, memory_limit_in_mb, aws_request_id = "ConsumerFunction", 1024, "r"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ConsumerFunction"
 
     def certified(course_id: str, lesson_id: str) -> str:
         """The learner enrols, completes the course, and the real CertificatesFunction issues."""
@@ -127,19 +133,31 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
                                "course_version": row["course_version"], "user_id": str(row["user_id"]),
                                "completed_at": row["completed_at"].isoformat()},
                               correlation_id="matrix", aggregate_type="enrollment")
-
-            class Ctx:
-                function_name, memory_limit_in_mb, aws_request_id = "CertificatesFunction", 1024, "r"
-                invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:CertificatesFunction"
-
             out = certificates.handler(msk_event([event], f"{function_env['TOPIC_PREFIX']}.enrollment"), Ctx())
             assert out == {"batchItemFailures": []}, out
             cert = conn.execute("SELECT code FROM lms.certificates WHERE enrollment_id = %s", (e["id"],)).fetchone()
             assert cert is not None
             return str(cert["code"])
 
+    def notified(enrollment_id: str) -> str:
+        """The real NotificationsFunction handles the enrolment's event: the learner's notification."""
+        from smartcourse.events import EventEnvelope
+        from tests.integration.certificates.conftest import msk_event
+
+        with psycopg.connect(database_url, row_factory=dict_row) as conn:
+            row = conn.execute("SELECT payload FROM lms.outbox WHERE event_type = 'smartcourse.enrollment.created.v1' "
+                               "AND aggregate_id = %s", (enrollment_id,)).fetchone()
+            assert row is not None
+            event = EventEnvelope.model_validate(row["payload"])
+            out = notifications.handler(msk_event([event], f"{function_env['TOPIC_PREFIX']}.enrollment"), Ctx())
+            assert out == {"batchItemFailures": []}, out
+            found = conn.execute("SELECT id FROM notify.notifications WHERE dedupe_key = %s",
+                                 (f"enrollment:{enrollment_id}",)).fetchone()
+            assert found is not None
+            return str(found["id"])
+
     try:
-        w = World(c, tokens, learner_email, "", "", "", "", "", "", "", "", "", "", lambda: "")
+        w = World(c, tokens, learner_email, "", "", "", "", "", "", "", "", "", "", "", lambda: "")
         # The main course: a module with the Moon lesson and a document lesson on an asset, published.
         course = w.owner("POST", "/courses", {"title": "Matrix " + secrets.token_hex(3)})
         cid = str(course["id"])
@@ -155,6 +173,7 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
         w.draft_id = str(w.owner("POST", "/courses", {"title": "Draft"})["id"])
         w.code = certified(cid, w.lesson_id)
         w.enrollment_id = str(_ok(c.get("/me/enrollments", headers=h("learner")))["items"][0]["id"])
+        w.notification_id = notified(w.enrollment_id)
         w.other_course_id, _ = w.published_course()
         _ok(c.post(f"/courses/{w.other_course_id}/enrollments", headers=h("learner")), 201)
         asked = _ok(c.post(f"/courses/{cid}/assistant/ask", json={"question": "What does the Moon orbit?"},
@@ -246,6 +265,16 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
     ("POST", "/certificates/{code}/revoke",
      lambda w: (f"/certificates/{w.revocable()}/revoke", {"reason": "matrix check"}),
      (401, 403, 403, 403, 403, 200)),
+    # ApiFunction: the notifications blueprint (a caller's own inbox and preferences; admins too)
+    ("GET", "/me/notifications", lambda w: ("/me/notifications", None), SIGNED_IN),
+    ("POST", "/me/notifications/{notification_id}/read",
+     lambda w: (f"/me/notifications/{w.notification_id}/read", None), (401, 200, 404, 404, 404, 404)),
+    ("POST", "/me/notifications/read-all", lambda w: ("/me/notifications/read-all", None), SIGNED_IN),
+    ("GET", "/me/notification-preferences", lambda w: ("/me/notification-preferences", None), SIGNED_IN),
+    ("PUT", "/me/notification-preferences",
+     lambda w: ("/me/notification-preferences", {"types": [{"type": "course_updated",
+                                                            "channels": {"email": {"cadence": "weekly"}}}]}),
+     SIGNED_IN),
     # AssistantFunction
     ("POST", "/courses/{course_id}/assistant/ask",
      lambda w: (f"/courses/{w.course_id}/assistant/ask", {"question": "What does the Moon orbit?"}),

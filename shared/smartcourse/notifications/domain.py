@@ -1,0 +1,212 @@
+"""Notifications: the catalogue of types, the message each event gives whom, and the rules of
+preferences. Plain Python (no SQL, AWS or Kafka).
+
+A notification is stored once per (user, type, dedupe key): the key names the object (an
+enrolment, a certificate) or, for changes merged within a hold, the course and the hold window,
+so a replayed or duplicated event never produces a second one (`repository.insert`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any, Literal
+
+from smartcourse.errors import FieldProblem, RuleViolated
+
+Channel = Literal["in_app", "email", "sms"]
+Cadence = Literal["immediately", "daily", "weekly", "off"]
+CHANNELS: tuple[Channel, ...] = ("in_app", "email", "sms")
+CADENCES: tuple[Cadence, ...] = ("immediately", "daily", "weekly", "off")
+
+#: Content changes of one course within this many seconds are one notification (the latest
+#: version's), like Canvas's short hold that merges rapid edits.
+COURSE_UPDATE_HOLD_S = 3600
+#: Enrolment counts an instructor is told about (then every 1,000), and when the course is full.
+MILESTONES = (10, 25, 50, 100, 250, 500, 1000)
+MAX_LISTED_LESSONS = 5
+
+
+@dataclass(frozen=True)
+class NotificationType:
+    name: str
+    label: str
+    description: str
+    audience: Literal["learner", "instructor"]
+    #: the channels the type offers, with their default cadence
+    defaults: Mapping[Channel, Cadence]
+    #: channels the user cannot change (e.g. a revocation always reaches the inbox)
+    locked: frozenset[Channel] = field(default_factory=frozenset)
+
+
+CATALOGUE: dict[str, NotificationType] = {t.name: t for t in (
+    NotificationType("enrollment_confirmed", "Enrolment confirmed", "You enrolled in a course.", "learner",
+                     {"in_app": "immediately", "email": "immediately"}),
+    NotificationType("course_updated", "Course content changed",
+                     "A course you are enrolled in published new or changed lessons (merged per course "
+                     "for an hour).", "learner", {"in_app": "immediately", "email": "daily"}),
+    NotificationType("certificate_issued", "Certificate issued",
+                     "You completed a course: your certificate and its verification link.", "learner",
+                     {"in_app": "immediately", "email": "immediately", "sms": "off"}),
+    NotificationType("certificate_revoked", "Certificate revoked", "A certificate of yours was revoked, and why.",
+                     "learner", {"in_app": "immediately", "email": "immediately", "sms": "off"},
+                     locked=frozenset({"in_app"})),
+    NotificationType("enrollment_milestone", "Enrolment milestones",
+                     "A course you teach reached 10, 25, 50, 100, ... enrolments, or its capacity.", "instructor",
+                     {"in_app": "immediately", "email": "weekly"}),
+)}
+TYPE_NAMES = tuple(CATALOGUE)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification for one user (what the inbox shows)."""
+
+    user_id: uuid.UUID
+    type: str
+    dedupe_key: str
+    title: str
+    body: str
+    link: str | None
+
+
+# --- what each event tells whom -------------------------------------------------------------------
+
+def enrollment_confirmed(user_id: uuid.UUID, enrollment_id: uuid.UUID, course_id: uuid.UUID,
+                         course_title: str) -> Message:
+    return Message(user_id, "enrollment_confirmed", f"enrollment:{enrollment_id}",
+                   f"You are enrolled in {course_title}",
+                   "Your enrolment is confirmed. Open the course to start with its first lesson.",
+                   f"#/courses/{course_id}")
+
+
+def changed_lessons(previous: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Titles of the lessons a new version adds or changes (title, kind, body, material), in
+    reading order. A removed lesson is not listed: there is nothing new to read."""
+    def fingerprint(lesson: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (lesson.get("title"), lesson.get("kind"), lesson.get("body"), lesson.get("asset_id"))
+
+    before = {str(x["lesson_id"]): fingerprint(x) for x in previous}
+    return [str(x["title"]) for x in current if before.get(str(x["lesson_id"])) != fingerprint(x)]
+
+
+def course_updated(user_id: uuid.UUID, course_id: uuid.UUID, course_title: str, version: int,
+                   changed: Sequence[str], published_at: datetime) -> Message | None:
+    """None when the new version changes no lesson (only settings or order)."""
+    if not changed:
+        return None
+    window = int(published_at.timestamp()) // COURSE_UPDATE_HOLD_S
+    listed = ", ".join(changed[:MAX_LISTED_LESSONS])
+    more = len(changed) - MAX_LISTED_LESSONS
+    body = f"New or changed: {listed}" + (f" and {more} more." if more > 0 else ".")
+    return Message(user_id, "course_updated", f"course:{course_id}:{window}",
+                   f"{course_title} was updated (version {version})", body, f"#/courses/{course_id}")
+
+
+def certificate_issued(user_id: uuid.UUID, certificate_id: uuid.UUID, course_title: str,
+                       verify_url: str) -> Message:
+    return Message(user_id, "certificate_issued", f"certificate:{certificate_id}",
+                   f"Your certificate for {course_title} is ready",
+                   "You completed the course. Anyone can check the certificate at its verification link.",
+                   verify_url)
+
+
+def certificate_revoked(user_id: uuid.UUID, certificate_id: uuid.UUID, course_title: str, reason: str) -> Message:
+    return Message(user_id, "certificate_revoked", f"certificate:{certificate_id}",
+                   f"Your certificate for {course_title} was revoked", f"Reason: {reason}", "#/certificates")
+
+
+def milestone(count: int, capacity: int | None) -> int | None:
+    """The milestone an enrolment count has just reached (the course's capacity counts as one),
+    or None. Called with the live count after each enrolment."""
+    if capacity is not None and count == capacity:
+        return count
+    if count in MILESTONES or (count > MILESTONES[-1] and count % 1000 == 0):
+        return count
+    return None
+
+
+def enrollment_milestone(instructor_id: uuid.UUID, course_id: uuid.UUID, course_title: str, reached: int,
+                         capacity: int | None) -> Message:
+    full = capacity is not None and reached == capacity
+    places = "1 place" if reached == 1 else f"{reached} places"
+    title = (f"{course_title} is full ({places})" if full
+             else f"{course_title} reached {reached} enrolments")
+    body = ("No more learners can enrol until you raise its capacity." if full
+            else "Thank you for teaching it.")
+    return Message(instructor_id, "enrollment_milestone", f"milestone:{course_id}:{reached}", title, body,
+                   f"#/teach/courses/{course_id}")
+
+
+# --- preferences ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChannelPreference:
+    cadence: Cadence
+    locked: bool
+
+    @property
+    def enabled(self) -> bool:
+        return self.cadence != "off"
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class Preferences:
+    timezone: str
+    quiet_hours: QuietHours | None
+    #: type -> channel -> preference, for the channels each type offers
+    types: dict[str, dict[Channel, ChannelPreference]]
+
+
+def effective(stored: Mapping[tuple[str, Channel], Cadence], timezone: str,
+              quiet_hours: QuietHours | None) -> Preferences:
+    """The catalogue's defaults overridden by what the user stored (locked channels keep their default)."""
+    types: dict[str, dict[Channel, ChannelPreference]] = {}
+    for name, kind in CATALOGUE.items():
+        types[name] = {}
+        for channel, default in kind.defaults.items():
+            locked = channel in kind.locked
+            cadence = default if locked else stored.get((name, channel), default)
+            types[name][channel] = ChannelPreference(cadence, locked)
+    return Preferences(timezone, quiet_hours, types)
+
+
+def check_changes(entries: Sequence[tuple[str, Mapping[Channel, Cadence]]]) -> list[tuple[str, Channel, Cadence]]:
+    """The request's `types` entries (type, channel -> cadence), in order -> what to store. Type,
+    channel and cadence names are checked by the request model; here the rules a schema cannot
+    state: each type listed once, only channels the type offers, a locked channel left as it is
+    (one 422 naming every field)."""
+    out: list[tuple[str, Channel, Cadence]] = []
+    problems: list[FieldProblem] = []
+    first: dict[str, int] = {}
+    for i, (name, channels) in enumerate(entries):
+        if name in first:
+            problems.append(FieldProblem(f"types.{i}.type", f"{name} is already listed at types.{first[name]}"))
+            continue
+        first[name] = i
+        kind = CATALOGUE[name]
+        for channel, cadence in channels.items():
+            if channel not in kind.defaults:
+                problems.append(FieldProblem(f"types.{i}.channels.{channel}", f"{name} has no {channel} channel"))
+            elif channel in kind.locked and cadence != kind.defaults[channel]:
+                problems.append(FieldProblem(f"types.{i}.channels.{channel}.cadence",
+                                             f"{channel} is always {kind.defaults[channel]} for {name}"))
+            else:
+                out.append((name, channel, cadence))
+    if problems:
+        raise RuleViolated("these preferences cannot be set", details=problems)
+    return out
+
+
+def check_quiet_hours(quiet: QuietHours | None) -> None:
+    if quiet is not None and quiet.start == quiet.end:
+        raise RuleViolated("quiet hours must start and end at different times",
+                           details=[FieldProblem("quiet_hours.end", "must differ from quiet_hours.start")])

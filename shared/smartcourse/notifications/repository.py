@@ -1,0 +1,109 @@
+"""notify.* in SQL (adapter). Every function runs in the caller's transaction; all SQL is
+parameterised."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+import psycopg
+
+from smartcourse.notifications.domain import Cadence, Channel, Message
+
+Conn = psycopg.Connection[Any]
+_COLS = "id, type, title, body, link, created_at, read_at"
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: uuid.UUID
+    type: str
+    title: str
+    body: str
+    link: str | None
+    created_at: datetime
+    read_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserSettings:
+    timezone: str
+    quiet_start: time | None
+    quiet_end: time | None
+
+
+def insert(conn: Conn, message: Message, event_id: uuid.UUID, *, merge: bool = False) -> bool:
+    """Store a notification unless one with its (user, type, dedupe key) exists. With ``merge``
+    the existing one takes the new text and becomes unread again (changes merged within a hold).
+    True when a notification was added or changed."""
+    conflict = ("DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body, link = EXCLUDED.link, "
+                "event_id = EXCLUDED.event_id, updated_at = now(), read_at = NULL "
+                "WHERE notify.notifications.event_id <> EXCLUDED.event_id" if merge else "DO NOTHING")
+    row = conn.execute(
+        "INSERT INTO notify.notifications (id, user_id, type, dedupe_key, title, body, link, event_id) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, type, dedupe_key) {conflict} RETURNING id",
+        (uuid.uuid4(), message.user_id, message.type, message.dedupe_key, message.title[:300], message.body[:2000],
+         message.link, event_id)).fetchone()
+    return row is not None
+
+
+def page(conn: Conn, user_id: uuid.UUID, *, unread: bool, after: tuple[datetime, uuid.UUID] | None,
+         limit: int) -> list[Notification]:
+    where = ["user_id = %s"]
+    params: list[Any] = [user_id]
+    if unread:
+        where.append("read_at IS NULL")
+    if after is not None:
+        where.append("(created_at, id) < (%s, %s)")
+        params.extend(after)
+    rows = conn.execute(f"SELECT {_COLS} FROM notify.notifications WHERE {' AND '.join(where)} "
+                        "ORDER BY created_at DESC, id DESC LIMIT %s", (*params, limit)).fetchall()
+    return [Notification(**r) for r in rows]
+
+
+def unread_count(conn: Conn, user_id: uuid.UUID) -> int:
+    row = conn.execute("SELECT count(*) AS n FROM notify.notifications WHERE user_id = %s AND read_at IS NULL",
+                       (user_id,)).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def mark_read(conn: Conn, user_id: uuid.UUID, notification_id: uuid.UUID) -> Notification | None:
+    row = conn.execute(f"UPDATE notify.notifications SET read_at = coalesce(read_at, now()) "
+                       f"WHERE id = %s AND user_id = %s RETURNING {_COLS}", (notification_id, user_id)).fetchone()
+    return Notification(**row) if row else None
+
+
+def mark_all_read(conn: Conn, user_id: uuid.UUID) -> int:
+    cur = conn.execute("UPDATE notify.notifications SET read_at = now() WHERE user_id = %s AND read_at IS NULL",
+                       (user_id,))
+    return cur.rowcount
+
+
+def stored_preferences(conn: Conn, user_id: uuid.UUID) -> dict[tuple[str, Channel], Cadence]:
+    rows = conn.execute("SELECT type, channel, cadence FROM notify.preferences WHERE user_id = %s",
+                        (user_id,)).fetchall()
+    return {(r["type"], r["channel"]): r["cadence"] for r in rows}
+
+
+def save_preferences(conn: Conn, user_id: uuid.UUID, changes: list[tuple[str, Channel, Cadence]]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO notify.preferences (user_id, type, channel, cadence) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (user_id, type, channel) DO UPDATE SET cadence = EXCLUDED.cadence, updated_at = now()",
+            [(user_id, t, c, cadence) for t, c, cadence in changes])
+
+
+def user_settings(conn: Conn, user_id: uuid.UUID) -> UserSettings | None:
+    row = conn.execute("SELECT timezone, quiet_start, quiet_end FROM notify.user_settings WHERE user_id = %s",
+                       (user_id,)).fetchone()
+    return UserSettings(**row) if row else None
+
+
+def save_user_settings(conn: Conn, user_id: uuid.UUID, settings: UserSettings) -> None:
+    conn.execute(
+        "INSERT INTO notify.user_settings (user_id, timezone, quiet_start, quiet_end) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (user_id) DO UPDATE SET timezone = EXCLUDED.timezone, quiet_start = EXCLUDED.quiet_start, "
+        "quiet_end = EXCLUDED.quiet_end, updated_at = now()",
+        (user_id, settings.timezone, settings.quiet_start, settings.quiet_end))
