@@ -8,6 +8,9 @@ import { catalogueView } from "./views/catalogue.js";
 import { certificatesView } from "./views/certificates.js";
 import { courseView } from "./views/course.js";
 import { lessonView } from "./views/lesson.js";
+import {
+  notificationBell, notificationPreferencesView, notificationsView, refreshUnreadCount, watchUnreadCount,
+} from "./views/notifications.js";
 import { teachCourseView, teachHomeView } from "./views/teach.js";
 import { verifyView } from "./views/verify.js";
 
@@ -19,6 +22,8 @@ const ROUTES = [
   [/^\/courses\/([^/]+)$/, courseView, {}],
   [/^\/courses\/([^/]+)\/lessons\/([^/]+)$/, lessonView, {}],
   [/^\/certificates$/, certificatesView, {}],
+  [/^\/notifications$/, notificationsView, {}],
+  [/^\/settings\/notifications$/, notificationPreferencesView, {}],
   [/^\/verify\/([^/]+)$/, verifyView, { public: true }],
   [/^\/teach$/, teachHomeView, { teach: true }],
   [/^\/teach\/courses\/([^/]+)$/, teachCourseView, { teach: true }],
@@ -59,8 +64,10 @@ function renderNav() {
       h("li", {}, link("#/catalogue", "Catalogue")),
       h("li", {}, link("#/certificates", "My certificates")),
       canTeach(user) ? h("li", {}, link("#/teach", "Teach")) : null,
+      h("li", {}, notificationBell({ current: path === "/notifications" })),
       h("li", { class: "nav-user" }, h("span", { class: "who" }, user.name),
         h("button", { type: "button", class: "link-button", id: "sign-out", onclick: signOut }, "Sign out"))));
+    refreshUnreadCount(); // on every navigation (never throws: a failing count leaves the badge as it was)
   } else {
     nav.append(h("ul", {},
       h("li", {}, link("#/signin", "Sign in")),
@@ -189,6 +196,7 @@ async function start() {
     main.append(h("h1", { tabindex: "-1" }, "SmartCourse is not configured"), errorPanel(err));
     return;
   }
+  watchUnreadCount();
   await route();
 }
 
