@@ -29,7 +29,6 @@ import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-
 #: pi^2 / 6, the sum of 1/j^2 over j >= 1 (PostgreSQL's ts_rank divides by it).
 ZETA2 = 1.64493406685
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from psycopg import sql
 
 from smartcourse.ai import repository
 from smartcourse.ai.embeddings import MiniLMEmbeddings
-from psycopg import sql
-
 from smartcourse.assistant.retrieval import _TF, Retriever
 from smartcourse.db import Database, register_pgvector
 from testkit.courses import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
