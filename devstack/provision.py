@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,4 +104,25 @@ def ensure_buckets_and_notifications(template: Template, stage: str, s3: Any, sq
     for bucket, configs in by_bucket.items():
         s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs})
+    ensure_email_identities(template, s3.meta.endpoint_url, s3.meta.region_name)
     return queues
+
+
+#: Environment variables naming an SES identity a function sends from.
+SENDER_SETTINGS = ("NOTIFICATIONS_SENDER",)
+
+
+def ensure_email_identities(template: Template, endpoint_url: str, region: str) -> list[str]:
+    """The SES identities the template's functions send from, verified (in AWS that is done once,
+    by the operator, with DNS records: docs/notifications.md). Same endpoint as S3 (moto)."""
+    import boto3
+
+    ses = boto3.client("sesv2", endpoint_url=endpoint_url, region_name=region,
+                       aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                       aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
+    senders = sorted({fn.environment[k] for fn in template.functions.values() for k in SENDER_SETTINGS
+                      if fn.environment.get(k)})
+    for sender in senders:
+        with contextlib.suppress(ses.exceptions.AlreadyExistsException):
+            ses.create_email_identity(EmailIdentity=sender)
+    return senders

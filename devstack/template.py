@@ -338,6 +338,7 @@ LOCAL_PARAMETERS = {
     "DatabaseSecretArn": "",
     "JwtSecretArn": "",
     "PublicBaseUrl": "http://127.0.0.1:8000",
+    "NotificationsSender": "notifications@smartcourse.local",
 }
 
 

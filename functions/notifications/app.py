@@ -1,11 +1,13 @@
 """NotificationsFunction: domain events from MSK (enrollment, course and certificate topics) ->
-in-app notifications in notify.*. A thin translator over `smartcourse.notifications.service`.
+notifications in notify.* and their emails; its schedule sends the emails that are due through
+SES. A thin translator over `smartcourse.notifications.service`.
 
 The consumer framework gives each record one transaction with its notify.processed_events row
 (a replayed or duplicated event adds nothing) and counts failures in notify.consumer_failures; a
 record that failed MAX_ATTEMPTS times (default 6: the mapping's MaximumRetryAttempts 5 + 1) is
 put on the `<prefix>.dlq` topic with its reason. Event types it does not handle are acknowledged.
-Settings and the database are built on the first invocation.
+The Schedule event (``source == "aws.events"``) delivers queued emails (`service.deliver_due`).
+Settings, the database and the SES client are built on the first invocation.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from smartcourse.auth import resolve_jwt_secret
+from smartcourse.aws import client
 from smartcourse.consumer import Consumer
 from smartcourse.container import container, database_for
 from smartcourse.db import Database
 from smartcourse.kafka_client import KafkaDeadLetterSink
-from smartcourse.notifications.service import HANDLERS
+from smartcourse.notifications.mailer import SesMailer
+from smartcourse.notifications.service import EmailLinks, deliver_due, handlers
 from smartcourse.notifications.settings import NotificationsSettings
 from smartcourse.observability import logger, metrics
 from smartcourse.settings import load_settings
@@ -27,6 +32,7 @@ from smartcourse.settings import load_settings
 class Deps:
     settings: NotificationsSettings
     database: Database
+    mailer: SesMailer
     consumer: Consumer
 
 
@@ -35,14 +41,19 @@ def deps() -> Deps:
     """Built on the first invocation from NotificationsSettings."""
     s = load_settings(NotificationsSettings)
     database = database_for(s, "smartcourse-notifications")
-    consumer = Consumer(s.consumer_name, lambda: database, dict(HANDLERS), schema="notify",
+    links = EmailLinks(resolve_jwt_secret(s).encode(), s.public_base_url)
+    consumer = Consumer(s.consumer_name, lambda: database, dict(handlers(links)), schema="notify",
                         max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
                         transient_wait_s=s.transient_wait_s)
-    return Deps(s, database, consumer)
+    return Deps(s, database, SesMailer(client("sesv2", s), s.notifications_sender), consumer)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     d = deps()
+    if event.get("source") == "aws.events":
+        s = d.settings
+        return deliver_due(d.database, d.mailer, batch=s.email_batch, max_attempts=s.email_max_attempts,
+                           retry_after_s=s.email_retry_after_s, stale_after_s=s.email_stale_after_s)
     return d.consumer.handle(event, getattr(context, "get_remaining_time_in_millis", None))

@@ -49,11 +49,14 @@ class World:
     answer_id: str              # the assistant's answer in that conversation
     code: str                   # the learner's certificate for course_id
     notification_id: str        # the learner's (enrolment confirmed in course_id)
+    unsubscribe_token: str      # the learner's, for course_updated emails
     revocable: Callable[[], str]  # a fresh certificate of the learner (for revoke cells)
 
     def call(self, actor: str, method: str, path: str, body: Any = None) -> httpx.Response:
         token = self.tokens[actor]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if path.startswith("/unsubscribe/") and body is not None:  # RFC 8058's form-encoded POST
+            return self.client.request(method, path, data=body, headers=headers)
         return self.client.request(method, path, json=body, headers=headers)
 
     def owner(self, method: str, path: str, body: Any = None, status: int = 201) -> Any:
@@ -156,8 +159,19 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
             assert found is not None
             return str(found["id"])
 
+    def unsubscribe_token(user_id: str) -> str:
+        """What NotificationsFunction puts in the learner's notification emails (same key: JWT_SECRET)."""
+        from datetime import UTC, datetime
+
+        from smartcourse.notifications import tokens as unsubscribe
+
+        return unsubscribe.sign(function_env["JWT_SECRET"].encode(),
+                                unsubscribe.Unsubscribe(uuid.UUID(user_id), "course_updated", "email"),
+                                datetime.now(UTC))
+
+    learner_id = str(_ok(c.get("/me", headers=h("learner")))["user"]["id"])
     try:
-        w = World(c, tokens, learner_email, "", "", "", "", "", "", "", "", "", "", "", lambda: "")
+        w = World(c, tokens, learner_email, "", "", "", "", "", "", "", "", "", "", "", "", lambda: "")
         # The main course: a module with the Moon lesson and a document lesson on an asset, published.
         course = w.owner("POST", "/courses", {"title": "Matrix " + secrets.token_hex(3)})
         cid = str(course["id"])
@@ -174,6 +188,7 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
         w.code = certified(cid, w.lesson_id)
         w.enrollment_id = str(_ok(c.get("/me/enrollments", headers=h("learner")))["items"][0]["id"])
         w.notification_id = notified(w.enrollment_id)
+        w.unsubscribe_token = unsubscribe_token(learner_id)
         w.other_course_id, _ = w.published_course()
         _ok(c.post(f"/courses/{w.other_course_id}/enrollments", headers=h("learner")), 201)
         asked = _ok(c.post(f"/courses/{cid}/assistant/ask", json={"question": "What does the Moon orbit?"},
@@ -204,6 +219,7 @@ def _progress(w: World) -> tuple[str, Any]:
     return f"/enrollments/{eid}/lessons/{lid}/progress", {"status": "in_progress", "percent": 10}
 
 
+FORM = {"List-Unsubscribe": "One-Click"}
 # Expected status per actor, in ACTORS order.
 OPEN = (200,) * 6
 CREATED_OPEN = (201,) * 6
@@ -275,6 +291,9 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
      lambda w: ("/me/notification-preferences", {"types": [{"type": "course_updated",
                                                             "channels": {"email": {"cadence": "weekly"}}}]}),
      SIGNED_IN),
+    # one-click unsubscribe: the token is the proof, whoever sends it (no sign-in needed)
+    ("GET", "/unsubscribe/{token}", lambda w: (f"/unsubscribe/{w.unsubscribe_token}", None), OPEN),
+    ("POST", "/unsubscribe/{token}", lambda w: (f"/unsubscribe/{w.unsubscribe_token}", FORM), OPEN),
     # AssistantFunction
     ("POST", "/courses/{course_id}/assistant/ask",
      lambda w: (f"/courses/{w.course_id}/assistant/ask", {"question": "What does the Moon orbit?"}),

@@ -43,6 +43,12 @@ class RouteDoc:
     idempotent: bool = False
     #: statuses beyond the common ones (openapi.ERRORS): 422, or 429 and 503 with Retry-After
     errors: tuple[str, ...] = ()
+    #: the request body's media type (`request` describes its fields)
+    request_media: str = "application/json"
+    #: the view answers a page (text/html), for success and for 404, instead of JSON
+    html: bool = False
+    #: path parameters that are not UUIDs: name -> JSON schema
+    path_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 ROUTES: list[RouteDoc] = []
@@ -50,11 +56,15 @@ ROUTES: list[RouteDoc] = []
 
 def endpoint(bp: Blueprint, path: str, method: str, *, summary: str, tag: str, request: type[BaseModel] | None = None,
              query: type[BaseModel] | None = None, response: type[BaseModel] | None = None, status: int = 200,
-             auth: bool = True, idempotent: bool = False,
-             errors: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+             auth: bool = True, idempotent: bool = False, errors: tuple[str, ...] = (),
+             request_media: str = "application/json", html: bool = False,
+             path_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()
+             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`web.route` for one method, recorded with its models for /openapi.json."""
-    ROUTES.append(RouteDoc(path, method, summary, tag, request, query, response, status, auth, idempotent, errors))
-    return route(bp, path, methods=[method])
+    ROUTES.append(RouteDoc(path, method, summary, tag, request, query, response, status, auth, idempotent, errors,
+                           request_media, html, path_schemas))
+    extra = {"content_types": [request_media]} if request_media != "application/json" else {}
+    return route(bp, path, methods=[method], **extra)
 
 
 # --- request parsing ------------------------------------------------------------------------------

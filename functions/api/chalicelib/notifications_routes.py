@@ -1,16 +1,25 @@
-"""The caller's notifications over HTTP: the inbox (read, mark read) and preferences. Logic lives
-in `smartcourse.notifications.service`; NotificationsFunction writes the inbox from events."""
+"""The caller's notifications over HTTP: the inbox (read, mark read) and preferences, and the
+one-click unsubscribe of notification emails (a page and its POST, no sign-in: the signed token
+in the link is the proof). Logic lives in `smartcourse.notifications.service`;
+NotificationsFunction writes the inbox from events and sends the emails."""
 
 from __future__ import annotations
 
+import html
+import urllib.parse
+from datetime import UTC, datetime
+
 from chalice import Blueprint, Response
+from pydantic import ValidationError
 
 from chalicelib import deps
 from chalicelib.api import body, endpoint, principal, query
 from chalicelib.web import json_response
-from smartcourse.http import path_id
+from smartcourse.errors import NotFound
+from smartcourse.http import path_id, validation_error
 from smartcourse.notifications import schemas as s
-from smartcourse.notifications import service
+from smartcourse.notifications import service, tokens
+from smartcourse.notifications.domain import CATALOGUE
 
 bp = Blueprint(__name__)
 TAG = "notifications"
@@ -66,3 +75,64 @@ def update_preferences() -> Response:
     with deps.database().transaction() as conn:
         prefs = service.update_preferences(conn, p, req)
     return json_response(prefs.model_dump(mode="json"))
+
+
+# --- one-click unsubscribe (RFC 8058): the link in every notification email, no sign-in ----------
+
+UNSUBSCRIBE = "/unsubscribe/{token}"
+TOKEN_SCHEMA = (("token", {"type": "string", "pattern": tokens.TOKEN_PATTERN, "maxLength": 460}),)
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title></head>
+<body style="font-family: sans-serif; line-height: 1.5; max-width: 36rem; margin: 2rem auto; padding: 0 1rem">
+<h1 style="font-size: 1.5rem">{title}</h1>
+<p>{text}</p>
+{form}</body></html>
+"""
+_FORM = """<form method="post">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Stop these emails</button>
+</form>
+"""
+
+
+def _page(title: str, text: str, status: int = 200, form: bool = False) -> Response:
+    body = _PAGE.format(title=html.escape(title), text=html.escape(text), form=_FORM if form else "")
+    return Response(body=body, status_code=status, headers={"Content-Type": "text/html; charset=utf-8",
+                                                            "Cache-Control": "no-store"})
+
+
+def _key() -> bytes:
+    return deps.config().jwt_secret.encode()
+
+
+@endpoint(bp, UNSUBSCRIBE, "GET", summary="The unsubscribe page of a notification email (no sign-in; changes "
+          "nothing until its button is pressed)", tag=TAG, auth=False, html=True, path_schemas=TOKEN_SCHEMA)
+def unsubscribe_page(token: str) -> Response:
+    try:
+        what = tokens.verify(_key(), token, datetime.now(UTC))
+    except tokens.InvalidToken as exc:
+        return _page("This link does not work", str(exc), 404)
+    label = CATALOGUE[what.type].label if what.type in CATALOGUE else what.type
+    return _page("Stop these emails?", f"You will no longer receive \u201c{label}\u201d notifications by email. "
+                 "You can turn them on again in your notification preferences.", form=True)
+
+
+@endpoint(bp, UNSUBSCRIBE, "POST", summary="One-click unsubscribe (RFC 8058: body List-Unsubscribe=One-Click, "
+          "form-encoded; no sign-in)", tag=TAG, auth=False, html=True, path_schemas=TOKEN_SCHEMA,
+          request=s.OneClick, request_media="application/x-www-form-urlencoded")
+def unsubscribe(token: str) -> Response:
+    raw = bp.current_request.raw_body or b""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    form = {k: v[-1] for k, v in urllib.parse.parse_qs(text, keep_blank_values=True).items()}
+    try:
+        s.OneClick.model_validate(form)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    try:
+        with deps.database().transaction() as conn:
+            what = service.unsubscribe(conn, _key(), token)
+    except NotFound as exc:
+        return _page("This link does not work", str(exc), 404)
+    label = CATALOGUE[what.type].label
+    return _page("You are unsubscribed", f"You will no longer receive \u201c{label}\u201d notifications by email.")

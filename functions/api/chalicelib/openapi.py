@@ -75,8 +75,10 @@ def build(routes: list[RouteDoc]) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": doc.summary, "tags": [doc.tag],
                               "operationId": f"{doc.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', doc.path.lower())}"
                               .strip("_")}
+        special = dict(doc.path_schemas)
         params: list[dict[str, Any]] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+            {"name": name, "in": "path", "required": True,
+             "schema": special.get(name, {"type": "string", "format": "uuid"})}
             for name in re.findall(r"{([a-z_]+)}", doc.path)]
         if doc.query is not None:
             qs = doc.query.model_json_schema(ref_template=REF)
@@ -92,9 +94,12 @@ def build(routes: list[RouteDoc]) -> dict[str, Any]:
             op["parameters"] = params
         if doc.request is not None and doc.request.model_fields:
             op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": _schema(doc.request, "validation", components)}}}
+                doc.request_media: {"schema": _schema(doc.request, "validation", components)}}}
         responses: dict[str, Any] = {}
-        if doc.response is not None:
+        if doc.html:
+            responses[str(doc.status)] = {"description": "A page", "content": {"text/html": {"schema": {
+                "type": "string"}}}}
+        elif doc.response is not None:
             responses[str(doc.status)] = {"description": "OK", "content": {
                 "application/json": {"schema": _schema(doc.response, "serialization", components)}}}
         else:
@@ -111,6 +116,9 @@ def build(routes: list[RouteDoc]) -> dict[str, Any]:
         if "requestBody" in op:
             for code, text in BODY_ERRORS.items():
                 responses[code] = {"description": text, "content": {"application/json": {"schema": error_ref}}}
+        if doc.html:
+            responses["404"] = {"description": "A page saying the link is not valid or has expired",
+                                "content": {"text/html": {"schema": {"type": "string"}}}}
         op["responses"] = responses
         if doc.auth:
             op["security"] = [{"bearer": []}]

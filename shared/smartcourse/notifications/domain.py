@@ -8,11 +8,13 @@ so a replayed or duplicated event never produces a second one (`repository.inser
 
 from __future__ import annotations
 
+import html
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from smartcourse.errors import FieldProblem, RuleViolated
 
@@ -210,3 +212,75 @@ def check_quiet_hours(quiet: QuietHours | None) -> None:
     if quiet is not None and quiet.start == quiet.end:
         raise RuleViolated("quiet hours must start and end at different times",
                            details=[FieldProblem("quiet_hours.end", "must differ from quiet_hours.start")])
+
+
+# --- email -----------------------------------------------------------------------------------------
+
+def deliver_at(now: datetime, timezone: str, quiet: QuietHours | None) -> datetime:
+    """When an email may go out: now, or when the user's quiet hours end (in their time zone)
+    if now falls inside them. Quiet hours may span midnight (22:00 -> 07:00). Never dropped."""
+    if quiet is None:
+        return now
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    t = local.time().replace(tzinfo=None)
+    overnight = quiet.start > quiet.end
+    inside = (t >= quiet.start or t < quiet.end) if overnight else (quiet.start <= t < quiet.end)
+    if not inside:
+        return now
+    end_day = local.date() + timedelta(days=1) if overnight and t >= quiet.start else local.date()
+    return datetime.combine(end_day, quiet.end, tzinfo=zone).astimezone(now.tzinfo)
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{subject}</title></head>
+<body style="font-family: sans-serif; line-height: 1.5; max-width: 36rem">
+<h1 style="font-size: 1.25rem">{title}</h1>
+<p>{body}</p>
+{link}<hr>
+<p style="font-size: 0.875rem; color: #555">You receive this because of your SmartCourse notification
+preferences ({label}). <a href="{unsubscribe}">Stop these emails</a>.</p>
+</body></html>
+"""
+
+
+def render_email(message: Message, label: str, unsubscribe_url: str) -> Email:
+    """Subject, text and HTML of a notification's email. Every value is escaped into the HTML (the
+    template holds no caller text); only absolute https/http links are linked."""
+    link = message.link if message.link and message.link.startswith(("https://", "http://")) else None
+    text = f"{message.title}\n\n{message.body}\n"
+    if link:
+        text += f"\n{link}\n"
+    text += f"\n--\nYou receive this because of your SmartCourse notification preferences ({label}).\n" \
+            f"Stop these emails: {unsubscribe_url}\n"
+    e = html.escape
+    html_body = _HTML.format(subject=e(message.title), title=e(message.title), body=e(message.body),
+                             link=f'<p><a href="{e(link)}">{e(link)}</a></p>\n' if link else "",
+                             label=e(label), unsubscribe=e(unsubscribe_url))
+    return Email(message.title, text, html_body)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An email ready to send (the mailer adapter turns it into MIME)."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+    unsubscribe_url: str
+
+
+class SendFailed(Exception):
+    """The mail service did not take an email; ``transient`` failures are retried later."""
+
+    def __init__(self, reason: str, *, transient: bool) -> None:
+        super().__init__(reason)
+        self.transient = transient

@@ -34,10 +34,10 @@ class UserSettings:
     quiet_end: time | None
 
 
-def insert(conn: Conn, message: Message, event_id: uuid.UUID, *, merge: bool = False) -> bool:
+def insert(conn: Conn, message: Message, event_id: uuid.UUID, *, merge: bool = False) -> uuid.UUID | None:
     """Store a notification unless one with its (user, type, dedupe key) exists. With ``merge``
     the existing one takes the new text and becomes unread again (changes merged within a hold).
-    True when a notification was added or changed."""
+    Its id when a notification was added or changed, else None."""
     conflict = ("DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body, link = EXCLUDED.link, "
                 "event_id = EXCLUDED.event_id, updated_at = now(), read_at = NULL "
                 "WHERE notify.notifications.event_id <> EXCLUDED.event_id" if merge else "DO NOTHING")
@@ -46,7 +46,7 @@ def insert(conn: Conn, message: Message, event_id: uuid.UUID, *, merge: bool = F
         f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, type, dedupe_key) {conflict} RETURNING id",
         (uuid.uuid4(), message.user_id, message.type, message.dedupe_key, message.title[:300], message.body[:2000],
          message.link, event_id)).fetchone()
-    return row is not None
+    return row["id"] if row else None
 
 
 def page(conn: Conn, user_id: uuid.UUID, *, unread: bool, after: tuple[datetime, uuid.UUID] | None,
@@ -107,3 +107,62 @@ def save_user_settings(conn: Conn, user_id: uuid.UUID, settings: UserSettings) -
         "ON CONFLICT (user_id) DO UPDATE SET timezone = EXCLUDED.timezone, quiet_start = EXCLUDED.quiet_start, "
         "quiet_end = EXCLUDED.quiet_end, updated_at = now()",
         (user_id, settings.timezone, settings.quiet_start, settings.quiet_end))
+
+
+# --- emails ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class QueuedEmail:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    type: str
+    to_address: str
+    subject: str
+    text_body: str
+    html_body: str
+    attempts: int
+    unsubscribe_url: str
+
+
+def enqueue_email(conn: Conn, notification_id: uuid.UUID, message: Message, to_address: str, subject: str,
+                  text_body: str, html_body: str, unsubscribe_url: str, due_at: datetime, status: str) -> None:
+    """One email per notification: a merged notification updates its email while it waits."""
+    conn.execute(
+        "INSERT INTO notify.emails (id, notification_id, user_id, type, to_address, subject, text_body, html_body, "
+        "unsubscribe_url, due_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (notification_id) DO UPDATE SET subject = EXCLUDED.subject, text_body = EXCLUDED.text_body, "
+        "html_body = EXCLUDED.html_body WHERE notify.emails.status = 'pending'",
+        (uuid.uuid4(), notification_id, message.user_id, message.type, to_address, subject, text_body, html_body,
+         unsubscribe_url, due_at, status))
+
+
+def is_suppressed(conn: Conn, address: str) -> bool:
+    return conn.execute("SELECT 1 FROM notify.suppressions WHERE address = %s",
+                        (address.lower(),)).fetchone() is not None
+
+
+def fail_stale_sending(conn: Conn, older_than: datetime) -> int:
+    """Emails claimed before ``older_than`` and never marked: the sender stopped mid-send, so
+    whether SES took them is unknown; they are not sent again (at most once)."""
+    return conn.execute("UPDATE notify.emails SET status = 'failed', last_error = 'outcome unknown: the sender "
+                        "stopped while sending' WHERE status = 'sending' AND claimed_at < %s",
+                        (older_than,)).rowcount
+
+
+def claim_due(conn: Conn, now: datetime, limit: int) -> list[QueuedEmail]:
+    rows = conn.execute(
+        "UPDATE notify.emails e SET status = 'sending', attempts = e.attempts + 1, claimed_at = now() "
+        "FROM (SELECT id FROM notify.emails WHERE status = 'pending' AND due_at <= %s ORDER BY due_at "
+        "      LIMIT %s FOR UPDATE SKIP LOCKED) due WHERE e.id = due.id "
+        "RETURNING e.id, e.user_id, e.type, e.to_address, e.subject, e.text_body, e.html_body, e.attempts, "
+        "e.unsubscribe_url", (now, limit)).fetchall()
+    return [QueuedEmail(**r) for r in rows]
+
+
+def settle_email(conn: Conn, email_id: uuid.UUID, status: str, *, error: str | None = None,
+                 ses_message_id: str | None = None, retry_at: datetime | None = None) -> None:
+    """sent / failed / suppressed / cancelled, or back to pending at ``retry_at``."""
+    conn.execute("UPDATE notify.emails SET status = %s, last_error = coalesce(%s, last_error), "
+                 "ses_message_id = %s, sent_at = CASE WHEN %s = 'sent' THEN now() END, "
+                 "due_at = coalesce(%s, due_at) WHERE id = %s",
+                 (status, error, ses_message_id, status, retry_at, email_id))

@@ -147,3 +147,10 @@ class PreferencesUpdate(BaseModel):
 
 
 assert set(TypeName.__args__) == set(CATALOGUE), "TypeName must list the catalogue"  # type: ignore[attr-defined]
+
+
+class OneClick(BaseModel):
+    """RFC 8058: the body a mail client POSTs to the List-Unsubscribe URL (form-encoded)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    list_unsubscribe: Literal["One-Click"] = Field(alias="List-Unsubscribe")

@@ -13,19 +13,24 @@ Who is told what (the catalogue is `domain.CATALOGUE`, docs/notifications.md):
 
 from __future__ import annotations
 
+import functools
 import uuid
-from datetime import datetime, time
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Protocol
 
 import psycopg
 
 from smartcourse.auth import Principal
 from smartcourse.cursor import decode_cursor, encode_cursor
+from smartcourse.db import Database
 from smartcourse.errors import NotFound
 from smartcourse.events import EventEnvelope
-from smartcourse.notifications import domain
+from smartcourse.notifications import domain, tokens
 from smartcourse.notifications import repository as repo
 from smartcourse.notifications import schemas as s
+from smartcourse.notifications.domain import Outgoing, SendFailed
 from smartcourse.observability import count, logger
 from smartcourse.readonly import lms_people
 
@@ -34,8 +39,45 @@ Conn = psycopg.Connection[Any]
 
 # --- events -> notifications (the consumer) -------------------------------------------------------
 
-def _store(conn: Conn, envelope: EventEnvelope, messages: list[domain.Message], *, merge: bool = False) -> int:
-    added = sum(repo.insert(conn, m, envelope.id, merge=merge) for m in messages)
+@dataclass(frozen=True)
+class EmailLinks:
+    """What an email needs beyond the notification: the unsubscribe links' key and base URL."""
+
+    key: bytes
+    public_base_url: str
+
+    def unsubscribe_url(self, user_id: uuid.UUID, type_: str, now: datetime) -> str:
+        token = tokens.sign(self.key, tokens.Unsubscribe(user_id, type_, "email"), now)
+        return f"{self.public_base_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def _email_for(conn: Conn, notification_id: uuid.UUID, m: domain.Message, links: EmailLinks) -> None:
+    """Queue the notification's email if the user takes this type by email immediately (daily and
+    weekly wait for digests), due now or when their quiet hours end."""
+    st = _settings(conn, m.user_id)
+    quiet = domain.QuietHours(st.quiet_start, st.quiet_end) if st.quiet_start and st.quiet_end else None
+    prefs = domain.effective(repo.stored_preferences(conn, m.user_id), st.timezone, quiet)
+    email_pref = prefs.types[m.type].get("email")
+    address = lms_people.email_of(conn, m.user_id)
+    if email_pref is None or email_pref.cadence != "immediately" or address is None:
+        return
+    now = datetime.now(UTC)
+    unsubscribe = links.unsubscribe_url(m.user_id, m.type, now)
+    mail = domain.render_email(m, domain.CATALOGUE[m.type].label, unsubscribe)
+    status = "suppressed" if repo.is_suppressed(conn, address) else "pending"
+    repo.enqueue_email(conn, notification_id, m, address, mail.subject, mail.text, mail.html, unsubscribe,
+                       domain.deliver_at(now, st.timezone, quiet), status)
+
+
+def _store(conn: Conn, envelope: EventEnvelope, messages: list[domain.Message], *, links: EmailLinks | None,
+           merge: bool = False) -> int:
+    added = 0
+    for m in messages:
+        nid = repo.insert(conn, m, envelope.id, merge=merge)
+        if nid is not None:
+            added += 1
+            if links is not None:
+                _email_for(conn, nid, m, links)
     if added:
         count("NotificationsCreated", added)
     logger.info("notifications stored", extra={"event_type": envelope.type, "added": added,
@@ -50,7 +92,7 @@ def _course(conn: Conn, course_id: uuid.UUID) -> lms_people.CourseFacts:
     return course
 
 
-def on_enrollment_created(conn: Conn, envelope: EventEnvelope) -> None:
+def on_enrollment_created(conn: Conn, envelope: EventEnvelope, *, links: EmailLinks | None = None) -> None:
     d = envelope.data
     course_id, enrollment_id = uuid.UUID(d["course_id"]), uuid.UUID(d["enrollment_id"])
     course = _course(conn, course_id)
@@ -60,10 +102,10 @@ def on_enrollment_created(conn: Conn, envelope: EventEnvelope) -> None:
     if reached is not None:
         messages.append(domain.enrollment_milestone(course.instructor_id, course_id, course.title, reached,
                                                     course.capacity))
-    _store(conn, envelope, messages)
+    _store(conn, envelope, messages, links=links)
 
 
-def on_course_published(conn: Conn, envelope: EventEnvelope) -> None:
+def on_course_published(conn: Conn, envelope: EventEnvelope, *, links: EmailLinks | None = None) -> None:
     d = envelope.data
     course_id, version = uuid.UUID(d["course_id"]), int(d["version"])
     if version < 2:
@@ -74,30 +116,95 @@ def on_course_published(conn: Conn, envelope: EventEnvelope) -> None:
     messages = [m for user in lms_people.learners_of_course(conn, course_id)
                 if (m := domain.course_updated(user, course_id, str(d["title"]), version, changed,
                                                datetime.fromisoformat(d["published_at"]))) is not None]
-    _store(conn, envelope, messages, merge=True)
+    _store(conn, envelope, messages, links=links, merge=True)
 
 
-def on_certificate_issued(conn: Conn, envelope: EventEnvelope) -> None:
+def on_certificate_issued(conn: Conn, envelope: EventEnvelope, *, links: EmailLinks | None = None) -> None:
     d = envelope.data
     course = _course(conn, uuid.UUID(d["course_id"]))
     _store(conn, envelope, [domain.certificate_issued(uuid.UUID(d["user_id"]), uuid.UUID(d["certificate_id"]),
-                                                             course.title, str(d["verify_url"]))])
+                                                      course.title, str(d["verify_url"]))], links=links)
 
 
-def on_certificate_revoked(conn: Conn, envelope: EventEnvelope) -> None:
+def on_certificate_revoked(conn: Conn, envelope: EventEnvelope, *, links: EmailLinks | None = None) -> None:
     d = envelope.data
     course = _course(conn, uuid.UUID(d["course_id"]))
-    _store(conn, envelope, [domain.certificate_revoked(uuid.UUID(d["user_id"]),
-                                                              uuid.UUID(d["certificate_id"]), course.title,
-                                                              str(d["reason"]))])
+    _store(conn, envelope, [domain.certificate_revoked(uuid.UUID(d["user_id"]), uuid.UUID(d["certificate_id"]),
+                                                       course.title, str(d["reason"]))], links=links)
 
 
-HANDLERS = {
-    "enrollment.created": on_enrollment_created,
-    "course.published": on_course_published,
-    "certificate.issued": on_certificate_issued,
-    "certificate.revoked": on_certificate_revoked,
-}
+def handlers(links: EmailLinks | None) -> dict[str, Callable[[Conn, EventEnvelope], None]]:
+    """The consumer's handlers by event name; with ``links``, notifications are also emailed."""
+    return {name: functools.partial(fn, links=links) for name, fn in (
+        ("enrollment.created", on_enrollment_created), ("course.published", on_course_published),
+        ("certificate.issued", on_certificate_issued), ("certificate.revoked", on_certificate_revoked))}
+
+
+# --- delivering queued emails (the schedule) -------------------------------------------------------
+
+class Mailer(Protocol):
+    def send(self, mail: Outgoing) -> str: ...
+
+
+def deliver_due(database: Database, mailer: Mailer, *, batch: int = 50, max_attempts: int = 5,
+                retry_after_s: float = 60.0, stale_after_s: float = 900.0,
+                now: datetime | None = None) -> dict[str, int]:
+    """Send the emails that are due, each at most once: claimed ('sending', committed) before the
+    SES call, settled after it. A transient SES failure puts it back later (up to max_attempts);
+    an address suppressed, or a preference turned off, since it was queued stops it. ``now``:
+    the clock (tests pass a later one to reach emails deferred by quiet hours)."""
+    now = now or datetime.now(UTC)
+    out = {"sent": 0, "failed": 0, "retried": 0, "suppressed": 0, "cancelled": 0, "stale": 0}
+    with database.transaction() as conn:
+        out["stale"] = repo.fail_stale_sending(conn, now - timedelta(seconds=stale_after_s))
+        due = repo.claim_due(conn, now, batch)
+    for mail in due:
+        with database.transaction() as conn:
+            if repo.is_suppressed(conn, mail.to_address):
+                repo.settle_email(conn, mail.id, "suppressed")
+                out["suppressed"] += 1
+                continue
+            pref = domain.effective(repo.stored_preferences(conn, mail.user_id), "UTC", None).types[mail.type]
+            if pref.get("email") is None or pref["email"].cadence != "immediately":
+                repo.settle_email(conn, mail.id, "cancelled", error="email turned off after it was queued")
+                out["cancelled"] += 1
+                continue
+        try:
+            message_id = mailer.send(Outgoing(mail.to_address, mail.subject, mail.text_body, mail.html_body,
+                                              mail.unsubscribe_url))
+        except SendFailed as exc:
+            retry = exc.transient and mail.attempts < max_attempts
+            with database.transaction() as conn:
+                repo.settle_email(conn, mail.id, "pending" if retry else "failed", error=str(exc),
+                                  retry_at=now + timedelta(seconds=retry_after_s * mail.attempts) if retry else None)
+            out["retried" if retry else "failed"] += 1
+            logger.warning("email not sent", extra={"email_id": str(mail.id), "retry": retry, "error": str(exc)})
+            continue
+        with database.transaction() as conn:
+            repo.settle_email(conn, mail.id, "sent", ses_message_id=message_id)
+        out["sent"] += 1
+    count("EmailsSent", out["sent"])
+    count("EmailsFailed", out["failed"] + out["stale"])
+    count("EmailsRetried", out["retried"])
+    count("EmailsSuppressed", out["suppressed"])
+    if due or out["stale"]:
+        logger.info("emails delivered", extra=out)
+    return out
+
+
+# --- unsubscribe (the API, no sign-in) ----------------------------------------------------------
+
+def unsubscribe(conn: Conn, key: bytes, token: str) -> tokens.Unsubscribe:
+    """Turn the token's (type, channel) off for its user. The same link works again (idempotent)."""
+    try:
+        what = tokens.verify(key, token, datetime.now(UTC))
+    except tokens.InvalidToken as exc:
+        raise NotFound(str(exc)) from None
+    kind = domain.CATALOGUE.get(what.type)
+    if kind is None or what.channel not in kind.defaults or what.channel in kind.locked:
+        raise NotFound("the link is not valid")
+    repo.save_preferences(conn, what.user_id, [(what.type, what.channel, "off")])  # type: ignore[list-item]
+    return what
 
 
 # --- the caller's inbox and preferences (the API) -------------------------------------------------

@@ -9,6 +9,7 @@ ids, not titles or audiences):
 - `learners_of_course(conn, course_id)`: the users with a live enrolment, told about new content.
 - `version_lessons(conn, course_id, version)`: a published version's lessons (its snapshot), to
   say what a new version changed.
+- `email_of(conn, user_id)`: the address an email notification goes to.
 
 Functions take a psycopg connection with dict rows (as `smartcourse.db.Database` opens them).
 """
@@ -56,3 +57,8 @@ def version_lessons(conn: psycopg.Connection[Any], course_id: uuid.UUID, version
     if row is None:
         return None
     return [lesson for m in row["snapshot"].get("modules", []) for lesson in m.get("lessons", [])]
+
+
+def email_of(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> str | None:
+    row = conn.execute("SELECT email FROM lms.users WHERE id = %s", (user_id,)).fetchone()
+    return str(row["email"]) if row else None
