@@ -83,10 +83,13 @@ function tryIt(doc, base, path, method, op) {
     return h("div", { class: "field" }, h("label", { for: id }, `${p.name} (${p.in}${p.required ? ", required" : ""})`),
       input);
   });
-  const bodySchema = op.requestBody && op.requestBody.content["application/json"].schema;
+  const bodyMedia = mediaType(op.requestBody);
+  const bodySchema = bodyMedia && op.requestBody.content[bodyMedia].schema;
+  const form = bodyMedia === "application/x-www-form-urlencoded";
   const bodyId = `b-${method}-${path}`.replace(/[^A-Za-z0-9-]/g, "_");
   const body = bodySchema ? h("textarea", { id: bodyId, rows: "6", class: "code",
-    value: JSON.stringify(example(doc, bodySchema), null, 2) }) : null;
+    value: form ? new URLSearchParams(example(doc, bodySchema)).toString()
+      : JSON.stringify(example(doc, bodySchema), null, 2) }) : null;
   const out = h("pre", { class: "reference-response", "aria-live": "polite" });
   const send = async (event) => {
     event.preventDefault();
@@ -103,7 +106,7 @@ function tryIt(doc, base, path, method, op) {
     if ([...query].length) url += `?${query}`;
     if (op.security && session.token) headers.authorization = `Bearer ${session.token}`;
     const init = { method: method.toUpperCase(), headers };
-    if (body) { headers["content-type"] = "application/json"; init.body = body.value; }
+    if (body) { headers["content-type"] = bodyMedia; init.body = body.value; }
     out.textContent = "…";
     try {
       const resp = await fetch(url, init);
@@ -119,8 +122,14 @@ function tryIt(doc, base, path, method, op) {
   const signedIn = op.security ? (session.token ? "sent with your session's token"
     : "needs a token: sign in to the app first (same tab)") : "no token needed";
   return h("form", { class: "reference-try", onsubmit: send },
-    controls, body ? h("div", { class: "field" }, h("label", { for: bodyId }, "JSON body"), body) : null,
+    controls, body ? h("div", { class: "field" }, h("label", { for: bodyId }, form ? "Form body" : "JSON body"), body)
+      : null,
     h("p", { class: "muted" }, signedIn), h("button", { type: "submit", class: "primary" }, "Send"), out);
+}
+
+/** The media type of a request body or response (its first; the API declares one), or null. */
+function mediaType(part) {
+  return part && part.content ? Object.keys(part.content)[0] || null : null;
 }
 
 function operation(doc, base, path, method, op) {
@@ -128,15 +137,18 @@ function operation(doc, base, path, method, op) {
     describe(doc, p.schema), p.description ? ` — ${p.description}` : ""));
   const responses = Object.entries(op.responses || {}).map(([status, r]) => h("li", {}, h("code", {}, status), ` ${r.description || ""}`,
     r.headers && r.headers["Retry-After"] ? " (Retry-After)" : ""));
-  const bodySchema = op.requestBody && op.requestBody.content["application/json"].schema;
+  const bodyMedia = mediaType(op.requestBody);
+  const bodySchema = bodyMedia && op.requestBody.content[bodyMedia].schema;
   const okStatus = Object.keys(op.responses || {}).find((s) => s.startsWith("2"));
-  const okSchema = okStatus && op.responses[okStatus].content && op.responses[okStatus].content["application/json"].schema;
+  const okMedia = okStatus && mediaType(op.responses[okStatus]);
+  const okSchema = okMedia === "application/json" ? op.responses[okStatus].content[okMedia].schema : null;
   return h("details", { class: "card reference-op", id: op.operationId },
     h("summary", {}, h("span", { class: `badge method-${method}` }, method.toUpperCase()), " ", h("code", {}, path),
       " — ", op.summary || "", op.security ? "" : h("span", { class: "muted" }, " (public)")),
     params.length ? [h("h3", {}, "Parameters"), h("ul", {}, params)] : null,
-    bodySchema ? [h("h3", {}, "Request body (application/json)"), fieldsTable(doc, bodySchema)] : null,
-    okSchema ? [h("h3", {}, `Response ${okStatus}`), fieldsTable(doc, okSchema)] : null,
+    bodySchema ? [h("h3", {}, `Request body (${bodyMedia})`), fieldsTable(doc, bodySchema)] : null,
+    okSchema ? [h("h3", {}, `Response ${okStatus}`), fieldsTable(doc, okSchema)]
+      : okMedia ? [h("h3", {}, `Response ${okStatus}`), h("p", {}, `A ${okMedia} page.`)] : null,
     h("h3", {}, "Statuses"), h("ul", {}, responses),
     h("h3", {}, "Try it"), tryIt(doc, base, path, method, op));
 }

@@ -28,7 +28,7 @@ def test_the_reference_lists_every_operation_with_its_limits_and_tries_one(
     ask.locator("summary").click()
     # with the request body's fields and the limits the API enforces, and its 429/503 statuses
     expect(ask.locator("table").first).to_contain_text("question")  # the request body
-    expect(ask.locator("table").first).to_contain_text("1-8000 chars")
+    expect(ask.locator("table").first).to_contain_text("1-1000 chars")
     expect(ask.locator("table").nth(1)).to_contain_text("citations")  # the 200 response
     expect(ask).to_contain_text("429")
     # And "Try it" sends the request and shows the answer with its correlation id
