@@ -122,7 +122,7 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
 
     def certified(course_id: str, lesson_id: str) -> str:
         """The learner enrols, completes the course, and the real CertificatesFunction issues."""
-        from tests.integration.certificates.conftest import msk_event
+        from testkit.msk import msk_event
 
         e = _ok(c.post(f"/courses/{course_id}/enrollments", headers=h("learner")), 201)
         _ok(c.put(f"/enrollments/{e['id']}/lessons/{lesson_id}/progress", json={"status": "completed"},
@@ -145,7 +145,7 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
     def notified(enrollment_id: str) -> str:
         """The real NotificationsFunction handles the enrolment's event: the learner's notification."""
         from smartcourse.events import EventEnvelope
-        from tests.integration.certificates.conftest import msk_event
+        from testkit.msk import msk_event
 
         with psycopg.connect(database_url, row_factory=dict_row) as conn:
             row = conn.execute("SELECT payload FROM lms.outbox WHERE event_type = 'smartcourse.enrollment.created.v1' "

@@ -3,7 +3,6 @@ Chalice app in-process. LMS facts are seeded with plain SQL, as the API would le
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import uuid
@@ -68,20 +67,6 @@ def seed_completion(conn: psycopg.Connection[Any], learner_name: str = "Zoë Ån
                  "VALUES (%s, %s, %s, 1, %s, %s)",
                  (enrollment, learner, course, "completed" if completed else "active", at if completed else None))
     return Completion(enrollment, learner, course, learner_name, title, instructor_name, at)
-
-
-def msk_event(envelopes: list[EventEnvelope], topic: str, partition: int = 0, first_offset: int = 0) -> dict[str, Any]:
-    records = []
-    for i, env in enumerate(envelopes):
-        records.append({
-            "topic": topic, "partition": partition, "offset": first_offset + i, "timestamp": 1764150000000,
-            "timestampType": "CREATE_TIME",
-            "key": base64.b64encode(env.aggregate_id.encode()).decode(),
-            "value": base64.b64encode(env.model_dump_json().encode()).decode(),
-            "headers": [{"event_id": list(str(env.id).encode())}],
-        })
-    return {"eventSource": "aws:kafka", "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/x/y",
-            "bootstrapServers": "127.0.0.1:9092", "records": {f"{topic}-{partition}": records}}
 
 
 @pytest.fixture

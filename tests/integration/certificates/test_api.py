@@ -14,8 +14,9 @@ from chalice.test import Client
 
 from smartcourse.auth import issue_token
 from smartcourse.container import reset_all
+from testkit.msk import msk_event
 from tests.conftest import load_function_module
-from tests.integration.certificates.conftest import Completion, insert_user, msk_event, outbox, seed_completion
+from tests.integration.certificates.conftest import Completion, insert_user, outbox, seed_completion
 
 pytestmark = pytest.mark.integration
 

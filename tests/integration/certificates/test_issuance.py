@@ -22,8 +22,9 @@ from smartcourse.consumer import Consumer
 from smartcourse.container import reset_all
 from smartcourse.db import Database
 from smartcourse.events import EventEnvelope
+from testkit.msk import msk_event
 from tests.conftest import load_function_module
-from tests.integration.certificates.conftest import certificates, msk_event, outbox, seed_completion, topic
+from tests.integration.certificates.conftest import certificates, outbox, seed_completion, topic
 
 pytestmark = pytest.mark.integration
 PUBLIC = "https://smartcourse.example.com"

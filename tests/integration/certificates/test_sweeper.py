@@ -18,11 +18,11 @@ from smartcourse.container import reset_all
 from smartcourse.events import EventEnvelope
 from smartcourse.outbox import write_event
 from smartcourse.settings import load_settings
+from testkit.msk import msk_event
 from tests.conftest import load_function_module
 from tests.integration.certificates.conftest import (
     Completion,
     certificates,
-    msk_event,
     outbox,
     seed_completion,
     topic,

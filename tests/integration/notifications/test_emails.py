@@ -21,8 +21,8 @@ from smartcourse.db import Database
 from smartcourse.events import EventEnvelope
 from smartcourse.notifications import service, tokens
 from smartcourse.notifications.domain import Outgoing, SendFailed
+from testkit.msk import msk_event
 from tests.conftest import load_function_module
-from tests.integration.certificates.conftest import msk_event
 from tests.integration.lms.conftest import Api
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ import pytest
 
 from smartcourse.container import reset_all
 from smartcourse.events import EventEnvelope, new_event
+from testkit.msk import msk_event
 from tests.conftest import load_function_module
-from tests.integration.certificates.conftest import msk_event
 from tests.integration.lms.conftest import Api
 
 pytestmark = pytest.mark.integration
