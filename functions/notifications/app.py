@@ -6,7 +6,8 @@ The consumer framework gives each record one transaction with its notify.process
 (a replayed or duplicated event adds nothing) and counts failures in notify.consumer_failures; a
 record that failed MAX_ATTEMPTS times (default 6: the mapping's MaximumRetryAttempts 5 + 1) is
 put on the `<prefix>.dlq` topic with its reason. Event types it does not handle are acknowledged.
-The Schedule event (``source == "aws.events"``) delivers queued emails (`service.deliver_due`).
+The Schedule event (``source == "aws.events"``) queues the digests that are due (at most every 10
+minutes, `service.build_digests`) and delivers queued emails (`service.deliver_due`).
 Settings, the database and the SES client are built on the first invocation.
 """
 
@@ -22,7 +23,7 @@ from smartcourse.container import container, database_for
 from smartcourse.db import Database
 from smartcourse.kafka_client import KafkaDeadLetterSink
 from smartcourse.notifications.mailer import SesMailer
-from smartcourse.notifications.service import EmailLinks, deliver_due, handlers
+from smartcourse.notifications.service import EmailLinks, build_digests, deliver_due, handlers
 from smartcourse.notifications.settings import NotificationsSettings
 from smartcourse.observability import logger, metrics
 from smartcourse.settings import load_settings
@@ -33,6 +34,7 @@ class Deps:
     settings: NotificationsSettings
     database: Database
     mailer: SesMailer
+    links: EmailLinks
     consumer: Consumer
 
 
@@ -45,7 +47,7 @@ def deps() -> Deps:
     consumer = Consumer(s.consumer_name, lambda: database, dict(handlers(links)), schema="notify",
                         max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
                         transient_wait_s=s.transient_wait_s)
-    return Deps(s, database, SesMailer(client("sesv2", s), s.notifications_sender), consumer)
+    return Deps(s, database, SesMailer(client("sesv2", s), s.notifications_sender), links, consumer)
 
 
 @metrics.log_metrics
@@ -54,6 +56,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     d = deps()
     if event.get("source") == "aws.events":
         s = d.settings
-        return deliver_due(d.database, d.mailer, batch=s.email_batch, max_attempts=s.email_max_attempts,
+        digests = build_digests(d.database, d.links)
+        sent = deliver_due(d.database, d.mailer, batch=s.email_batch, max_attempts=s.email_max_attempts,
                            retry_after_s=s.email_retry_after_s, stale_after_s=s.email_stale_after_s)
+        return {**sent, **digests}
     return d.consumer.handle(event, getattr(context, "get_remaining_time_in_millis", None))

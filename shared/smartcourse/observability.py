@@ -53,6 +53,7 @@ METRICS: dict[str, MetricUnit] = {
     "CertificatesIssued": _C,
     # notifications (in-app rows added or changed by an event)
     "NotificationsCreated": _C, "EmailsSent": _C, "EmailsFailed": _C, "EmailsRetried": _C, "EmailsSuppressed": _C,
+    "DigestsQueued": _C,
     # the assistant and its language model
     "AssistantAnswers": _C, "AssistantRefusals": _C, "AssistantAskLatency": _MS,
     "LlmLatency": _MS, "LlmInputTokens": _C, "LlmOutputTokens": _C, "LlmRateLimited": _C, "LlmErrors": _C,

@@ -19,7 +19,7 @@ from smartcourse.errors import NotFound
 from smartcourse.http import path_id, validation_error
 from smartcourse.notifications import schemas as s
 from smartcourse.notifications import service, tokens
-from smartcourse.notifications.domain import CATALOGUE
+from smartcourse.notifications.domain import label_of
 
 bp = Blueprint(__name__)
 TAG = "notifications"
@@ -113,7 +113,7 @@ def unsubscribe_page(token: str) -> Response:
         what = tokens.verify(_key(), token, datetime.now(UTC))
     except tokens.InvalidToken as exc:
         return _page("This link does not work", str(exc), 404)
-    label = CATALOGUE[what.type].label if what.type in CATALOGUE else what.type
+    label = label_of(what.type)
     return _page("Stop these emails?", f"You will no longer receive \u201c{label}\u201d notifications by email. "
                  "You can turn them on again in your notification preferences.", form=True)
 
@@ -134,5 +134,5 @@ def unsubscribe(token: str) -> Response:
             what = service.unsubscribe(conn, _key(), token)
     except NotFound as exc:
         return _page("This link does not work", str(exc), 404)
-    label = CATALOGUE[what.type].label
+    label = label_of(what.type)
     return _page("You are unsubscribed", f"You will no longer receive \u201c{label}\u201d notifications by email.")

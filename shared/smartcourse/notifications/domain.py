@@ -254,7 +254,7 @@ preferences ({label}). <a href="{unsubscribe}">Stop these emails</a>.</p>
 def render_email(message: Message, label: str, unsubscribe_url: str) -> Email:
     """Subject, text and HTML of a notification's email. Every value is escaped into the HTML (the
     template holds no caller text); only absolute https/http links are linked."""
-    link = message.link if message.link and message.link.startswith(("https://", "http://")) else None
+    link = message.link if _absolute(message.link) else None
     text = f"{message.title}\n\n{message.body}\n"
     if link:
         text += f"\n{link}\n"
@@ -284,3 +284,69 @@ class SendFailed(Exception):
     def __init__(self, reason: str, *, transient: bool) -> None:
         super().__init__(reason)
         self.transient = transient
+
+
+# --- digests ---------------------------------------------------------------------------------------
+
+#: Local time a digest goes out: the daily one for yesterday, the weekly one (Monday) for last week.
+DIGEST_HOUR = time(8, 0)
+DigestCadence = Literal["daily", "weekly"]
+DIGEST_CADENCES: tuple[DigestCadence, ...] = ("daily", "weekly")
+
+
+def digest_window(now: datetime, timezone: str, cadence: DigestCadence) -> tuple[datetime, datetime]:
+    """The latest window whose digest is due at ``now`` in the user's zone: daily = the previous
+    local day (due from 08:00 the day after), weekly = the previous Monday-to-Sunday (due Monday
+    08:00). (start, end) in UTC, end exclusive."""
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    today = local.date()
+    before_hour = local.time().replace(tzinfo=None) < DIGEST_HOUR
+    if cadence == "daily":
+        end_day = today - timedelta(days=1) if before_hour else today
+        start_day = end_day - timedelta(days=1)
+    else:
+        monday = today - timedelta(days=today.weekday())
+        end_day = monday - timedelta(days=7) if (today == monday and before_hour) else monday
+        start_day = end_day - timedelta(days=7)
+    start = datetime.combine(start_day, time(0), tzinfo=zone)
+    end = datetime.combine(end_day, time(0), tzinfo=zone)
+    return start.astimezone(now.tzinfo), end.astimezone(now.tzinfo)
+
+
+def label_of(type_: str) -> str:
+    """What a user calls a type, or a digest (for pages and emails)."""
+    if type_ in CATALOGUE:
+        return CATALOGUE[type_].label
+    for cadence in DIGEST_CADENCES:
+        if type_ == digest_type(cadence):
+            return f"{cadence.capitalize()} digest"
+    return type_
+
+
+def digest_type(cadence: DigestCadence) -> str:
+    """What a digest's email (and its unsubscribe link) is about: every type batched at that cadence."""
+    return f"digest_{cadence}"
+
+
+def render_digest(cadence: DigestCadence, items: Sequence[Message], unsubscribe_url: str) -> Email:
+    """One email for a user's window: each notification's title and text, newest first."""
+    n = len(items)
+    period = "day" if cadence == "daily" else "week"
+    subject = f"Your SmartCourse {cadence} digest: {n} notification{'s' if n != 1 else ''}"
+    label = f"{cadence} digest"
+    text = f"{subject}\n" + "".join(f"\n* {m.title}\n  {m.body}\n" + (f"  {m.link}\n" if _absolute(m.link) else "")
+                                    for m in items)
+    text += f"\n--\nEverything you chose to receive once a {period} by email ({label}).\n" \
+            f"Stop these emails: {unsubscribe_url}\n"
+    e = html.escape
+    rows = "".join(f"<li><strong>{e(m.title)}</strong><br>{e(m.body)}"
+                   + (f'<br><a href="{e(m.link or "")}">{e(m.link or "")}</a>' if _absolute(m.link) else "")
+                   + "</li>\n" for m in items)
+    body = _HTML.format(subject=e(subject), title=e(subject), body=f"</p><ul>\n{rows}</ul><p>", link="",
+                        label=e(label), unsubscribe=e(unsubscribe_url))
+    return Email(subject, text, body)
+
+
+def _absolute(link: str | None) -> bool:
+    return bool(link) and str(link).startswith(("https://", "http://"))

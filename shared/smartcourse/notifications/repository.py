@@ -166,3 +166,45 @@ def settle_email(conn: Conn, email_id: uuid.UUID, status: str, *, error: str | N
                  "ses_message_id = %s, sent_at = CASE WHEN %s = 'sent' THEN now() END, "
                  "due_at = coalesce(%s, due_at) WHERE id = %s",
                  (status, error, ses_message_id, status, retry_at, email_id))
+
+
+# --- digests ---------------------------------------------------------------------------------------
+
+def take_job(conn: Conn, name: str, every_s: float) -> bool:
+    """True for the one run that may do job ``name`` now (not done within ``every_s`` seconds)."""
+    return conn.execute("UPDATE notify.jobs SET last_run_at = now() WHERE name = %s "
+                        "AND last_run_at < now() - make_interval(secs => %s) RETURNING name",
+                        (name, every_s)).fetchone() is not None
+
+
+def recent_recipients(conn: Conn, since: datetime) -> list[uuid.UUID]:
+    rows = conn.execute("SELECT DISTINCT user_id FROM notify.notifications WHERE created_at >= %s ORDER BY user_id",
+                        (since,)).fetchall()
+    return [r["user_id"] for r in rows]
+
+
+def notifications_between(conn: Conn, user_id: uuid.UUID, types: list[str], start: datetime,
+                          end: datetime) -> list[Message]:
+    rows = conn.execute("SELECT user_id, type, dedupe_key, title, body, link FROM notify.notifications "
+                        "WHERE user_id = %s AND type = ANY(%s) AND created_at >= %s AND created_at < %s "
+                        "ORDER BY created_at DESC, id DESC", (user_id, types, start, end)).fetchall()
+    return [Message(**r) for r in rows]
+
+
+def insert_digest(conn: Conn, user_id: uuid.UUID, cadence: str, start: datetime, end: datetime,
+                  items: int) -> uuid.UUID | None:
+    """The digest's id, or None when this user's window already has one (another run made it)."""
+    row = conn.execute("INSERT INTO notify.digests (id, user_id, cadence, window_start, window_end, items) "
+                       "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, cadence, window_start) DO NOTHING "
+                       "RETURNING id", (uuid.uuid4(), user_id, cadence, start, end, items)).fetchone()
+    return row["id"] if row else None
+
+
+def enqueue_digest_email(conn: Conn, digest_id: uuid.UUID, user_id: uuid.UUID, type_: str, to_address: str,
+                         subject: str, text_body: str, html_body: str, unsubscribe_url: str, due_at: datetime,
+                         status: str) -> None:
+    conn.execute(
+        "INSERT INTO notify.emails (id, digest_id, user_id, type, to_address, subject, text_body, html_body, "
+        "unsubscribe_url, due_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (uuid.uuid4(), digest_id, user_id, type_, to_address, subject, text_body, html_body, unsubscribe_url,
+         due_at, status))

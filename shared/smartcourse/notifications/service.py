@@ -142,6 +142,21 @@ def handlers(links: EmailLinks | None) -> dict[str, Callable[[Conn, EventEnvelop
 
 # --- delivering queued emails (the schedule) -------------------------------------------------------
 
+def _email_cadences(conn: Conn, user_id: uuid.UUID) -> dict[str, str]:
+    """type -> the user's email cadence, for the types that offer email."""
+    prefs = domain.effective(repo.stored_preferences(conn, user_id), "UTC", None)
+    return {t: ch["email"].cadence for t, ch in prefs.types.items() if "email" in ch}
+
+
+def _still_wanted(conn: Conn, user_id: uuid.UUID, email_type: str) -> bool:
+    """A queued email is still wanted: its type still emailed immediately, or for a digest, some
+    type still batched at its cadence."""
+    cadences = _email_cadences(conn, user_id)
+    for cadence in domain.DIGEST_CADENCES:
+        if email_type == domain.digest_type(cadence):
+            return cadence in cadences.values()
+    return cadences.get(email_type) == "immediately"
+
 class Mailer(Protocol):
     def send(self, mail: Outgoing) -> str: ...
 
@@ -164,8 +179,7 @@ def deliver_due(database: Database, mailer: Mailer, *, batch: int = 50, max_atte
                 repo.settle_email(conn, mail.id, "suppressed")
                 out["suppressed"] += 1
                 continue
-            pref = domain.effective(repo.stored_preferences(conn, mail.user_id), "UTC", None).types[mail.type]
-            if pref.get("email") is None or pref["email"].cadence != "immediately":
+            if not _still_wanted(conn, mail.user_id, mail.type):
                 repo.settle_email(conn, mail.id, "cancelled", error="email turned off after it was queued")
                 out["cancelled"] += 1
                 continue
@@ -192,6 +206,53 @@ def deliver_due(database: Database, mailer: Mailer, *, batch: int = 50, max_atte
     return out
 
 
+# --- digests (the schedule, at most every DIGEST_EVERY_S) -------------------------------------------
+
+DIGEST_EVERY_S = 600.0
+
+
+def build_digests(database: Database, links: EmailLinks, *, now: datetime | None = None,
+                  every_s: float = DIGEST_EVERY_S) -> dict[str, int]:
+    """Queue one digest email per user, cadence and window for the notifications of the types the
+    user batches by email (daily: yesterday's, from 08:00 local; weekly: last week's, from Monday
+    08:00 local). Runs at most once per ``every_s`` whoever calls it; each digest exists once per
+    (user, cadence, window) however often it runs. A window missed for longer than the next one
+    (the schedule stopped for over a day) is not sent late: its notifications stay in the inbox."""
+    now = now or datetime.now(UTC)
+    out = {"digests": 0, "users": 0}
+    with database.transaction() as conn:
+        if not repo.take_job(conn, "digests", every_s):
+            return out
+        users = repo.recent_recipients(conn, now - timedelta(days=8))
+    for user_id in users:
+        with database.transaction() as conn:
+            st = _settings(conn, user_id)
+            quiet = domain.QuietHours(st.quiet_start, st.quiet_end) if st.quiet_start and st.quiet_end else None
+            cadences = _email_cadences(conn, user_id)
+            address = lms_people.email_of(conn, user_id)
+            for cadence in domain.DIGEST_CADENCES:
+                types = sorted(t for t, c in cadences.items() if c == cadence)
+                if not types or address is None:
+                    continue
+                start, end = domain.digest_window(now, st.timezone, cadence)
+                items = repo.notifications_between(conn, user_id, types, start, end)
+                digest_id = repo.insert_digest(conn, user_id, cadence, start, end, len(items)) if items else None
+                if digest_id is None:
+                    continue
+                kind = domain.digest_type(cadence)
+                unsubscribe = links.unsubscribe_url(user_id, kind, now)
+                mail = domain.render_digest(cadence, items, unsubscribe)
+                status = "suppressed" if repo.is_suppressed(conn, address) else "pending"
+                repo.enqueue_digest_email(conn, digest_id, user_id, kind, address, mail.subject, mail.text, mail.html,
+                                          unsubscribe, domain.deliver_at(now, st.timezone, quiet), status)
+                out["digests"] += 1
+        out["users"] += 1
+    if out["digests"]:
+        count("DigestsQueued", out["digests"])
+        logger.info("digests queued", extra=out)
+    return out
+
+
 # --- unsubscribe (the API, no sign-in) ----------------------------------------------------------
 
 def unsubscribe(conn: Conn, key: bytes, token: str) -> tokens.Unsubscribe:
@@ -200,6 +261,11 @@ def unsubscribe(conn: Conn, key: bytes, token: str) -> tokens.Unsubscribe:
         what = tokens.verify(key, token, datetime.now(UTC))
     except tokens.InvalidToken as exc:
         raise NotFound(str(exc)) from None
+    for cadence in domain.DIGEST_CADENCES:  # a digest's link: every type batched at that cadence
+        if what.type == domain.digest_type(cadence) and what.channel == "email":
+            batched = [t for t, c in _email_cadences(conn, what.user_id).items() if c == cadence]
+            repo.save_preferences(conn, what.user_id, [(t, "email", "off") for t in batched])
+            return what
     kind = domain.CATALOGUE.get(what.type)
     if kind is None or what.channel not in kind.defaults or what.channel in kind.locked:
         raise NotFound("the link is not valid")

@@ -80,3 +80,28 @@ def test_tokens_are_signed_single_purpose_and_expire() -> None:
     for tampered in (payload[:-1] + ("A" if payload[-1] != "A" else "B") + "." + mac, payload, "", "a.b"):
         with pytest.raises(tokens.InvalidToken):
             tokens.verify(key, tampered, now)
+
+
+@pytest.mark.parametrize(("now", "cadence", "start", "end"), [
+    # Paris is UTC+1 in December: local midnight = 23:00 UTC the day before
+    ("2026-12-09T07:30:00", "daily", "2026-12-07T23:00:00", "2026-12-08T23:00:00"),   # 08:30 Wed: Tuesday's
+    ("2026-12-09T06:30:00", "daily", "2026-12-06T23:00:00", "2026-12-07T23:00:00"),   # 07:30 Wed: still Monday's
+    ("2026-12-07T07:30:00", "weekly", "2026-11-29T23:00:00", "2026-12-06T23:00:00"),  # Mon 08:30: last week
+    ("2026-12-07T06:30:00", "weekly", "2026-11-22T23:00:00", "2026-11-29T23:00:00"),  # Mon 07:30: the week before
+    ("2026-12-10T12:00:00", "weekly", "2026-11-29T23:00:00", "2026-12-06T23:00:00"),  # Thursday: last week
+    ("2026-03-30T07:30:00", "daily", "2026-03-28T23:00:00", "2026-03-29T22:00:00"),   # the 23-hour DST day
+])
+def test_a_digest_window_is_the_last_local_day_or_week_due_at_eight(now: str, cadence: str, start: str,
+                                                                    end: str) -> None:
+    assert domain.digest_window(utc(now), PARIS, cadence) == (utc(start), utc(end))  # type: ignore[arg-type]
+
+
+def test_a_digest_lists_each_notification_escaped_with_absolute_links_only() -> None:
+    user = uuid.uuid4()
+    items = [domain.Message(user, "course_updated", "a", "<SQL> updated", "New: Joins & <Indexes>.", "#/courses/1"),
+             domain.Message(user, "certificate_issued", "b", "Certificate", "Done.", "https://v.example/c/X")]
+    mail = domain.render_digest("daily", items, "https://api.example/unsubscribe/t")
+    assert mail.subject == "Your SmartCourse daily digest: 2 notifications"
+    assert "&lt;SQL&gt; updated" in mail.html and "<SQL>" not in mail.html and "#/courses/1" not in mail.html
+    assert 'href="https://v.example/c/X"' in mail.html and "https://api.example/unsubscribe/t" in mail.text
+    assert domain.digest_type("weekly") == "digest_weekly"
