@@ -56,6 +56,18 @@ def test_each_function_reads_only_the_secrets_it_uses() -> None:
         assert secrets_of(name) == "!Ref 'DatabaseSecretArn'", name
     assistant = secrets_of("AssistantFunction")
     assert "GroqApiKeySecretArn" in assistant and "HasGroqSecret" in assistant
+    notifications = secrets_of("NotificationsFunction")  # the JWT key signs its unsubscribe links
+    assert "JwtSecretArn" in notifications and "GroqApiKeySecretArn" not in notifications
+
+
+def test_every_msk_mapping_publishes_its_kafka_metrics() -> None:
+    # MetricsConfig: the mapping's own EventCount, ErrorCount and KafkaMetrics (consumer lag per
+    # mapping), beside the OffsetLag alarms.
+    mappings = [(name, ev["Properties"]) for name, fn in FUNCTIONS.items()
+                for ev in fn["Properties"].get("Events", {}).values() if ev["Type"] == "MSK"]
+    assert len(mappings) >= 3
+    for name, props in mappings:
+        assert set(props["MetricsConfig"]["Metrics"]) == {"EventCount", "ErrorCount", "KafkaMetrics"}, name
 
 
 def test_what_a_deploy_must_supply_has_no_placeholder_default() -> None:
