@@ -109,12 +109,13 @@ class PrivateStack:
             self.template, env,
             RuntimeOptions(http_port=self.http_port, schedule_rate_s=1.0, log_dir=self.workdir / "logs",
                            only_functions={"ApiFunction", "OutboxRelayFunction", "IngestFunction",
-                                           "CertificatesFunction"}),
+                                           "CertificatesFunction", "NotificationsFunction"}),
             stage=self.stage, kafka_bootstrap=self.bootstrap, sqs=self.sqs, s3_queues=self.queues)
         self.runtime.start()
         if not self.runtime.wait_for_consumers(120):
             raise RuntimeError("the MSK mappings' consumers got no partitions in 120 s")
-        log(f"runtime up (functions: ApiFunction, OutboxRelayFunction, IngestFunction, CertificatesFunction; "
+        log(f"runtime up (functions: ApiFunction, OutboxRelayFunction, IngestFunction, CertificatesFunction, "
+            f"NotificationsFunction; "
             f"logs in {self.workdir / 'logs'})")
 
     # -- faults -----------------------------------------------------------------------------------

@@ -26,10 +26,10 @@ def consumer_lag(stack: PrivateStack) -> dict[str, int]:
     reader = KafkaConsumer(bootstrap_servers=stack.bootstrap, client_id="chaos-lag-reader")
     try:
         out = {}
-        for name in ("ingest", "certificates"):
+        for name, suffixes in (("ingest", ("course", "asset")), ("certificates", ("enrollment",)),
+                               ("notifications", ("enrollment", "course", "certificate"))):
             group = f"smartcourse-{stack.stage}-{name}"
-            topics = [f"{stack.prefix}.course", f"{stack.prefix}.asset"] if name == "ingest" \
-                else [f"{stack.prefix}.enrollment"]
+            topics = [f"{stack.prefix}.{s}" for s in suffixes]
             parts = [TopicPartition(t, p) for t in topics for p in (reader.partitions_for_topic(t) or ())]
             ends = reader.end_offsets(parts)
             committed = admin.list_group_offsets({group: None}).get(group) or {}
@@ -149,6 +149,19 @@ def count(stack: PrivateStack, workload: WorkloadResult, report: Report, *,
         completed_enrollments = {r[0] for r in conn.execute(
             "SELECT id::text FROM lms.enrollments WHERE status = 'completed'")}
         certs = conn.execute("SELECT enrollment_id::text, s3_key, id::text FROM lms.certificates").fetchall()
+        notify_processed = {r[0] for r in conn.execute(
+            "SELECT event_id::text FROM notify.processed_events WHERE consumer = 'notifications'")}
+        enrolled = [r[0] for r in conn.execute(
+            "SELECT payload->'data'->>'enrollment_id' FROM lms.outbox WHERE event_type = "
+            "'smartcourse.enrollment.created.v1' UNION ALL SELECT payload->'data'->>'enrollment_id' "
+            "FROM lms.outbox_archive WHERE event_type = 'smartcourse.enrollment.created.v1'")]
+        notes = Counter(r[0] for r in conn.execute(
+            "SELECT type || ' ' || dedupe_key FROM notify.notifications "
+            "WHERE type IN ('enrollment_confirmed', 'certificate_issued')"))
+        emails_per_note = conn.execute(
+            "SELECT count(*) FROM (SELECT notification_id FROM notify.emails WHERE notification_id IS NOT NULL "
+            "GROUP BY 1 HAVING count(*) > 1) x").fetchone()
+        email_status = dict(conn.execute("SELECT status, count(*) FROM notify.emails GROUP BY 1").fetchall())
         issued_events = Counter(r[0] for r in conn.execute(
             "SELECT payload->'data'->>'certificate_id' FROM lms.outbox WHERE event_type = "
             "'smartcourse.certificate.issued.v1'"))
@@ -201,6 +214,17 @@ def count(stack: PrivateStack, workload: WorkloadResult, report: Report, *,
                    len(unprocessed & superseded))
         unprocessed -= superseded
     report.add("course.published/asset.deleted never processed by IngestFunction", len(unprocessed), must_be=0)
+    notify_types = {"smartcourse.enrollment.created.v1", "smartcourse.certificate.issued.v1"}
+    notify_ids = {i for i, t in committed.items() if t in notify_types}
+    report.add("enrollment.created/certificate.issued never processed by NotificationsFunction",
+               len(notify_ids - notify_processed), must_be=0)  # it uses no S3: no outage excuses a loss
+    report.add("enrolments without exactly one in-app notification",
+               sum(1 for e in enrolled if notes.get(f"enrollment_confirmed enrollment:{e}") != 1), must_be=0)
+    report.add("certificates without exactly one in-app notification",
+               sum(1 for _, _, cid in certs if notes.get(f"certificate_issued certificate:{cid}") != 1), must_be=0)
+    report.add("notifications with more than one email", int(emails_per_note[0]) if emails_per_note else -1,
+               must_be=0)
+    report.add("notification emails by status", sum(email_status.values()), json.dumps(email_status, sort_keys=True))
     per_enrollment = Counter(e for e, _, _ in certs)
     report.add("completed enrollments (db)", len(completed_enrollments))
     report.add("completions the client saw that the db does not have", len(workload.completed - completed_enrollments),
