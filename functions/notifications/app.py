@@ -6,8 +6,9 @@ The consumer framework gives each record one transaction with its notify.process
 (a replayed or duplicated event adds nothing) and counts failures in notify.consumer_failures; a
 record that failed MAX_ATTEMPTS times (default 6: the mapping's MaximumRetryAttempts 5 + 1) is
 put on the `<prefix>.dlq` topic with its reason. Event types it does not handle are acknowledged.
-The Schedule event (``source == "aws.events"``) queues the digests that are due (at most every 10
-minutes, `service.build_digests`) and delivers queued emails (`service.deliver_due`).
+The Schedule event (``source == "aws.events"``) tells instructors about uploads the AI side marked
+failed (`service.notify_failed_uploads`, from a watermark), queues the digests that are due (at most
+every 10 minutes, `service.build_digests`) and delivers queued emails (`service.deliver_due`).
 Settings, the database and the SES client are built on the first invocation.
 """
 
@@ -23,7 +24,13 @@ from smartcourse.container import container, database_for
 from smartcourse.db import Database
 from smartcourse.kafka_client import KafkaDeadLetterSink
 from smartcourse.notifications.mailer import SesMailer
-from smartcourse.notifications.service import EmailLinks, build_digests, deliver_due, handlers
+from smartcourse.notifications.service import (
+    EmailLinks,
+    build_digests,
+    deliver_due,
+    handlers,
+    notify_failed_uploads,
+)
 from smartcourse.notifications.settings import NotificationsSettings
 from smartcourse.observability import logger, metrics
 from smartcourse.settings import load_settings
@@ -56,8 +63,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     d = deps()
     if event.get("source") == "aws.events":
         s = d.settings
+        failed_uploads = notify_failed_uploads(d.database, d.links)
         digests = build_digests(d.database, d.links)
         sent = deliver_due(d.database, d.mailer, batch=s.email_batch, max_attempts=s.email_max_attempts,
                            retry_after_s=s.email_retry_after_s, stale_after_s=s.email_stale_after_s)
-        return {**sent, **digests}
+        return {**sent, **digests, "failed_uploads": failed_uploads}
     return d.consumer.handle(event, getattr(context, "get_remaining_time_in_millis", None))

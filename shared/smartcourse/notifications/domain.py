@@ -58,6 +58,9 @@ CATALOGUE: dict[str, NotificationType] = {t.name: t for t in (
     NotificationType("enrollment_milestone", "Enrolment milestones",
                      "A course you teach reached 10, 25, 50, 100, ... enrolments, or its capacity.", "instructor",
                      {"in_app": "immediately", "email": "weekly"}),
+    NotificationType("asset_failed", "Upload could not be processed",
+                     "A file you uploaded to a course could not be read for the assistant, and why.", "instructor",
+                     {"in_app": "immediately", "email": "immediately"}),
 )}
 TYPE_NAMES = tuple(CATALOGUE)
 
@@ -118,6 +121,13 @@ def certificate_issued(user_id: uuid.UUID, certificate_id: uuid.UUID, course_tit
 def certificate_revoked(user_id: uuid.UUID, certificate_id: uuid.UUID, course_title: str, reason: str) -> Message:
     return Message(user_id, "certificate_revoked", f"certificate:{certificate_id}",
                    f"Your certificate for {course_title} was revoked", f"Reason: {reason}", "#/certificates")
+
+
+def asset_failed(instructor_id: uuid.UUID, course_id: uuid.UUID, course_title: str, document_id: uuid.UUID,
+                 filename: str, reason: str) -> Message:
+    return Message(instructor_id, "asset_failed", f"document:{document_id}",
+                   f"{filename} could not be processed", f"In {course_title}: {reason}. Upload a corrected file "
+                   "to make it available to the course assistant.", f"#/teach/courses/{course_id}")
 
 
 def milestone(count: int, capacity: int | None) -> int | None:

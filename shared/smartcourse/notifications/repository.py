@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
 import psycopg
@@ -208,3 +208,13 @@ def enqueue_digest_email(conn: Conn, digest_id: uuid.UUID, user_id: uuid.UUID, t
         "unsubscribe_url, due_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (uuid.uuid4(), digest_id, user_id, type_, to_address, subject, text_body, html_body, unsubscribe_url,
          due_at, status))
+
+
+def watermark(conn: Conn, name: str) -> datetime:
+    """The position a scan reached (locked until the transaction ends: one scan at a time)."""
+    row = conn.execute("SELECT position FROM notify.watermarks WHERE name = %s FOR UPDATE", (name,)).fetchone()
+    return row["position"] if row else datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def move_watermark(conn: Conn, name: str, position: datetime) -> None:
+    conn.execute("UPDATE notify.watermarks SET position = greatest(position, %s) WHERE name = %s", (position, name))

@@ -15,7 +15,7 @@ from smartcourse.notifications.domain import CATALOGUE, Cadence, Channel
 from smartcourse.partial import check_partial, partial_schema
 
 TypeName = Literal["enrollment_confirmed", "course_updated", "certificate_issued", "certificate_revoked",
-                   "enrollment_milestone"]
+                   "enrollment_milestone", "asset_failed"]
 #: "HH:MM", 24-hour clock, in the user's time zone
 ClockTime = Annotated[str, Field(min_length=5, max_length=5, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
                                  examples=["22:00"])]

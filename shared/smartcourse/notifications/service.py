@@ -32,7 +32,7 @@ from smartcourse.notifications import repository as repo
 from smartcourse.notifications import schemas as s
 from smartcourse.notifications.domain import Outgoing, SendFailed
 from smartcourse.observability import count, logger
-from smartcourse.readonly import lms_people
+from smartcourse.readonly import ai_index, lms_people
 
 Conn = psycopg.Connection[Any]
 
@@ -251,6 +251,49 @@ def build_digests(database: Database, links: EmailLinks, *, now: datetime | None
         count("DigestsQueued", out["digests"])
         logger.info("digests queued", extra=out)
     return out
+
+
+# --- failed uploads (the schedule): the AI side's failed documents -> their instructor -------------
+
+#: How far back each scan starts before the watermark: a document committed late with an earlier
+#: updated_at is still seen (the dedupe key makes the overlap harmless).
+FAILED_SCAN_OVERLAP = timedelta(minutes=10)
+
+
+def notify_failed_uploads(database: Database, links: EmailLinks | None, *, batch: int = 200,
+                          max_pages: int = 20) -> int:
+    """Tell each course's instructor about the uploads the AI side marked failed since the last
+    scan, with the reason (once per document, by its dedupe key). Pages through them by
+    (updated_at, id), so a burst larger than a page moves the watermark on."""
+    added = 0
+    with database.transaction() as conn:
+        since = repo.watermark(conn, "failed_documents")
+        position, after = since - FAILED_SCAN_OVERLAP, None
+        failed: list[ai_index.FailedDocument] = []
+        for _ in range(max_pages):
+            page = ai_index.failed_documents_since(conn, position, batch, after)
+            failed.extend(page)
+            if len(page) < batch:
+                break
+            position, after = page[-1].updated_at, page[-1].id
+        for doc in failed:
+            course = lms_people.course(conn, doc.course_id)
+            if course is None:
+                continue
+            filename = lms_people.asset_filename(conn, doc.asset_id) or "An upload"
+            reason = doc.error or doc.error_code or "the file could not be read"
+            message = domain.asset_failed(course.instructor_id, course.id, course.title, doc.id, filename, reason)
+            nid = repo.insert(conn, message, doc.id)
+            if nid is not None:
+                added += 1
+                if links is not None:
+                    _email_for(conn, nid, message, links)
+        if failed:
+            repo.move_watermark(conn, "failed_documents", failed[-1].updated_at)
+    if added:
+        count("NotificationsCreated", added)
+        logger.info("failed uploads notified", extra={"added": added, "scanned": len(failed)})
+    return added
 
 
 # --- unsubscribe (the API, no sign-in) ----------------------------------------------------------

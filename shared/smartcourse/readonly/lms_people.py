@@ -10,6 +10,7 @@ ids, not titles or audiences):
 - `version_lessons(conn, course_id, version)`: a published version's lessons (its snapshot), to
   say what a new version changed.
 - `email_of(conn, user_id)`: the address an email notification goes to.
+- `asset_filename(conn, asset_id)`: what the instructor called an upload.
 
 Functions take a psycopg connection with dict rows (as `smartcourse.db.Database` opens them).
 """
@@ -62,3 +63,8 @@ def version_lessons(conn: psycopg.Connection[Any], course_id: uuid.UUID, version
 def email_of(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> str | None:
     row = conn.execute("SELECT email FROM lms.users WHERE id = %s", (user_id,)).fetchone()
     return str(row["email"]) if row else None
+
+
+def asset_filename(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> str | None:
+    row = conn.execute("SELECT filename FROM lms.assets WHERE id = %s", (asset_id,)).fetchone()
+    return str(row["filename"]) if row else None

@@ -219,3 +219,28 @@ def test_preferences_default_change_persist_and_refuse_what_cannot_be(api: Api) 
     assert problem({"types": [{"type": "enrollment_confirmed", "channels": {"sms": {"cadence": "daily"}}}]}) \
         == (422, ["types.0.channels.sms"])
     assert problem({"quiet_hours": {"start": "08:00", "end": "08:00"}}) == (422, ["quiet_hours.end"])
+
+
+def test_an_upload_the_ai_side_failed_is_notified_to_the_instructor_once(
+        api: Api, db: psycopg.Connection[Any], consume: Any, in_process_env: dict[str, str]) -> None:
+    teacher, _ = api.user("instructor")
+    course = api.call("POST", "/courses", teacher, {"title": "Compilers"}).body
+    asset = api.call("POST", f"/courses/{course['id']}/assets", teacher,
+                     {"filename": "slides.pdf", "content_type": "application/pdf", "size": 100}).body["asset"]
+    # As IngestFunction leaves it when the file cannot be read
+    doc = uuid.uuid4()
+    db.execute("INSERT INTO ai.documents (id, asset_id, course_id, s3_key, status, error_code, error) "
+               "VALUES (%s, %s, %s, 'k', 'failed', 'unreadable_pdf', 'the PDF is encrypted')",
+               (doc, asset["id"], course["id"]))
+    notifications = load_function_module("notifications")
+    for _ in range(2):  # the schedule runs again: nothing new
+        out = notifications.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, Ctx())
+        assert "failed_uploads" in out
+    [item] = [i for i in inbox(api, teacher)["items"] if i["type"] == "asset_failed"]
+    assert item["title"] == "slides.pdf could not be processed"
+    assert "the PDF is encrypted" in item["body"] and item["link"] == f"#/teach/courses/{course['id']}"
+    assert db.execute("SELECT count(*) AS n FROM notify.notifications WHERE dedupe_key = %s",
+                      (f"document:{doc}",)).fetchone() == {"n": 1}
+    emails = db.execute("SELECT count(*) AS n FROM notify.emails e JOIN notify.notifications n "
+                        "ON n.id = e.notification_id WHERE n.dedupe_key = %s", (f"document:{doc}",)).fetchone()
+    assert emails == {"n": 1}
