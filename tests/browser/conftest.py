@@ -213,6 +213,29 @@ def page(browser: Any, web_stack: WebStack, browser_log: BrowserLog, request: py
         context.close()
 
 
+PHONE_WIDTH = 375
+
+
+@pytest.fixture
+def phone(browser: Any, web_stack: WebStack, browser_log: BrowserLog, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A page on a 375 px wide touch screen, for the narrow-screen checks (see `assert_fits`)."""
+    context = browser.new_context(base_url=web_stack.web_url, viewport={"width": PHONE_WIDTH, "height": 740},
+                                  is_mobile=True, has_touch=True)
+    context.set_default_timeout(30_000)
+    p = browser_log.watch(context.new_page())
+    request.node.stash[_PAGES] = [p]
+    try:
+        yield p
+    finally:
+        context.close()
+
+
+def assert_fits(page: Any) -> None:
+    """The page needs no horizontal scrolling on the phone's screen."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE_WIDTH, f"the page is {width}px wide on a {PHONE_WIDTH}px screen (horizontal scrolling)"
+
+
 @pytest.fixture
 def shot(request: pytest.FixtureRequest) -> Callable[[Any, str], Path]:
     """shot(page, name): a full-page PNG, numbered in the order taken, under

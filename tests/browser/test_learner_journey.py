@@ -16,7 +16,7 @@ import pytest
 from fpdf import FPDF
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD, WebStack
+from tests.browser.conftest import PASSWORD, WebStack, assert_fits
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 # The API's first requests start functions (cold starts) and hash passwords (Argon2id): give
@@ -263,36 +263,25 @@ def test_keyboard_only_sign_in_enrol_and_mark_a_lesson_done(
     shot(page, "keyboard-lesson-done")
 
 
-def test_narrow_screen_375px(browser: Any, web_stack: WebStack, course: PublishedCourse, shot: Any,
+def test_narrow_screen_375px(phone: Any, web_stack: WebStack, course: PublishedCourse, shot: Any,
                              browser_log: Any) -> None:
     email = web_stack.unique_email("phone")
     web_stack.register(email, "student", "Pat Phone")
-    context = browser.new_context(base_url=web_stack.web_url, viewport={"width": 375, "height": 740},
-                                  is_mobile=True, has_touch=True)
-    context.set_default_timeout(30_000)
-    try:
-        page = browser_log.watch(context.new_page())
-
-        def fits() -> None:
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= 375, f"the page is {width}px wide on a 375px screen (horizontal scrolling)"
-
-        page.goto("/#/signin")
-        page.get_by_label("Email").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", level=1)).to_have_text("Course catalogue")
-        fits()
-        shot(page, "375-catalogue")
-        page.goto(f"/#/courses/{course.id}")
-        page.get_by_role("button", name="Enrol in this course").click()
-        expect(page.get_by_role("progressbar", name="Course progress")).to_be_visible()
-        fits()
-        shot(page, "375-course")
-        page.goto(f"/#/courses/{course.id}/lessons/{course.welcome_id}")
-        expect(page.get_by_role("heading", level=1)).to_have_text("Welcome")
-        fits()
-        shot(page, "375-lesson")
-        assert browser_log.page_errors == [], browser_log.summary()
-    finally:
-        context.close()
+    page = phone
+    page.goto("/#/signin")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Course catalogue")
+    assert_fits(page)
+    shot(page, "375-catalogue")
+    page.goto(f"/#/courses/{course.id}")
+    page.get_by_role("button", name="Enrol in this course").click()
+    expect(page.get_by_role("progressbar", name="Course progress")).to_be_visible()
+    assert_fits(page)
+    shot(page, "375-course")
+    page.goto(f"/#/courses/{course.id}/lessons/{course.welcome_id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome")
+    assert_fits(page)
+    shot(page, "375-lesson")
+    assert browser_log.page_errors == [], browser_log.summary()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD, WebStack
+from tests.browser.conftest import PASSWORD, WebStack, assert_fits
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 # The API's first requests start functions (cold starts) and hash passwords (Argon2id): give
@@ -178,33 +178,22 @@ def test_keyboard_only_the_bell_opens_the_inbox(page: Any, web_stack: WebStack, 
     shot(page, "keyboard-only-unread")
 
 
-def test_inbox_and_preferences_fit_a_375px_screen(browser: Any, web_stack: WebStack, course: PublishedCourse,
+def test_inbox_and_preferences_fit_a_375px_screen(phone: Any, web_stack: WebStack, course: PublishedCourse,
                                                   shot: Any, browser_log: Any) -> None:
     email = web_stack.unique_email("bell-phone")
     token = web_stack.register(email, "student", "Pat Phone")
     _ok(web_stack.api.post(f"/courses/{course.id}/enrollments", headers=web_stack.auth(token), json={}), 201)
-    context = browser.new_context(base_url=web_stack.web_url, viewport={"width": 375, "height": 740},
-                                  is_mobile=True, has_touch=True)
-    context.set_default_timeout(30_000)
-    try:
-        page = browser_log.watch(context.new_page())
-
-        def fits() -> None:
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= 375, f"the page is {width}px wide on a 375px screen (horizontal scrolling)"
-
-        sign_in(page, email)
-        expect(page.get_by_test_id("unread-count")).to_have_text(SOME_UNREAD, timeout=NOTIFICATION_TIMEOUT_MS)
-        page.locator("#nav-bell").click()
-        expect(page.get_by_role("heading", level=1)).to_have_text("Notifications")
-        expect(page.locator("li.notification").first).to_be_visible()
-        fits()
-        shot(page, "375-inbox")
-        page.get_by_role("link", name="Notification preferences").click()
-        expect(page.get_by_role("heading", level=1)).to_have_text("Notification preferences")
-        expect(page.locator('select[data-type="enrollment_confirmed"][data-channel="email"]')).to_be_visible()
-        fits()
-        shot(page, "375-preferences")
-        assert browser_log.page_errors == [], browser_log.summary()
-    finally:
-        context.close()
+    page = phone
+    sign_in(page, email)
+    expect(page.get_by_test_id("unread-count")).to_have_text(SOME_UNREAD, timeout=NOTIFICATION_TIMEOUT_MS)
+    page.locator("#nav-bell").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Notifications")
+    expect(page.locator("li.notification").first).to_be_visible()
+    assert_fits(page)
+    shot(page, "375-inbox")
+    page.get_by_role("link", name="Notification preferences").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Notification preferences")
+    expect(page.locator('select[data-type="enrollment_confirmed"][data-channel="email"]')).to_be_visible()
+    assert_fits(page)
+    shot(page, "375-preferences")
+    assert browser_log.page_errors == [], browser_log.summary()

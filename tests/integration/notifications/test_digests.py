@@ -13,23 +13,14 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from smartcourse.container import reset_all
 from smartcourse.db import Database
 from smartcourse.notifications import repository as repo
 from smartcourse.notifications import service
-from tests.conftest import load_function_module
 from tests.integration.lms.conftest import Api
 from tests.integration.notifications.test_emails import sent_to
 
 pytestmark = pytest.mark.integration
 PARIS = ZoneInfo("Europe/Paris")
-
-
-@pytest.fixture
-def fn(api_module: Any, in_process_env: dict[str, str], provisioned: Any) -> Any:
-    module = load_function_module("notifications")
-    reset_all()
-    return module
 
 
 def notify(db: psycopg.Connection[Any], user_id: str, type_: str, title: str, at: datetime) -> None:

@@ -16,30 +16,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from smartcourse.container import reset_all
 from smartcourse.db import Database
 from smartcourse.events import EventEnvelope
 from smartcourse.notifications import service, tokens
 from smartcourse.notifications.domain import Outgoing, SendFailed
 from testkit.msk import msk_event
-from tests.conftest import load_function_module
 from tests.integration.lms.conftest import Api
+from tests.integration.notifications.conftest import Ctx
 
 pytestmark = pytest.mark.integration
-
-
-class Ctx:
-    function_name = "NotificationsFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:NotificationsFunction"
-    aws_request_id = "req-1"
-
-
-@pytest.fixture
-def fn(api_module: Any, in_process_env: dict[str, str], provisioned: Any) -> Any:
-    module = load_function_module("notifications")
-    reset_all()
-    return module
 
 
 def sent_to(endpoint: str, address: str) -> list[email.message.EmailMessage]:

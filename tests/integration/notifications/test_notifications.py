@@ -12,33 +12,22 @@ from typing import Any
 import psycopg
 import pytest
 
-from smartcourse.container import reset_all
 from smartcourse.events import EventEnvelope, new_event
 from testkit.msk import msk_event
-from tests.conftest import load_function_module
 from tests.integration.lms.conftest import Api
+from tests.integration.notifications.conftest import Ctx
 
 pytestmark = pytest.mark.integration
 
 
-class Ctx:
-    function_name = "NotificationsFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:NotificationsFunction"
-    aws_request_id = "req-1"
-
-
 @pytest.fixture
-def consume(api_module: Any, in_process_env: dict[str, str]) -> Any:
+def consume(fn: Any, in_process_env: dict[str, str]) -> Any:
     """Deliver envelopes to the real handler as one MSK batch on their topic; returns its answer."""
-    notifications = load_function_module("notifications")
-    reset_all()
     offsets = iter(range(10**6))
 
     def deliver(*envelopes: EventEnvelope) -> dict[str, Any]:
         topic = f"{in_process_env['TOPIC_PREFIX']}.{envelopes[0].aggregate_type}"
-        result: dict[str, Any] = notifications.handler(msk_event(list(envelopes), topic, first_offset=next(offsets)),
-                                                       Ctx())
+        result: dict[str, Any] = fn.handler(msk_event(list(envelopes), topic, first_offset=next(offsets)), Ctx())
         return result
     return deliver
 
@@ -222,7 +211,7 @@ def test_preferences_default_change_persist_and_refuse_what_cannot_be(api: Api) 
 
 
 def test_an_upload_the_ai_side_failed_is_notified_to_the_instructor_once(
-        api: Api, db: psycopg.Connection[Any], consume: Any, in_process_env: dict[str, str]) -> None:
+        api: Api, db: psycopg.Connection[Any], fn: Any) -> None:
     teacher, _ = api.user("instructor")
     course = api.call("POST", "/courses", teacher, {"title": "Compilers"}).body
     asset = api.call("POST", f"/courses/{course['id']}/assets", teacher,
@@ -232,9 +221,8 @@ def test_an_upload_the_ai_side_failed_is_notified_to_the_instructor_once(
     db.execute("INSERT INTO ai.documents (id, asset_id, course_id, s3_key, status, error_code, error) "
                "VALUES (%s, %s, %s, 'k', 'failed', 'unreadable_pdf', 'the PDF is encrypted')",
                (doc, asset["id"], course["id"]))
-    notifications = load_function_module("notifications")
     for _ in range(2):  # the schedule runs again: nothing new
-        out = notifications.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, Ctx())
+        out = fn.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, Ctx())
         assert "failed_uploads" in out
     [item] = [i for i in inbox(api, teacher)["items"] if i["type"] == "asset_failed"]
     assert item["title"] == "slides.pdf could not be processed"
