@@ -26,7 +26,7 @@ class Gateway:
     users: dict[str, dict[str, Any]]
 
 
-def _sign_in(client: httpx.Client, role: str) -> tuple[str, dict[str, Any]]:
+def sign_in(client: httpx.Client, role: str) -> tuple[str, dict[str, Any]]:
     email = f"sec-{role}-{secrets.token_hex(4)}@example.com"
     r = client.post("/auth/register", json={"email": email, "password": PASSWORD, "name": role.title(), "role": role})
     assert r.status_code == 201, r.text
@@ -55,7 +55,7 @@ def gateway(template: Any, function_env: dict[str, str], provisioned: Any, stack
             tokens: dict[str, str] = {}
             users: dict[str, dict[str, Any]] = {}
             for role in ("student", "instructor"):
-                tokens[role], users[role] = _sign_in(client, role)
+                tokens[role], users[role] = sign_in(client, role)
             email = f"sec-admin-{secrets.token_hex(4)}@example.com"
             users["admin"] = dict(create_admin(database_url, email, "Admin", PASSWORD))
             login = client.post("/auth/login", json={"email": email, "password": PASSWORD})

@@ -1,7 +1,7 @@
 """Schemathesis against the API's own /openapi.json, through the local gateway: every operation,
 each generated request sent anonymously and with a valid token of each role (student, instructor,
 admin), then stateful chains along the document's links. Checks: every check Schemathesis has but one
-(CHECKS, LEFT_OUT): no 5xx; status, headers, content type and body as documented; what the document
+(CHECKS; object_level_authorization with two instructors as peers): no 5xx; status, headers, content type and body as documented; what the document
 allows is accepted and what it forbids refused; 405 with Allow; auth enforced where declared; a
 deleted resource stays gone. Bounded and deterministic: MAX_EXAMPLES per operation, derandomized."""
 
@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
     ignored_auth,
     missing_required_header,
     negative_data_rejection,
+    object_level_authorization,
     positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
@@ -33,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     use_after_free,
 )
 
-from tests.security.conftest import Gateway
+from tests.security.conftest import Gateway, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -49,12 +50,10 @@ CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conform
 CHECKS = [*CONFORMANCE, response_headers_conformance, negative_data_rejection, positive_data_acceptance,
           missing_required_header, unsupported_method, allow_header_conformance, ignored_auth]
 STATEFUL_CHECKS = [*CHECKS, use_after_free, ensure_resource_availability]
-LEFT_OUT = {
-    # It replays one identity's reads as its configured peers (an "escalating" auth provider);
-    # with none configured it does nothing. tests/security/test_route_matrix.py does this for every
-    # operation: owner, other instructor, enrolled and unenrolled student, admin, anonymous.
-    "object_level_authorization": "test_route_matrix.py",
-}
+# object_level_authorization needs two identities of one role whose objects are private to each
+# other (an "escalating" Schemathesis auth provider with peers): test_one_instructor_never_reads_
+# anothers_objects runs it; test_route_matrix.py covers every operation x actor besides.
+PEER_CHECKS = [*STATEFUL_CHECKS, object_level_authorization]
 SENT: Counter[tuple[str, str, int]] = Counter()   # (operation, role, status) -> requests
 
 
@@ -90,9 +89,9 @@ DOCUMENT = _document()
 # answer), and OPTIONS with the CORS preflight the template's Globals.Api.Cors declares.
 UNEXPECTED_METHODS = ["get", "put", "post", "delete", "options", "patch", "trace", "query"]
 ACCEPTED = ["2xx", "401", "403", "404", "409", "413", "422", "429"]  # positive_data_acceptance, see CHECKS
-CONFIG = SchemathesisConfig.from_dict({"phases": {"coverage": {"unexpected-methods": UNEXPECTED_METHODS}},
-                                       "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}}})
-schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
+SETTINGS = {"phases": {"coverage": {"unexpected-methods": UNEXPECTED_METHODS}},
+            "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}}}
+schema = schemathesis.openapi.from_dict(DOCUMENT, config=SchemathesisConfig.from_dict(SETTINGS))
 
 
 @schema.parametrize()
@@ -111,7 +110,7 @@ def test_every_operation_for_every_role(case: Any, gateway: Gateway) -> None:
 def test_every_check_is_used() -> None:
     # A Schemathesis upgrade that adds a check fails here until the check is run (or a reason to
     # leave it out is written in LEFT_OUT).
-    assert {c.__name__ for c in REGISTERED_CHECKS.get_all()} == {c.__name__ for c in STATEFUL_CHECKS} | set(LEFT_OUT)
+    assert {c.__name__ for c in REGISTERED_CHECKS.get_all()} == {c.__name__ for c in PEER_CHECKS}
 
 
 def test_the_gateway_serves_this_document_and_it_names_every_api_route(gateway: Gateway) -> None:
@@ -178,3 +177,36 @@ def test_stateful_workflows_follow_the_documents_links(gateway: Gateway, role: s
     Workflow.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS,
                                    derandomize=True, deadline=None, database=None,
                                    suppress_health_check=list(HealthCheck)))
+
+
+def test_one_instructor_never_reads_anothers_objects(gateway: Gateway, tmp_path: Any) -> None:
+    # Given two instructors listed as peers in a Web Fuzzing Commons auth document, when stateful
+    # scenarios run as the first (create a course, its modules, lessons, assets, enrolments ...),
+    # then Schemathesis replays each successful read of an object the first created as the second,
+    # and the second never receives it (object_level_authorization), besides every other check.
+    peers = {name: sign_in(gateway.client, "instructor")[0] for name in ("alice", "bob")}
+    wfc = tmp_path / "auth.json"
+    wfc.write_text(json.dumps({"auth": [
+        {"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {token}"}]}
+        for name, token in peers.items()]}))
+    config = SchemathesisConfig.from_dict({**SETTINGS, "auth": {"wfc": {"path": str(wfc), "peers": list(peers)}}})
+    peered = schemathesis.openapi.from_dict(DOCUMENT, config=config)
+    probes: Counter[str] = Counter()
+
+    class Workflow(peered.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": gateway.base_url, "timeout": 60}
+
+        def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+            case.validate_response(response, checks=PEER_CHECKS, transport_kwargs=kwargs or None,
+                                   recorder=getattr(self, "recorder", None))
+
+        def after_call(self, response: Any, case: Any) -> None:
+            super().after_call(response, case)
+            probes[str(case.auth_identity)] += 1
+            SENT[(f"peers {case.operation.label}", str(case.auth_identity), response.status_code)] += 1
+
+    Workflow.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS,
+                                   derandomize=True, deadline=None, database=None,
+                                   suppress_health_check=list(HealthCheck)))
+    assert probes["alice"] > 0, probes

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from chalicelib.api import ROUTES, RouteDoc, endpoint
 from chalicelib.web import json_response
+from smartcourse.assistant.schemas import EXTRA_ERRORS as ASSISTANT_EXTRA_ERRORS
 from smartcourse.assistant.schemas import OPERATIONS as ASSISTANT_OPERATIONS
 from smartcourse.lms import schemas as s
 
@@ -24,7 +25,8 @@ EXTERNAL: list[RouteDoc] = [
     RouteDoc("/health", "GET", "Dependency health (postgres, kafka, s3); 503 when one fails", "operations",
              response=s.Health, auth=False),
     *(RouteDoc(path, method, summary, "assistant", request=body, query=query, response=response,
-               errors=("429", "503")) for method, path, summary, body, query, response in ASSISTANT_OPERATIONS),
+               errors=("429", "503", *ASSISTANT_EXTRA_ERRORS.get((method, path), ())))
+      for method, path, summary, body, query, response in ASSISTANT_OPERATIONS),
 ]
 
 ERRORS = {

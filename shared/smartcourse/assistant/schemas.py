@@ -141,3 +141,7 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
     ("GET", "/courses/{course_id}/search", "Search the course's live material (each page once, best first)",
      None, SearchQuery, SearchResults),
 ]
+#: Statuses an operation answers besides the common ones (400/401/403/404/409, 429, 503):
+#: ask answers 422 `rule_violated` when its `conversation_id` names no conversation of the caller
+#: in this course (the course itself exists, so not a 404).
+EXTRA_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {("POST", "/courses/{course_id}/assistant/ask"): ("422",)}

@@ -32,7 +32,7 @@ from smartcourse.assistant.schemas import MAX_QUESTION_CHARS
 from smartcourse.assistant.settings import AssistantSettings
 from smartcourse.auth import Principal
 from smartcourse.db import Database
-from smartcourse.errors import FieldProblem, Forbidden, NotFound, RateLimited, ValidationFailed
+from smartcourse.errors import FieldProblem, Forbidden, NotFound, RateLimited, RuleViolated, ValidationFailed
 from smartcourse.readonly import lms_access
 from smartcourse.readonly.lms_access import CourseAccess
 from smartcourse.strings import check_line
@@ -102,7 +102,8 @@ class AssistantService:
             if conversation_id is not None:
                 conv = repository.get_conversation(conn, conversation_id)
                 if conv is None or conv.user_id != principal.user_id or conv.course_id != course_id:
-                    raise NotFound("conversation not found")
+                    raise RuleViolated("conversation_id names no conversation of yours in this course", details=[
+                        FieldProblem("conversation_id", "no conversation of yours in this course")])
                 history = repository.recent_turns(conn, conversation_id, self.settings.history_turns)
             if question_vec is not None:
                 # The live version in the retrieval's snapshot (a switch since admission counts).

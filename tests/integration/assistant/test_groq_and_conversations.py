@@ -12,7 +12,7 @@ import pytest
 from smartcourse.ai.embeddings import MiniLMEmbeddings
 from smartcourse.assistant.service import AssistantService
 from smartcourse.auth import Principal
-from smartcourse.errors import DependencyUnavailable, NotFound, RateLimited, ValidationFailed
+from smartcourse.errors import DependencyUnavailable, NotFound, RateLimited, RuleViolated, ValidationFailed
 from testkit.courses import create_user, enroll
 from tests.integration.assistant.conftest import World, make_service
 from tests.integration.assistant.fake_groq import FakeGroq, cite_source_containing, fake_groq
@@ -136,8 +136,10 @@ def test_conversation_keeps_questions_answers_and_retrieved_chunks(world: World,
     assert svc.conversation(world.instructor, world.a.course_id, conv)["conversation_id"] == str(conv)
     with pytest.raises(NotFound):
         svc.conversation(_learner(world), world.a.course_id, conv)
-    with pytest.raises(NotFound):
+    # Asking into it names no conversation of theirs: 422 on the field, the course being there.
+    with pytest.raises(RuleViolated) as refused:
         svc.ask(_learner(world), world.a.course_id, "How far?", conv)
+    assert [d.field for d in refused.value.details] == ["conversation_id"]
 
 
 def test_feedback_is_stored_per_answer_and_can_be_changed(world: World, embedder: MiniLMEmbeddings) -> None:
