@@ -1,9 +1,11 @@
 """Schemathesis against the API's own /openapi.json, through the local gateway: every operation,
 each generated request sent anonymously and with a valid token of each role (student, instructor,
-admin), then stateful chains along the document's links. Checks: every check Schemathesis has but one
-(CHECKS; object_level_authorization with two instructors as peers): no 5xx; status, headers, content type and body as documented; what the document
-allows is accepted and what it forbids refused; 405 with Allow; auth enforced where declared; a
-deleted resource stays gone. Bounded and deterministic: MAX_EXAMPLES per operation, derandomized."""
+admin), then stateful chains along the document's links, then stateful chains as one of two
+instructor peers. Checks: every check Schemathesis has (CHECKS, STATEFUL_CHECKS, PEER_CHECKS): no
+5xx; status, headers, content type and body as documented; what the document allows is accepted and
+what it forbids refused; 405 with Allow; auth enforced where declared; a deleted resource stays gone;
+one instructor's objects are not served to the other. Bounded and deterministic: MAX_EXAMPLES per
+operation, derandomized."""
 
 from __future__ import annotations
 
