@@ -43,7 +43,7 @@ pytestmark = pytest.mark.integration
 MAX_EXAMPLES = 15
 ROLES = ("anonymous", "student", "instructor", "admin")
 CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-# Every check Schemathesis has but one (test_every_check_is_used keeps it so). positive_data_acceptance:
+# With PEER_CHECKS, every check Schemathesis has (test_every_check_is_used keeps it so). positive_data_acceptance:
 # a request the document allows is accepted, or refused for a reason the document cannot state in
 # a schema: 401/403/404/409/429, 413 for a deployment's size limit below the document's cap (an
 # asset's `size` over MAX_ASSET_BYTES, 50 MiB by default, stated in the 413 response), and 422 for a
