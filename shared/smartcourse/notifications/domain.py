@@ -328,15 +328,18 @@ def label_of(type_: str) -> str:
     """What a user calls a type, or a digest (for pages and emails)."""
     if type_ in CATALOGUE:
         return CATALOGUE[type_].label
-    for cadence in DIGEST_CADENCES:
-        if type_ == digest_type(cadence):
-            return f"{cadence.capitalize()} digest"
-    return type_
+    cadence = digest_cadence_of(type_)
+    return f"{cadence.capitalize()} digest" if cadence else type_
 
 
 def digest_type(cadence: DigestCadence) -> str:
     """What a digest's email (and its unsubscribe link) is about: every type batched at that cadence."""
     return f"digest_{cadence}"
+
+
+def digest_cadence_of(type_: str) -> DigestCadence | None:
+    """The cadence whose digest ``type_`` names (`digest_type`), or None for a notification type."""
+    return next((c for c in DIGEST_CADENCES if type_ == digest_type(c)), None)
 
 
 def render_digest(cadence: DigestCadence, items: Sequence[Message], unsubscribe_url: str) -> Email:

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from smartcourse.notifications.domain import Cadence, Channel, Message
+from smartcourse.notifications.domain import Cadence, Channel, Message, QuietHours
 
 Conn = psycopg.Connection[Any]
 _COLS = "id, type, title, body, link, created_at, read_at"
@@ -32,6 +32,10 @@ class UserSettings:
     timezone: str
     quiet_start: time | None
     quiet_end: time | None
+
+    @property
+    def quiet_hours(self) -> QuietHours | None:
+        return QuietHours(self.quiet_start, self.quiet_end) if self.quiet_start and self.quiet_end else None
 
 
 def insert(conn: Conn, message: Message, event_id: uuid.UUID, *, merge: bool = False) -> uuid.UUID | None:

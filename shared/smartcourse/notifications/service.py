@@ -55,7 +55,7 @@ def _email_for(conn: Conn, notification_id: uuid.UUID, m: domain.Message, links:
     """Queue the notification's email if the user takes this type by email immediately (daily and
     weekly wait for digests), due now or when their quiet hours end."""
     st = _settings(conn, m.user_id)
-    quiet = domain.QuietHours(st.quiet_start, st.quiet_end) if st.quiet_start and st.quiet_end else None
+    quiet = st.quiet_hours
     prefs = domain.effective(repo.stored_preferences(conn, m.user_id), st.timezone, quiet)
     email_pref = prefs.types[m.type].get("email")
     address = lms_people.email_of(conn, m.user_id)
@@ -152,10 +152,8 @@ def _still_wanted(conn: Conn, user_id: uuid.UUID, email_type: str) -> bool:
     """A queued email is still wanted: its type still emailed immediately, or for a digest, some
     type still batched at its cadence."""
     cadences = _email_cadences(conn, user_id)
-    for cadence in domain.DIGEST_CADENCES:
-        if email_type == domain.digest_type(cadence):
-            return cadence in cadences.values()
-    return cadences.get(email_type) == "immediately"
+    cadence = domain.digest_cadence_of(email_type)
+    return cadence in cadences.values() if cadence else cadences.get(email_type) == "immediately"
 
 class Mailer(Protocol):
     def send(self, mail: Outgoing) -> str: ...
@@ -227,7 +225,7 @@ def build_digests(database: Database, links: EmailLinks, *, now: datetime | None
     for user_id in users:
         with database.transaction() as conn:
             st = _settings(conn, user_id)
-            quiet = domain.QuietHours(st.quiet_start, st.quiet_end) if st.quiet_start and st.quiet_end else None
+            quiet = st.quiet_hours
             cadences = _email_cadences(conn, user_id)
             address = lms_people.email_of(conn, user_id)
             for cadence in domain.DIGEST_CADENCES:
@@ -304,11 +302,11 @@ def unsubscribe(conn: Conn, key: bytes, token: str) -> tokens.Unsubscribe:
         what = tokens.verify(key, token, datetime.now(UTC))
     except tokens.InvalidToken as exc:
         raise NotFound(str(exc)) from None
-    for cadence in domain.DIGEST_CADENCES:  # a digest's link: every type batched at that cadence
-        if what.type == domain.digest_type(cadence) and what.channel == "email":
-            batched = [t for t, c in _email_cadences(conn, what.user_id).items() if c == cadence]
-            repo.save_preferences(conn, what.user_id, [(t, "email", "off") for t in batched])
-            return what
+    cadence = domain.digest_cadence_of(what.type)
+    if cadence and what.channel == "email":  # a digest's link: every type batched at that cadence
+        batched = [t for t, c in _email_cadences(conn, what.user_id).items() if c == cadence]
+        repo.save_preferences(conn, what.user_id, [(t, "email", "off") for t in batched])
+        return what
     kind = domain.CATALOGUE.get(what.type)
     if kind is None or what.channel not in kind.defaults or what.channel in kind.locked:
         raise NotFound("the link is not valid")
@@ -348,7 +346,7 @@ def _settings(conn: Conn, user_id: uuid.UUID) -> repo.UserSettings:
 
 def preferences(conn: Conn, principal: Principal) -> s.Preferences:
     st = _settings(conn, principal.user_id)
-    quiet = domain.QuietHours(st.quiet_start, st.quiet_end) if st.quiet_start and st.quiet_end else None
+    quiet = st.quiet_hours
     prefs = domain.effective(repo.stored_preferences(conn, principal.user_id), st.timezone, quiet)
     hours = s.QuietHours(start=quiet.start.strftime("%H:%M"), end=quiet.end.strftime("%H:%M")) if quiet else None
     return s.Preferences(
