@@ -148,9 +148,9 @@ def run() -> Section:
 def _measure(url: str, fenv: dict[str, str], seed_s: float) -> Section:
     from chalice.test import Client
 
-    from smartcourse.auth import issue_token
     from smartcourse.db import Database
     from smartcourse.settings import load_settings
+    from testkit.sessions import session_token
     from tests.conftest import load_function_module
 
     load_settings.cache_clear()
@@ -172,7 +172,8 @@ def _measure(url: str, fenv: dict[str, str], seed_s: float) -> Section:
         conn.execute("UPDATE lms.enrollments SET status = 'active', completed_at = NULL WHERE id = ANY(%s)",
                      ([r[0] for r in sample],))
         conn.commit()
-    tokens = {r[1]: issue_token(r[1], "student", secret, 3600) for r in sample}
+    with psycopg.connect(url) as conn:  # sessions as sign-in opens them (every request checks its own)
+        tokens = {r[1]: session_token(conn, r[1], "student", secret, 900) for r in sample}
     db = Database(url)
     pairs = [(r, lesson) for r in sample for lesson in r[3]]
     rng.shuffle(pairs)

@@ -310,7 +310,7 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
     from smartcourse.ai.embeddings import MiniLMEmbeddings
     from smartcourse.assistant.bootstrap import build_service
     from smartcourse.assistant.settings import AssistantSettings
-    from smartcourse.auth import Principal, issue_token
+    from smartcourse.auth import Principal
     from smartcourse.db import Database, register_pgvector
     from testkit.courses import (
         MemoryObjects,
@@ -320,6 +320,7 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
         index_course,
         ingestion_service,
     )
+    from testkit.sessions import session_token
     from tests.integration.assistant.materials import COURSE_A
 
     db = Database(env.database_url, application_name="bench-ask", configure=register_pgvector)
@@ -365,7 +366,7 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
     for _ in range(3):
         fresh = create_user(db, "student")
         enroll(db, fresh, course)
-        tok = issue_token(fresh, "student", fenv["JWT_SECRET"], 600)
+        tok = session_token(fenv["DATABASE_URL"], fresh, "student", fenv["JWT_SECRET"])
         event = {"resource": resource, "path": f"/courses/{course.course_id}/assistant/ask", "httpMethod": "POST",
                  "headers": {"authorization": f"Bearer {tok}", "content-type": "application/json"},
                  "pathParameters": {"course_id": str(course.course_id)}, "queryStringParameters": None,

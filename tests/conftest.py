@@ -95,10 +95,13 @@ def provisioned(stack_endpoints: Any, stage: str, template: Any) -> dict[tuple[s
 
 @pytest.fixture(scope="session")
 def function_env(stack_endpoints: Any, stage: str, database_url: str) -> dict[str, str]:
-    """What every function sees locally for this session (as the runtime passes it)."""
+    """What every function sees locally for this session (as the runtime passes it). Every request
+    of the suite comes from 127.0.0.1 and the fuzzing signs in with wrong passwords by the
+    thousand, so the per-address sign-in limit is raised here (tests/integration/accounts test the
+    limits with their own settings)."""
     from devstack.stack import local_overrides
 
-    return local_overrides(stack_endpoints, stage, database_url)
+    return {**local_overrides(stack_endpoints, stage, database_url), "SIGN_IN_ADDRESS_FAILURES": "1000000"}
 
 
 def apply_function_env(mp: pytest.MonkeyPatch, template: Any, function_env: dict[str, str]) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from chalice import Chalice
 
 from chalicelib.accounts import bp as accounts
+from chalicelib.admin import bp as admin
 from chalicelib.assets import bp as assets
 from chalicelib.certificates_routes import bp as certificates
 from chalicelib.courses import bp as courses
@@ -15,6 +16,7 @@ from chalicelib.web import chalice_errors_as_json, cors_middleware, request_log
 app = Chalice(app_name="smartcourse-api")
 app.register_blueprint(health)
 app.register_blueprint(accounts)
+app.register_blueprint(admin)
 app.register_blueprint(courses)
 app.register_blueprint(assets)
 app.register_blueprint(enrollments)

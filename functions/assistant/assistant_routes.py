@@ -147,7 +147,8 @@ def dispatch(event: dict[str, Any], service: Callable[[], AssistantService], jwt
                                  correlation_id, {"Allow": ", ".join(allowed)})
             raise NotFound(f"no assistant route for {req.method} {req.resource or '?'}")
         who = verify_token(bearer_token(req.headers.get("authorization")), jwt_secret())
-        status, body = handler(service(), who, req)
+        svc = service()
+        status, body = handler(svc, svc.require_session(who), req)
         return _response(status, body, correlation_id)
     except Exception as exc:
         status, body = error_response(exc)

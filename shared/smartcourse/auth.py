@@ -29,6 +29,9 @@ MIN_SECRET_BYTES = 32
 class Principal:
     user_id: uuid.UUID
     role: str
+    #: the session (sign-in) the access token belongs to (claim `sid`); every HTTP function checks
+    #: it is still live (`smartcourse.readonly.lms_sessions`)
+    session_id: uuid.UUID | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -42,7 +45,8 @@ class JwtSettings(BaseSettings):
 
     jwt_secret: str | None = Field(default=None, min_length=MIN_SECRET_BYTES)
     jwt_secret_arn: str | None = None
-    jwt_ttl_s: int = Field(default=3600, ge=60, le=86400)
+    #: access tokens live at most 15 minutes (refresh tokens renew them; sessions end at once)
+    jwt_ttl_s: int = Field(default=900, ge=60, le=900)
 
 
 # --- passwords ------------------------------------------------------------------------------------
@@ -76,12 +80,15 @@ def dummy_hash() -> str:
 
 # --- tokens ---------------------------------------------------------------------------------------
 
-def issue_token(user_id: uuid.UUID | str, role: str, secret: str, ttl_s: int, *, now: float | None = None) -> str:
+def issue_token(user_id: uuid.UUID | str, role: str, secret: str, ttl_s: int, *, now: float | None = None,
+                session_id: uuid.UUID | None = None) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     iat = int(now if now is not None else time.time())
     claims = {"sub": str(user_id), "role": role, "iss": ISSUER, "iat": iat, "exp": iat + ttl_s,
               "jti": uuid.uuid4().hex}
+    if session_id is not None:
+        claims["sid"] = str(session_id)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -99,9 +106,10 @@ def verify_token(token: str, secret: str) -> Principal:
         raise Unauthorized("the access token is not valid")
     try:
         user_id = uuid.UUID(str(claims["sub"]))
+        session_id = uuid.UUID(str(claims["sid"])) if "sid" in claims else None
     except ValueError:
         raise Unauthorized("the access token is not valid") from None
-    return Principal(user_id, str(role))
+    return Principal(user_id, str(role), session_id)
 
 
 def bearer_token(authorization: str | None) -> str:

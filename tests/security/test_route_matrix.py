@@ -51,9 +51,12 @@ class World:
     notification_id: str        # the learner's (enrolment confirmed in course_id)
     unsubscribe_token: str      # the learner's, for course_updated emails
     revocable: Callable[[], str]  # a fresh certificate of the learner (for revoke cells)
+    #: a new account of the actor's role, signed in (None for anonymous): for the operations that
+    #: end the caller's sessions, so the actors' own tokens stay live for the other cells
+    throwaway: Callable[[str], str | None] = lambda actor: None
 
-    def call(self, actor: str, method: str, path: str, body: Any = None) -> httpx.Response:
-        token = self.tokens[actor]
+    def call(self, actor: str, method: str, path: str, body: Any = None, token: str | None = None) -> httpx.Response:
+        token = token or self.tokens[actor]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if path.startswith("/unsubscribe/") and body is not None:  # RFC 8058's form-encoded POST
             return self.client.request(method, path, data=body, headers=headers)
@@ -83,6 +86,15 @@ class World:
         x = self.owner("POST", f"/courses/{self.course_id}/modules/{mid}/lessons",
                        {"title": "L", "kind": "text", "body": "b"})
         return mid, str(x["id"])
+
+    def fresh_refresh_token(self) -> str:
+        r = self.client.post("/auth/login", json={"email": self.learner_email, "password": PASSWORD})
+        return str(_ok(r)["refresh_token"])
+
+    def fresh_user_id(self) -> str:
+        email = f"mx-target-{secrets.token_hex(4)}@example.com"
+        r = self.client.post("/auth/register", json={"email": email, "password": PASSWORD, "name": "Target"})
+        return str(_ok(r, 201)["user"]["id"])
 
     def fresh_asset(self) -> str:
         return str(self.owner("POST", f"/courses/{self.course_id}/assets",
@@ -169,6 +181,19 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
                                 unsubscribe.Unsubscribe(uuid.UUID(user_id), "course_updated", "email"),
                                 datetime.now(UTC))
 
+    roles = {"learner": "student", "other_learner": "student", "owner": "instructor", "other_instructor": "instructor"}
+
+    def throwaway(actor: str) -> str | None:
+        if actor == "anonymous":
+            return None
+        if actor == "admin":
+            from smartcourse.lms.cli import create_admin
+
+            email = f"mx-admin-{secrets.token_hex(4)}@example.com"
+            create_admin(database_url, email, "Admin", PASSWORD)
+            return str(_ok(c.post("/auth/login", json={"email": email, "password": PASSWORD}))["access_token"])
+        return _sign_in(c, roles[actor])[0]
+
     learner_id = str(_ok(c.get("/me", headers=h("learner")))["user"]["id"])
     try:
         w = World(c, tokens, learner_email, "", "", "", "", "", "", "", "", "", "", "", "", lambda: "")
@@ -195,6 +220,7 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
                            headers=h("learner")))
         w.conversation_id, w.answer_id = asked["conversation_id"], asked["message_id"]
         w.revocable = lambda: certified(*w.published_course())
+        w.throwaway = throwaway
         yield w
     finally:
         mp.undo()
@@ -224,6 +250,8 @@ FORM = {"List-Unsubscribe": "One-Click"}
 OPEN = (200,) * 6
 CREATED_OPEN = (201,) * 6
 SIGNED_IN = (401, 200, 200, 200, 200, 200)
+SIGNED_IN_NO_CONTENT = (401, 204, 204, 204, 204, 204)
+ADMIN_ONLY = (401, 403, 403, 403, 403, 200)
 EDIT = (401, 403, 403, 200, 403, 200)
 EDIT_CREATE = (401, 403, 403, 201, 403, 201)
 EDIT_DELETE = (401, 403, 403, 204, 403, 204)
@@ -238,6 +266,16 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
     ("POST", "/auth/register", _register, CREATED_OPEN),
     ("POST", "/auth/login", lambda w: ("/auth/login", {"email": w.learner_email, "password": PASSWORD}), OPEN),
     ("GET", "/me", lambda w: ("/me", None), SIGNED_IN),
+    ("POST", "/auth/refresh", lambda w: ("/auth/refresh", {"refresh_token": w.fresh_refresh_token()}), OPEN),
+    # These end the caller's sessions: each actor calls them as a new account of its role (OWN_SESSIONS).
+    ("POST", "/auth/logout", lambda w: ("/auth/logout", {}), SIGNED_IN_NO_CONTENT),
+    ("POST", "/auth/logout-all", lambda w: ("/auth/logout-all", {}), SIGNED_IN_NO_CONTENT),
+    ("POST", "/me/password",
+     lambda w: ("/me/password", {"current_password": PASSWORD, "new_password": "another-long-password"}), SIGNED_IN),
+    ("GET", "/admin/users", lambda w: ("/admin/users?q=mx-", None), ADMIN_ONLY),
+    ("PATCH", "/admin/users/{user_id}", lambda w: (f"/admin/users/{w.fresh_user_id()}", {"disabled": False}),
+     ADMIN_ONLY),
+    ("GET", "/admin/audit", lambda w: ("/admin/audit", None), ADMIN_ONLY),
     ("POST", "/courses", lambda w: ("/courses", {"title": "New"}), (401, 403, 403, 201, 201, 201)),
     ("GET", "/courses", lambda w: ("/courses", None), SIGNED_IN),
     ("GET", "/courses/{course_id}", lambda w: (f"/courses/{w.draft_id}", None), (401, 404, 404, 200, 404, 200)),
@@ -312,6 +350,9 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
 ]
 
 
+OWN_SESSIONS = {("POST", "/auth/logout"), ("POST", "/auth/logout-all"), ("POST", "/me/password")}
+
+
 def test_the_matrix_covers_every_operation(gateway: Gateway) -> None:
     documented = {(method.upper(), path) for path, ops in gateway.client.get("/openapi.json").json()["paths"].items()
                   for method in ops}
@@ -324,7 +365,8 @@ def test_route_answers_each_actor_as_expected(world: World, method: str, route: 
     got = {}
     for actor in ACTORS:
         path, body = factory(world)
-        r = world.call(actor, method, path, body)
+        own = world.throwaway(actor) if (method, route) in OWN_SESSIONS else None
+        r = world.call(actor, method, path, body, token=own)
         got[actor] = r.status_code
         if r.status_code >= 400:
             error = r.json()["error"]

@@ -15,12 +15,14 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import deps
 from chalicelib.web import json_response, route
+from smartcourse.accounts.service import Client
 from smartcourse.auth import Principal, bearer_token, verify_token
 from smartcourse.errors import BadRequest, Conflict, FieldProblem
 from smartcourse.http import json_object, validation_error
 from smartcourse.lms.repository import PgRepository
 from smartcourse.lms.service import LmsService
 from smartcourse.observability import logger
+from smartcourse.readonly import lms_sessions
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -70,8 +72,18 @@ def endpoint(bp: Blueprint, path: str, method: str, *, summary: str, tag: str, r
 # --- request parsing ------------------------------------------------------------------------------
 
 def principal(bp: Blueprint) -> Principal:
+    """The caller of a valid access token whose session is live (not signed out, not ended by a
+    password change or an administrator): 401 otherwise."""
     req = bp.current_request
-    return verify_token(bearer_token(req.headers.get("authorization")), deps.config().jwt_secret)
+    who = verify_token(bearer_token(req.headers.get("authorization")), deps.config().jwt_secret)
+    with deps.database().transaction() as conn:
+        return lms_sessions.require_live(conn, who)
+
+
+def client(bp: Blueprint) -> Client:
+    """Where the request comes from (API Gateway's requestContext.identity)."""
+    identity = (bp.current_request.context or {}).get("identity") or {}
+    return Client(ip=str(identity.get("sourceIp") or "unknown"), user_agent=identity.get("userAgent"))
 
 
 def _json_body(bp: Blueprint) -> dict[str, Any]:

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.settings import ApiSettings
+from smartcourse.accounts.domain import SignInLimits
+from smartcourse.accounts.service import AccountsConfig
 from smartcourse.auth import resolve_jwt_secret
 from smartcourse.aws import client
 from smartcourse.container import Container, container, database_for
@@ -21,6 +24,7 @@ class Wiring:
     settings: ApiSettings
     database: Database
     config: LmsConfig
+    accounts: AccountsConfig
     #: importing boto3 and making a client costs about 0.5 s (docs/architecture.md): built on the first
     #: request that uses S3
     s3: Container[Any]
@@ -32,10 +36,15 @@ def wiring() -> Wiring:
     """Built on the first request that needs more than the settings."""
     s = settings()
     s3 = Container(lambda: client("s3", s))
+    secret = resolve_jwt_secret(s)
     return Wiring(
         settings=s,
         database=database_for(s, "smartcourse-api"),
-        config=LmsConfig(jwt_secret=resolve_jwt_secret(s), jwt_ttl_s=s.jwt_ttl_s, max_asset_bytes=s.max_asset_bytes),
+        config=LmsConfig(jwt_secret=secret, max_asset_bytes=s.max_asset_bytes),
+        accounts=AccountsConfig(jwt_secret=secret, access_ttl_s=s.jwt_ttl_s,
+                                session_ttl=timedelta(days=s.session_ttl_days),
+                                refresh_idle=timedelta(days=s.refresh_idle_days),
+                                limits=SignInLimits(address_failures=s.sign_in_address_failures)),
         s3=s3,
         storage=Container(lambda: S3Storage(s3(), s.assets_bucket, upload_ttl_s=s.upload_url_ttl_s,
                                             download_ttl_s=s.download_url_ttl_s)),
@@ -57,6 +66,10 @@ def s3() -> Any:
 
 def config() -> LmsConfig:
     return wiring().config
+
+
+def accounts_config() -> AccountsConfig:
+    return wiring().accounts
 
 
 def storage() -> S3Storage:

@@ -33,7 +33,7 @@ from smartcourse.assistant.settings import AssistantSettings
 from smartcourse.auth import Principal
 from smartcourse.db import Database
 from smartcourse.errors import FieldProblem, Forbidden, NotFound, RateLimited, RuleViolated, ValidationFailed
-from smartcourse.readonly import lms_access
+from smartcourse.readonly import lms_access, lms_sessions
 from smartcourse.readonly.lms_access import CourseAccess
 from smartcourse.strings import check_line
 
@@ -57,6 +57,11 @@ class AssistantService:
         self.settings = settings
 
     # ------------------------------------------------------------------ access and limits
+    def require_session(self, principal: Principal) -> Principal:
+        """401 unless the access token's session is live (`readonly.lms_sessions`)."""
+        with self.db.transaction() as conn:
+            return lms_sessions.require_live(conn, principal)
+
     @staticmethod
     def authorize(conn: psycopg.Connection[Any], principal: Principal, course_id: uuid.UUID) -> CourseAccess:
         access = lms_access.course_access(conn, course_id, principal.user_id)

@@ -102,12 +102,6 @@ class UserEnvelope(Response):
     user: User
 
 
-class Token(Response):
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"
-    expires_in: int
-
-
 # --- courses --------------------------------------------------------------------------------------
 
 class CreateCourseRequest(Request):

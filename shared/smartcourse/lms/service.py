@@ -40,7 +40,6 @@ from smartcourse.observability import current_correlation_id
 @dataclass(frozen=True)
 class LmsConfig:
     jwt_secret: str
-    jwt_ttl_s: int = 3600
     max_asset_bytes: int = 50 * 1024 * 1024
 
 
@@ -98,15 +97,6 @@ class LmsService:
             raise Conflict("an account with this email already exists",
                            details=[FieldProblem("email", "already registered")])
         return s.UserEnvelope(user=_out(s.User, row))
-
-    def login(self, req: s.LoginRequest) -> s.Token:
-        row = self.repo.user_by_email(req.email)
-        stored = row.password_hash if row is not None and row.password_hash else auth.dummy_hash()
-        ok = auth.verify_password(stored, req.password)
-        if row is None or not ok:
-            raise Unauthorized("invalid email or password")
-        token = auth.issue_token(row.id, row.role, self.config.jwt_secret, self.config.jwt_ttl_s)
-        return s.Token(access_token=token, expires_in=self.config.jwt_ttl_s)
 
     def me(self, principal: Principal) -> s.UserEnvelope:
         row = self.repo.user_by_id(principal.user_id)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from smartcourse.auth import issue_token
 from smartcourse.container import reset_all
+from testkit.sessions import session_token
 from tests.conftest import load_function_module
 from tests.integration.assistant.conftest import World
 from tests.integration.assistant.fake_groq import FakeGroq, fake_groq
@@ -67,7 +67,7 @@ def call(app: Any, ev: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, A
 
 
 def token(env: dict[str, str], who: Any) -> str:
-    return issue_token(who.user_id, who.role, env["JWT_SECRET"], 600)
+    return session_token(env["DATABASE_URL"], who.user_id, who.role, env["JWT_SECRET"])
 
 
 def test_sample_event_is_answered_401(app: Any) -> None:

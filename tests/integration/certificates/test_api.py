@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from chalice.test import Client
 
-from smartcourse.auth import issue_token
 from smartcourse.container import reset_all
 from testkit.msk import msk_event
+from testkit.sessions import session_token
 from tests.conftest import load_function_module
 from tests.integration.certificates.conftest import Completion, insert_user, outbox, seed_completion
 
@@ -43,7 +43,7 @@ def http(in_process_env: dict[str, str], provisioned: Any) -> Iterator[Http]:
 
 
 def token(env: dict[str, str], user_id: uuid.UUID, role: str = "student") -> str:
-    return issue_token(user_id, role, env["JWT_SECRET"], 600)
+    return session_token(env["DATABASE_URL"], user_id, role, env["JWT_SECRET"])
 
 
 @pytest.fixture

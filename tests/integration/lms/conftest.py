@@ -23,7 +23,7 @@ PASSWORD = "a-long-enough-password"
 class Reply:
     status: int
     body: Any
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
 
     def __repr__(self) -> str:
         return f"Reply({self.status}, {self.body!r})"
@@ -43,7 +43,7 @@ class Api:
         data = raw if raw is not None else (b"" if json_body is None else json.dumps(json_body).encode())
         resp = self.client.http.request(method, path, headers=h, body=data)
         body = json.loads(resp.body) if resp.body else None
-        return Reply(resp.status_code, body, dict(resp.headers))
+        return Reply(resp.status_code, body, {k.lower(): v for k, v in resp.headers.items()})
 
     def user(self, role: str = "student", name: str | None = None) -> tuple[str, dict[str, Any]]:
         """Registers a fresh user and logs in: (token, user)."""
@@ -79,9 +79,9 @@ def admin_token(database_url: str, api_module: Any) -> tuple[str, uuid.UUID]:
 
     user = create_admin(database_url, f"admin-{secrets.token_hex(4)}@example.com", "Admin", PASSWORD)
     from chalicelib import deps  # the function's own config (JWT secret from settings)
-    from smartcourse.auth import issue_token
+    from testkit.sessions import session_token
 
-    return issue_token(user["id"], "admin", deps.config().jwt_secret, 600), user["id"]
+    return session_token(database_url, user["id"], "admin", deps.config().jwt_secret), user["id"]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from smartcourse.auth import Principal, issue_token
-from smartcourse.errors import RateLimited
+from smartcourse.errors import RateLimited, Unauthorized
 from tests.conftest import load_function_module
 
 SECRET = "s" * 32
@@ -17,6 +17,12 @@ routes = load_function_module("assistant", "assistant_routes")
 class FakeService:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.ended: set[uuid.UUID] = set()   # users whose session has ended
+
+    def require_session(self, who: Principal) -> Principal:
+        if who.user_id in self.ended:
+            raise Unauthorized("the session has ended; sign in again")
+        return who
 
     def search(self, who: Principal, course_id: uuid.UUID, q: str, limit: int) -> dict[str, Any]:
         self.calls.append(("search", (who, course_id, q, limit)))
@@ -54,6 +60,17 @@ def test_token_is_checked_before_the_service_is_touched() -> None:
     svc = FakeService()
     status, _, body = run(ev("GET", routes.SEARCH, {"course_id": str(uuid.uuid4())}, {}), svc)
     assert status == 401 and body["error"]["code"] == "unauthorized" and svc.calls == []
+
+
+def test_a_valid_token_of_an_ended_session_is_refused_before_any_service_call() -> None:
+    # Signed out, password changed, account disabled: the signature still verifies, the session
+    # check (every request) answers 401.
+    svc, uid = FakeService(), uuid.uuid4()
+    svc.ended.add(uid)
+    tok = issue_token(uid, "student", SECRET, 60, session_id=uuid.uuid4())
+    status, _, body = run(ev("GET", routes.SEARCH, {"course_id": str(uuid.uuid4())}, {"Authorization": f"Bearer {tok}"},
+                             {"q": "moon"}), svc)
+    assert status == 401 and body["error"]["message"] == "the session has ended; sign in again" and svc.calls == []
 
 
 def test_unknown_route_404_wrong_method_405_and_429_carries_retry_after() -> None:

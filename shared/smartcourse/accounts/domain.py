@@ -1,0 +1,118 @@
+"""Account rules in plain Python: sign-in limits, what a refresh may do, who may change whom.
+
+No SQL, no HTTP: the service reads the facts (failure times, the refresh token's row) and asks
+these functions what follows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from smartcourse.errors import FieldProblem, RuleViolated
+
+EndReason = Literal["logout", "logout_all", "password_changed", "account_disabled", "role_changed", "refresh_reuse"]
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """Failed sign-ins over a sliding window (OWASP ASVS 2.2.1: limits without a long lock-out).
+
+    - Per email (as typed, whether or not an account has it): the first `free_failures` cost
+      nothing; each further one makes the next attempt wait `first_wait` doubled per failure, at
+      most `max_wait` after the last failure. A real user locked out by someone guessing waits at
+      most `max_wait`, and the guesser gets about `window / max_wait` more tries per window.
+    - Per client address: `address_failures` failures in the window, across emails (credential
+      stuffing), and that address waits until the oldest of them leaves the window.
+    A successful sign-in clears its email's failures (not the address's).
+    """
+
+    window: timedelta = timedelta(minutes=15)
+    free_failures: int = 5
+    first_wait: timedelta = timedelta(seconds=30)
+    max_wait: timedelta = timedelta(minutes=15)
+    address_failures: int = 50
+
+    def email_wait(self, failures: Sequence[datetime], now: datetime) -> timedelta:
+        """How long the email must wait before its next attempt (0: it may try now)."""
+        recent = sorted(t for t in failures if now - t < self.window)
+        over = len(recent) - self.free_failures
+        if over < 0:
+            return timedelta(0)
+        wait = min(self.first_wait * (2 ** min(over, 20)), self.max_wait)
+        return max(recent[-1] + wait - now, timedelta(0))
+
+    def address_wait(self, failures: Sequence[datetime], now: datetime) -> timedelta:
+        recent = sorted(t for t in failures if now - t < self.window)
+        if len(recent) < self.address_failures:
+            return timedelta(0)
+        return max(recent[-self.address_failures] + self.window - now, timedelta(0))
+
+
+def retry_after_s(wait: timedelta) -> int:
+    """Whole seconds for Retry-After (at least 1 when there is a wait)."""
+    return max(1, math.ceil(wait.total_seconds()))
+
+
+# --- refresh tokens -----------------------------------------------------------------------------
+
+REFRESH_TOKEN_BYTES = 32
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+
+
+def token_hash(token: str) -> bytes:
+    """What is stored of a refresh token (and looked up by): SHA-256 of its text."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class RefreshFacts:
+    """The stored row a presented refresh token matched, with its session."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+    used: bool
+    issued_at: datetime
+    session_ended: bool
+    session_expires_at: datetime
+    account_disabled: bool
+
+
+RefreshOutcome = Literal["rotate", "reuse", "refused"]
+
+
+def judge_refresh(facts: RefreshFacts | None, now: datetime, idle: timedelta) -> RefreshOutcome:
+    """rotate: issue the next pair; reuse: a used token came back (end the session); refused: 401."""
+    if facts is None or facts.session_ended or facts.account_disabled:
+        return "refused"
+    if facts.used:
+        return "reuse"
+    if now >= facts.session_expires_at or now - facts.issued_at >= idle:
+        return "refused"
+    return "rotate"
+
+
+# --- administration -----------------------------------------------------------------------------
+
+def check_admin_change(actor_id: uuid.UUID, subject_id: uuid.UUID, *, role: str | None, disabled: bool | None) -> None:
+    """An administrator may not demote or disable their own account (the last admin would lock
+    everyone out); another admin does it."""
+    if actor_id != subject_id:
+        return
+    problems = []
+    if role is not None and role != "admin":
+        problems.append(FieldProblem("role", "an administrator cannot change their own role"))
+    if disabled:
+        problems.append(FieldProblem("disabled", "an administrator cannot disable their own account"))
+    if problems:
+        raise RuleViolated("administrators cannot demote or disable themselves", details=problems)

@@ -1,0 +1,173 @@
+"""SQL of accounts: users as an administrator sees them, sessions and their refresh tokens,
+failed sign-ins, the audit log (migrations/0080_accounts_sessions.sql)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from smartcourse.accounts.domain import EndReason, RefreshFacts
+
+Conn = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    created_at: datetime
+    disabled_at: datetime | None
+    password_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: uuid.UUID
+    at: datetime
+    action: str
+    actor_id: uuid.UUID | None
+    subject_id: uuid.UUID | None
+    client_ip: str | None
+    details: dict[str, Any]
+
+
+_ACCOUNT = "id, email, name, role, created_at, disabled_at"
+
+
+# --- accounts --------------------------------------------------------------------------------------
+
+def account_by_email(conn: Conn, email: str) -> Account | None:
+    row = conn.execute(f"SELECT {_ACCOUNT}, password_hash FROM lms.users WHERE email = %s", (email,)).fetchone()
+    return Account(**row) if row else None
+
+
+def account_by_id(conn: Conn, user_id: uuid.UUID, *, lock: bool = False) -> Account | None:
+    row = conn.execute(f"SELECT {_ACCOUNT}, password_hash FROM lms.users WHERE id = %s"
+                       + (" FOR UPDATE" if lock else ""), (user_id,)).fetchone()
+    return Account(**row) if row else None
+
+
+def set_password(conn: Conn, user_id: uuid.UUID, password_hash: str) -> None:
+    conn.execute("UPDATE lms.users SET password_hash = %s WHERE id = %s", (password_hash, user_id))
+
+
+def update_account(conn: Conn, user_id: uuid.UUID, *, role: str | None, disabled: bool | None) -> Account:
+    row = conn.execute(
+        "UPDATE lms.users SET role = coalesce(%(role)s, role), disabled_at = CASE "
+        "WHEN %(disabled)s::boolean IS NULL THEN disabled_at "
+        "WHEN %(disabled)s THEN coalesce(disabled_at, now()) ELSE NULL END "
+        f"WHERE id = %(id)s RETURNING {_ACCOUNT}",
+        {"role": role, "disabled": disabled, "id": user_id}).fetchone()
+    assert row is not None
+    return Account(**row)
+
+
+def search_accounts(conn: Conn, text: str | None, role: str | None, after: tuple[datetime, uuid.UUID] | None,
+                    limit: int) -> list[Account]:
+    """Newest first; `text` matches a part of the email or the name, case-insensitively."""
+    pattern = None if not text else "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = conn.execute(
+        f"SELECT {_ACCOUNT} FROM lms.users "
+        "WHERE (%(p)s::text IS NULL OR email ILIKE %(p)s OR name ILIKE %(p)s) "
+        "AND (%(role)s::text IS NULL OR role = %(role)s) "
+        "AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(id)s)) "
+        "ORDER BY created_at DESC, id DESC LIMIT %(n)s",
+        {"p": pattern, "role": role, "at": after[0] if after else None, "id": after[1] if after else None,
+         "n": limit}).fetchall()
+    return [Account(**r) for r in rows]
+
+
+# --- sessions ----------------------------------------------------------------------------------------
+
+def open_session(conn: Conn, user_id: uuid.UUID, expires_at: datetime, token_hash: bytes,
+                 client_ip: str | None, user_agent: str | None) -> uuid.UUID:
+    sid = uuid.uuid4()
+    conn.execute("INSERT INTO lms.sessions (id, user_id, expires_at, client_ip, user_agent) "
+                 "VALUES (%s, %s, %s, %s, %s)",
+                 (sid, user_id, expires_at, client_ip, (user_agent or "")[:300] or None))
+    add_refresh_token(conn, sid, token_hash)
+    return sid
+
+
+def add_refresh_token(conn: Conn, session_id: uuid.UUID, token_hash: bytes) -> None:
+    conn.execute("INSERT INTO lms.refresh_tokens (token_hash, session_id) VALUES (%s, %s)", (token_hash, session_id))
+
+
+def refresh_facts(conn: Conn, token_hash: bytes) -> RefreshFacts | None:
+    """The token's row and its session, locked (two refreshes with one token: the second waits,
+    then sees it used)."""
+    row = conn.execute(
+        "SELECT t.session_id, s.user_id, u.role, t.used_at IS NOT NULL AS used, t.issued_at, "
+        "s.ended_at IS NOT NULL AS session_ended, s.expires_at AS session_expires_at, "
+        "u.disabled_at IS NOT NULL AS account_disabled "
+        "FROM lms.refresh_tokens t JOIN lms.sessions s ON s.id = t.session_id JOIN lms.users u ON u.id = s.user_id "
+        "WHERE t.token_hash = %s FOR UPDATE OF t, s", (token_hash,)).fetchone()
+    return RefreshFacts(**row) if row else None
+
+
+def rotate(conn: Conn, used_hash: bytes, session_id: uuid.UUID, next_hash: bytes) -> None:
+    conn.execute("UPDATE lms.refresh_tokens SET used_at = now() WHERE token_hash = %s", (used_hash,))
+    conn.execute("UPDATE lms.sessions SET refreshed_at = now() WHERE id = %s", (session_id,))
+    add_refresh_token(conn, session_id, next_hash)
+
+
+def end_session(conn: Conn, session_id: uuid.UUID, user_id: uuid.UUID, reason: EndReason) -> bool:
+    row = conn.execute("UPDATE lms.sessions SET ended_at = now(), end_reason = %s "
+                       "WHERE id = %s AND user_id = %s AND ended_at IS NULL RETURNING id",
+                       (reason, session_id, user_id)).fetchone()
+    return row is not None
+
+
+def end_sessions(conn: Conn, user_id: uuid.UUID, reason: EndReason) -> int:
+    """End every live session of the user; how many there were."""
+    return conn.execute("UPDATE lms.sessions SET ended_at = now(), end_reason = %s "
+                        "WHERE user_id = %s AND ended_at IS NULL", (reason, user_id)).rowcount
+
+
+# --- failed sign-ins ---------------------------------------------------------------------------------
+
+def failures(conn: Conn, email: str, client_ip: str, since: datetime) -> tuple[list[datetime], list[datetime]]:
+    """(the email's, the address's) failure times since `since`."""
+    by_email = [r["at"] for r in conn.execute(
+        "SELECT at FROM lms.sign_in_failures WHERE email = %s AND at > %s", (email, since)).fetchall()]
+    by_ip = [r["at"] for r in conn.execute(
+        "SELECT at FROM lms.sign_in_failures WHERE client_ip = %s AND at > %s", (client_ip, since)).fetchall()]
+    return by_email, by_ip
+
+
+def record_failure(conn: Conn, email: str, client_ip: str) -> None:
+    conn.execute("INSERT INTO lms.sign_in_failures (email, client_ip) VALUES (%s, %s)", (email, client_ip))
+
+
+def clear_failures(conn: Conn, email: str, older_than: datetime) -> None:
+    """The email's failures (a sign-in succeeded), and everyone's that left the window."""
+    conn.execute("DELETE FROM lms.sign_in_failures WHERE email = %s OR at < %s", (email, older_than))
+
+
+# --- the audit log -----------------------------------------------------------------------------------
+
+def audit(conn: Conn, action: str, *, actor_id: uuid.UUID | None = None, subject_id: uuid.UUID | None = None,
+          client_ip: str | None = None, details: dict[str, Any] | None = None) -> None:
+    conn.execute("INSERT INTO lms.audit_log (id, action, actor_id, subject_id, client_ip, details) "
+                 "VALUES (%s, %s, %s, %s, %s, %s)",
+                 (uuid.uuid4(), action, actor_id, subject_id, client_ip, Jsonb(details or {})))
+
+
+def audit_page(conn: Conn, action: str | None, subject_id: uuid.UUID | None,
+               after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[AuditEntry]:
+    rows = conn.execute(
+        "SELECT id, at, action, actor_id, subject_id, client_ip, details FROM lms.audit_log "
+        "WHERE (%(action)s::text IS NULL OR action = %(action)s) "
+        "AND (%(subject)s::uuid IS NULL OR subject_id = %(subject)s) "
+        "AND (%(at)s::timestamptz IS NULL OR (at, id) < (%(at)s, %(id)s)) "
+        "ORDER BY at DESC, id DESC LIMIT %(n)s",
+        {"action": action, "subject": subject_id, "at": after[0] if after else None,
+         "id": after[1] if after else None, "n": limit}).fetchall()
+    return [AuditEntry(**r) for r in rows]

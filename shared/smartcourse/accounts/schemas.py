@@ -1,0 +1,107 @@
+"""The accounts API's request and response models (auth sessions, password, administration)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
+
+from smartcourse.lms.schemas import CURSOR_PATTERN, NonBlankLine, Request, Response, Role
+from smartcourse.partial import check_partial, partial_schema
+from smartcourse.strings import NON_BLANK_TEXT_PATTERN, check_text, text_of_at_least
+
+#: A refresh token: 32 random bytes, base64url without padding.
+REFRESH_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"
+NewPassword = Annotated[str, Field(min_length=10, max_length=128, json_schema_extra={"pattern": text_of_at_least(10)}),
+                        AfterValidator(check_text)]
+#: The refresh token's cookie (HttpOnly: page scripts never see it), sent to /auth only.
+REFRESH_COOKIE = "sc_refresh"
+
+
+class TokenPair(Response):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds the access token is valid (at most 900)")
+    refresh_token: str = Field(description="single use: POST /auth/refresh returns the next one; also set as the "
+                                           f"HttpOnly cookie {REFRESH_COOKIE} (Path=/auth)")
+    session_expires_at: datetime = Field(description="when the session ends whatever the refreshes")
+
+
+class RefreshRequest(Request):
+    refresh_token: str | None = Field(default=None, min_length=43, max_length=43, pattern=REFRESH_TOKEN_PATTERN,
+                                      description=f"omit to use the {REFRESH_COOKIE} cookie")
+
+
+class Empty(Request):
+    """No fields (an empty JSON object, or no body)."""
+
+
+class ChangePasswordRequest(Request):
+    current_password: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": NON_BLANK_TEXT_PATTERN})
+    new_password: NewPassword
+
+
+class AdminUserQuery(Request):
+    q: NonBlankLine | None = Field(default=None, min_length=1, max_length=200,
+                                   description="part of the email or the name (case-insensitive)")
+    role: Role | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, min_length=32, max_length=32, pattern=CURSOR_PATTERN,
+                               description="next_cursor of the previous page")
+
+
+class AdminUser(Response):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+    disabled: bool
+    disabled_at: datetime | None
+
+
+class AdminUserPage(Response):
+    items: list[AdminUser]
+    next_cursor: str | None
+
+
+class AdminUserUpdate(Request):
+    NOT_NULLABLE: ClassVar[tuple[str, ...]] = ("role", "disabled")
+    model_config = ConfigDict(json_schema_extra=partial_schema(*NOT_NULLABLE))
+
+    role: Role | None = None
+    disabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _partial(self) -> AdminUserUpdate:
+        check_partial(self, self.NOT_NULLABLE)
+        return self
+
+
+AuditAction = Literal["sign_in_limited", "refresh_reuse", "logout_all", "password_changed", "role_changed",
+                      "account_disabled", "account_enabled"]
+
+
+class AuditQuery(Request):
+    action: AuditAction | None = None
+    user_id: uuid.UUID | None = Field(default=None, description="entries about this account")
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, min_length=32, max_length=32, pattern=CURSOR_PATTERN,
+                               description="next_cursor of the previous page")
+
+
+class AuditEntry(Response):
+    id: uuid.UUID
+    at: datetime
+    action: AuditAction
+    actor_id: uuid.UUID | None
+    subject_id: uuid.UUID | None
+    client_ip: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(Response):
+    items: list[AuditEntry]
+    next_cursor: str | None

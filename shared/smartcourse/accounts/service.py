@@ -1,0 +1,213 @@
+"""Account use cases: sign in (with limits), refresh (rotating, reuse ends the session), sign out,
+sign out everywhere, change password, and the administrators' view of users and the audit log.
+
+Functions take the `Database` where an outcome must be committed before the caller is refused (a
+failed sign-in is counted, a reused refresh token ends its session, then 401/429), else a
+connection inside the route's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from smartcourse import auth, cursor
+from smartcourse.accounts import domain
+from smartcourse.accounts import repository as repo
+from smartcourse.accounts import schemas as s
+from smartcourse.auth import Principal
+from smartcourse.db import Database
+from smartcourse.errors import FieldProblem, Forbidden, NotFound, RateLimited, RuleViolated, Unauthorized
+from smartcourse.observability import count, logger
+
+Conn = repo.Conn
+
+
+@dataclass(frozen=True)
+class AccountsConfig:
+    jwt_secret: str
+    access_ttl_s: int = 900
+    #: a session ends this long after sign-in, however often it is refreshed
+    session_ttl: timedelta = timedelta(days=30)
+    #: a refresh token not used for this long is refused (the user signs in again)
+    refresh_idle: timedelta = timedelta(days=14)
+    limits: domain.SignInLimits = field(default_factory=domain.SignInLimits)
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request comes from (API Gateway's `identity`), recorded on sessions and the audit log."""
+
+    ip: str
+    user_agent: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _pair(cfg: AccountsConfig, user_id: uuid.UUID, role: str, session_id: uuid.UUID, refresh_token: str,
+          session_expires_at: datetime) -> s.TokenPair:
+    access = auth.issue_token(user_id, role, cfg.jwt_secret, cfg.access_ttl_s, session_id=session_id)
+    return s.TokenPair(access_token=access, expires_in=cfg.access_ttl_s, refresh_token=refresh_token,
+                       session_expires_at=session_expires_at)
+
+
+def _open(conn: Conn, cfg: AccountsConfig, account: repo.Account, client: Client) -> s.TokenPair:
+    refresh = domain.new_refresh_token()
+    expires = _now() + cfg.session_ttl
+    sid = repo.open_session(conn, account.id, expires, domain.token_hash(refresh), client.ip, client.user_agent)
+    return _pair(cfg, account.id, account.role, sid, refresh, expires)
+
+
+def _limit(conn: Conn, cfg: AccountsConfig, email: str, client: Client) -> None:
+    """429 with Retry-After while the email or the address must wait (nothing is counted then)."""
+    now = _now()
+    by_email, by_ip = repo.failures(conn, email, client.ip, now - cfg.limits.window)
+    wait = max(cfg.limits.email_wait(by_email, now), cfg.limits.address_wait(by_ip, now))
+    if wait > timedelta(0):
+        retry = domain.retry_after_s(wait)
+        count("SignInLimited")
+        raise RateLimited(f"too many failed sign-ins; try again in {retry} s", extra={"retry_after_s": retry})
+
+
+def _count_failure(conn: Conn, cfg: AccountsConfig, email: str, client: Client, account: repo.Account | None) -> None:
+    repo.record_failure(conn, email, client.ip)
+    now = _now()
+    by_email, by_ip = repo.failures(conn, email, client.ip, now - cfg.limits.window)
+    count("SignInFailed")
+    # Once per crossing: the failure that starts the waits is what the audit log shows.
+    for scope, n, limit in (("email", len(by_email), cfg.limits.free_failures),
+                            ("address", len(by_ip), cfg.limits.address_failures)):
+        if n == limit:
+            repo.audit(conn, "sign_in_limited", subject_id=account.id if account else None, client_ip=client.ip,
+                       details={"scope": scope, "failures": n, "window_s": int(cfg.limits.window.total_seconds())})
+            logger.warning("sign-in limit reached", extra={"scope": scope, "failures": n})
+
+
+# --- sign in, refresh, sign out ------------------------------------------------------------------
+
+def sign_in(db: Database, cfg: AccountsConfig, email: str, password: str, client: Client) -> s.TokenPair:
+    """The same 401 for an unknown email, a wrong password and a disabled account (a disabled
+    account's password is still checked first, so the answer says nothing to a guesser)."""
+    with db.transaction() as conn:
+        _limit(conn, cfg, email, client)
+        account = repo.account_by_email(conn, email)
+    stored = account.password_hash if account is not None and account.password_hash else auth.dummy_hash()
+    ok = auth.verify_password(stored, password)  # outside the transaction: ~0.1 s of Argon2
+    with db.transaction() as conn:
+        if account is None or not ok or account.disabled_at is not None:
+            _count_failure(conn, cfg, email, client, account)
+        else:
+            repo.clear_failures(conn, email, _now() - cfg.limits.window)
+            return _open(conn, cfg, account, client)
+    raise Unauthorized("invalid email or password")
+
+
+def refresh(db: Database, cfg: AccountsConfig, token: str | None, client: Client) -> s.TokenPair:
+    if not token:
+        raise Unauthorized("a refresh token is required (body refresh_token or the sc_refresh cookie)")
+    presented = domain.token_hash(token)
+    with db.transaction() as conn:
+        facts = repo.refresh_facts(conn, presented)
+        outcome = domain.judge_refresh(facts, _now(), cfg.refresh_idle)
+        if outcome == "rotate" and facts is not None:
+            nxt = domain.new_refresh_token()
+            repo.rotate(conn, presented, facts.session_id, domain.token_hash(nxt))
+            return _pair(cfg, facts.user_id, facts.role, facts.session_id, nxt, facts.session_expires_at)
+        if outcome == "reuse" and facts is not None:
+            repo.end_session(conn, facts.session_id, facts.user_id, "refresh_reuse")
+            repo.audit(conn, "refresh_reuse", subject_id=facts.user_id, client_ip=client.ip,
+                       details={"session_id": str(facts.session_id)})
+            count("RefreshReuse")
+            logger.warning("refresh token reused: session ended", extra={"session_id": str(facts.session_id)})
+    raise Unauthorized("the refresh token is not valid; sign in again")
+
+
+def sign_out(conn: Conn, principal: Principal) -> None:
+    if principal.session_id is not None:
+        repo.end_session(conn, principal.session_id, principal.user_id, "logout")
+
+
+def sign_out_everywhere(conn: Conn, principal: Principal, client: Client) -> None:
+    ended = repo.end_sessions(conn, principal.user_id, "logout_all")
+    repo.audit(conn, "logout_all", actor_id=principal.user_id, subject_id=principal.user_id, client_ip=client.ip,
+               details={"sessions": ended})
+
+
+def change_password(db: Database, cfg: AccountsConfig, principal: Principal, req: s.ChangePasswordRequest,
+                    client: Client) -> s.TokenPair:
+    """Every session ends (this one too); the answer is a new session's tokens. A wrong current
+    password counts as a failed sign-in of the account (the same limits)."""
+    with db.transaction() as conn:
+        account = repo.account_by_id(conn, principal.user_id)
+        if account is None:
+            raise Unauthorized("the account no longer exists")
+        _limit(conn, cfg, account.email, client)
+    ok = auth.verify_password(account.password_hash, req.current_password)
+    new_hash = auth.hash_password(req.new_password) if ok else ""
+    with db.transaction() as conn:
+        if ok:
+            repo.set_password(conn, account.id, new_hash)
+            ended = repo.end_sessions(conn, account.id, "password_changed")
+            repo.audit(conn, "password_changed", actor_id=account.id, subject_id=account.id, client_ip=client.ip,
+                       details={"sessions_ended": ended})
+            return _open(conn, cfg, account, client)
+        _count_failure(conn, cfg, account.email, client, account)
+    raise RuleViolated("the current password is not right",
+                       details=[FieldProblem("current_password", "does not match")])
+
+
+# --- administration ------------------------------------------------------------------------------
+
+def _require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise Forbidden("only administrators manage accounts")
+
+
+def _admin_user(a: repo.Account) -> s.AdminUser:
+    return s.AdminUser(id=a.id, email=a.email, name=a.name, role=a.role,  # type: ignore[arg-type]
+                       created_at=a.created_at, disabled=a.disabled_at is not None, disabled_at=a.disabled_at)
+
+
+def list_users(conn: Conn, admin: Principal, q: s.AdminUserQuery) -> s.AdminUserPage:
+    _require_admin(admin)
+    rows = repo.search_accounts(conn, q.q, q.role, cursor.decode_cursor(q.cursor), q.limit + 1)
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    nxt = cursor.encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    return s.AdminUserPage(items=[_admin_user(a) for a in rows], next_cursor=nxt)
+
+
+def update_user(conn: Conn, admin: Principal, user_id: uuid.UUID, req: s.AdminUserUpdate,
+                client: Client) -> s.AdminUser:
+    """A role change or disabling ends the user's sessions at once (their next request is a 401; a
+    new sign-in carries the new role); each change is in the audit log."""
+    _require_admin(admin)
+    domain.check_admin_change(admin.user_id, user_id, role=req.role, disabled=req.disabled)
+    before = repo.account_by_id(conn, user_id, lock=True)
+    if before is None:
+        raise NotFound("user not found")
+    after = repo.update_account(conn, user_id, role=req.role, disabled=req.disabled)
+    changes: list[tuple[str, domain.EndReason | None, dict[str, Any]]] = []
+    if after.role != before.role:
+        changes.append(("role_changed", "role_changed", {"from": before.role, "to": after.role}))
+    if (after.disabled_at is None) != (before.disabled_at is None):
+        changes.append(("account_disabled", "account_disabled", {}) if after.disabled_at else
+                       ("account_enabled", None, {}))
+    for action, reason, details in changes:
+        if reason is not None:
+            details = {**details, "sessions_ended": repo.end_sessions(conn, user_id, reason)}
+        repo.audit(conn, action, actor_id=admin.user_id, subject_id=user_id, client_ip=client.ip, details=details)
+    return _admin_user(after)
+
+
+def audit_log(conn: Conn, admin: Principal, q: s.AuditQuery) -> s.AuditPage:
+    _require_admin(admin)
+    rows = repo.audit_page(conn, q.action, q.user_id, cursor.decode_cursor(q.cursor), q.limit + 1)
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    nxt = cursor.encode_cursor(rows[-1].at, rows[-1].id) if more and rows else None
+    return s.AuditPage(items=[s.AuditEntry.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)

@@ -1,0 +1,34 @@
+"""Every HTTP function -> LMS, read-only: is the session an access token names still live?
+
+An access token is valid until it expires (15 minutes at most); a session can end before that (sign
+out, sign out everywhere, a password change, an administrator disabling the account or changing
+its role, a refresh token used twice). Every authenticated request of every function (the LMS API,
+the assistant) asks `is_live` after checking the token's signature, so an ended session's tokens
+are refused on their next use. One indexed lookup by primary key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from smartcourse.auth import Principal
+from smartcourse.errors import Unauthorized
+
+_LIVE = ("SELECT 1 FROM lms.sessions s JOIN lms.users u ON u.id = s.user_id "
+         "WHERE s.id = %s AND s.user_id = %s AND s.ended_at IS NULL AND s.expires_at > now() "
+         "AND u.disabled_at IS NULL")
+
+
+def is_live(conn: psycopg.Connection[Any], principal: Principal) -> bool:
+    if principal.session_id is None:
+        return False
+    return conn.execute(_LIVE, (principal.session_id, principal.user_id)).fetchone() is not None
+
+
+def require_live(conn: psycopg.Connection[Any], principal: Principal) -> Principal:
+    """The principal, or 401 when its session has ended or its account is disabled."""
+    if not is_live(conn, principal):
+        raise Unauthorized("the session has ended; sign in again")
+    return principal
