@@ -40,7 +40,14 @@ def _wait_for_ctrl_c() -> None:
 def cmd_run(args: argparse.Namespace, stack_only: bool = False) -> int:
     from devstack.runtime import LocalRuntime, RuntimeOptions
 
-    template = tpl.load(parameter_overrides={"Stage": STAGE})
+    # CORS as deployed for the local web app's origin, not the template's "*": the app's /auth calls
+    # carry the refresh cookie, and browsers send credentials only to an API naming the origin.
+    # (Open the app at this address: from http://localhost:<port> the API refuses it.)
+    overrides = {"Stage": STAGE}
+    web_port = getattr(args, "web_port", None)
+    if web_port:
+        overrides["WebOrigin"] = f"http://127.0.0.1:{web_port}"
+    template = tpl.load(parameter_overrides=overrides)
     stack = Stack()
     try:
         ep = stack.start()

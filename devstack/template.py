@@ -311,12 +311,19 @@ def _api_cors(r: _Resolver, globals_api: dict[str, Any]) -> ApiCors | None:
     def opt(key: str) -> str | None:
         return _literal(cors[key], f"Globals.Api.Cors.{key}") if cors.get(key) not in (None, "") else None
 
+    credentials = cors.get("AllowCredentials", False)
+    if not isinstance(credentials, bool):  # SAM would quietly take "'true'" as false
+        raise TemplateError(f"Globals.Api.Cors.AllowCredentials: {credentials!r} must be true or false (a boolean)")
+    # As SAM (api_generator `_add_cors`): a literal "'*'" origin with credentials is refused. A
+    # parameterised origin (!Sub "'${WebOrigin}'") is allowed, whatever it resolves to.
+    if credentials and isinstance(raw, dict) and raw.get("AllowOrigin") == "'*'":
+        raise TemplateError("Globals.Api.Cors: AllowCredentials cannot be true when AllowOrigin is \"'*'\" (SAM)")
     return ApiCors(
         allow_origin=_literal(cors["AllowOrigin"], "Globals.Api.Cors.AllowOrigin"),
         allow_headers=opt("AllowHeaders"),
         allow_methods=opt("AllowMethods"),
         max_age=(str(cors["MaxAge"]).strip("'") if cors.get("MaxAge") is not None else None),
-        allow_credentials=cors.get("AllowCredentials") is True,
+        allow_credentials=credentials,
     )
 
 

@@ -1,9 +1,10 @@
 // SmartCourse web app: hash router, the page shell (navigation, status region, focus) and the
 // view context every screen gets. Screens live in views/*.js.
-import { api, ApiError, loadConfig, onUnauthorized, session } from "./api.js";
+import { api, ApiError, ensureFreshSession, loadConfig, onUnauthorized, session, signOutSession } from "./api.js";
 import { clear, h } from "./dom.js";
 import { announce, clearAnnouncement, errorPanel } from "./ui.js";
-import { registerView, signInView } from "./views/auth.js";
+import { accountView } from "./views/account.js";
+import { forgotPasswordView, registerView, signInView } from "./views/auth.js";
 import { catalogueView } from "./views/catalogue.js";
 import { certificatesView } from "./views/certificates.js";
 import { courseView } from "./views/course.js";
@@ -18,12 +19,14 @@ import { verifyView } from "./views/verify.js";
 const ROUTES = [
   [/^\/signin$/, signInView, { public: true }],
   [/^\/register$/, registerView, { public: true }],
+  [/^\/forgot-password$/, forgotPasswordView, { public: true }],
   [/^\/catalogue$/, catalogueView, {}],
   [/^\/courses\/([^/]+)$/, courseView, {}],
   [/^\/courses\/([^/]+)\/lessons\/([^/]+)$/, lessonView, {}],
   [/^\/certificates$/, certificatesView, {}],
   [/^\/notifications$/, notificationsView, {}],
   [/^\/settings\/notifications$/, notificationPreferencesView, {}],
+  [/^\/account$/, accountView, {}],
   [/^\/verify\/([^/]+)$/, verifyView, { public: true }],
   [/^\/teach$/, teachHomeView, { teach: true }],
   [/^\/teach\/courses\/([^/]+)$/, teachCourseView, { teach: true }],
@@ -65,7 +68,9 @@ function renderNav() {
       h("li", {}, link("#/certificates", "My certificates")),
       canTeach(user) ? h("li", {}, link("#/teach", "Teach")) : null,
       h("li", {}, notificationBell({ current: path === "/notifications" })),
-      h("li", { class: "nav-user" }, h("span", { class: "who" }, user.name),
+      h("li", { class: "nav-user" },
+        h("a", { href: "#/account", class: "who", id: "nav-account", "aria-current": path === "/account" ? "page" : null },
+          h("span", { class: "visually-hidden" }, "Your account: "), user.name),
         h("button", { type: "button", class: "link-button", id: "sign-out", onclick: signOut }, "Sign out"))));
     refreshUnreadCount(); // on every navigation (never throws: a failing count leaves the badge as it was)
   } else {
@@ -75,8 +80,10 @@ function renderNav() {
   }
 }
 
-function signOut() {
-  session.clear();
+async function signOut(ev) {
+  const button = ev && ev.currentTarget;
+  if (button) button.disabled = true;
+  await signOutSession(); // ends the session on the API (and its cookie); never throws
   flash("You are signed out.", "success");
   navigate("#/signin");
 }
@@ -125,10 +132,30 @@ function makeContext(gen, params) {
   };
 }
 
+/** The session has ended (the API refused it): back to sign-in, then to where the user was. */
+function sessionEnded() {
+  // Several requests of one view may fail together: only the first one redirects (a second
+  // redirect would render the sign-in form again under the user's typing).
+  if (location.hash.startsWith("#/signin")) return;
+  flash("Your session has ended. Please sign in again.", "error");
+  sessionStorage.setItem("smartcourse.next", location.hash);
+  navigate("#/signin");
+}
+
 async function route() {
   generation += 1;
   const gen = generation;
   const { path, params } = parseHash();
+  const match = ROUTES.map(([re, view, opts]) => [re.exec(path), view, opts]).find(([m]) => m);
+  // Back after the access token expired (a reload, a tab left alone): renew it through the
+  // refresh cookie before drawing anything that uses it. Refused: the session is over (cleared);
+  // a page that needs it goes to sign-in, a public one simply shows signed out.
+  const fresh = await ensureFreshSession();
+  if (gen !== generation) return;
+  if (!fresh && !(match && match[2].public)) {
+    sessionEnded();
+    return;
+  }
   renderNav();
   if (pendingFlash) {
     announce(pendingFlash.message, pendingFlash.kind);
@@ -141,7 +168,6 @@ async function route() {
     navigate(user ? (canTeach(user) ? "#/teach" : "#/catalogue") : "#/signin");
     return;
   }
-  const match = ROUTES.map(([re, view, opts]) => [re.exec(path), view, opts]).find(([m]) => m);
   const ctx = makeContext(gen, params);
   if (!match) {
     ctx.render(h("h1", {}, "Page not found"),
@@ -173,14 +199,7 @@ async function route() {
   }
 }
 
-onUnauthorized(() => {
-  // Several requests of one view may fail together: only the first one redirects (a second
-  // redirect would render the sign-in form again under the user's typing).
-  if (location.hash.startsWith("#/signin")) return;
-  flash("Your session has ended. Please sign in again.", "error");
-  sessionStorage.setItem("smartcourse.next", location.hash);
-  navigate("#/signin");
-});
+onUnauthorized(sessionEnded);
 
 async function start() {
   document.getElementById("skip-link").addEventListener("click", (ev) => {

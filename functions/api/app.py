@@ -2,6 +2,7 @@
 
 from chalice import Chalice
 
+from chalicelib.account_links import bp as account_links
 from chalicelib.accounts import bp as accounts
 from chalicelib.admin import bp as admin
 from chalicelib.assets import bp as assets
@@ -16,6 +17,7 @@ from chalicelib.web import chalice_errors_as_json, cors_middleware, request_log
 app = Chalice(app_name="smartcourse-api")
 app.register_blueprint(health)
 app.register_blueprint(accounts)
+app.register_blueprint(account_links)
 app.register_blueprint(admin)
 app.register_blueprint(courses)
 app.register_blueprint(assets)

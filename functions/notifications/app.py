@@ -1,4 +1,4 @@
-"""NotificationsFunction: domain events from MSK (enrollment, course and certificate topics) ->
+"""NotificationsFunction: domain events from MSK (enrollment, course, certificate and user topics) ->
 notifications in notify.* and their emails; its schedule sends the emails that are due through
 SES. A thin translator over `smartcourse.notifications.service`.
 

@@ -126,9 +126,12 @@ def error_response(exc: Exception) -> tuple[int, dict[str, Any]]:
 
 def cors_headers(allow_origin: str) -> dict[str, str]:
     """Headers every API response carries so a browser on the web app's origin can read it (API
-    Gateway answers the preflight itself; a Lambda proxy response must carry its own)."""
+    Gateway answers the preflight itself; a Lambda proxy response must carry its own). For a named
+    origin, credentialed requests too (the web app's /auth calls carry the refresh cookie);
+    browsers never allow credentials with "*", so that one does not claim it."""
     headers = {"Access-Control-Allow-Origin": allow_origin, "Access-Control-Expose-Headers": CORS_EXPOSE_HEADERS}
     if allow_origin != "*":
+        headers["Access-Control-Allow-Credentials"] = "true"
         headers["Vary"] = "Origin"
     return headers
 

@@ -71,9 +71,11 @@ def test_an_expired_session_goes_back_to_sign_in_and_then_where_the_user_was(
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Course catalogue")
 
-    # When the token stops being accepted (here: replaced by a forged one) and the user moves on
+    # When the token stops being accepted (here: replaced by a forged one), nothing can renew it (the
+    # refresh cookie is gone: tests/browser/test_sessions.py covers the silent renewal) and the user moves on
     page.evaluate("""() => { const s = JSON.parse(sessionStorage.getItem('smartcourse.session'));
         s.token = 'forged.token.value'; sessionStorage.setItem('smartcourse.session', JSON.stringify(s)); }""")
+    page.context.clear_cookies()
     page.get_by_role("link", name="My certificates").click()
 
     # Then the API's 401 sends them to sign-in with a message, and signing in returns them there

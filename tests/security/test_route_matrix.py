@@ -54,11 +54,15 @@ class World:
     #: a new account of the actor's role, signed in (None for anonymous): for the operations that
     #: end the caller's sessions, so the actors' own tokens stay live for the other cells
     throwaway: Callable[[str], str | None] = lambda actor: None
+    #: a fresh emailed link (password_reset / email_verification) of a new account, as the
+    #: notifications function signs it
+    link: Callable[[str], str] = lambda purpose: ""
 
     def call(self, actor: str, method: str, path: str, body: Any = None, token: str | None = None) -> httpx.Response:
         token = token or self.tokens[actor]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if path.startswith("/unsubscribe/") and body is not None:  # RFC 8058's form-encoded POST
+        if path.startswith(("/unsubscribe/", "/auth/password-reset/", "/auth/verify-email/")) and body is not None:
+            # form-encoded pages (RFC 8058's one-click POST, the emailed links' forms)
             return self.client.request(method, path, data=body, headers=headers)
         return self.client.request(method, path, json=body, headers=headers)
 
@@ -194,6 +198,19 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
             return str(_ok(c.post("/auth/login", json={"email": email, "password": PASSWORD}))["access_token"])
         return _sign_in(c, roles[actor])[0]
 
+    def link(purpose: str) -> str:
+        from datetime import UTC, datetime, timedelta
+
+        from smartcourse.accounts import domain as accounts
+        from smartcourse.accounts import repository as accounts_repo
+
+        email = f"mx-link-{secrets.token_hex(4)}@example.com"
+        user = _ok(c.post("/auth/register", json={"email": email, "password": PASSWORD, "name": "L"}), 201)["user"]
+        with psycopg.connect(database_url, row_factory=dict_row) as conn:
+            link_id = accounts_repo.insert_link(conn, purpose, email, uuid.UUID(user["id"]),
+                                                datetime.now(UTC) + timedelta(minutes=30))
+        return accounts.sign_link(function_env["JWT_SECRET"].encode(), purpose, link_id)  # type: ignore[arg-type]
+
     learner_id = str(_ok(c.get("/me", headers=h("learner")))["user"]["id"])
     try:
         w = World(c, tokens, learner_email, "", "", "", "", "", "", "", "", "", "", "", "", lambda: "")
@@ -221,6 +238,7 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
         w.conversation_id, w.answer_id = asked["conversation_id"], asked["message_id"]
         w.revocable = lambda: certified(*w.published_course())
         w.throwaway = throwaway
+        w.link = link
         yield w
     finally:
         mp.undo()
@@ -272,6 +290,17 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
     ("POST", "/auth/logout-all", lambda w: ("/auth/logout-all", {}), SIGNED_IN_NO_CONTENT),
     ("POST", "/me/password",
      lambda w: ("/me/password", {"current_password": PASSWORD, "new_password": "another-long-password"}), SIGNED_IN),
+    ("POST", "/auth/password-reset", lambda w: ("/auth/password-reset", {"email": w.learner_email}), (202,) * 6),
+    # emailed links: holding the link is the proof, whoever opens it (each cell a fresh link of a new account)
+    ("GET", "/auth/password-reset/{token}", lambda w: (f"/auth/password-reset/{w.link('password_reset')}", None),
+     OPEN),
+    ("POST", "/auth/password-reset/{token}",
+     lambda w: (f"/auth/password-reset/{w.link('password_reset')}", {"new_password": "a-reset-password"}), OPEN),
+    ("POST", "/me/email-verification", lambda w: ("/me/email-verification", {}), (401,) + (202,) * 5),
+    ("GET", "/auth/verify-email/{token}", lambda w: (f"/auth/verify-email/{w.link('email_verification')}", None),
+     OPEN),
+    ("POST", "/auth/verify-email/{token}",
+     lambda w: (f"/auth/verify-email/{w.link('email_verification')}", {"confirm": "yes"}), OPEN),
     ("GET", "/admin/users", lambda w: ("/admin/users?q=mx-", None), ADMIN_ONLY),
     ("PATCH", "/admin/users/{user_id}", lambda w: (f"/admin/users/{w.fresh_user_id()}", {"disabled": False}),
      ADMIN_ONLY),

@@ -1,7 +1,11 @@
-// Sign in and register.
+// Sign in, register, and ask for a password reset link (#/forgot-password).
 import { api, session } from "../api.js";
 import { h } from "../dom.js";
 import { makeForm } from "../ui.js";
+
+// What the sign-in form's Email held when "Forgot your password?" was followed: the reset form
+// starts with it (kept in memory only, never in the address or in storage).
+let typedEmail = "";
 
 async function signIn(ctx, email, password) {
   const token = await api("POST", "/auth/login", { body: { email, password }, auth: false });
@@ -16,7 +20,7 @@ async function signIn(ctx, email, password) {
 }
 
 export async function signInView(ctx) {
-  const { form } = makeForm({
+  const { form, fields } = makeForm({
     fields: [
       { name: "email", label: "Email", type: "email", required: true, autocomplete: "email" },
       { name: "password", label: "Password", type: "password", required: true, autocomplete: "current-password" },
@@ -27,7 +31,45 @@ export async function signInView(ctx) {
   ctx.render(
     h("h1", {}, "Sign in"),
     h("section", { class: "card narrow" }, form,
+      h("p", {}, h("a", { href: "#/forgot-password", onclick: () => { typedEmail = fields.email.input.value; } },
+        "Forgot your password?")),
       h("p", {}, "New here? ", h("a", { href: "#/register" }, "Create an account"), ".")),
+  );
+}
+
+const RESET_LABEL = "Send the reset link";
+
+/**
+ * #/forgot-password: one Email field; POST /auth/password-reset (no sign-in). The API answers the
+ * same for every address (whether or not an account has it), and so does this page: it shows the
+ * API's message and nothing else. The reset itself happens on the API's page the email links to.
+ */
+export async function forgotPasswordView(ctx) {
+  const { form, button } = makeForm({
+    fields: [
+      { name: "email", label: "Email", type: "email", required: true, autocomplete: "email", value: typedEmail,
+        hint: "The address you signed in with." },
+    ],
+    submitLabel: RESET_LABEL,
+    className: "reset-form",
+    onSubmit: async (v) => {
+      button.textContent = "Sending…"; // makeForm disables the button until this returns
+      try {
+        const out = await api("POST", "/auth/password-reset", { body: { email: v.email }, auth: false });
+        if (!ctx.alive()) return;
+        ctx.announce(out.message, "success");
+      } finally {
+        button.textContent = RESET_LABEL;
+      }
+    },
+  });
+  ctx.render(
+    h("h1", {}, "Reset your password"),
+    h("section", { class: "card narrow" },
+      h("p", {}, "Enter your email address. If it belongs to an account, we email it a link to choose a new "
+        + "password. The link works once, for 30 minutes."),
+      form,
+      h("p", {}, h("a", { href: "#/signin" }, "Back to sign in"))),
   );
 }
 

@@ -6,7 +6,9 @@ these functions what follows.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import math
 import secrets
 import uuid
@@ -17,7 +19,8 @@ from typing import Literal
 
 from smartcourse.errors import FieldProblem, RuleViolated
 
-EndReason = Literal["logout", "logout_all", "password_changed", "account_disabled", "role_changed", "refresh_reuse"]
+EndReason = Literal["logout", "logout_all", "password_changed", "account_disabled", "role_changed", "refresh_reuse",
+                    "password_reset"]
 
 
 @dataclass(frozen=True)
@@ -116,3 +119,52 @@ def check_admin_change(actor_id: uuid.UUID, subject_id: uuid.UUID, *, role: str 
         problems.append(FieldProblem("disabled", "an administrator cannot disable their own account"))
     if problems:
         raise RuleViolated("administrators cannot demote or disable themselves", details=problems)
+
+
+# --- emailed links: password reset, email verification --------------------------------------------
+
+LinkPurpose = Literal["password_reset", "email_verification"]
+#: how long an emailed link works
+LINK_LIFETIME: dict[LinkPurpose, timedelta] = {"password_reset": timedelta(minutes=30),
+                                               "email_verification": timedelta(days=7)}
+#: at most this many links of a purpose are emailed to one address per hour (more requests are
+#: answered the same way and send nothing: no mail bombing through the form)
+LINKS_PER_HOUR = 3
+#: "<id as 32 hex>.<43 base64url>": what the OpenAPI document states for the path parameter
+LINK_TOKEN_PATTERN = r"^[0-9a-f]{32}\.[A-Za-z0-9_-]{43}$"
+
+
+class InvalidLink(Exception):
+    """Not a link of ours, tampered with, expired or already used."""
+
+
+def _link_mac(key: bytes, purpose: LinkPurpose, link_id: uuid.UUID) -> str:
+    mac = hmac.new(key, f"smartcourse.{purpose}.v1.{link_id.hex}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def sign_link(key: bytes, purpose: LinkPurpose, link_id: uuid.UUID) -> str:
+    """The token of an emailed link (the notifications function signs it from the event's id)."""
+    return f"{link_id.hex}.{_link_mac(key, purpose, link_id)}"
+
+
+def link_id(key: bytes, purpose: LinkPurpose, token: str) -> uuid.UUID:
+    """The id a genuine token of this purpose names; InvalidLink otherwise (the row decides
+    whether it is still usable)."""
+    ident, _, mac = token.partition(".")
+    try:
+        parsed = uuid.UUID(hex=ident)
+    except ValueError:
+        raise InvalidLink("the link is not valid") from None
+    if len(ident) != 32 or not hmac.compare_digest(mac, _link_mac(key, purpose, parsed)):
+        raise InvalidLink("the link is not valid")
+    return parsed
+
+
+def judge_link(used: bool, expires_at: datetime, account_disabled: bool, now: datetime) -> None:
+    if used:
+        raise InvalidLink("the link was already used: ask for a new one")
+    if now >= expires_at:
+        raise InvalidLink("the link has expired: ask for a new one")
+    if account_disabled:
+        raise InvalidLink("the link is not valid")

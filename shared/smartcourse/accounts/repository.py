@@ -171,3 +171,46 @@ def audit_page(conn: Conn, action: str | None, subject_id: uuid.UUID | None,
         {"action": action, "subject": subject_id, "at": after[0] if after else None,
          "id": after[1] if after else None, "n": limit}).fetchall()
     return [AuditEntry(**r) for r in rows]
+
+
+# --- emailed links -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    expires_at: datetime
+    used: bool
+    account_disabled: bool
+
+
+def links_sent_since(conn: Conn, email: str, purpose: str, since: datetime) -> int:
+    row = conn.execute("SELECT count(*) AS n FROM lms.account_tokens WHERE email = %s AND purpose = %s "
+                       "AND created_at > %s", (email, purpose, since)).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def insert_link(conn: Conn, purpose: str, email: str, user_id: uuid.UUID | None, expires_at: datetime) -> uuid.UUID:
+    link_id = uuid.uuid4()
+    conn.execute("INSERT INTO lms.account_tokens (id, purpose, email, user_id, expires_at) "
+                 "VALUES (%s, %s, %s, %s, %s)", (link_id, purpose, email, user_id, expires_at))
+    return link_id
+
+
+def link(conn: Conn, link_id: uuid.UUID, purpose: str) -> LinkRow | None:
+    """The link's row, locked (two uses of one link: the second waits, then sees it used)."""
+    row = conn.execute(
+        "SELECT t.id, t.user_id, t.expires_at, t.used_at IS NOT NULL AS used, "
+        "coalesce(u.disabled_at IS NOT NULL, true) AS account_disabled "
+        "FROM lms.account_tokens t LEFT JOIN lms.users u ON u.id = t.user_id "
+        "WHERE t.id = %s AND t.purpose = %s FOR UPDATE OF t", (link_id, purpose)).fetchone()
+    return LinkRow(**row) if row else None
+
+
+def use_link(conn: Conn, link_id: uuid.UUID) -> None:
+    conn.execute("UPDATE lms.account_tokens SET used_at = now() WHERE id = %s", (link_id,))
+
+
+def set_email_verified(conn: Conn, user_id: uuid.UUID) -> None:
+    conn.execute("UPDATE lms.users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = %s",
+                 (user_id,))

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from smartcourse.lms.schemas import CURSOR_PATTERN, NonBlankLine, Request, Response, Role
+from smartcourse.lms.schemas import CURSOR_PATTERN, Email, NonBlankLine, Request, Response, Role
 from smartcourse.partial import check_partial, partial_schema
 from smartcourse.strings import NON_BLANK_TEXT_PATTERN, check_text, text_of_at_least
 
@@ -80,8 +80,8 @@ class AdminUserUpdate(Request):
         return self
 
 
-AuditAction = Literal["sign_in_limited", "refresh_reuse", "logout_all", "password_changed", "role_changed",
-                      "account_disabled", "account_enabled"]
+AuditAction = Literal["sign_in_limited", "refresh_reuse", "logout_all", "password_changed", "password_reset",
+                      "role_changed", "account_disabled", "account_enabled"]
 
 
 class AuditQuery(Request):
@@ -105,3 +105,24 @@ class AuditEntry(Response):
 class AuditPage(Response):
     items: list[AuditEntry]
     next_cursor: str | None
+
+
+class PasswordResetRequest(Request):
+    email: Email
+
+
+class Accepted(Response):
+    status: Literal["accepted"] = "accepted"
+    message: str
+
+
+class NewPasswordForm(Request):
+    """The reset page's form (application/x-www-form-urlencoded)."""
+
+    new_password: NewPassword
+
+
+class ConfirmForm(Request):
+    """The email confirmation page's button (form-encoded ``confirm=yes``)."""
+
+    confirm: Literal["yes"]

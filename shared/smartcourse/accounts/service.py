@@ -20,7 +20,10 @@ from smartcourse.accounts import schemas as s
 from smartcourse.auth import Principal
 from smartcourse.db import Database
 from smartcourse.errors import FieldProblem, Forbidden, NotFound, RateLimited, RuleViolated, Unauthorized
-from smartcourse.observability import count, logger
+from smartcourse.events import new_event
+from smartcourse.lms import event_schemas
+from smartcourse.observability import count, current_correlation_id, logger
+from smartcourse.outbox import write_event
 
 Conn = repo.Conn
 
@@ -211,3 +214,72 @@ def audit_log(conn: Conn, admin: Principal, q: s.AuditQuery) -> s.AuditPage:
     rows = rows[: q.limit]
     nxt = cursor.encode_cursor(rows[-1].at, rows[-1].id) if more and rows else None
     return s.AuditPage(items=[s.AuditEntry.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
+
+
+# --- emailed links: password reset, email verification ---------------------------------------------
+
+def issue_link(conn: Conn, purpose: domain.LinkPurpose, email: str, user_id: uuid.UUID | None) -> None:
+    """Record a link for ``email`` and, when an account has it and the hourly limit allows, write
+    the event NotificationsFunction emails it from. An unknown address is recorded the same way
+    (same work, same answer) and gets no email."""
+    now = _now()
+    sent = repo.links_sent_since(conn, email, purpose, now - timedelta(hours=1))
+    link = repo.insert_link(conn, purpose, email, user_id, now + domain.LINK_LIFETIME[purpose])
+    if user_id is None or sent >= domain.LINKS_PER_HOUR:
+        return
+    data = {"link_id": str(link), "user_id": str(user_id),
+            "expires_at": (now + domain.LINK_LIFETIME[purpose]).isoformat()}
+    name = f"user.{purpose}_requested"
+    event = new_event(name, user_id, data, correlation_id=current_correlation_id(), aggregate_type="user")
+    event_schemas.validate(name, "user", data)
+    write_event(conn, event)
+
+
+def request_password_reset(conn: Conn, email: str) -> None:
+    """The same answer, whether or not an account has ``email`` (a disabled one gets no email)."""
+    account = repo.account_by_email(conn, email)
+    usable = account is not None and account.disabled_at is None
+    issue_link(conn, "password_reset", email, account.id if usable and account else None)
+
+
+def reset_password(db: Database, key: bytes, token: str, new_password: str, client: Client) -> None:
+    """Set the password a valid, unused, unexpired reset link is for; the link is spent and every
+    session of the account ends. InvalidLink otherwise (nothing changes)."""
+    link_id = domain.link_id(key, "password_reset", token)
+    new_hash = auth.hash_password(new_password)  # before the row lock: Argon2 takes ~0.1 s
+    with db.transaction() as conn:
+        row = repo.link(conn, link_id, "password_reset")
+        if row is None or row.user_id is None:
+            raise domain.InvalidLink("the link is not valid")
+        domain.judge_link(row.used, row.expires_at, row.account_disabled, _now())
+        repo.use_link(conn, link_id)
+        repo.set_password(conn, row.user_id, new_hash)
+        repo.set_email_verified(conn, row.user_id)  # the link reached the address
+        ended = repo.end_sessions(conn, row.user_id, "password_reset")
+        repo.audit(conn, "password_reset", subject_id=row.user_id, client_ip=client.ip,
+                   details={"sessions_ended": ended})
+
+
+def check_link(conn: Conn, key: bytes, purpose: domain.LinkPurpose, token: str) -> None:
+    """InvalidLink unless the link could be used now (for the page that shows its form)."""
+    row = repo.link(conn, domain.link_id(key, purpose, token), purpose)
+    if row is None or row.user_id is None:
+        raise domain.InvalidLink("the link is not valid")
+    domain.judge_link(row.used, row.expires_at, row.account_disabled, _now())
+
+
+def request_email_verification(conn: Conn, principal: Principal) -> None:
+    account = repo.account_by_id(conn, principal.user_id)
+    if account is None:
+        raise Unauthorized("the account no longer exists")
+    issue_link(conn, "email_verification", account.email, account.id)
+
+
+def verify_email(conn: Conn, key: bytes, token: str) -> None:
+    link_id = domain.link_id(key, "email_verification", token)
+    row = repo.link(conn, link_id, "email_verification")
+    if row is None or row.user_id is None:
+        raise domain.InvalidLink("the link is not valid")
+    domain.judge_link(row.used, row.expires_at, row.account_disabled, _now())
+    repo.use_link(conn, link_id)
+    repo.set_email_verified(conn, row.user_id)

@@ -31,6 +31,7 @@ class User:
     name: str
     role: str
     created_at: datetime
+    email_verified_at: datetime | None = None
     password_hash: str | None = field(default=None, repr=False)  # read only to check a sign-in
 
 

@@ -114,6 +114,16 @@ class CourseCompleted(Payload):
     completed_at: datetime
 
 
+class AccountLinkRequested(Payload):
+    """An account email to send: a password reset or an email verification link. Carries the
+    link's id, never the link: NotificationsFunction signs the link from the id with the shared key
+    (docs/accounts.md) and emails it to the account's address."""
+
+    link_id: uuid.UUID
+    user_id: uuid.UUID
+    expires_at: datetime
+
+
 # name -> (aggregate type = topic suffix and Kafka key owner, payload model)
 EVENTS: dict[str, tuple[str, type[Payload]]] = {
     "course.published": ("course", CoursePublished),
@@ -124,6 +134,8 @@ EVENTS: dict[str, tuple[str, type[Payload]]] = {
     "enrollment.cancelled": ("enrollment", EnrollmentCancelled),
     "lesson.completed": ("enrollment", LessonCompleted),
     "course.completed": ("enrollment", CourseCompleted),
+    "user.password_reset_requested": ("user", AccountLinkRequested),
+    "user.email_verification_requested": ("user", AccountLinkRequested),
 }
 
 

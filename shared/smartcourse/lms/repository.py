@@ -48,17 +48,13 @@ class PgRepository:
         """The new user, or None when the email is taken."""
         row = self._one(
             "INSERT INTO lms.users (id, email, password_hash, name, role) VALUES (%s, %s, %s, %s, %s) "
-            "ON CONFLICT (email) DO NOTHING RETURNING id, email, name, role, created_at",
+            "ON CONFLICT (email) DO NOTHING RETURNING id, email, name, role, created_at, email_verified_at",
             (uuid.uuid4(), email, password_hash, name, role))
         return User(**row) if row else None
 
-    def user_by_email(self, email: str) -> User | None:
-        row = self._one("SELECT id, email, name, role, created_at, password_hash FROM lms.users WHERE email = %s",
-                        (email,))
-        return User(**row) if row else None
-
     def user_by_id(self, user_id: uuid.UUID) -> User | None:
-        row = self._one("SELECT id, email, name, role, created_at FROM lms.users WHERE id = %s", (user_id,))
+        row = self._one("SELECT id, email, name, role, created_at, email_verified_at FROM lms.users WHERE id = %s",
+                        (user_id,))
         return User(**row) if row else None
 
     # --- courses -----------------------------------------------------------------------------------

@@ -96,6 +96,8 @@ class User(Response):
     name: str
     role: Role
     created_at: datetime
+    email_verified_at: datetime | None = Field(default=None, description="when the address was confirmed "
+                                               "through the emailed link (null: not yet)")
 
 
 class UserEnvelope(Response):

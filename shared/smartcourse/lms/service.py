@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from smartcourse import auth
+from smartcourse.accounts import service as accounts
 from smartcourse.auth import Principal
 from smartcourse.cursor import decode_cursor, encode_cursor
 from smartcourse.errors import (
@@ -96,6 +97,8 @@ class LmsService:
         if row is None:
             raise Conflict("an account with this email already exists",
                            details=[FieldProblem("email", "already registered")])
+        # The address is confirmed through an emailed link (docs/accounts.md).
+        accounts.issue_link(self.repo.conn, "email_verification", row.email, row.id)
         return s.UserEnvelope(user=_out(s.User, row))
 
     def me(self, principal: Principal) -> s.UserEnvelope:

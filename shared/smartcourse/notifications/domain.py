@@ -277,6 +277,42 @@ def render_email(message: Message, label: str, unsubscribe_url: str) -> Email:
     return Email(message.title, text, html_body)
 
 
+# --- account emails: password reset and email verification links (docs/accounts.md) -------------
+
+AccountEmail = Literal["password_reset", "email_verification"]
+#: types of the emails that are the account's own security mail: sent whatever the preferences,
+#: never held by quiet hours or batched, no unsubscribe link, no inbox item
+ACCOUNT_EMAILS: tuple[AccountEmail, ...] = ("password_reset", "email_verification")
+_ACCOUNT_COPY: dict[AccountEmail, tuple[str, str, str]] = {
+    "password_reset": ("Reset your SmartCourse password",
+                       "Someone (we hope you) asked to reset the password of your SmartCourse account. Open the "
+                       "link to choose a new one; every device signed in to your account will be signed out.",
+                       "If you did not ask, ignore this email: your password stays as it is."),
+    "email_verification": ("Confirm your email address for SmartCourse",
+                           "Open the link to confirm this address for your SmartCourse account.",
+                           "If you did not create a SmartCourse account, ignore this email."),
+}
+_ACCOUNT_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{subject}</title></head>
+<body style="font-family: sans-serif; line-height: 1.5; max-width: 36rem">
+<h1 style="font-size: 1.25rem">{subject}</h1>
+<p>{body}</p>
+<p><a href="{link}">{link}</a></p>
+<p>The link works once, until {expires}.</p>
+<hr><p style="font-size: 0.875rem; color: #555">{ignore}</p>
+</body></html>
+"""
+
+
+def render_account_email(purpose: AccountEmail, link: str, expires_at: datetime) -> Email:
+    subject, body, ignore = _ACCOUNT_COPY[purpose]
+    expires = expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    text = f"{subject}\n\n{body}\n\n{link}\n\nThe link works once, until {expires}.\n\n--\n{ignore}\n"
+    e = html.escape
+    return Email(subject, text, _ACCOUNT_HTML.format(subject=e(subject), body=e(body), link=e(link),
+                                                     expires=e(expires), ignore=e(ignore)))
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """An email ready to send (the mailer adapter turns it into MIME)."""

@@ -26,8 +26,9 @@ def mime(sender: str, mail: Outgoing) -> bytes:
     msg["To"] = mail.to
     msg["Subject"] = mail.subject
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip(">") or None)
-    msg["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if mail.unsubscribe_url:  # an account's own security mail (reset, verification) has none
+        msg["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(mail.text)
     msg.add_alternative(mail.html, subtype="html")
     return msg.as_bytes()

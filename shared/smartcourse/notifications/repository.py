@@ -140,6 +140,16 @@ def enqueue_email(conn: Conn, notification_id: uuid.UUID, message: Message, to_a
          unsubscribe_url, due_at, status))
 
 
+def enqueue_account_email(conn: Conn, link_id: uuid.UUID, user_id: uuid.UUID, type_: str, to_address: str,
+                          subject: str, text_body: str, html_body: str, status: str) -> None:
+    """One email per account link (a replayed event adds nothing); due now, no unsubscribe link."""
+    conn.execute(
+        "INSERT INTO notify.emails (id, account_token_id, user_id, type, to_address, subject, text_body, html_body, "
+        "unsubscribe_url, status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', %s) "
+        "ON CONFLICT (account_token_id) DO NOTHING",
+        (uuid.uuid4(), link_id, user_id, type_, to_address, subject, text_body, html_body, status))
+
+
 def is_suppressed(conn: Conn, address: str) -> bool:
     return conn.execute("SELECT 1 FROM notify.suppressions WHERE address = %s",
                         (address.lower(),)).fetchone() is not None

@@ -18,10 +18,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import psycopg
 
+from smartcourse.accounts.domain import LinkPurpose, sign_link
 from smartcourse.auth import Principal
 from smartcourse.cursor import decode_cursor, encode_cursor
 from smartcourse.db import Database
@@ -133,11 +134,33 @@ def on_certificate_revoked(conn: Conn, envelope: EventEnvelope, *, links: EmailL
                                                        course.title, str(d["reason"]))], links=links)
 
 
+def on_account_link_requested(conn: Conn, envelope: EventEnvelope, *, links: EmailLinks | None = None) -> None:
+    """A password reset or email verification link: emailed now to the account's address, whatever
+    the preferences and quiet hours (it is the account's own security mail), once per link. The
+    link is signed here from the event's id (the event carries no secret)."""
+    if links is None:
+        return  # emails are off for this consumer (the in-app only wiring of older tests)
+    purpose = {"user.password_reset_requested": "password_reset",
+               "user.email_verification_requested": "email_verification"}[envelope.name]
+    d = envelope.data
+    user_id, link_id = uuid.UUID(d["user_id"]), uuid.UUID(d["link_id"])
+    address = lms_people.email_of(conn, user_id)
+    if address is None:
+        return  # the account is gone
+    path = "password-reset" if purpose == "password_reset" else "verify-email"
+    url = f"{links.public_base_url.rstrip('/')}/auth/{path}/{sign_link(links.key, cast(LinkPurpose, purpose), link_id)}"
+    mail = domain.render_account_email(cast(domain.AccountEmail, purpose), url, datetime.fromisoformat(d["expires_at"]))
+    status = "suppressed" if repo.is_suppressed(conn, address) else "pending"
+    repo.enqueue_account_email(conn, link_id, user_id, purpose, address, mail.subject, mail.text, mail.html, status)
+
+
 def handlers(links: EmailLinks | None) -> dict[str, Callable[[Conn, EventEnvelope], None]]:
     """The consumer's handlers by event name; with ``links``, notifications are also emailed."""
     return {name: functools.partial(fn, links=links) for name, fn in (
         ("enrollment.created", on_enrollment_created), ("course.published", on_course_published),
-        ("certificate.issued", on_certificate_issued), ("certificate.revoked", on_certificate_revoked))}
+        ("certificate.issued", on_certificate_issued), ("certificate.revoked", on_certificate_revoked),
+        ("user.password_reset_requested", on_account_link_requested),
+        ("user.email_verification_requested", on_account_link_requested))}
 
 
 # --- delivering queued emails (the schedule) -------------------------------------------------------
@@ -151,6 +174,8 @@ def _email_cadences(conn: Conn, user_id: uuid.UUID) -> dict[str, str]:
 def _still_wanted(conn: Conn, user_id: uuid.UUID, email_type: str) -> bool:
     """A queued email is still wanted: its type still emailed immediately, or for a digest, some
     type still batched at its cadence."""
+    if email_type in domain.ACCOUNT_EMAILS:
+        return True  # the account's own security mail: not a preference
     cadences = _email_cadences(conn, user_id)
     cadence = domain.digest_cadence_of(email_type)
     return cadence in cadences.values() if cadence else cadences.get(email_type) == "immediately"

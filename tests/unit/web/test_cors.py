@@ -63,8 +63,10 @@ def test_the_gateway_reads_cors_and_gateway_responses_from_the_template() -> Non
     assert t.api_cors.allow_headers == unquote(cors["AllowHeaders"])
     assert t.api_cors.allow_methods == unquote(cors["AllowMethods"])
     assert t.api_cors.max_age == unquote(cors["MaxAge"])
-    assert t.gateway_response_headers["DEFAULT_4XX"] == {"Access-Control-Allow-Origin": WEB}
-    assert t.gateway_response_headers["DEFAULT_5XX"] == {"Access-Control-Allow-Origin": WEB}
+    assert cors["AllowCredentials"] is True and t.api_cors.allow_credentials  # the web app's refresh cookie
+    for rtype in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        assert t.gateway_response_headers[rtype] == {"Access-Control-Allow-Origin": WEB,
+                                                     "Access-Control-Allow-Credentials": "true"}
     assert tpl.load().api_cors.allow_origin == "*"  # type: ignore[union-attr]  # the default
 
 
@@ -74,6 +76,43 @@ def test_without_allow_methods_the_preflight_lists_the_paths_methods_like_sam() 
         "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET,OPTIONS,PATCH"}
     any_method = cors_preflight_headers(cors, ["any"])["Access-Control-Allow-Methods"]
     assert any_method == "DELETE,GET,HEAD,OPTIONS,PATCH,POST,PUT"
+
+
+def test_the_preflight_allows_credentials_only_when_the_template_says_so() -> None:
+    assert "Access-Control-Allow-Credentials" not in cors_preflight_headers(tpl.ApiCors(allow_origin=WEB), ["post"])
+    with_credentials = cors_preflight_headers(tpl.ApiCors(allow_origin=WEB, allow_credentials=True), ["post"])
+    assert with_credentials["Access-Control-Allow-Credentials"] == "true"
+    assert with_credentials["Access-Control-Allow-Origin"] == WEB
+
+
+CORS_WITH_CREDENTIALS = """Parameters:
+  WebOrigin: {{Type: String, Default: "*"}}
+Globals:
+  Api:
+    Cors:
+      AllowOrigin: {origin}
+      AllowCredentials: {credentials}
+Resources: {{}}
+"""
+
+
+def test_allow_credentials_is_a_boolean_refused_with_a_literal_star_origin_like_sam(tmp_path: Path) -> None:
+    t = tmp_path / "template.yaml"
+    # A parameterised origin is accepted (SAM checks the literal only), whatever it resolves to
+    t.write_text(CORS_WITH_CREDENTIALS.format(origin='!Sub "\'${WebOrigin}\'"', credentials="true"))
+    assert tpl.load(t).api_cors == tpl.ApiCors(allow_origin="*", allow_credentials=True)
+    assert tpl.load(t, parameter_overrides={"WebOrigin": WEB}).api_cors == tpl.ApiCors(
+        allow_origin=WEB, allow_credentials=True)
+    t.write_text(CORS_WITH_CREDENTIALS.format(origin='"\'*\'"', credentials="false"))
+    assert tpl.load(t).api_cors == tpl.ApiCors(allow_origin="*")
+    # SAM: "'AllowCredentials' can not be true when 'AllowOrigin' is \"'*'\""
+    t.write_text(CORS_WITH_CREDENTIALS.format(origin='"\'*\'"', credentials="true"))
+    with pytest.raises(tpl.TemplateError, match="AllowCredentials cannot be true"):
+        tpl.load(t)
+    # SAM would quietly read a quoted "'true'" as false
+    t.write_text(CORS_WITH_CREDENTIALS.format(origin=f'"\'{WEB}\'"', credentials='"\'true\'"'))
+    with pytest.raises(tpl.TemplateError, match="must be true or false"):
+        tpl.load(t)
 
 
 def test_unquoted_cors_values_are_a_template_error(tmp_path: Path) -> None:
@@ -95,13 +134,14 @@ def test_preflight_on_a_known_path_answers_like_api_gateway(gateway: Gateway, pa
     assert r.headers["access-control-allow-headers"] == unquote(cors["AllowHeaders"])
     assert r.headers["access-control-allow-methods"] == unquote(cors["AllowMethods"])
     assert r.headers["access-control-max-age"] == unquote(cors["MaxAge"])
-    assert "access-control-allow-credentials" not in r.headers
+    assert r.headers["access-control-allow-credentials"] == "true"  # the refresh cookie of /auth/*
 
 
 def test_unknown_paths_and_methods_stay_json_errors_with_the_gateway_response_header(gateway: Gateway) -> None:
     r = httpx.options(f"{gateway.url}/no/such/path", headers={"Origin": WEB})
     assert r.status_code == 404 and r.json()["error"]["code"] == "route_not_found"
     assert r.headers["access-control-allow-origin"] == WEB
+    assert r.headers["access-control-allow-credentials"] == "true"
     r = httpx.request("TRACE", f"{gateway.url}/courses")
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
     assert r.headers["access-control-allow-origin"] == WEB
@@ -118,10 +158,12 @@ def test_a_template_without_cors_has_no_preflight() -> None:
 
 
 def test_cors_headers_expose_what_the_app_reads_and_vary_on_a_named_origin() -> None:
+    # "*": no credentials (browsers refuse them with a wildcard anyway)
     assert cors_headers("*") == {"Access-Control-Allow-Origin": "*",
                                  "Access-Control-Expose-Headers": CORS_EXPOSE_HEADERS}
-    named = cors_headers(WEB)
-    assert named["Access-Control-Allow-Origin"] == WEB and named["Vary"] == "Origin"
+    # A named origin: credentialed requests too (the web app's refresh cookie)
+    assert cors_headers(WEB) == {"Access-Control-Allow-Origin": WEB, "Access-Control-Allow-Credentials": "true",
+                                 "Access-Control-Expose-Headers": CORS_EXPOSE_HEADERS, "Vary": "Origin"}
     assert "X-Correlation-Id" in CORS_EXPOSE_HEADERS and "Retry-After" in CORS_EXPOSE_HEADERS
 
     def broken() -> CommonSettings:
@@ -155,6 +197,7 @@ def test_every_api_response_carries_the_allowed_origin(env: None) -> None:
         assert str(r.status_code) == status, (status, r.body[:200])
         assert r.headers["Access-Control-Allow-Origin"] == WEB, status
         assert r.headers["Access-Control-Expose-Headers"] == CORS_EXPOSE_HEADERS
+        assert r.headers["Access-Control-Allow-Credentials"] == "true"
         assert r.headers["Vary"] == "Origin"
 
 
@@ -187,5 +230,6 @@ def test_every_assistant_response_carries_the_allowed_origin(env: None) -> None:
     for status, out in outcomes.items():
         assert out["statusCode"] == status, out
         assert out["headers"]["Access-Control-Allow-Origin"] == WEB, status
+        assert out["headers"]["Access-Control-Allow-Credentials"] == "true", status
         assert out["headers"]["X-Correlation-Id"]
         assert json.loads(out["body"])["error"]["code"]

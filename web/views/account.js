@@ -1,0 +1,97 @@
+// Your account (#/account): who you are signed in as, whether the email address is confirmed
+// (with "Send the confirmation link again"), change the password, sign out everywhere.
+import { api, session } from "../api.js";
+import { formatDate, h } from "../dom.js";
+import { actionButton, makeForm } from "../ui.js";
+
+const ROLE_NAMES = { student: "Student", instructor: "Instructor", admin: "Administrator" };
+
+function detailsList(user) {
+  const row = (term, value, testid) => [h("dt", {}, term), h("dd", { "data-testid": testid }, value)];
+  return h("dl", { class: "account-details" },
+    row("Name", user.name, "account-name"),
+    row("Email", user.email, "account-email"),
+    row("Role", ROLE_NAMES[user.role] || user.role, "account-role"),
+    user.created_at ? row("Member since", formatDate(user.created_at), "account-since") : null);
+}
+
+/** Whether the address is confirmed (email_verified_at) and, until it is, a button that emails a
+ * new confirmation link (POST /me/email-verification). Confirming happens on the API's page the
+ * email links to; this page shows the result the next time it is opened. */
+function emailSection(ctx, user) {
+  const heading = h("h2", { id: "account-confirmation" }, "Email address");
+  if (user.email_verified_at) {
+    return h("section", { class: "card narrow", "aria-labelledby": "account-confirmation" }, heading,
+      h("p", { "data-testid": "account-email-status" }, "Confirmed on ",
+        h("time", { datetime: user.email_verified_at }, formatDate(user.email_verified_at)), "."));
+  }
+  const resend = actionButton("Send the confirmation link again", async () => {
+    const out = await api("POST", "/me/email-verification", { body: {} });
+    if (!ctx.alive()) return;
+    ctx.announce(out.message, "success");
+  }, { busyLabel: "Sending…" });
+  resend.setAttribute("aria-describedby", "account-confirmation-hint");
+  return h("section", { class: "card narrow", "aria-labelledby": "account-confirmation" }, heading,
+    h("p", { "data-testid": "account-email-status" }, "Not confirmed yet."),
+    h("p", { id: "account-confirmation-hint" }, "When you registered we emailed a link to ",
+      user.email, ". Open it to confirm that the address is yours (a link works for 7 days)."),
+    h("div", { class: "actions" }, resend));
+}
+
+export async function accountView(ctx) {
+  const me = await api("GET", "/me");
+  if (!ctx.alive()) return;
+  const user = me.user;
+  const passwordHeading = h("h2", { id: "account-password", tabindex: "-1" }, "Change password");
+  const everywhereHeading = h("h2", { id: "account-everywhere" }, "Sign out everywhere");
+
+  const { form, fields } = makeForm({
+    fields: [
+      { name: "current_password", label: "Current password", type: "password", required: true,
+        autocomplete: "current-password" },
+      { name: "new_password", label: "New password", type: "password", required: true, autocomplete: "new-password",
+        hint: "10 to 128 characters." },
+    ],
+    submitLabel: "Change password",
+    className: "password-form",
+    onSubmit: async (v) => {
+      const pair = await api("POST", "/me/password",
+        { body: { current_password: v.current_password, new_password: v.new_password } });
+      // Every session of the account ended, this one included: the answer is a new session's
+      // access token (its refresh token came as the cookie).
+      session.save(pair.access_token, pair.expires_in, session.user || user);
+      if (!ctx.alive()) return;
+      fields.current_password.input.value = "";
+      fields.new_password.input.value = "";
+      ctx.announce("Your password is changed. Every other device and browser where you were signed in is "
+        + "signed out.", "success");
+      passwordHeading.focus();
+    },
+  });
+
+  const everywhere = actionButton("Sign out everywhere", async () => {
+    // A 401 (this session already ended) is handled by the app: back to sign-in.
+    await api("POST", "/auth/logout-all", { body: {} });
+    session.clear();
+    ctx.flash("You are signed out everywhere: on this device and on every other one.", "success");
+    ctx.navigate("#/signin");
+  }, { busyLabel: "Signing out…" });
+  everywhere.setAttribute("aria-describedby", "account-everywhere-hint");
+
+  ctx.render(
+    h("h1", {}, "Your account"),
+    h("section", { class: "card narrow", "aria-labelledby": "account-you" },
+      h("h2", { id: "account-you" }, "Signed in as"),
+      detailsList(user)),
+    emailSection(ctx, user),
+    h("section", { class: "card narrow", "aria-labelledby": "account-password" },
+      passwordHeading,
+      h("p", { class: "hint" }, "Changing the password signs you out on every other device and browser."),
+      form),
+    h("section", { class: "card narrow", "aria-labelledby": "account-everywhere" },
+      everywhereHeading,
+      h("p", { id: "account-everywhere-hint" }, "Ends every session of your account, this one included: "
+        + "on a shared or lost device, this signs it out."),
+      h("div", { class: "actions" }, everywhere)),
+  );
+}
