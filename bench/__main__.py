@@ -28,7 +28,12 @@ def _existing_sections() -> dict[str, tuple[int, str]]:
 
 
 def main(argv: list[str]) -> int:
-    names = argv or sorted(p.stem[len("bench_"):] for p in (ROOT / "bench").glob("bench_*.py"))
+    known = sorted(p.stem[len("bench_"):] for p in (ROOT / "bench").glob("bench_*.py"))
+    unknown = [a for a in argv if a not in known]
+    if unknown:
+        print(__doc__.strip() + f"\n\nbenchmarks: {', '.join(known)}", file=sys.stderr)
+        return 0 if set(unknown) <= {"-h", "--help"} else 2
+    names = argv or known
     measured: dict[str, tuple[int, str]] = {}
     failed = []
     for name in names:

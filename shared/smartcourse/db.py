@@ -91,6 +91,18 @@ class Database:
                     self._conn = None
                 raise DependencyUnavailable("database unavailable") from exc
 
+    def fetch_one(self, query: str, params: Any = ()) -> Any:
+        """One read-only statement outside any transaction block (the connection is in autocommit):
+        one round trip instead of BEGIN, the statement and COMMIT. The row, or None."""
+        with self._lock:
+            conn = self.connection()
+            try:
+                return conn.execute(query, params).fetchone()
+            except psycopg.OperationalError as exc:
+                if conn.broken or conn.closed:
+                    self._conn = None
+                raise DependencyUnavailable("database unavailable") from exc
+
     def ping(self) -> None:
         with self.transaction() as conn:
             conn.execute("SELECT 1")

@@ -5,9 +5,11 @@ confirmed once the user has opened the emailed link (the API's own page) and pre
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -139,3 +141,13 @@ def test_confirming_the_email_address(page: Any, web_stack: WebStack, function_e
     expect(status).to_have_text(re.compile(r"^Confirmed on .*\d{4}\.$"))
     expect(page.get_by_role("button", name="Send the confirmation link again")).to_have_count(0)
     shot(page, "confirmed")
+
+    # "Download my data": the export as a file, the account's own data in it
+    download_button = page.get_by_role("button", name="Download my data")
+    with page.expect_download() as got:
+        download_button.click()
+    assert got.value.suggested_filename == "smartcourse-export.json"
+    exported = json.loads(Path(got.value.path()).read_text())
+    assert exported["format"] == "smartcourse.export.v1" and exported["account"]["email"] == email
+    assert exported["account"]["email_verified_at"]
+    expect(page.locator("#status")).to_have_text("Your data is downloaded as smartcourse-export.json.")

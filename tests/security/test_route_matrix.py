@@ -284,6 +284,7 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
     ("POST", "/auth/register", _register, CREATED_OPEN),
     ("POST", "/auth/login", lambda w: ("/auth/login", {"email": w.learner_email, "password": PASSWORD}), OPEN),
     ("GET", "/me", lambda w: ("/me", None), SIGNED_IN),
+    ("GET", "/me/export", lambda w: ("/me/export", None), SIGNED_IN),
     ("POST", "/auth/refresh", lambda w: ("/auth/refresh", {"refresh_token": w.fresh_refresh_token()}), OPEN),
     # These end the caller's sessions: each actor calls them as a new account of its role (OWN_SESSIONS).
     ("POST", "/auth/logout", lambda w: ("/auth/logout", {}), SIGNED_IN_NO_CONTENT),

@@ -1,5 +1,6 @@
 // Your account (#/account): who you are signed in as, whether the email address is confirmed
-// (with "Send the confirmation link again"), change the password, sign out everywhere.
+// (with "Send the confirmation link again"), change the password, sign out everywhere, download
+// your data (GET /me/export).
 import { api, session } from "../api.js";
 import { formatDate, h } from "../dom.js";
 import { actionButton, makeForm } from "../ui.js";
@@ -78,6 +79,21 @@ export async function accountView(ctx) {
   }, { busyLabel: "Signing out…" });
   everywhere.setAttribute("aria-describedby", "account-everywhere-hint");
 
+  // Everything SmartCourse holds about you, as the JSON document the API answers, saved as a file.
+  const download = actionButton("Download my data", async () => {
+    const doc = await api("GET", "/me/export");
+    if (!ctx.alive()) return;
+    const blob = new Blob([JSON.stringify(doc, null, 2)], { type: "application/json" });
+    const url = URL.createObjectURL(blob);
+    const a = h("a", { href: url, download: "smartcourse-export.json", hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 0);
+    ctx.announce("Your data is downloaded as smartcourse-export.json.", "success");
+  }, { busyLabel: "Preparing…" });
+  download.setAttribute("aria-describedby", "account-data-hint");
+
   ctx.render(
     h("h1", {}, "Your account"),
     h("section", { class: "card narrow", "aria-labelledby": "account-you" },
@@ -93,5 +109,11 @@ export async function accountView(ctx) {
       h("p", { id: "account-everywhere-hint" }, "Ends every session of your account, this one included: "
         + "on a shared or lost device, this signs it out."),
       h("div", { class: "actions" }, everywhere)),
+    h("section", { class: "card narrow", "aria-labelledby": "account-data" },
+      h("h2", { id: "account-data" }, "Your data"),
+      h("p", { id: "account-data-hint" }, "One JSON file with everything SmartCourse holds about you: your "
+        + "account, sign-ins, enrolments and progress, certificates, questions to the assistant, notifications "
+        + "and the security log of your account."),
+      h("div", { class: "actions" }, download)),
   );
 }

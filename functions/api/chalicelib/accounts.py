@@ -96,6 +96,17 @@ def change_password() -> Response:
     return _with_cookie(service.change_password(deps.database(), deps.accounts_config(), p, req, client(bp)))
 
 
+@endpoint(bp, "/me/export", "GET", summary="Everything SmartCourse holds about the caller, as one JSON document "
+          "(account, sessions, enrolments and progress, certificates, assistant conversations, notifications, "
+          "security log)", tag=TAG, response=a.ExportDocument)
+def export() -> Response:
+    p = principal(bp)
+    with deps.database().transaction() as conn:
+        document = service.export(conn, p)
+    return json_response(document.model_dump(mode="json"), headers={
+        "Content-Disposition": 'attachment; filename="smartcourse-export.json"', "Cache-Control": "no-store"})
+
+
 @endpoint(bp, "/me", "GET", summary="The caller's account", tag=TAG, response=s.UserEnvelope)
 def me() -> Response:
     p = principal(bp)

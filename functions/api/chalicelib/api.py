@@ -76,8 +76,7 @@ def principal(bp: Blueprint) -> Principal:
     password change or an administrator): 401 otherwise."""
     req = bp.current_request
     who = verify_token(bearer_token(req.headers.get("authorization")), deps.config().jwt_secret)
-    with deps.database().transaction() as conn:
-        return lms_sessions.require_live(conn, who)
+    return lms_sessions.require_live(deps.database(), who)
 
 
 def client(bp: Blueprint) -> Client:

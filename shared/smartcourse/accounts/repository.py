@@ -214,3 +214,34 @@ def use_link(conn: Conn, link_id: uuid.UUID) -> None:
 def set_email_verified(conn: Conn, user_id: uuid.UUID) -> None:
     conn.execute("UPDATE lms.users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = %s",
                  (user_id,))
+
+
+# --- the learner's data (GET /me/export) ---------------------------------------------------------
+
+def lms_data_of(conn: Conn, user_id: uuid.UUID) -> dict[str, Any]:
+    """What the LMS holds about a user: sessions, enrolments with progress, certificates, courses
+    taught, emailed links (never their tokens) and the audit entries about the account."""
+    def rows(sql: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in conn.execute(sql, (user_id,)).fetchall()]
+
+    enrollments = rows(
+        "SELECT e.id, e.course_id, c.title AS course_title, e.course_version, e.status, e.enrolled_at, "
+        "e.completed_at, e.cancelled_at FROM lms.enrollments e JOIN lms.courses c ON c.id = e.course_id "
+        "WHERE e.user_id = %s ORDER BY e.enrolled_at, e.id")
+    for e in enrollments:
+        e["progress"] = [dict(r) for r in conn.execute(
+            "SELECT lesson_id, required, status, percent, updated_at, completed_at FROM lms.lesson_progress "
+            "WHERE enrollment_id = %s ORDER BY lesson_id", (e["id"],)).fetchall()]
+    return {
+        "sessions": rows("SELECT created_at, refreshed_at, expires_at, ended_at, end_reason, client_ip, user_agent "
+                         "FROM lms.sessions WHERE user_id = %s ORDER BY created_at, id"),
+        "enrollments": enrollments,
+        "certificates": rows("SELECT code, course_id, snapshot, issued_at, revoked_at, revoked_reason "
+                             "FROM lms.certificates WHERE user_id = %s ORDER BY issued_at, id"),
+        "courses_taught": rows("SELECT id, title, status, published_version, created_at FROM lms.courses "
+                               "WHERE instructor_id = %s ORDER BY created_at, id"),
+        "emailed_links": rows("SELECT purpose, created_at, expires_at, used_at FROM lms.account_tokens "
+                              "WHERE user_id = %s ORDER BY created_at, id"),
+        "security_log": rows("SELECT at, action, actor_id, client_ip, details FROM lms.audit_log "
+                             "WHERE subject_id = %s ORDER BY at, id"),
+    }

@@ -126,3 +126,20 @@ class ConfirmForm(Request):
     """The email confirmation page's button (form-encoded ``confirm=yes``)."""
 
     confirm: Literal["yes"]
+
+
+class ExportDocument(Response):
+    """Everything SmartCourse holds about the caller (GDPR art. 15 / 20): one JSON document."""
+
+    format: Literal["smartcourse.export.v1"] = "smartcourse.export.v1"
+    exported_at: datetime
+    account: dict[str, Any]
+    sessions: list[dict[str, Any]]
+    enrollments: list[dict[str, Any]] = Field(description="with each lesson's progress")
+    certificates: list[dict[str, Any]]
+    courses_taught: list[dict[str, Any]]
+    emailed_links: list[dict[str, Any]] = Field(description="password reset and confirmation links (not their "
+                                                            "tokens)")
+    security_log: list[dict[str, Any]] = Field(description="audit entries about the account")
+    assistant_conversations: list[dict[str, Any]] = Field(description="questions, answers, citations, ratings")
+    notifications: dict[str, Any] = Field(description="inbox, preferences, settings, emails, digests")

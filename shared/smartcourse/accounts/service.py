@@ -24,6 +24,7 @@ from smartcourse.events import new_event
 from smartcourse.lms import event_schemas
 from smartcourse.observability import count, current_correlation_id, logger
 from smartcourse.outbox import write_event
+from smartcourse.readonly import ai_conversations, notify_inbox
 
 Conn = repo.Conn
 
@@ -283,3 +284,23 @@ def verify_email(conn: Conn, key: bytes, token: str) -> None:
     domain.judge_link(row.used, row.expires_at, row.account_disabled, _now())
     repo.use_link(conn, link_id)
     repo.set_email_verified(conn, row.user_id)
+
+
+# --- the learner's data --------------------------------------------------------------------------
+
+def export(conn: Conn, principal: Principal) -> s.ExportDocument:
+    """Everything held about the caller, from the LMS and, read-only, the AI and notifications
+    sides (`readonly.ai_conversations`, `readonly.notify_inbox`), in one snapshot."""
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    account = repo.account_by_id(conn, principal.user_id)
+    if account is None:
+        raise Unauthorized("the account no longer exists")
+    row = conn.execute("SELECT email_verified_at FROM lms.users WHERE id = %s", (account.id,)).fetchone()
+    return s.ExportDocument(
+        exported_at=_now(),
+        account={"id": account.id, "email": account.email, "name": account.name, "role": account.role,
+                 "created_at": account.created_at, "email_verified_at": row["email_verified_at"] if row else None},
+        **repo.lms_data_of(conn, account.id),
+        assistant_conversations=ai_conversations.of_user(conn, account.id),
+        notifications=notify_inbox.of_user(conn, account.id),
+    )

@@ -59,8 +59,7 @@ class AssistantService:
     # ------------------------------------------------------------------ access and limits
     def require_session(self, principal: Principal) -> Principal:
         """401 unless the access token's session is live (`readonly.lms_sessions`)."""
-        with self.db.transaction() as conn:
-            return lms_sessions.require_live(conn, principal)
+        return lms_sessions.require_live(self.db, principal)
 
     @staticmethod
     def authorize(conn: psycopg.Connection[Any], principal: Principal, course_id: uuid.UUID) -> CourseAccess:

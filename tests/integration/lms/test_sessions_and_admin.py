@@ -259,3 +259,64 @@ def test_the_openapi_document_names_the_new_operations(api: Api) -> None:
                          ("/admin/audit", "get")]:
         assert method in doc["paths"][path], (path, method)
     assert {"401", "429"} <= set(doc["paths"]["/auth/login"]["post"]["responses"])
+
+
+def test_the_export_holds_everything_about_the_caller_and_nothing_about_anyone_else(
+        api: Api, db: psycopg.Connection[Any]) -> None:
+    # Given a learner with data in every service: sessions, an enrolment with progress, a
+    # certificate, an assistant conversation with a rated answer, notifications, preferences and an
+    # email (the AI and notifications rows written as those services write them)
+    teacher, _ = api.user("instructor")
+    course = api.published_course(teacher, lessons=2, title="Export course")
+    token, me = api.user("student", name="Ada Export")
+    other_token, other = api.user("student", name="Someone Else")
+    course_id = course["course"]["id"]
+    enrolled = api.call("POST", f"/courses/{course_id}/enrollments", token)
+    assert enrolled.status == 201
+    done = api.call("PUT", f"/enrollments/{enrolled.body['id']}/lessons/{course['lesson_ids'][0]}/progress", token,
+                    {"status": "completed"})
+    assert done.status == 200, done
+    uid, conv, answer = uuid.UUID(me["id"]), uuid.uuid4(), uuid.uuid4()
+    db.execute("INSERT INTO ai.conversations (id, course_id, user_id, course_version, title) "
+               "VALUES (%s, %s, %s, 1, %s)", (conv, course_id, uid, "What is a tide?"))
+    db.execute("INSERT INTO ai.messages (id, conversation_id, seq, role, content, refused, course_version) VALUES "
+               "(%s, %s, 1, 'user', 'What is a tide, exported?', false, 1), "
+               "(%s, %s, 2, 'assistant', 'The Moon pulls the sea.', false, 1)", (uuid.uuid4(), conv, answer, conv))
+    db.execute("INSERT INTO ai.message_feedback (message_id, user_id, helpful, comment) VALUES (%s, %s, true, 'clear')",
+               (answer, uid))
+    note = uuid.uuid4()
+    db.execute("INSERT INTO notify.notifications (id, user_id, type, dedupe_key, title, body, event_id) "
+               "VALUES (%s, %s, 'enrollment_confirmed', %s, 'You are enrolled', 'Welcome', %s)",
+               (note, uid, f"export:{note}", uuid.uuid4()))
+    db.execute("INSERT INTO notify.preferences (user_id, type, channel, cadence) "
+               "VALUES (%s, 'course_updated', 'email', 'weekly')", (uid,))
+    db.execute("INSERT INTO notify.emails (id, notification_id, user_id, type, to_address, subject, text_body, "
+               "html_body, unsubscribe_url) VALUES (%s, %s, %s, 'enrollment_confirmed', %s, 'You are enrolled', "
+               "'t', 'h', 'u')", (uuid.uuid4(), note, uid, me["email"]))
+    # When the learner exports
+    r = api.call("GET", "/me/export", token)
+    assert r.status == 200, r
+    assert r.headers["content-disposition"].startswith("attachment;")
+    doc = r.body
+    # Then every part is there
+    assert doc["format"] == "smartcourse.export.v1"
+    assert doc["account"]["email"] == me["email"] and doc["account"]["name"] == "Ada Export"
+    assert len(doc["sessions"]) == 1 and doc["sessions"][0]["ended_at"] is None
+    [e] = doc["enrollments"]
+    assert e["course_title"] == "Export course"
+    assert {p["status"] for p in e["progress"]} == {"completed", "not_started"}
+    [c] = doc["assistant_conversations"]
+    assert [m["content"] for m in c["messages"]] == ["What is a tide, exported?", "The Moon pulls the sea."]
+    assert c["messages"][1]["feedback"] == {"helpful": True, "comment": "clear"}
+    assert [n["title"] for n in doc["notifications"]["inbox"]] == ["You are enrolled"]
+    assert doc["notifications"]["preferences"][0]["cadence"] == "weekly"
+    assert doc["notifications"]["emails"][0]["to_address"] == me["email"]
+    assert [x["purpose"] for x in doc["emailed_links"]] == ["email_verification"]  # sent at registration
+    assert doc["certificates"] == [] and doc["courses_taught"] == []
+    # And nothing of anyone else
+    text = json.dumps(doc)
+    assert other["email"] not in text and other["id"] not in text and "Someone Else" not in text
+    assert api.call("GET", "/me/export", other_token).body["assistant_conversations"] == []
+    assert api.call("GET", "/me/export").status == 401
+    # An instructor's export lists the courses they teach
+    assert [x["title"] for x in api.call("GET", "/me/export", teacher).body["courses_taught"]] == ["Export course"]
