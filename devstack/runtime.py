@@ -1,5 +1,5 @@
 """The local runtime: "sam local" without Docker. template.yaml decides which function an HTTP
-route, a schedule, an S3 upload or a Kafka topic invokes."""
+route, a schedule, an S3 upload, an SNS topic or a Kafka topic invokes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from devstack.gateway import Gateway
 from devstack.invoker import FunctionPool, function_env
 from devstack.template import Template
-from devstack.triggers import MskTrigger, S3QueueTrigger, ScheduleTrigger, Trigger
+from devstack.triggers import MskTrigger, S3QueueTrigger, ScheduleTrigger, SnsQueueTrigger, Trigger
 
 log = logging.getLogger("devstack.runtime")
 
@@ -26,6 +26,7 @@ class RuntimeOptions:
     http: bool = True
     schedules: bool = True
     s3: bool = True
+    sns: bool = True
     msk: bool = True
     only_functions: set[str] | None = None
     msk_retry_backoff_s: float = 0.2
@@ -36,6 +37,8 @@ class LocalRuntime:
     def __init__(self, template: Template, env_overrides: dict[str, str], options: RuntimeOptions,
                  *, stage: str, kafka_bootstrap: str, sqs: Any = None,
                  s3_queues: dict[tuple[str, str], str] | None = None) -> None:
+        """``s3_queues``: what provisioning returns, {(function, event name): queue url} of the S3
+        and SNS triggers (`devstack.provision.ensure_buckets_and_notifications`)."""
         self.template = template
         self.options = options
         self.stage = stage
@@ -69,6 +72,14 @@ class LocalRuntime:
             if o.s3 and self.sqs is not None:
                 for s3ev in spec.s3_events:
                     self.triggers.append(S3QueueTrigger(pool, s3ev.name, self.sqs, self.s3_queues[(fid, s3ev.name)]))
+            if o.sns and self.sqs is not None:
+                for snsev in spec.sns_events:
+                    url = self.s3_queues.get((fid, snsev.name))
+                    if url is None:  # provisioned by an older call, or by hand without the SNS queues
+                        log.warning("%s.%s: no queue subscribed to %s was provisioned; SNS event not driven",
+                                    fid, snsev.name, snsev.topic_arn)
+                        continue
+                    self.triggers.append(SnsQueueTrigger(pool, snsev, self.sqs, url))
             if o.msk:
                 for mev in spec.msk_events:
                     self.triggers.append(MskTrigger(pool, mev, self.kafka_bootstrap,

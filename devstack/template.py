@@ -3,7 +3,9 @@
 Understands the CloudFormation short-form tags, resolves the intrinsics the template uses
 (!Ref, !Sub, !GetAtt, !Join, !If on simple conditions, !Select) against parameter values and
 pseudo parameters, and turns every AWS::Serverless::Function into a `FunctionSpec` with its
-events (Api, Schedule, S3, MSK), in the shapes the runtime drives.
+events (Api, Schedule, S3, MSK, SNS), in the shapes the runtime drives. SES configuration set
+event destinations are read too (`EmailEventDestination`): provisioning reproduces them with
+moto's identity notifications.
 """
 
 from __future__ import annotations
@@ -95,6 +97,30 @@ class S3Event:
 
 
 @dataclass(frozen=True)
+class SnsEvent:
+    """A SAM `Type: SNS` event: the function subscribed to a topic (Properties: Topic only)."""
+
+    name: str
+    topic_arn: str  # resolved: !Ref of an AWS::SNS::Topic is its ARN
+
+    @property
+    def topic_name(self) -> str:
+        return self.topic_arn.rsplit(":", 1)[-1]
+
+
+@dataclass(frozen=True)
+class EmailEventDestination:
+    """An AWS::SES::ConfigurationSetEventDestination publishing to SNS: which configuration set,
+    which event types (lower-case, as CloudFormation takes them: bounce, complaint, ...), which topic."""
+
+    logical_id: str
+    configuration_set: str
+    event_types: tuple[str, ...]
+    topic_arn: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class MskEvent:
     name: str
     topics: tuple[str, ...]
@@ -128,6 +154,7 @@ class FunctionSpec:
     schedule_events: list[ScheduleEvent] = field(default_factory=list)
     s3_events: list[S3Event] = field(default_factory=list)
     msk_events: list[MskEvent] = field(default_factory=list)
+    sns_events: list[SnsEvent] = field(default_factory=list)
     reserved_concurrency: int | None = None
 
 
@@ -151,6 +178,7 @@ class Template:
     api_cors: ApiCors | None = None
     # Globals.Api.GatewayResponses: response type (DEFAULT_4XX, DEFAULT_5XX, ...) -> extra headers
     gateway_response_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    email_event_destinations: list[EmailEventDestination] = field(default_factory=list)
 
     def function(self, logical_id: str) -> FunctionSpec:
         try:
@@ -192,6 +220,11 @@ class _Resolver:
             return f"http://local/{LOCAL_ACCOUNT_ID}/{self.resolve(props.get('QueueName', name))}"
         if rtype == "AWS::Serverless::Function":
             return self.resolve(props.get("FunctionName", name))
+        if rtype == "AWS::SNS::Topic":
+            topic = self.resolve(props.get("TopicName", name))
+            return f"arn:aws:sns:{self.pseudo['AWS::Region']}:{LOCAL_ACCOUNT_ID}:{topic}"
+        if rtype == "AWS::SES::ConfigurationSet":
+            return self.resolve(props.get("Name", name))
         return name
 
     def get_att(self, name: str, attr: str) -> Any:
@@ -428,9 +461,40 @@ def load(path: Path = TEMPLATE, *, parameter_overrides: dict[str, str] | None = 
                     on_failure_destination=(str(r.resolve(dest)) if dest is not None else None),
                     batching_window_seconds=float(r.resolve(eprops.get("MaximumBatchingWindowInSeconds", 0))),
                 ))
+            elif etype == "SNS":
+                unsupported = sorted(set(eprops) - {"Topic"})
+                if unsupported:  # FilterPolicy, SqsSubscription, ...: not reproduced locally, so refused
+                    raise TemplateError(f"{lid}.{ename}: SNS event properties {', '.join(unsupported)} are not "
+                                        "driven by the local runtime (only Topic)")
+                topic = str(r.resolve(eprops["Topic"]))
+                if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}", topic):
+                    raise TemplateError(f"{lid}.{ename}: Topic {topic!r} is not an SNS topic ARN")
+                spec.sns_events.append(SnsEvent(ename, topic))
             else:
                 raise TemplateError(f"{lid}.{ename}: event type {etype} is not driven by the local runtime")
         functions[lid] = spec
     globals_api = (raw.get("Globals") or {}).get("Api", {}) or {}
     return Template(functions=functions, buckets=buckets, parameters=params,
-                    api_cors=_api_cors(r, globals_api), gateway_response_headers=_gateway_responses(r, globals_api))
+                    api_cors=_api_cors(r, globals_api), gateway_response_headers=_gateway_responses(r, globals_api),
+                    email_event_destinations=_email_event_destinations(r))
+
+
+def _email_event_destinations(r: _Resolver) -> list[EmailEventDestination]:
+    """The SES configuration sets' SNS event destinations (other destinations are not reproduced)."""
+    out = []
+    for lid, res in r.resources.items():
+        if res.get("Type") != "AWS::SES::ConfigurationSetEventDestination":
+            continue
+        props = res.get("Properties") or {}
+        dest = props.get("EventDestination") or {}
+        sns = dest.get("SnsDestination")
+        if not sns:
+            continue
+        out.append(EmailEventDestination(
+            logical_id=lid,
+            configuration_set=str(r.resolve(props["ConfigurationSetName"])),
+            event_types=tuple(str(t).lower() for t in r.resolve(dest.get("MatchingEventTypes") or [])),
+            topic_arn=str(r.resolve(sns["TopicARN"])),
+            enabled=bool(r.resolve(dest.get("Enabled", False))),
+        ))
+    return out

@@ -1,4 +1,4 @@
-"""Drives Schedule, S3 and MSK events from template.yaml, the way AWS would."""
+"""Drives Schedule, S3, SNS and MSK events from template.yaml, the way AWS would."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from devstack.invoker import FunctionPool
-from devstack.template import MskEvent, ScheduleEvent
+from devstack.template import MskEvent, ScheduleEvent, SnsEvent
 
 log = logging.getLogger("devstack.triggers")
 
@@ -98,6 +99,81 @@ class S3QueueTrigger(Trigger):
                 else:
                     self.failures += 1
                     log.warning("%s failed (will retry): %s", self.name, result.error)
+
+
+def sns_event(body: str, topic_arn: str, sqs_message_id: str) -> dict[str, Any]:
+    """The Lambda SNS event for one SQS message of a queue subscribed to ``topic_arn``. Without
+    raw delivery the body is SNS's JSON envelope (Type, MessageId, TopicArn, Message, Timestamp,
+    signature fields); with it, the message itself. `Message` is always text, as Lambda gets it
+    (moto puts the object SES published there as it is, so it is serialised back)."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        envelope = None
+    if not (isinstance(envelope, dict) and "Message" in envelope and "TopicArn" in envelope):
+        envelope = {"Type": "Notification", "MessageId": sqs_message_id, "TopicArn": topic_arn, "Message": body,
+                    "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
+    message = envelope["Message"]
+    if not isinstance(message, str):
+        message = json.dumps(message)
+    unsubscribe = str(envelope.get("UnsubscribeURL") or "")
+    subscription = (parse_qs(urlsplit(unsubscribe).query).get("SubscriptionArn") or [f"{topic_arn}:local"])[0]
+    attributes = {k: {"Type": v.get("Type"), "Value": v.get("Value")}
+                  for k, v in (envelope.get("MessageAttributes") or {}).items() if isinstance(v, dict)}
+    return {"Records": [{
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": subscription,
+        "Sns": {
+            "Type": envelope.get("Type", "Notification"),
+            "MessageId": envelope.get("MessageId", sqs_message_id),
+            "TopicArn": envelope["TopicArn"],
+            "Subject": envelope.get("Subject"),
+            "Message": message,
+            "Timestamp": envelope.get("Timestamp"),
+            "SignatureVersion": envelope.get("SignatureVersion"),
+            "Signature": envelope.get("Signature"),
+            "SigningCertUrl": envelope.get("SigningCertURL"),
+            "UnsubscribeUrl": envelope.get("UnsubscribeURL"),
+            "MessageAttributes": attributes,
+        },
+    }]}
+
+
+class SnsQueueTrigger(Trigger):
+    """An SNS topic's messages reach the function through an SQS queue subscribed to it
+    (provisioning does that): one invocation per message, with the event SNS gives Lambda. A failed
+    invocation leaves the message for a retry; after 3 receives SQS moves it to the DLQ (as
+    Lambda's asynchronous invocation: 2 retries, then the on-failure destination)."""
+
+    def __init__(self, pool: FunctionPool, event: SnsEvent, sqs: Any, queue_url: str) -> None:
+        super().__init__(f"sns:{pool.spec.logical_id}:{event.name}")
+        self.pool = pool
+        self.event = event
+        self.sqs = sqs
+        self.queue_url = queue_url
+
+    def poll_once(self, wait_s: int = 1) -> int:
+        """Receive and deliver one batch; the number of messages handled."""
+        resp = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s)
+        messages = resp.get("Messages", [])
+        for msg in messages:
+            result = self.pool.invoke(sns_event(msg["Body"], self.event.topic_arn, msg["MessageId"]))
+            self.invocations += 1
+            if result.ok:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
+            else:
+                self.failures += 1
+                log.warning("%s failed (will retry): %s", self.name, result.error)
+        return len(messages)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.poll_once()
+            except Exception as exc:  # endpoint briefly unreachable: keep polling
+                log.warning("%s: receive failed: %s", self.name, exc)
+                self.stopping.wait(1.0)
 
 
 Producer = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], None]

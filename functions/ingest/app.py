@@ -15,6 +15,7 @@ the first embedding and stays for the container's life.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from smartcourse.ai.assets import AssetDeleted, CoursePublished, ObjectChange, p
 from smartcourse.ai.bootstrap import build_service, build_sweeper, new_database
 from smartcourse.ai.ingestion import IngestionService, IngestSettings, Outcome
 from smartcourse.ai.reconcile import Sweeper
+from smartcourse.assistant import erasure
 from smartcourse.consumer import Consumer, wait_out_outages
 from smartcourse.container import Container, container
 from smartcourse.db import Database
@@ -57,9 +59,14 @@ def deps() -> Deps:
     def on_deleted(conn: Any, envelope: EventEnvelope) -> None:
         svc().on_asset_deleted(conn, AssetDeleted.model_validate(envelope.data))
 
+    def on_user_deleted(conn: Any, envelope: EventEnvelope) -> None:
+        # The AI side's part of an account deletion (the assistant owns no consumer of its own).
+        erased = erasure.erase_user(conn, uuid.UUID(envelope.data["user_id"]))
+        logger.info("user's assistant data erased", extra={"user_id": envelope.data["user_id"], **erased})
+
     consumer = Consumer(s.consumer_name, lambda: events_db,
-                        {"course.published": on_published, "asset.deleted": on_deleted}, schema="ai",
-                        transient_wait_s=s.transient_wait_s)
+                        {"course.published": on_published, "asset.deleted": on_deleted,
+                         "user.deleted": on_user_deleted}, schema="ai", transient_wait_s=s.transient_wait_s)
     return Deps(s, events_db, consumer, svc, Container(lambda: build_sweeper(svc(), lambda: events_db, s)))
 
 

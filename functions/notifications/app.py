@@ -9,6 +9,10 @@ put on the `<prefix>.dlq` topic with its reason. Event types it does not handle 
 The Schedule event (``source == "aws.events"``) tells instructors about uploads the AI side marked
 failed (`service.notify_failed_uploads`, from a watermark), queues the digests that are due (at most
 every 10 minutes, `service.build_digests`) and delivers queued emails (`service.deliver_due`).
+The SNS event (``Records[*].EventSource == "aws:sns"``: SES bounces and complaints from the
+configuration set's event destination) suppresses the addresses (`service.record_email_feedback`);
+a message that is not SES feedback is logged, counted and skipped, a database error fails the
+invocation (Lambda retries it, then AsyncFailuresQueue; the upserts make a retry harmless).
 Settings, the database and the SES client are built on the first invocation.
 """
 
@@ -30,6 +34,7 @@ from smartcourse.notifications.service import (
     deliver_due,
     handlers,
     notify_failed_uploads,
+    record_email_feedback,
 )
 from smartcourse.notifications.settings import NotificationsSettings
 from smartcourse.observability import logger, metrics
@@ -54,7 +59,16 @@ def deps() -> Deps:
     consumer = Consumer(s.consumer_name, lambda: database, dict(handlers(links)), schema="notify",
                         max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
                         transient_wait_s=s.transient_wait_s)
-    return Deps(s, database, SesMailer(client("sesv2", s), s.notifications_sender), links, consumer)
+    mailer = SesMailer(client("sesv2", s), s.notifications_sender, s.email_configuration_set)
+    return Deps(s, database, mailer, links, consumer)
+
+
+def _sns_records(event: dict[str, Any]) -> list[dict[str, Any]] | None:
+    records = event.get("Records")
+    if isinstance(records, list) and records and all(
+            isinstance(r, dict) and r.get("EventSource") == "aws:sns" for r in records):
+        return records
+    return None
 
 
 @metrics.log_metrics
@@ -68,4 +82,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         sent = deliver_due(d.database, d.mailer, batch=s.email_batch, max_attempts=s.email_max_attempts,
                            retry_after_s=s.email_retry_after_s, stale_after_s=s.email_stale_after_s)
         return {**sent, **digests, "failed_uploads": failed_uploads}
+    sns = _sns_records(event)
+    if sns is not None:
+        return record_email_feedback(d.database, [((r.get("Sns") or {}).get("MessageId"),
+                                                   (r.get("Sns") or {}).get("Message")) for r in sns])
     return d.consumer.handle(event, getattr(context, "get_remaining_time_in_millis", None))

@@ -54,9 +54,11 @@ METRICS: dict[str, MetricUnit] = {
     # notifications (in-app rows added or changed by an event)
     "NotificationsCreated": _C, "EmailsSent": _C, "EmailsFailed": _C, "EmailsRetried": _C, "EmailsSuppressed": _C,
     "DigestsQueued": _C,
+    # SES feedback (bounces, complaints) through SNS: addresses newly suppressed, messages not understood
+    "EmailFeedbackSuppressed": _C, "EmailFeedbackMalformed": _C,
     # accounts (the API): failed sign-ins, attempts refused by the sign-in limits, spent refresh
     # tokens presented again (the session is ended; RefreshTokenReuse alarm)
-    "SignInFailed": _C, "SignInLimited": _C, "RefreshReuse": _C,
+    "SignInFailed": _C, "SignInLimited": _C, "RefreshReuse": _C, "AccountsDeleted": _C,
     # the assistant and its language model
     "AssistantAnswers": _C, "AssistantRefusals": _C, "AssistantAskLatency": _MS,
     "LlmLatency": _MS, "LlmInputTokens": _C, "LlmOutputTokens": _C, "LlmRateLimited": _C, "LlmErrors": _C,

@@ -151,3 +151,31 @@ def test_confirming_the_email_address(page: Any, web_stack: WebStack, function_e
     assert exported["format"] == "smartcourse.export.v1" and exported["account"]["email"] == email
     assert exported["account"]["email_verified_at"]
     expect(page.locator("#status")).to_have_text("Your data is downloaded as smartcourse-export.json.")
+
+
+def test_deleting_the_account_from_the_account_page(page: Any, web_stack: WebStack, shot: Any) -> None:
+    email = web_stack.unique_email("leaver")
+    web_stack.register(email, name="Lee Leaver")
+    sign_in(page, email)
+    page.get_by_role("link", name=re.compile("Your account")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
+    form = page.locator(".delete-account-form")
+    form.get_by_label("Your certificates").select_option("withdraw")
+    # Not confirmed: nothing is sent, the box says why
+    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_role("button", name="Delete my account").click()
+    expect(form.get_by_label("I understand that this cannot be undone")).to_have_attribute("aria-invalid", "true")
+    # A wrong password: the API's problem beside the field
+    form.get_by_label("I understand that this cannot be undone").check()
+    form.get_by_label("Password").fill("not-the-password")
+    form.get_by_role("button", name="Delete my account").click()
+    expect(form.get_by_label("Password")).to_have_attribute("aria-invalid", "true")
+    shot(page, "delete-wrong-password")
+    # The right one: signed out, told, and the account is gone
+    form.get_by_label("Password").fill(PASSWORD)
+    with page.expect_response(lambda r: r.url == f"{web_stack.api_url}/me" and r.request.method == "DELETE") as r:
+        form.get_by_role("button", name="Delete my account").click()
+    assert r.value.status == 204, r.value.text()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    expect(page.get_by_text("Your account is deleted.")).to_be_visible()
+    assert web_stack.api.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 401

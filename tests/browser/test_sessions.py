@@ -174,7 +174,7 @@ def test_change_password_from_the_account_page(page: Any, web_stack: WebStack, s
     expect(current).to_have_attribute("aria-invalid", "true")
     expect(current).to_have_accessible_description("does not match")
     expect(current).to_be_focused()
-    expect(page.locator("form [role=alert]")).to_contain_text("the current password is not right")
+    expect(page.locator(".password-form [role=alert]")).to_contain_text("the current password is not right")
     shot(page, "wrong-current-password")
 
     # The right one: a success message, and this browser stays signed in (a new session)

@@ -57,10 +57,11 @@ STATEFUL_CHECKS = [*CHECKS, use_after_free, ensure_resource_availability]
 # other (an "escalating" Schemathesis auth provider with peers): test_one_instructor_never_reads_
 # anothers_objects runs it; test_route_matrix.py covers every operation x actor besides.
 PEER_CHECKS = [*STATEFUL_CHECKS, object_level_authorization]
-#: Operations that end the caller's sessions (one, all, or by a password change): sent with a new
-#: session of a throwaway account of the role, so the roles' own tokens stay live; left out of the
-#: stateful scenarios, which keep one token throughout.
-OWN_SESSIONS = ["/auth/logout", "/auth/logout-all", "/me/password"]
+#: Paths of the operations that end the caller's sessions (one, all, by a password change, or the
+#: account itself: DELETE /me; GET /me shares the path): sent with a new session of a throwaway
+#: account of the role, so the roles' own tokens stay live; left out of the stateful scenarios,
+#: which keep one token throughout.
+OWN_SESSIONS = ["/auth/logout", "/auth/logout-all", "/me/password", "/me"]
 SENT: Counter[tuple[str, str, int]] = Counter()   # (operation, role, status) -> requests
 
 

@@ -285,8 +285,10 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
     ("POST", "/auth/login", lambda w: ("/auth/login", {"email": w.learner_email, "password": PASSWORD}), OPEN),
     ("GET", "/me", lambda w: ("/me", None), SIGNED_IN),
     ("GET", "/me/export", lambda w: ("/me/export", None), SIGNED_IN),
+    ("DELETE", "/me", lambda w: ("/me", {"password": PASSWORD, "certificates": "keep"}), SIGNED_IN_NO_CONTENT),
     ("POST", "/auth/refresh", lambda w: ("/auth/refresh", {"refresh_token": w.fresh_refresh_token()}), OPEN),
-    # These end the caller's sessions: each actor calls them as a new account of its role (OWN_SESSIONS).
+    # These end the caller's sessions (DELETE /me, the account): each actor calls them as a new
+    # account of its role (OWN_SESSIONS).
     ("POST", "/auth/logout", lambda w: ("/auth/logout", {}), SIGNED_IN_NO_CONTENT),
     ("POST", "/auth/logout-all", lambda w: ("/auth/logout-all", {}), SIGNED_IN_NO_CONTENT),
     ("POST", "/me/password",
@@ -380,7 +382,7 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
 ]
 
 
-OWN_SESSIONS = {("POST", "/auth/logout"), ("POST", "/auth/logout-all"), ("POST", "/me/password")}
+OWN_SESSIONS = {("POST", "/auth/logout"), ("POST", "/auth/logout-all"), ("POST", "/me/password"), ("DELETE", "/me")}
 
 
 def test_the_matrix_covers_every_operation(gateway: Gateway) -> None:

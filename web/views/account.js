@@ -1,7 +1,7 @@
 // Your account (#/account): who you are signed in as, whether the email address is confirmed
 // (with "Send the confirmation link again"), change the password, sign out everywhere, download
-// your data (GET /me/export).
-import { api, session } from "../api.js";
+// your data (GET /me/export), delete the account (DELETE /me).
+import { api, ApiError, session } from "../api.js";
 import { formatDate, h } from "../dom.js";
 import { actionButton, makeForm } from "../ui.js";
 
@@ -94,6 +94,30 @@ export async function accountView(ctx) {
   }, { busyLabel: "Preparing…" });
   download.setAttribute("aria-describedby", "account-data-hint");
 
+  // Delete the account: the password again, what happens to the certificates, and a confirmation.
+  const deletion = makeForm({
+    fields: [
+      { name: "certificates", label: "Your certificates", type: "select", value: "keep", options: [
+        { value: "keep", label: "Keep them verifiable, with my name on them" },
+        { value: "withdraw", label: "Withdraw them (verification says \u201cwithdrawn by the holder\u201d)" }] },
+      { name: "password", label: "Password", type: "password", required: true, autocomplete: "current-password" },
+      { name: "confirm", label: "I understand that this cannot be undone", type: "checkbox", required: true },
+    ],
+    submitLabel: "Delete my account",
+    className: "delete-account-form",
+    onSubmit: async (v) => {
+      if (!v.confirm) {
+        throw new ApiError(0, "not_confirmed", "Tick the box to confirm that the account is to be deleted.",
+          [{ field: "confirm", problem: "required" }]);
+      }
+      await api("DELETE", "/me", { body: { password: v.password, certificates: v.certificates } });
+      session.clear();
+      ctx.flash("Your account is deleted. Everything SmartCourse held about you is erased"
+        + (v.certificates === "keep" ? ", except the name on the certificates you kept." : "."), "success");
+      ctx.navigate("#/signin");
+    },
+  });
+
   ctx.render(
     h("h1", {}, "Your account"),
     h("section", { class: "card narrow", "aria-labelledby": "account-you" },
@@ -115,5 +139,11 @@ export async function accountView(ctx) {
         + "account, sign-ins, enrolments and progress, certificates, questions to the assistant, notifications "
         + "and the security log of your account."),
       h("div", { class: "actions" }, download)),
+    h("section", { class: "card narrow", "aria-labelledby": "account-delete" },
+      h("h2", { id: "account-delete" }, "Delete your account"),
+      h("p", {}, "Your profile, sign-ins, questions to the assistant, notifications and preferences are "
+        + "erased in every part of SmartCourse; your enrolments stay only as anonymous numbers in course "
+        + "statistics."),
+      deletion.form),
   );
 }

@@ -16,6 +16,15 @@ export async function verifyView(ctx, code) {
     }
     throw err;
   }
+  if (cert.status === "withdrawn") {
+    // The holder deleted their account and chose to withdraw it: nothing about them is shown.
+    ctx.render(h("h1", {}, "Withdrawn certificate"),
+      h("div", { class: "verdict unknown", "data-testid": "verdict" },
+        h("p", { class: "verdict-line" }, `This certificate was withdrawn by its holder on `
+          + `${formatDate(cert.withdrawn_at)}.`),
+        h("dl", { class: "facts" }, h("dt", {}, "Code"), h("dd", {}, h("code", {}, cert.code)))));
+    return;
+  }
   const valid = cert.status === "valid";
   ctx.render(
     h("h1", {}, valid ? "Valid certificate" : "Revoked certificate"),

@@ -14,6 +14,7 @@ from chalicelib.web import json_response
 from smartcourse.accounts import schemas as a
 from smartcourse.accounts import service
 from smartcourse.lms import schemas as s
+from smartcourse.observability import logger
 
 bp = Blueprint(__name__)
 TAG = "accounts"
@@ -105,6 +106,22 @@ def export() -> Response:
         document = service.export(conn, p)
     return json_response(document.model_dump(mode="json"), headers={
         "Content-Disposition": 'attachment; filename="smartcourse-export.json"', "Cache-Control": "no-store"})
+
+
+@endpoint(bp, "/me", "DELETE", summary="Delete the caller's account (password entered again): personal data is "
+          "erased in every service; certificates kept verifiable or withdrawn, as chosen", tag=TAG,
+          request=a.DeleteAccountRequest, status=204, errors=("422", "429"))
+def delete_me() -> Response:
+    p = principal(bp)
+    req = body(bp, a.DeleteAccountRequest)
+    keys = service.delete_account(deps.database(), deps.accounts_config(), p, req, client(bp))
+    bucket = deps.settings().certificates_bucket
+    for key in keys:  # withdrawn certificates' PDFs; the rows already say "withdrawn"
+        try:
+            deps.s3().delete_object(Bucket=bucket, Key=key)
+        except Exception:  # the object stays private (downloads of a withdrawn certificate are refused)
+            logger.exception("a withdrawn certificate's PDF was not deleted", extra={"s3_key": key})
+    return _cleared()
 
 
 @endpoint(bp, "/me", "GET", summary="The caller's account", tag=TAG, response=s.UserEnvelope)

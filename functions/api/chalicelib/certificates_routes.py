@@ -1,7 +1,8 @@
 """Certificates over HTTP: the caller's certificates, a short-lived download link, the public
 check (no login) and revocation by admins. Logic lives in `smartcourse.certificates.service`.
 
-GET /certificates/{code} answers 200 with status "valid" or "revoked" (reason and date), and 404
+GET /certificates/{code} answers 200 with status "valid" or "revoked" (reason and date), or
+"withdrawn" (the holder deleted their account and withdrew it: the code and the date only), and 404
 with status "unknown" (and the usual error object) for a code that names no certificate.
 """
 

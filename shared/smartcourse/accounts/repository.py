@@ -245,3 +245,30 @@ def lms_data_of(conn: Conn, user_id: uuid.UUID) -> dict[str, Any]:
         "security_log": rows("SELECT at, action, actor_id, client_ip, details FROM lms.audit_log "
                              "WHERE subject_id = %s ORDER BY at, id"),
     }
+
+
+# --- deleting an account (DELETE /me) -------------------------------------------------------------
+
+def withdraw_certificates(conn: Conn, user_id: uuid.UUID) -> list[str]:
+    """The holder withdraws every certificate: the name leaves the stored snapshot (the code keeps
+    answering "withdrawn by the holder"); the PDFs' S3 keys, for the caller to delete."""
+    rows = conn.execute(
+        "UPDATE lms.certificates SET withdrawn_at = coalesce(withdrawn_at, now()), "
+        "snapshot = jsonb_set(snapshot, '{learner_name}', '\"\"') WHERE user_id = %s RETURNING s3_key",
+        (user_id,)).fetchall()
+    return [r["s3_key"] for r in rows]
+
+
+def erase_account(conn: Conn, user_id: uuid.UUID, email: str) -> None:
+    """Anonymise the user row and delete what only identifies the person: sessions (addresses,
+    browsers), refresh tokens, failed sign-ins, emailed links, stored idempotent answers that carry
+    the profile. Enrolments, progress and the audit log keep the (now anonymous) id."""
+    conn.execute(
+        "UPDATE lms.users SET email = %s, name = 'Deleted user', password_hash = '!deleted', "
+        "email_verified_at = NULL, disabled_at = coalesce(disabled_at, now()), deleted_at = now() WHERE id = %s",
+        (f"deleted-{user_id.hex}@deleted.invalid", user_id))
+    conn.execute("DELETE FROM lms.sessions WHERE user_id = %s", (user_id,))
+    conn.execute("DELETE FROM lms.sign_in_failures WHERE email = %s", (email,))
+    conn.execute("DELETE FROM lms.account_tokens WHERE user_id = %s OR email = %s", (user_id, email))
+    conn.execute("DELETE FROM lms.idempotency_keys WHERE scope = %s OR response_body -> 'user' ->> 'id' = %s",
+                 (f"user:{user_id}", str(user_id)))

@@ -81,7 +81,7 @@ class AdminUserUpdate(Request):
 
 
 AuditAction = Literal["sign_in_limited", "refresh_reuse", "logout_all", "password_changed", "password_reset",
-                      "role_changed", "account_disabled", "account_enabled"]
+                      "role_changed", "account_disabled", "account_enabled", "account_deleted"]
 
 
 class AuditQuery(Request):
@@ -143,3 +143,11 @@ class ExportDocument(Response):
     security_log: list[dict[str, Any]] = Field(description="audit entries about the account")
     assistant_conversations: list[dict[str, Any]] = Field(description="questions, answers, citations, ratings")
     notifications: dict[str, Any] = Field(description="inbox, preferences, settings, emails, digests")
+
+
+class DeleteAccountRequest(Request):
+    password: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": NON_BLANK_TEXT_PATTERN},
+                          description="the account's password, entered again")
+    certificates: Literal["keep", "withdraw"] = Field(
+        description="keep: your certificates stay verifiable with your name on them; withdraw: their "
+                    "verification answers \"withdrawn by the holder\" and their PDFs are deleted")

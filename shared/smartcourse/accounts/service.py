@@ -304,3 +304,31 @@ def export(conn: Conn, principal: Principal) -> s.ExportDocument:
         assistant_conversations=ai_conversations.of_user(conn, account.id),
         notifications=notify_inbox.of_user(conn, account.id),
     )
+
+
+def delete_account(db: Database, cfg: AccountsConfig, principal: Principal, req: s.DeleteAccountRequest,
+                   client: Client) -> list[str]:
+    """Erase the caller's personal data (the password entered again): the LMS part here, in one
+    transaction with the `user.deleted` event that tells the AI and notifications sides to erase
+    theirs. A wrong password is 422 and counts as a failed sign-in. The S3 keys of withdrawn
+    certificates' PDFs, for the caller to delete once this has committed."""
+    with db.transaction() as conn:
+        account = repo.account_by_id(conn, principal.user_id)
+        if account is None:
+            raise Unauthorized("the account no longer exists")
+        _limit(conn, cfg, account.email, client)
+    ok = auth.verify_password(account.password_hash, req.password)
+    with db.transaction() as conn:
+        if ok:
+            keys = repo.withdraw_certificates(conn, account.id) if req.certificates == "withdraw" else []
+            repo.erase_account(conn, account.id, account.email)
+            repo.audit(conn, "account_deleted", actor_id=account.id, subject_id=account.id, client_ip=client.ip,
+                       details={"certificates": req.certificates})
+            data = {"user_id": str(account.id), "deleted_at": _now().isoformat(), "certificates": req.certificates}
+            event_schemas.validate("user.deleted", "user", data)
+            write_event(conn, new_event("user.deleted", account.id, data, correlation_id=current_correlation_id(),
+                                        aggregate_type="user"))
+            count("AccountsDeleted")
+            return keys
+        _count_failure(conn, cfg, account.email, client, account)
+    raise RuleViolated("the password is not right", details=[FieldProblem("password", "does not match")])

@@ -186,7 +186,7 @@ def snapshot_for(facts: CompletionFacts, code: str, public_base_url: str) -> Sna
 
 # --- verification and access -----------------------------------------------------------------------
 
-Status = Literal["valid", "revoked"]
+Status = Literal["valid", "revoked", "withdrawn"]
 
 
 @dataclass(frozen=True)
@@ -202,13 +202,21 @@ class Certificate:
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
     revoked_by: uuid.UUID | None = None
+    #: the holder deleted their account and withdrew it: the code answers only that
+    withdrawn_at: datetime | None = None
 
     @property
     def status(self) -> Status:
+        if self.withdrawn_at is not None:
+            return "withdrawn"
         return "revoked" if self.revoked_at is not None else "valid"
 
     def public_view(self) -> dict[str, Any]:
-        """What anyone holding the code is told: the printed facts and the status."""
+        """What anyone holding the code is told: the printed facts and the status (a withdrawn
+        certificate: only that, "withdrawn by the holder")."""
+        if self.withdrawn_at is not None:
+            return {"status": "withdrawn", "code": self.code, "withdrawn_at": self.withdrawn_at.isoformat(),
+                    "message": "withdrawn by the holder"}
         s = self.snapshot
         view: dict[str, Any] = {
             "status": self.status,
@@ -235,6 +243,8 @@ def check_can_download(cert: Certificate, user_id: uuid.UUID, is_admin: bool) ->
     """The owner and admins may download; nobody but an admin downloads a revoked certificate."""
     if not is_admin and cert.user_id != user_id:
         raise Forbidden("only the certificate's owner or an admin may download it")
+    if cert.withdrawn_at is not None:
+        raise NotFound("this certificate was withdrawn by its holder")
     if cert.revoked_at is not None and not is_admin:
         raise CertificateRevoked("this certificate was revoked and can no longer be downloaded",
                                  extra={"revoked_at": cert.revoked_at.isoformat(),

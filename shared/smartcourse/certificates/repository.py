@@ -15,7 +15,7 @@ from smartcourse.certificates.domain import Certificate, CompletionFacts, Snapsh
 Conn = psycopg.Connection[Any]
 
 _COLS = ("id, enrollment_id, user_id, course_id, code, snapshot, s3_key, issued_at, "
-         "revoked_at, revoked_reason, revoked_by")
+         "revoked_at, revoked_reason, revoked_by, withdrawn_at")
 
 
 def _row(conn: Conn, query: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
@@ -33,7 +33,7 @@ def _certificate(row: dict[str, Any]) -> Certificate:
         id=row["id"], enrollment_id=row["enrollment_id"], user_id=row["user_id"], course_id=row["course_id"],
         code=row["code"], snapshot=Snapshot.from_json(row["snapshot"]), s3_key=row["s3_key"],
         issued_at=row["issued_at"], revoked_at=row["revoked_at"], revoked_reason=row["revoked_reason"],
-        revoked_by=row["revoked_by"],
+        revoked_by=row["revoked_by"], withdrawn_at=row["withdrawn_at"],
     )
 
 

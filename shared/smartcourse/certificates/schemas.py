@@ -30,7 +30,7 @@ class RevokeRequest(BaseModel):
 class CertificateCheck(BaseModel):
     """GET /certificates/{code}: what anyone holding the code is told."""
 
-    status: Literal["valid", "revoked", "unknown"]
+    status: Literal["valid", "revoked", "withdrawn", "unknown"]
     code: str
     learner_name: str | None = None
     course_title: str | None = None
@@ -41,6 +41,8 @@ class CertificateCheck(BaseModel):
     verify_url: str | None = None
     revoked_at: str | None = None
     revoked_reason: str | None = None
+    withdrawn_at: str | None = None
+    message: str | None = Field(default=None, description="withdrawn: \"withdrawn by the holder\"")
 
 
 class MyCertificate(CertificateCheck):

@@ -124,6 +124,16 @@ class AccountLinkRequested(Payload):
     expires_at: datetime
 
 
+class UserDeleted(Payload):
+    """The account was deleted by its owner (DELETE /me): the LMS has anonymised its rows; every
+    other service erases what it holds about `user_id` (the AI side its conversations, notifications
+    its inbox, preferences and emails). `certificates`: what the holder chose for theirs."""
+
+    user_id: uuid.UUID
+    deleted_at: datetime
+    certificates: Literal["keep", "withdraw"]
+
+
 # name -> (aggregate type = topic suffix and Kafka key owner, payload model)
 EVENTS: dict[str, tuple[str, type[Payload]]] = {
     "course.published": ("course", CoursePublished),
@@ -136,6 +146,7 @@ EVENTS: dict[str, tuple[str, type[Payload]]] = {
     "course.completed": ("enrollment", CourseCompleted),
     "user.password_reset_requested": ("user", AccountLinkRequested),
     "user.email_verification_requested": ("user", AccountLinkRequested),
+    "user.deleted": ("user", UserDeleted),
 }
 
 

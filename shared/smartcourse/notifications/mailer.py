@@ -35,15 +35,20 @@ def mime(sender: str, mail: Outgoing) -> bytes:
 
 
 class SesMailer:
-    def __init__(self, ses: Any, sender: str) -> None:
+    """``configuration_set``: the SES configuration set each email is sent with (its event
+    destination reports bounces and complaints, docs/notifications.md); None sends without one."""
+
+    def __init__(self, ses: Any, sender: str, configuration_set: str | None = None) -> None:
         self.ses = ses
         self.sender = sender
+        self.configuration_set = configuration_set
 
     def send(self, mail: Outgoing) -> str:
         """SES's message id; SendFailed (transient or not) when it was not accepted."""
+        extra = {"ConfigurationSetName": self.configuration_set} if self.configuration_set else {}
         try:
             out = self.ses.send_email(FromEmailAddress=self.sender, Destination={"ToAddresses": [mail.to]},
-                                      Content={"Raw": {"Data": mime(self.sender, mail)}})
+                                      Content={"Raw": {"Data": mime(self.sender, mail)}}, **extra)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)

@@ -155,6 +155,14 @@ def is_suppressed(conn: Conn, address: str) -> bool:
                         (address.lower(),)).fetchone() is not None
 
 
+def suppress(conn: Conn, address: str, reason: str) -> bool:
+    """Add ``address`` (lower-cased) to the suppressions; True if it was not there. An address
+    already suppressed keeps its first reason and date (a replayed message changes nothing)."""
+    return conn.execute("INSERT INTO notify.suppressions (address, reason) VALUES (%s, %s) "
+                        "ON CONFLICT (address) DO NOTHING RETURNING address",
+                        (address.lower(), reason)).fetchone() is not None
+
+
 def fail_stale_sending(conn: Conn, older_than: datetime) -> int:
     """Emails claimed before ``older_than`` and never marked: the sender stopped mid-send, so
     whether SES took them is unknown; they are not sent again (at most once)."""
@@ -232,3 +240,11 @@ def watermark(conn: Conn, name: str) -> datetime:
 
 def move_watermark(conn: Conn, name: str, position: datetime) -> None:
     conn.execute("UPDATE notify.watermarks SET position = greatest(position, %s) WHERE name = %s", (position, name))
+
+
+def erase_user(conn: Conn, user_id: uuid.UUID) -> dict[str, int]:
+    """Delete everything notify.* holds about one user (an account deletion); counts per table."""
+    out = {}
+    for table in ("emails", "digests", "notifications", "preferences", "user_settings"):
+        out[table] = conn.execute(f"DELETE FROM notify.{table} WHERE user_id = %s", (user_id,)).rowcount
+    return out

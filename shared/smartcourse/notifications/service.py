@@ -1,6 +1,8 @@
-"""Notifications use cases: events -> inbox rows (NotificationsFunction's consumer) and the
-caller's inbox and preferences (the API). Each runs in the caller's transaction: the consumer's
-(with its processed_events row) or the API's.
+"""Notifications use cases: events -> inbox rows (NotificationsFunction's consumer), the queued
+emails and digests (its schedule), SES bounces and complaints -> suppressions (its SNS event), and
+the caller's inbox and preferences (the API). The consumer's and the API's run in the caller's
+transaction (the consumer's with its processed_events row); the schedule's and the SNS event's
+take the database and open their own.
 
 Who is told what (the catalogue is `domain.CATALOGUE`, docs/notifications.md):
 - enrollment.created -> the learner (enrollment_confirmed); the instructor when the course's
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol, cast
@@ -28,7 +30,7 @@ from smartcourse.cursor import decode_cursor, encode_cursor
 from smartcourse.db import Database
 from smartcourse.errors import NotFound
 from smartcourse.events import EventEnvelope
-from smartcourse.notifications import domain, tokens
+from smartcourse.notifications import domain, feedback, tokens
 from smartcourse.notifications import repository as repo
 from smartcourse.notifications import schemas as s
 from smartcourse.notifications.domain import Outgoing, SendFailed
@@ -154,13 +156,23 @@ def on_account_link_requested(conn: Conn, envelope: EventEnvelope, *, links: Ema
     repo.enqueue_account_email(conn, link_id, user_id, purpose, address, mail.subject, mail.text, mail.html, status)
 
 
+def on_user_deleted(conn: Conn, envelope: EventEnvelope, *, links: EmailLinks | None = None) -> None:
+    """The account was deleted: its inbox, preferences, time zone, queued and sent emails (with
+    their addresses and texts) and digests go (suppressed addresses stay: an address that bounced
+    is never mailed again, whoever it belonged to)."""
+    user_id = uuid.UUID(envelope.data["user_id"])
+    erased = repo.erase_user(conn, user_id)
+    logger.info("user's notifications erased", extra={"user_id": str(user_id), **erased})
+
+
 def handlers(links: EmailLinks | None) -> dict[str, Callable[[Conn, EventEnvelope], None]]:
     """The consumer's handlers by event name; with ``links``, notifications are also emailed."""
     return {name: functools.partial(fn, links=links) for name, fn in (
         ("enrollment.created", on_enrollment_created), ("course.published", on_course_published),
         ("certificate.issued", on_certificate_issued), ("certificate.revoked", on_certificate_revoked),
         ("user.password_reset_requested", on_account_link_requested),
-        ("user.email_verification_requested", on_account_link_requested))}
+        ("user.email_verification_requested", on_account_link_requested),
+        ("user.deleted", on_user_deleted))}
 
 
 # --- delivering queued emails (the schedule) -------------------------------------------------------
@@ -226,6 +238,49 @@ def deliver_due(database: Database, mailer: Mailer, *, batch: int = 50, max_atte
     count("EmailsSuppressed", out["suppressed"])
     if due or out["stale"]:
         logger.info("emails delivered", extra=out)
+    return out
+
+
+# --- SES feedback (SNS): bounces and complaints -> notify.suppressions ------------------------------
+
+def _masked(address: str) -> str:
+    """For the log: enough to recognise an address, not to harvest it (the table has it whole)."""
+    local, _, host = address.partition("@")
+    return f"{local[:1]}***@{host}"
+
+
+def record_email_feedback(database: Database, messages: Iterable[tuple[str | None, Any]]) -> dict[str, int]:
+    """Suppress the addresses SES reports as hard-bounced or complained about (`feedback.parse`
+    decides which), one transaction per SNS message. Idempotent: an address already suppressed
+    keeps its first reason, so a redelivered or replayed message changes nothing. A message that
+    is not SES feedback is logged, counted (EmailFeedbackMalformed) and skipped: retrying cannot
+    fix it, and the other messages of the batch still count. A database error raises (the
+    invocation is retried; the upserts make that harmless). ``messages``: (SNS message id, the
+    message text)."""
+    out = {"messages": 0, "suppressed": 0, "already_suppressed": 0, "not_suppressed": 0, "malformed": 0}
+    for message_id, text in messages:
+        out["messages"] += 1
+        try:
+            fb = feedback.parse(text)
+        except feedback.MalformedFeedback as exc:
+            out["malformed"] += 1
+            logger.warning("email feedback not understood; skipped",
+                           extra={"sns_message_id": message_id, "error": str(exc)[:500]})
+            continue
+        with database.transaction() as conn:
+            added = [sup for sup in fb.suppress if repo.suppress(conn, sup.address, sup.reason)]
+        for sup in added:
+            logger.info("address suppressed", extra={"address": _masked(sup.address), "reason": sup.reason,
+                                                     "detail": fb.detail, "sns_message_id": message_id})
+        out["suppressed"] += len(added)
+        out["already_suppressed"] += len(fb.suppress) - len(added)
+        out["not_suppressed"] += len(fb.kept)
+        if fb.kept:
+            logger.info("email feedback: recipients not suppressed",
+                        extra={"kind": fb.kind, "detail": fb.detail, "sns_message_id": message_id,
+                               "recipients": [{"address": _masked(a), "why": why} for a, why in fb.kept]})
+    count("EmailFeedbackSuppressed", out["suppressed"])
+    count("EmailFeedbackMalformed", out["malformed"])
     return out
 
 

@@ -19,6 +19,9 @@ class NotificationsSettings(CommonSettings, KafkaSettings, JwtSettings):
     # unsubscribe links point at its /unsubscribe/{token}; the JWT secret signs them).
     notifications_sender: str = Field(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", max_length=254)
     public_base_url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", max_length=200)
+    # The SES configuration set every email is sent with: its event destination publishes bounces
+    # and complaints to the feedback topic (template.yaml EmailConfigurationSet). Unset: none.
+    email_configuration_set: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     # Delivery (the schedule): emails per run, SES attempts per email, the wait between them
     # (times the attempt number), and how long a claimed email may stay unsettled.
     email_batch: int = Field(default=50, ge=1, le=500)

@@ -23,7 +23,7 @@ def test_real_template_resolves_stage_into_names_topics_and_env() -> None:
     assert ingest.environment["ASSETS_BUCKET"] == "smartcourse-qa-assets-123456789012"
     assert ingest.environment["POWERTOOLS_SERVICE_NAME"] == "ingest"  # function env merged over Globals
     msk = ingest.msk_events[0]
-    assert msk.topics == ("smartcourse.qa.course", "smartcourse.qa.asset")
+    assert msk.topics == ("smartcourse.qa.course", "smartcourse.qa.asset", "smartcourse.qa.user")
     assert msk.dead_letter_topic == "smartcourse.qa.dlq"
     assert msk.report_batch_item_failures and msk.starting_position == "TRIM_HORIZON"
     s3 = {e.name: e for e in ingest.s3_events}
@@ -31,6 +31,65 @@ def test_real_template_resolves_stage_into_names_topics_and_env() -> None:
     relay = t.function("OutboxRelayFunction")
     assert relay.schedule_events[0].rate_seconds == 60
     assert relay.reserved_concurrency == 2
+
+
+def test_the_email_feedback_topic_reaches_notifications_as_an_sns_event_per_stage() -> None:
+    t = tpl.load(parameter_overrides={"Stage": "qa"})
+    notifications = t.function("NotificationsFunction")
+    [sns] = notifications.sns_events
+    assert sns == tpl.SnsEvent("EmailFeedback", "arn:aws:sns:us-east-1:123456789012:smartcourse-qa-email-feedback")
+    assert sns.topic_name == "smartcourse-qa-email-feedback"
+    assert {e.name for e in notifications.msk_events} == {"DomainEvents"}  # the others are kept
+    assert {e.name for e in notifications.schedule_events} == {"DeliverEmails"}
+    # It sends with the configuration set whose event destination publishes to that topic
+    assert notifications.environment["EMAIL_CONFIGURATION_SET"] == "smartcourse-qa-notifications"
+    [dest] = t.email_event_destinations
+    assert dest == tpl.EmailEventDestination("EmailFeedbackDestination", "smartcourse-qa-notifications",
+                                             ("bounce", "complaint"), sns.topic_arn, True)
+
+
+SNS_TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: probe}
+Resources:
+  Feedback:
+    Type: AWS::SNS::Topic
+    Properties: {TopicName: !Sub "probe-${Stage}-feedback"}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: x/
+      Handler: app.handler
+      Events:
+        OnFeedback:
+          Type: SNS
+          Properties: %s
+"""
+
+
+@pytest.mark.parametrize(("props", "arn"), [
+    ("{Topic: !Ref Feedback}", "arn:aws:sns:us-east-1:123456789012:probe-probe-feedback"),
+    ('{Topic: "arn:aws:sns:eu-west-1:210987654321:elsewhere"}', "arn:aws:sns:eu-west-1:210987654321:elsewhere"),
+])
+def test_sns_events_resolve_their_topic_arn(tmp_path: Path, props: str, arn: str) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(SNS_TEMPLATE % props)
+    [event] = tpl.load(path).function("Fn").sns_events
+    assert event.name == "OnFeedback" and event.topic_arn == arn and event.topic_name == arn.rsplit(":", 1)[1]
+
+
+@pytest.mark.parametrize(("props", "error"), [
+    ('{Topic: !Ref Feedback, FilterPolicy: {kind: [bounce]}}', "FilterPolicy are not driven"),
+    ("{Topic: !Ref Feedback, SqsSubscription: true}", "SqsSubscription are not driven"),
+    ('{Topic: "not-an-arn"}', "not an SNS topic ARN"),
+])
+def test_sns_event_properties_the_runtime_cannot_reproduce_are_refused(tmp_path: Path, props: str,
+                                                                       error: str) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(SNS_TEMPLATE % props)
+    with pytest.raises(tpl.TemplateError, match=error):
+        tpl.load(path)
 
 
 def test_every_function_in_the_template_has_a_handler_file() -> None:

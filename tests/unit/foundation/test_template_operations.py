@@ -93,7 +93,7 @@ def test_every_function_logs_json_to_its_own_group_with_retention() -> None:
 def test_asynchronous_invocations_have_an_on_failure_destination() -> None:
     for name, fn in FUNCTIONS.items():
         events = fn["Properties"].get("Events", {}).values()
-        if any(e["Type"] in ("Schedule", "S3") for e in events):
+        if any(e["Type"] in ("Schedule", "S3", "SNS") for e in events):  # Lambda invokes these asynchronously
             dest = fn["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
             assert dest["Type"] == "SQS" and _t(dest["Destination"]) == ("GetAtt", "AsyncFailuresQueue.Arn"), name
 

@@ -35,7 +35,7 @@ def gateway() -> Iterator[Gateway]:
     ("DELETE", "/courses/0b6f4c1e-1111-4222-8333-944455556666", "GET, PATCH, OPTIONS"),
     ("QUERY", "/enrollments/x/lessons/y/progress", "PUT, OPTIONS"),
     ("GET", "/courses/x/assistant/ask", "POST, OPTIONS"),  # the assistant function's path
-    ("HEAD", "/me", "GET, OPTIONS"),
+    ("HEAD", "/me", "GET, DELETE, OPTIONS"),
 ])
 def test_the_gateway_405_lists_the_path_methods_in_allow(gateway: Gateway, method: str, path: str,
                                                          allow: str) -> None:
