@@ -68,37 +68,58 @@ class ScheduleTrigger(Trigger):
             self.stopping.wait(max(0.0, self.period - (time.monotonic() - started)))
 
 
-class S3QueueTrigger(Trigger):
-    """S3 notifications reach the function through an SQS queue (moto delivers them on put).
-    A failed invocation leaves the message for a retry; after 3 receives SQS moves it to the DLQ."""
+class QueueTrigger(Trigger):
+    """An SQS queue's messages invoke the function, one message at a time (`event_of` makes the
+    event). A failed invocation leaves the message for a retry; after 3 receives SQS moves it to
+    the queue's DLQ."""
 
-    def __init__(self, pool: FunctionPool, event_name: str, sqs: Any, queue_url: str) -> None:
-        super().__init__(f"s3:{pool.spec.logical_id}:{event_name}")
+    def __init__(self, name: str, pool: FunctionPool, sqs: Any, queue_url: str) -> None:
+        super().__init__(name)
         self.pool = pool
         self.sqs = sqs
         self.queue_url = queue_url
 
+    def event_of(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        """The function's event for one SQS message; None: nothing to deliver (deleted)."""
+        raise NotImplementedError
+
+    def poll_once(self, wait_s: int = 1) -> int:
+        """Receive and deliver one batch; the number of messages handled."""
+        resp = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s)
+        messages = resp.get("Messages", [])
+        for msg in messages:
+            event = self.event_of(msg)
+            if event is None:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
+                continue
+            result = self.pool.invoke(event)
+            self.invocations += 1
+            if result.ok:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
+            else:
+                self.failures += 1
+                log.warning("%s failed (will retry): %s", self.name, result.error)
+        return len(messages)
+
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                resp = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+                self.poll_once()
             except Exception as exc:  # endpoint briefly unreachable: keep polling
                 log.warning("%s: receive failed: %s", self.name, exc)
                 self.stopping.wait(1.0)
-                continue
-            for msg in resp.get("Messages", []):
-                body = json.loads(msg["Body"])
-                records = body.get("Records")
-                if not records:  # s3:TestEvent on a newly configured queue, as on AWS
-                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
-                    continue
-                result = self.pool.invoke({"Records": records})
-                self.invocations += 1
-                if result.ok:
-                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
-                else:
-                    self.failures += 1
-                    log.warning("%s failed (will retry): %s", self.name, result.error)
+
+
+class S3QueueTrigger(QueueTrigger):
+    """S3 notifications reach the function through an SQS queue (moto delivers them on put)."""
+
+    def __init__(self, pool: FunctionPool, event_name: str, sqs: Any, queue_url: str) -> None:
+        super().__init__(f"s3:{pool.spec.logical_id}:{event_name}", pool, sqs, queue_url)
+
+    def event_of(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        records = json.loads(msg["Body"]).get("Records")
+        # s3:TestEvent on a newly configured queue, as on AWS: nothing to deliver
+        return {"Records": records} if records else None
 
 
 def sns_event(body: str, topic_arn: str, sqs_message_id: str) -> dict[str, Any]:
@@ -140,40 +161,17 @@ def sns_event(body: str, topic_arn: str, sqs_message_id: str) -> dict[str, Any]:
     }]}
 
 
-class SnsQueueTrigger(Trigger):
+class SnsQueueTrigger(QueueTrigger):
     """An SNS topic's messages reach the function through an SQS queue subscribed to it
-    (provisioning does that): one invocation per message, with the event SNS gives Lambda. A failed
-    invocation leaves the message for a retry; after 3 receives SQS moves it to the DLQ (as
-    Lambda's asynchronous invocation: 2 retries, then the on-failure destination)."""
+    (provisioning does that): one invocation per message, with the event SNS gives Lambda (as
+    Lambda's asynchronous invocation: retries, then the on-failure destination: here the DLQ)."""
 
     def __init__(self, pool: FunctionPool, event: SnsEvent, sqs: Any, queue_url: str) -> None:
-        super().__init__(f"sns:{pool.spec.logical_id}:{event.name}")
-        self.pool = pool
+        super().__init__(f"sns:{pool.spec.logical_id}:{event.name}", pool, sqs, queue_url)
         self.event = event
-        self.sqs = sqs
-        self.queue_url = queue_url
 
-    def poll_once(self, wait_s: int = 1) -> int:
-        """Receive and deliver one batch; the number of messages handled."""
-        resp = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s)
-        messages = resp.get("Messages", [])
-        for msg in messages:
-            result = self.pool.invoke(sns_event(msg["Body"], self.event.topic_arn, msg["MessageId"]))
-            self.invocations += 1
-            if result.ok:
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
-            else:
-                self.failures += 1
-                log.warning("%s failed (will retry): %s", self.name, result.error)
-        return len(messages)
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.poll_once()
-            except Exception as exc:  # endpoint briefly unreachable: keep polling
-                log.warning("%s: receive failed: %s", self.name, exc)
-                self.stopping.wait(1.0)
+    def event_of(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        return sns_event(msg["Body"], self.event.topic_arn, msg["MessageId"])
 
 
 Producer = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], None]

@@ -6,7 +6,6 @@ the web app, and nothing changes on a GET (mail scanners open links). Logic in
 
 from __future__ import annotations
 
-import html
 import time
 import urllib.parse
 from typing import TypeVar
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import deps
 from chalicelib.api import body, client, endpoint, principal
+from chalicelib.pages import page
 from chalicelib.web import json_response
 from smartcourse.accounts import domain, service
 from smartcourse.accounts import schemas as a
@@ -29,14 +29,6 @@ TOKEN_SCHEMA = (("token", {"type": "string", "pattern": domain.LINK_TOKEN_PATTER
 FORM = "application/x-www-form-urlencoded"
 F = TypeVar("F", bound=BaseModel)
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title></head>
-<body style="font-family: sans-serif; line-height: 1.5; max-width: 36rem; margin: 2rem auto; padding: 0 1rem">
-<h1 style="font-size: 1.5rem">{title}</h1>
-<p>{text}</p>
-{form}</body></html>
-"""
 _RESET_FORM = """<form method="post">
 <p><label for="new_password">New password (10 to 128 characters)</label><br>
 <input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength="10"
@@ -49,13 +41,6 @@ _VERIFY_FORM = """<form method="post">
 <button type="submit">Confirm my email address</button>
 </form>
 """
-
-
-def _page(title: str, text: str, status: int = 200, form: str = "") -> Response:
-    page = _PAGE.format(title=html.escape(title), text=html.escape(text), form=form)
-    return Response(body=page, status_code=status, headers={"Content-Type": "text/html; charset=utf-8",
-                                                            "Cache-Control": "no-store",
-                                                            "Referrer-Policy": "no-referrer"})
 
 
 def _key() -> bytes:
@@ -73,7 +58,7 @@ def _form(model: type[F]) -> F:
 
 
 def _broken(exc: domain.InvalidLink) -> Response:
-    return _page("This link does not work", str(exc), 404)
+    return page("This link does not work", str(exc), 404)
 
 
 #: The reset request is answered no sooner than this after it arrived, for every address: a known
@@ -103,8 +88,8 @@ def reset_page(token: str) -> Response:
             service.check_link(conn, _key(), "password_reset", token)
     except domain.InvalidLink as exc:
         return _broken(exc)
-    return _page("Choose a new password", "Every device signed in to your account will be signed out.",
-                 form=_RESET_FORM)
+    return page("Choose a new password", "Every device signed in to your account will be signed out.",
+                form=_RESET_FORM)
 
 
 @endpoint(bp, RESET, "POST", summary="Set the new password (form-encoded); the link is spent and every session "
@@ -116,7 +101,7 @@ def reset(token: str) -> Response:
         service.reset_password(deps.database(), _key(), token, form.new_password, client(bp))
     except domain.InvalidLink as exc:
         return _broken(exc)
-    return _page("Your password is changed", "Every device was signed out. Sign in with the new password.")
+    return page("Your password is changed", "Every device was signed out. Sign in with the new password.")
 
 
 @endpoint(bp, "/me/email-verification", "POST", summary="Email a new link to confirm the caller's address (7 days)",
@@ -138,8 +123,8 @@ def verify_page(token: str) -> Response:
             service.check_link(conn, _key(), "email_verification", token)
     except domain.InvalidLink as exc:
         return _broken(exc)
-    return _page("Confirm your email address", "Press the button to confirm this address for your SmartCourse "
-                 "account.", form=_VERIFY_FORM)
+    return page("Confirm your email address", "Press the button to confirm this address for your SmartCourse "
+                "account.", form=_VERIFY_FORM)
 
 
 @endpoint(bp, VERIFY, "POST", summary="Confirm the address (form-encoded confirm=yes); the link is spent", tag=TAG,
@@ -151,4 +136,4 @@ def verify(token: str) -> Response:
             service.verify_email(conn, _key(), token)
     except domain.InvalidLink as exc:
         return _broken(exc)
-    return _page("Your email address is confirmed", "Thank you. You can close this page.")
+    return page("Your email address is confirmed", "Thank you. You can close this page.")

@@ -5,7 +5,6 @@ NotificationsFunction writes the inbox from events and sends the emails."""
 
 from __future__ import annotations
 
-import html
 import urllib.parse
 from datetime import UTC, datetime
 
@@ -14,6 +13,7 @@ from pydantic import ValidationError
 
 from chalicelib import deps
 from chalicelib.api import body, endpoint, principal, query
+from chalicelib.pages import page
 from chalicelib.web import json_response
 from smartcourse.errors import NotFound
 from smartcourse.http import path_id, validation_error
@@ -81,14 +81,6 @@ def update_preferences() -> Response:
 
 UNSUBSCRIBE = "/unsubscribe/{token}"
 TOKEN_SCHEMA = (("token", {"type": "string", "pattern": tokens.TOKEN_PATTERN, "maxLength": 460}),)
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title></head>
-<body style="font-family: sans-serif; line-height: 1.5; max-width: 36rem; margin: 2rem auto; padding: 0 1rem">
-<h1 style="font-size: 1.5rem">{title}</h1>
-<p>{text}</p>
-{form}</body></html>
-"""
 _FORM = """<form method="post">
 <input type="hidden" name="List-Unsubscribe" value="One-Click">
 <button type="submit">Stop these emails</button>
@@ -97,9 +89,7 @@ _FORM = """<form method="post">
 
 
 def _page(title: str, text: str, status: int = 200, form: bool = False) -> Response:
-    body = _PAGE.format(title=html.escape(title), text=html.escape(text), form=_FORM if form else "")
-    return Response(body=body, status_code=status, headers={"Content-Type": "text/html; charset=utf-8",
-                                                            "Cache-Control": "no-store"})
+    return page(title, text, status, _FORM if form else "")
 
 
 def _key() -> bytes:

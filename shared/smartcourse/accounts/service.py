@@ -141,16 +141,23 @@ def sign_out_everywhere(conn: Conn, principal: Principal, client: Client) -> Non
                details={"sessions": ended})
 
 
-def change_password(db: Database, cfg: AccountsConfig, principal: Principal, req: s.ChangePasswordRequest,
-                    client: Client) -> s.TokenPair:
-    """Every session ends (this one too); the answer is a new session's tokens. A wrong current
-    password counts as a failed sign-in of the account (the same limits)."""
+def _entered_password(db: Database, cfg: AccountsConfig, principal: Principal, password: str,
+                      client: Client) -> tuple[repo.Account, bool]:
+    """The caller's account and whether `password` is its password (checked outside any
+    transaction: ~0.1 s of Argon2), under the sign-in limits of its email (429 while waiting)."""
     with db.transaction() as conn:
         account = repo.account_by_id(conn, principal.user_id)
         if account is None:
             raise Unauthorized("the account no longer exists")
         _limit(conn, cfg, account.email, client)
-    ok = auth.verify_password(account.password_hash, req.current_password)
+    return account, auth.verify_password(account.password_hash, password)
+
+
+def change_password(db: Database, cfg: AccountsConfig, principal: Principal, req: s.ChangePasswordRequest,
+                    client: Client) -> s.TokenPair:
+    """Every session ends (this one too); the answer is a new session's tokens. A wrong current
+    password counts as a failed sign-in of the account (the same limits)."""
+    account, ok = _entered_password(db, cfg, principal, req.current_password, client)
     new_hash = auth.hash_password(req.new_password) if ok else ""
     with db.transaction() as conn:
         if ok:
@@ -312,12 +319,7 @@ def delete_account(db: Database, cfg: AccountsConfig, principal: Principal, req:
     transaction with the `user.deleted` event that tells the AI and notifications sides to erase
     theirs. A wrong password is 422 and counts as a failed sign-in. The S3 keys of withdrawn
     certificates' PDFs, for the caller to delete once this has committed."""
-    with db.transaction() as conn:
-        account = repo.account_by_id(conn, principal.user_id)
-        if account is None:
-            raise Unauthorized("the account no longer exists")
-        _limit(conn, cfg, account.email, client)
-    ok = auth.verify_password(account.password_hash, req.password)
+    account, ok = _entered_password(db, cfg, principal, req.password, client)
     with db.transaction() as conn:
         if ok:
             keys = repo.withdraw_certificates(conn, account.id) if req.certificates == "withdraw" else []
