@@ -23,8 +23,8 @@ from smartcourse.http import validation_error
 
 bp = Blueprint(__name__)
 TAG = "accounts"
-RESET = "/auth/password-reset/{token}"
-VERIFY = "/auth/verify-email/{token}"
+RESET = domain.LINK_PATHS["password_reset"] + "/{token}"
+VERIFY = domain.LINK_PATHS["email_verification"] + "/{token}"
 TOKEN_SCHEMA = (("token", {"type": "string", "pattern": domain.LINK_TOKEN_PATTERN, "minLength": 76, "maxLength": 76}),)
 FORM = "application/x-www-form-urlencoded"
 F = TypeVar("F", bound=BaseModel)
@@ -61,6 +61,17 @@ def _broken(exc: domain.InvalidLink) -> Response:
     return page("This link does not work", str(exc), 404)
 
 
+def _link_page(purpose: domain.LinkPurpose, token: str, title: str, text: str, form: str) -> Response:
+    """The page an emailed link opens: its form while the link can be used (a GET changes nothing),
+    else why it does not work."""
+    try:
+        with deps.database().transaction() as conn:
+            service.check_link(conn, _key(), purpose, token)
+    except domain.InvalidLink as exc:
+        return _broken(exc)
+    return page(title, text, form=form)
+
+
 #: The reset request is answered no sooner than this after it arrived, for every address: a known
 #: address costs one more row (its event) than an unknown one, about 0.4 ms, which a caller could
 #: otherwise measure to learn which addresses have accounts.
@@ -83,13 +94,8 @@ def request_reset() -> Response:
 @endpoint(bp, RESET, "GET", summary="The password reset page of an emailed link (changes nothing)", tag=TAG,
           auth=False, html=True, path_schemas=TOKEN_SCHEMA)
 def reset_page(token: str) -> Response:
-    try:
-        with deps.database().transaction() as conn:
-            service.check_link(conn, _key(), "password_reset", token)
-    except domain.InvalidLink as exc:
-        return _broken(exc)
-    return page("Choose a new password", "Every device signed in to your account will be signed out.",
-                form=_RESET_FORM)
+    return _link_page("password_reset", token, "Choose a new password",
+                      "Every device signed in to your account will be signed out.", _RESET_FORM)
 
 
 @endpoint(bp, RESET, "POST", summary="Set the new password (form-encoded); the link is spent and every session "
@@ -118,13 +124,8 @@ def resend_verification() -> Response:
 @endpoint(bp, VERIFY, "GET", summary="The email confirmation page of an emailed link (changes nothing)", tag=TAG,
           auth=False, html=True, path_schemas=TOKEN_SCHEMA)
 def verify_page(token: str) -> Response:
-    try:
-        with deps.database().transaction() as conn:
-            service.check_link(conn, _key(), "email_verification", token)
-    except domain.InvalidLink as exc:
-        return _broken(exc)
-    return page("Confirm your email address", "Press the button to confirm this address for your SmartCourse "
-                "account.", form=_VERIFY_FORM)
+    return _link_page("email_verification", token, "Confirm your email address",
+                      "Press the button to confirm this address for your SmartCourse account.", _VERIFY_FORM)
 
 
 @endpoint(bp, VERIFY, "POST", summary="Confirm the address (form-encoded confirm=yes); the link is spent", tag=TAG,

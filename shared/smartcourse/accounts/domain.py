@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from smartcourse.errors import FieldProblem, RuleViolated
 
@@ -124,6 +124,19 @@ def check_admin_change(actor_id: uuid.UUID, subject_id: uuid.UUID, *, role: str 
 # --- emailed links: password reset, email verification --------------------------------------------
 
 LinkPurpose = Literal["password_reset", "email_verification"]
+LINK_PURPOSES: tuple[LinkPurpose, ...] = get_args(LinkPurpose)
+#: the API path of each link's page (the token follows it)
+LINK_PATHS: dict[LinkPurpose, str] = {"password_reset": "/auth/password-reset",
+                                      "email_verification": "/auth/verify-email"}
+
+
+def link_event(purpose: LinkPurpose) -> str:
+    """The event (name) that asks NotificationsFunction to email a link of this purpose."""
+    return f"user.{purpose}_requested"
+
+
+def purpose_of(event_name: str) -> LinkPurpose:
+    return next(p for p in LINK_PURPOSES if link_event(p) == event_name)
 #: how long an emailed link works
 LINK_LIFETIME: dict[LinkPurpose, timedelta] = {"password_reset": timedelta(minutes=30),
                                                "email_verification": timedelta(days=7)}
@@ -146,6 +159,11 @@ def _link_mac(key: bytes, purpose: LinkPurpose, link_id: uuid.UUID) -> str:
 def sign_link(key: bytes, purpose: LinkPurpose, link_id: uuid.UUID) -> str:
     """The token of an emailed link (the notifications function signs it from the event's id)."""
     return f"{link_id.hex}.{_link_mac(key, purpose, link_id)}"
+
+
+def link_url(base_url: str, key: bytes, purpose: LinkPurpose, link_id: uuid.UUID) -> str:
+    """The emailed link: its page on the API at `base_url`, with the signed token."""
+    return f"{base_url.rstrip('/')}{LINK_PATHS[purpose]}/{sign_link(key, purpose, link_id)}"
 
 
 def link_id(key: bytes, purpose: LinkPurpose, token: str) -> uuid.UUID:

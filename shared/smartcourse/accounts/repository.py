@@ -24,6 +24,7 @@ class Account:
     role: str
     created_at: datetime
     disabled_at: datetime | None
+    email_verified_at: datetime | None = None
     password_hash: str = ""
 
 
@@ -38,7 +39,7 @@ class AuditEntry:
     details: dict[str, Any]
 
 
-_ACCOUNT = "id, email, name, role, created_at, disabled_at"
+_ACCOUNT = "id, email, name, role, created_at, disabled_at, email_verified_at"
 
 
 # --- accounts --------------------------------------------------------------------------------------
@@ -217,6 +218,12 @@ def set_email_verified(conn: Conn, user_id: uuid.UUID) -> None:
 
 
 # --- the learner's data (GET /me/export) ---------------------------------------------------------
+
+def read_only_snapshot(conn: Conn) -> None:
+    """The rest of the caller's transaction reads one consistent snapshot and writes nothing (first
+    statement of the transaction)."""
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
 
 def lms_data_of(conn: Conn, user_id: uuid.UUID) -> dict[str, Any]:
     """What the LMS holds about a user: sessions, enrolments with progress, certificates, courses

@@ -237,7 +237,7 @@ def issue_link(conn: Conn, purpose: domain.LinkPurpose, email: str, user_id: uui
         return
     data = {"link_id": str(link), "user_id": str(user_id),
             "expires_at": (now + domain.LINK_LIFETIME[purpose]).isoformat()}
-    name = f"user.{purpose}_requested"
+    name = domain.link_event(purpose)
     event = new_event(name, user_id, data, correlation_id=current_correlation_id(), aggregate_type="user")
     event_schemas.validate(name, "user", data)
     write_event(conn, event)
@@ -298,15 +298,14 @@ def verify_email(conn: Conn, key: bytes, token: str) -> None:
 def export(conn: Conn, principal: Principal) -> s.ExportDocument:
     """Everything held about the caller, from the LMS and, read-only, the AI and notifications
     sides (`readonly.ai_conversations`, `readonly.notify_inbox`), in one snapshot."""
-    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    repo.read_only_snapshot(conn)
     account = repo.account_by_id(conn, principal.user_id)
     if account is None:
         raise Unauthorized("the account no longer exists")
-    row = conn.execute("SELECT email_verified_at FROM lms.users WHERE id = %s", (account.id,)).fetchone()
     return s.ExportDocument(
         exported_at=_now(),
         account={"id": account.id, "email": account.email, "name": account.name, "role": account.role,
-                 "created_at": account.created_at, "email_verified_at": row["email_verified_at"] if row else None},
+                 "created_at": account.created_at, "email_verified_at": account.email_verified_at},
         **repo.lms_data_of(conn, account.id),
         assistant_conversations=ai_conversations.of_user(conn, account.id),
         notifications=notify_inbox.of_user(conn, account.id),

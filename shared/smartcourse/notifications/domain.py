@@ -16,6 +16,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from smartcourse.accounts.domain import LINK_PURPOSES, LinkPurpose
 from smartcourse.errors import FieldProblem, RuleViolated
 
 Channel = Literal["in_app", "email", "sms"]
@@ -279,10 +280,10 @@ def render_email(message: Message, label: str, unsubscribe_url: str) -> Email:
 
 # --- account emails: password reset and email verification links (docs/accounts.md) -------------
 
-AccountEmail = Literal["password_reset", "email_verification"]
+AccountEmail = LinkPurpose
 #: types of the emails that are the account's own security mail: sent whatever the preferences,
 #: never held by quiet hours or batched, no unsubscribe link, no inbox item
-ACCOUNT_EMAILS: tuple[AccountEmail, ...] = ("password_reset", "email_verification")
+ACCOUNT_EMAILS: tuple[AccountEmail, ...] = LINK_PURPOSES
 _ACCOUNT_COPY: dict[AccountEmail, tuple[str, str, str]] = {
     "password_reset": ("Reset your SmartCourse password",
                        "Someone (we hope you) asked to reset the password of your SmartCourse account. Open the "

@@ -20,11 +20,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import psycopg
 
-from smartcourse.accounts.domain import LinkPurpose, sign_link
+from smartcourse.accounts.domain import LINK_PURPOSES, link_event, link_url, purpose_of
 from smartcourse.auth import Principal
 from smartcourse.cursor import decode_cursor, encode_cursor
 from smartcourse.db import Database
@@ -142,16 +142,14 @@ def on_account_link_requested(conn: Conn, envelope: EventEnvelope, *, links: Ema
     link is signed here from the event's id (the event carries no secret)."""
     if links is None:
         return  # emails are off for this consumer (the in-app only wiring of older tests)
-    purpose = {"user.password_reset_requested": "password_reset",
-               "user.email_verification_requested": "email_verification"}[envelope.name]
+    purpose = purpose_of(envelope.name)
     d = envelope.data
     user_id, link_id = uuid.UUID(d["user_id"]), uuid.UUID(d["link_id"])
     address = lms_people.email_of(conn, user_id)
     if address is None:
         return  # the account is gone
-    path = "password-reset" if purpose == "password_reset" else "verify-email"
-    url = f"{links.public_base_url.rstrip('/')}/auth/{path}/{sign_link(links.key, cast(LinkPurpose, purpose), link_id)}"
-    mail = domain.render_account_email(cast(domain.AccountEmail, purpose), url, datetime.fromisoformat(d["expires_at"]))
+    url = link_url(links.public_base_url, links.key, purpose, link_id)
+    mail = domain.render_account_email(purpose, url, datetime.fromisoformat(d["expires_at"]))
     status = "suppressed" if repo.is_suppressed(conn, address) else "pending"
     repo.enqueue_account_email(conn, link_id, user_id, purpose, address, mail.subject, mail.text, mail.html, status)
 
@@ -170,8 +168,7 @@ def handlers(links: EmailLinks | None) -> dict[str, Callable[[Conn, EventEnvelop
     return {name: functools.partial(fn, links=links) for name, fn in (
         ("enrollment.created", on_enrollment_created), ("course.published", on_course_published),
         ("certificate.issued", on_certificate_issued), ("certificate.revoked", on_certificate_revoked),
-        ("user.password_reset_requested", on_account_link_requested),
-        ("user.email_verification_requested", on_account_link_requested),
+        *((link_event(p), on_account_link_requested) for p in LINK_PURPOSES),
         ("user.deleted", on_user_deleted))}
 
 
