@@ -21,8 +21,9 @@
    headings turned into questions), embedded by the same model (cached). For every question, in a
    rotating order so machine noise hits all alike: `Retriever.retrieve(conn, course, q, 6, mode=...,
    question_vec=vec)` in "hybrid", "vector" (the baseline) and "text" mode, each in its own
-   transaction on the product's `Database` connection, the retriever built by the product's
-   `build_retriever` from default settings; 10 warm-up questions first, not counted. Targets (issue,
+   read-only repeatable-read transaction on the product's `Database` connection (as
+   `AssistantService`), the retriever built by the product's `build_retriever` from default
+   settings; 10 warm-up questions first, not counted. Targets (issue,
    part 5): hybrid p95 <= 15 ms and <= 1.5x the vector side's p95, per layout: reported with PASS/FAIL,
    never asserted (a figure does not fail the bench).
 4. ANN quality on the real vectors, per layout: the product's vector query (chunk-set filter,
@@ -218,6 +219,7 @@ def _measure(url: str, loaded: Loaded, questions: Sequence[str], qvecs: np.ndarr
     def one(i: int, q: str, vec: np.ndarray, mode: str) -> tuple[float, Any]:
         t0 = time.perf_counter()
         with db.transaction() as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")  # as AssistantService
             r = retriever.retrieve(conn, courses[i % len(courses)], q, K, mode=mode, question_vec=vec)
         return (time.perf_counter() - t0) * 1000, r
 

@@ -67,17 +67,24 @@ class Retrieval:
         return [p.chunk_id for p in self.passages]
 
 
+#: The course's live chunk sets as ONE uuid[] literal, passed back as text to every query below
+#: (`%(sets)s::uuid[]`): a course of 1,000 documents has 1,000 sets, and dumping them as a list of
+#: Python UUIDs, once per query, cost more client time than the queries' own scans (bench retrieval).
 _LIVE_SQL = """
-SELECT l.asset_id, l.chunk_set_id, l.course_version
+SELECT array_agg(l.chunk_set_id ORDER BY l.chunk_set_id)::text AS sets, count(*) AS n,
+       max(l.course_version) AS version
 FROM ai.live_chunk_sets l
 WHERE l.course_id = %s
   AND NOT EXISTS (SELECT 1 FROM ai.deleted_assets d WHERE d.asset_id = l.asset_id)
 """
 
+_HNSW_SQL = ("SELECT set_config('hnsw.ef_search', %s, true), "
+             "set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+
 _VECTOR_SQL = """
 SELECT c.id, c.asset_id, c.embedding <=> %(q)s::vector AS distance
 FROM ai.chunks c
-WHERE c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s
+WHERE c.chunk_set_id = ANY(%(sets)s::uuid[]) AND c.course_id = %(course)s
 ORDER BY c.embedding <=> %(q)s::vector
 LIMIT %(n)s
 """
@@ -119,7 +126,7 @@ def _bm25_sql(n_terms: int, context: bool) -> sql.Composed:
 WITH candidates AS MATERIALIZED (
     SELECT c.id, c.asset_id, c.tsv, ts_filter(c.tsv, '{{d}}') AS body
     FROM ai.chunks c
-    WHERE c.course_id = %(course)s AND c.tsv @@ %(candidates)s::tsquery AND c.chunk_set_id = ANY(%(sets)s)
+    WHERE c.course_id = %(course)s AND c.tsv @@ %(candidates)s::tsquery AND c.chunk_set_id = ANY(%(sets)s::uuid[])
     LIMIT %(budget)s
 )
 SELECT c.id, c.asset_id, %(k1p1)s * ({score}) AS score
@@ -137,7 +144,7 @@ SELECT c.id, c.asset_id, c.chunk_set_id, c.ordinal, c.title, c.text, c.metadata,
        ARRAY(SELECT t.lexeme FROM unnest(%(lexemes)s::text[], %(lexq)s::tsquery[]) AS t(lexeme, q)
              WHERE c.tsv @@ t.q) AS lexemes
 FROM ai.chunks c
-WHERE c.id = ANY(%(ids)s) AND c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s
+WHERE c.id = ANY(%(ids)s) AND c.chunk_set_id = ANY(%(sets)s::uuid[]) AND c.course_id = %(course)s
 """
 
 
@@ -159,19 +166,17 @@ class Retriever:
         if question_vec is None:
             question_vec = self.embed_question(question)
             timings["embed"] = (time.perf_counter() - t0) * 1000
-        live = conn.execute(_LIVE_SQL, (course_id,)).fetchall()
-        sets = sorted({r["chunk_set_id"] for r in live})
-        versions = {r["course_version"] for r in live}
-        version = max(versions) if versions else None
-        if not sets:
+        live = conn.execute(_LIVE_SQL, (course_id,)).fetchone()
+        assert live is not None  # an aggregate: always one row
+        sets, n_sets, version = live["sets"], int(live["n"]), live["version"]
+        if not n_sets:
             return Retrieval([], question_vec, version, 0, timings)
         params = {"q": question_vec, "sets": sets, "course": course_id, "n": self.config.candidates, "text": question}
         named: dict[str, list[int]] = {}
         asset_of: dict[int, uuid.UUID] = {}
         if mode in ("hybrid", "vector"):
             t = time.perf_counter()
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(self.config.ef_search),))
-            conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            conn.execute(_HNSW_SQL, (str(self.config.ef_search),))
             rows = conn.execute(_VECTOR_SQL, params).fetchall()
             rows.sort(key=lambda r: (r["distance"], r["id"]))
             named["vector"] = [r["id"] for r in rows]
@@ -203,7 +208,7 @@ class Retriever:
                 if ref is not None:
                     p.lesson_id, p.lesson_title = ref.lesson_id, ref.title
         timings["fuse_load"] = (time.perf_counter() - t) * 1000
-        return Retrieval(passages, question_vec, version, len(sets), timings, terms)
+        return Retrieval(passages, question_vec, version, n_sets, timings, terms)
 
     def _bm25(self, conn: psycopg.Connection[Any],
               params: dict[str, Any]) -> tuple[list[dict[str, Any]], tuple[lexical.QueryTerm, ...]]:
