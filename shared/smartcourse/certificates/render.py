@@ -23,6 +23,9 @@ from smartcourse.certificates.domain import RenderError, Snapshot
 FONTS_DIR = Path(__file__).resolve().parent / "fonts"
 _REGULAR = "DejaVuSans.ttf"
 _BOLD = "DejaVuSans-Bold.ttf"
+#: Their Latin subsets (scripts/subset_fonts.py), embedded instead when they draw every printed
+#: character the full faces would: fpdf2's per-document subsetting costs in proportion to the font.
+_LATIN = {_REGULAR: "DejaVuSans-Latin.ttf", _BOLD: "DejaVuSans-Bold-Latin.ttf"}
 # Tried in this order for a character the main font lacks.
 FALLBACKS = ("DroidSansFallback.ttf", *(f"NotoSans{script}-Regular.ttf" for script in (
     "Devanagari", "Bengali", "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu", "Kannada", "Malayalam",
@@ -56,6 +59,68 @@ def missing_glyphs(text: str, fonts: Iterable[Path]) -> list[str]:
     return missing
 
 
+@functools.cache
+def _prototype(path: Path, style: str) -> tuple[Any, tuple[str, ...]]:
+    """The font file parsed by fpdf2 once per process (DejaVu Sans about 70 ms, Droid Sans Fallback
+    about 240 ms on one core), and its glyph order."""
+    from fpdf import FPDF
+
+    holder: Any = FPDF()
+    holder.add_font("proto", style, str(path))
+    font = holder.fonts[f"proto{style}"]
+    return font, tuple(font.ttfont.getGlyphOrder())
+
+
+def _add_font(pdf: Any, family: str, style: str, path: Path) -> str:
+    """`pdf.add_font(family, style, path)` without parsing the file again; returns the font key.
+    A copy of the process's parsed font that shares what fpdf2's own `TTFFont.__deepcopy__`
+    treats as immutable (the parsed tables, cmap, widths, HarfBuzz face) and has this document's
+    own index, key and subset map. `_fresh_for_output` gives it the font it may subset in place."""
+    import copy
+
+    from fpdf.fonts import SubsetMap
+
+    proto, _ = _prototype(path, style)
+    font = copy.copy(proto)
+    font.i = len(pdf.fonts) + 1
+    font.fontkey = f"{family.lower()}{style}"  # as FPDF.add_font and set_font spell it
+    font.biggest_size_pt = 0
+    font.missing_glyphs = []
+    font.subset = SubsetMap(font)
+    pdf.fonts[font.fontkey] = font
+    return str(font.fontkey)
+
+
+def _fresh_for_output(pdf: Any, paths: dict[str, tuple[Path, str]]) -> None:
+    """fpdf2's output subsets each font's fontTools object in place: give every font of this
+    document a freshly opened one (lazy; glyph order set from the parse, so a font without glyph
+    names, Droid Sans Fallback, does not rebuild 50k names from its cmap)."""
+    from fontTools.ttLib import TTFont, newTable
+
+    for key, (path, style) in paths.items():
+        proto, order = _prototype(path, style)
+        fresh = TTFont(str(path), recalcTimestamp=False, lazy=True)
+        fresh.setGlyphOrder(list(order))
+        for tag in _DROPPED_AT_OUTPUT:  # fpdf2's subsetting drops them: not even read here
+            if tag in fresh:
+                del fresh[tag]
+        # fpdf2's subsetting keeps no glyph names (post format 3): start from one, so the font's
+        # 6k names are not decoded only to be dropped
+        post = newTable("post")
+        old = proto.ttfont["post"]
+        post.formatType = 3.0
+        for field in ("italicAngle", "underlinePosition", "underlineThickness", "isFixedPitch",
+                      "minMemType42", "maxMemType42", "minMemType1", "maxMemType1"):
+            setattr(post, field, getattr(old, field))
+        fresh["post"] = post
+        pdf.fonts[key].ttfont = fresh
+
+
+#: The tables fpdf2 2.8's output drops from an embedded font (`output.py`, `_add_fonts`).
+_DROPPED_AT_OUTPUT = ("FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC", "EBDT",
+                      "EBLC", "EBSC", "SVG ", "CPAL", "COLR")
+
+
 def qr_png(payload: str) -> bytes:
     """The QR code of `payload` as a PNG (error correction M, 4-module quiet zone)."""
     import segno
@@ -73,6 +138,20 @@ class PdfRenderer:
 
     def _fonts(self, bold: bool) -> list[Path]:
         return [self.fonts_dir / (_BOLD if bold else _REGULAR), *(self.fonts_dir / f for f in FALLBACKS)]
+
+    def main_fonts(self, s: Snapshot) -> tuple[str, str]:
+        """The regular and bold faces' files for this certificate: the Latin subsets unless a
+        printed character is one the full faces have and the subsets lack (Greek, Cyrillic,
+        Arabic, ...: characters neither has go to the fallbacks either way)."""
+        faces = (_REGULAR, _BOLD)
+        if not all((self.fonts_dir / _LATIN[f]).exists() for f in faces):
+            return faces
+        printed = set(s.learner_name + s.course_title + s.instructor_name + s.code + s.verify_url)
+        for face in faces:
+            lost = (_cmap(self.fonts_dir / face) - _cmap(self.fonts_dir / _LATIN[face])) & {ord(c) for c in printed}
+            if lost:
+                return faces
+        return _LATIN[_REGULAR], _LATIN[_BOLD]
 
     def fallbacks_for(self, s: Snapshot) -> list[str]:
         """The fallback fonts this certificate needs, in preference order (each costs a parse)."""
@@ -119,11 +198,11 @@ class PdfRenderer:
         pdf.set_author("SmartCourse")
         pdf.set_creator("SmartCourse certificates")
         pdf.set_creation_date(_midnight_utc(s))  # the same facts give the same bytes
-        pdf.add_font("Sans", "", str(self.fonts_dir / _REGULAR))
-        pdf.add_font("Sans", "B", str(self.fonts_dir / _BOLD))
         fallbacks = self.fallbacks_for(s)
-        for i, name in enumerate(fallbacks):
-            pdf.add_font(f"Fallback{i}", "", str(self.fonts_dir / name))
+        regular, bold = self.main_fonts(s)
+        fonts = {_add_font(pdf, family, style, path): (path, style) for family, style, path in (
+            ("Sans", "", self.fonts_dir / regular), ("Sans", "B", self.fonts_dir / bold),
+            *((f"Fallback{i}", "", self.fonts_dir / name) for i, name in enumerate(fallbacks)))}
         if fallbacks:
             pdf.set_fallback_fonts([f"Fallback{i}" for i in range(len(fallbacks))], exact_match=False)
         pdf.set_text_shaping(True)
@@ -174,6 +253,7 @@ class PdfRenderer:
         pdf.set_font("Sans", "", 8)
         pdf.cell(0, 5, f"Course version {s.course_version}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.image(io.BytesIO(qr_png(s.verify_url)), x=236, y=150, w=42, h=42, link=s.verify_url)
+        _fresh_for_output(pdf, fonts)
         return bytes(pdf.output())
 
 

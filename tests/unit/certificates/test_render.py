@@ -116,3 +116,42 @@ def test_the_snapshot_keeps_what_is_printed_and_needs_a_completion_date() -> Non
     assert Snapshot.from_json(s.as_json()) == s
     with pytest.raises(NotCompleted):
         snapshot_for(CompletionFacts(**{**facts.__dict__, "completed_at": None}), s.code, "https://x.example")
+
+
+def test_latin_text_embeds_the_latin_subsets_and_other_scripts_the_full_faces(renderer: PdfRenderer) -> None:
+    latin = ("DejaVuSans-Latin.ttf", "DejaVuSans-Bold-Latin.ttf")
+    full = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
+    assert renderer.main_fonts(snapshot(name="Nguyễn Thị Minh Khai", title="Ça — “naïve” ﬁles")) == latin
+    assert renderer.main_fonts(snapshot(name="王小明")) == latin  # DejaVu draws none of it either way
+    assert renderer.main_fonts(snapshot(name="Ελένη")) == full
+    assert renderer.main_fonts(snapshot(instructor="Сергей")) == full
+
+
+def test_the_latin_subsets_are_what_the_script_builds_from_the_full_faces(renderer: PdfRenderer) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from smartcourse.certificates.render import _cmap
+
+    path = Path(__file__).resolve().parents[3] / "scripts" / "subset_fonts.py"
+    spec = importlib.util.spec_from_file_location("subset_fonts", path)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    wanted = {cp for first, last in script.RANGES for cp in range(first, last + 1)}
+    for face in ("DejaVuSans", "DejaVuSans-Bold"):
+        full, sub = _cmap(renderer.fonts_dir / f"{face}.ttf"), _cmap(renderer.fonts_dir / f"{face}-Latin.ttf")
+        assert sub == full & wanted, face  # rebuild with scripts/subset_fonts.py after changing RANGES
+
+
+def test_fonts_are_parsed_once_per_process_and_documents_share_no_state(renderer: PdfRenderer) -> None:
+    from smartcourse.certificates.render import _prototype
+
+    s = snapshot(name="王小明 Zoë")
+    first = renderer.render(s)
+    renderer.render(snapshot(name="さくら 佐藤 Ærøskøbing"))  # other glyphs in between
+    parsed = _prototype.cache_info().misses
+    assert renderer.render(s) == first  # the same facts give the same bytes
+    assert _prototype.cache_info().misses == parsed
+    text, qr = read_back(first)
+    assert "王小明 Zoë" in text and qr == [s.verify_url]
