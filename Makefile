@@ -94,7 +94,7 @@ CHAOS_ARGS ?=
 chaos: install ## fault injection on a private stack (CHAOS_ARGS="--events N --uploads N")
 	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
-bundle-size: $(STAMP) ## the ingest function's pruned bundle size against the 250 MB limit
+bundle-size: $(STAMP) ## the ingest function's pruned bundle size (with the layer) against its 230 MB budget
 	$(MAKE) -C functions/ingest bundle-size PIP=$(abspath $(BIN))/pip
 
 clean-data: ## delete .data (the local stack's databases and state)
