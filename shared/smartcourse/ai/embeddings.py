@@ -35,6 +35,7 @@ __all__ = [
     "TOKENIZER_PATH",
     "MiniLMEmbeddings",
     "count_tokens",
+    "length_batches",
 ]
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -159,6 +160,13 @@ class MiniLMEmbeddings(Embeddings):
     int8 file holds int8 *weights*; compute is fp32 MatMul), while peak memory grows with
     the batch (about 320 MB RSS at 16, 410 MB at 32, 600 MB at 64 for 60-word passages).
     See bench/bench_embeddings.py.
+
+    ``min_fill``: texts go through the model longest first, and a batch also ends before a text
+    shorter than this share of the batch's longest (`length_batches`), so no text is padded by
+    more than that. Without it a document's short last chunk was padded to 256 tokens with the
+    full ones: on 20 manual pages embedded one document at a time (as ingestion does), 38,219
+    tokens computed for 28,337 real ones; with 0.9, 29,079, and 1.49x less CPU time for the same
+    vectors (2026-12-06, one thread, `time.process_time`).
     """
 
     model_name: str = MODEL_NAME
@@ -169,6 +177,7 @@ class MiniLMEmbeddings(Embeddings):
         self,
         *,
         batch_size: int = 16,
+        min_fill: float = 0.9,
         threads: int | None = None,
         max_length: int = MAX_SEQ_LENGTH,
         model_path: str | Path | None = None,
@@ -176,9 +185,12 @@ class MiniLMEmbeddings(Embeddings):
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if not 0.0 <= min_fill <= 1.0:
+            raise ValueError("min_fill must be in 0..1")
         if not 2 < max_length <= 512:
             raise ValueError("max_length must be in 3..512")
         self.batch_size = batch_size
+        self.min_fill = min_fill
         self.threads = threads if threads is not None else _default_threads()
         self.max_length = max_length
         self._model_path = Path(model_path) if model_path is not None else None
@@ -203,9 +215,8 @@ class MiniLMEmbeddings(Embeddings):
         encodings = runtime.tokenizer.encode_batch(list(texts), add_special_tokens=True)
         # Batch texts of similar length together so padding (wasted compute) stays small.
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
-        order = np.argsort(-lengths, kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            index = order[start : start + self.batch_size]
+        for batch in length_batches(lengths, self.batch_size, self.min_fill):
+            index = np.asarray(batch, dtype=np.int64)
             width = int(lengths[index].max())
             ids = np.zeros((len(index), width), dtype=np.int64)
             mask = np.zeros((len(index), width), dtype=np.int64)
@@ -225,6 +236,21 @@ class MiniLMEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed([text])[0].tolist()  # type: ignore[no-any-return]
+
+
+def length_batches(lengths: NDArray[np.int64], batch_size: int, min_fill: float) -> list[list[int]]:
+    """Indexes of `lengths` in batches, longest first: at most `batch_size` each, and a batch ends
+    before a length under `min_fill` x its first (longest) one."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in np.argsort(-lengths, kind="stable").tolist():
+        if current and (len(current) == batch_size or lengths[i] < min_fill * lengths[current[0]]):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _mean_pool_normalise(hidden: NDArray[np.float32], mask: NDArray[np.int64]) -> NDArray[np.float32]:

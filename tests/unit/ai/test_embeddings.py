@@ -90,6 +90,19 @@ def test_deterministic_and_independent_of_batching(model: MiniLMEmbeddings) -> N
     np.testing.assert_allclose(reordered[::-1], batched, atol=2e-5)  # output order = input order
     wide = MiniLMEmbeddings(batch_size=64).embed(texts)
     np.testing.assert_allclose(wide, batched, atol=2e-5)
+    padded = MiniLMEmbeddings(min_fill=0.0).embed(texts)  # one batch, every text padded to the longest
+    np.testing.assert_allclose(padded, batched, atol=2e-5)
+
+
+def test_batches_are_longest_first_and_never_pad_a_text_below_min_fill() -> None:
+    lengths = np.array([40, 256, 256, 250, 120, 256, 231, 12, 256, 118], dtype=np.int64)
+    batches = emb.length_batches(lengths, 3, 0.9)
+    assert batches == [[1, 2, 5], [8, 3, 6], [4, 9], [0], [7]]
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= 3 and all(lengths[i] >= 0.9 * lengths[b[0]] for i in b)
+    assert emb.length_batches(lengths, 16, 0.0) == [[1, 2, 5, 8, 3, 6, 4, 9, 0, 7]]  # no bound: size alone
+    assert emb.length_batches(np.array([], dtype=np.int64), 16, 0.9) == []
 
 
 def test_related_beats_unrelated(model: MiniLMEmbeddings) -> None:
@@ -152,6 +165,8 @@ def test_validation() -> None:
         MiniLMEmbeddings(batch_size=0)
     with pytest.raises(ValueError):
         MiniLMEmbeddings(max_length=1024)
+    with pytest.raises(ValueError):
+        MiniLMEmbeddings(min_fill=1.5)
 
 
 def test_import_is_lazy() -> None:
