@@ -171,7 +171,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             failures = {r["consumer"]: int(r["n"]) for r in conn.execute(
                 "SELECT consumer, count(*) AS n FROM (SELECT consumer FROM lms.consumer_failures "
                 "UNION ALL SELECT consumer FROM ai.consumer_failures "
-                "UNION ALL SELECT consumer FROM notify.consumer_failures) f GROUP BY consumer").fetchall()}
+                "UNION ALL SELECT consumer FROM notify.consumer_failures "
+                "UNION ALL SELECT consumer FROM analytics.consumer_failures) f GROUP BY consumer").fetchall()}
     finally:
         db.close()
     groups = {ev.consumer_group_id: ev.topics for fn in template.functions.values() for ev in fn.msk_events}

@@ -142,11 +142,11 @@ def parse_envelope(raw: bytes) -> EventEnvelope:
 
 class Consumer:
     def __init__(self, name: str, database: Callable[[], Database], handlers: dict[str, Handler], *,
-                 schema: Literal["lms", "ai", "notify"], max_attempts: int = 3,
+                 schema: Literal["lms", "ai", "notify", "analytics"], max_attempts: int = 3,
                  dead_letter: DeadLetterSink | None = None, transient_wait_s: float = 0.0,
                  transient_backoff_s: float = 0.5) -> None:
-        if schema not in ("lms", "ai", "notify"):
-            raise ValueError(f"schema must be 'lms', 'ai' or 'notify', not {schema!r}")
+        if schema not in ("lms", "ai", "notify", "analytics"):
+            raise ValueError(f"schema must be 'lms', 'ai', 'notify' or 'analytics', not {schema!r}")
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self.name = name

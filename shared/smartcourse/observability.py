@@ -54,11 +54,15 @@ METRICS: dict[str, MetricUnit] = {
     # notifications (in-app rows added or changed by an event)
     "NotificationsCreated": _C, "EmailsSent": _C, "EmailsFailed": _C, "EmailsRetried": _C, "EmailsSuppressed": _C,
     "DigestsQueued": _C,
+    # text messages (SNS Publish to phone numbers): notifications and phone verification codes
+    "SmsSent": _C, "SmsFailed": _C, "SmsRetried": _C, "SmsCancelled": _C,
     # SES feedback (bounces, complaints) through SNS: addresses newly suppressed, messages not understood
     "EmailFeedbackSuppressed": _C, "EmailFeedbackMalformed": _C,
     # accounts (the API): failed sign-ins, attempts refused by the sign-in limits, spent refresh
     # tokens presented again (the session is ended; RefreshTokenReuse alarm)
     "SignInFailed": _C, "SignInLimited": _C, "RefreshReuse": _C, "AccountsDeleted": _C,
+    # phone numbers: codes texted, refused by the hourly limit, numbers verified
+    "PhoneCodesRequested": _C, "PhoneCodesLimited": _C, "PhonesVerified": _C,
     # the assistant and its language model
     "AssistantAnswers": _C, "AssistantRefusals": _C, "AssistantAskLatency": _MS,
     "LlmLatency": _MS, "LlmInputTokens": _C, "LlmOutputTokens": _C, "LlmRateLimited": _C, "LlmErrors": _C,

@@ -3,11 +3,15 @@ API; the bell in the navigation counts the unread notification once it has trave
 -> relay -> Kafka -> NotificationsFunction; the inbox shows it, naming the course; activating it
 marks it read and the count goes down; in the preferences, email set to "off" for enrollment
 confirmations survives a reload and is what the API returns. Also: the bell with the keyboard only,
-and the inbox and the preferences on a 375 px wide screen."""
+the inbox and the preferences on a 375 px wide screen, and a phone number verified on the account
+page (the code texted through the whole stack) before SMS can be turned on."""
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +63,13 @@ def sign_in(page: Any, email: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Course catalogue")
+
+
+def texts_to(endpoint: str, number: str) -> list[str]:
+    """What moto's SNS was asked to text to `number` (as tests/integration/notifications/test_sms.py reads it)."""
+    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=30) as resp:
+        data = json.loads(resp.read())
+    return [m["message"] for m in data.get("sns", {}).get("SMS", []) if m.get("phone_number") == number]
 
 
 def bell_name(unread: int) -> str:
@@ -196,4 +207,65 @@ def test_inbox_and_preferences_fit_a_375px_screen(phone: Any, web_stack: WebStac
     expect(page.locator('select[data-type="enrollment_confirmed"][data-channel="email"]')).to_be_visible()
     assert_fits(page)
     shot(page, "375-preferences")
+    assert browser_log.page_errors == [], browser_log.summary()
+
+
+def test_a_phone_number_verified_on_the_account_page_turns_the_sms_column_on(
+        phone: Any, web_stack: WebStack, function_env: dict[str, str], shot: Any, browser_log: Any) -> None:
+    """On a 375 px touch screen, with the keyboard: no verified number, so the SMS column is off
+    limits; on the account page the number is entered (spaces allowed), the code texted through
+    API -> outbox -> relay -> Kafka -> NotificationsFunction -> SNS (moto) is typed, a wrong one
+    first; then SMS can be turned on, immediately or off only."""
+    email = web_stack.unique_email("texted")
+    web_stack.register(email, "student", "Tex Ted")
+    page = phone
+    sign_in(page, email)
+    page.goto("/#/settings/notifications")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Notification preferences")
+    sms = page.locator('select[data-type="enrollment_confirmed"][data-channel="sms"]')
+    expect(sms).to_be_disabled()
+    expect(sms).to_have_accessible_description(re.compile("Needs a verified phone number"))
+    expect(page.get_by_test_id("sms-hint")).to_contain_text("need a verified phone number")
+    assert_fits(page)
+    shot(page, "375-sms-needs-a-phone")
+
+    page.get_by_test_id("sms-hint").get_by_role("link", name="your account page").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
+    status = page.get_by_test_id("account-phone-status")
+    expect(status).to_have_text("No phone number.")
+    number = f"+1555{secrets.randbelow(10**7):07d}"
+    typed = f"{number[:2]} {number[2:5]} {number[5:8]} {number[8:]}"  # as people write it
+    page.get_by_role("textbox", name="Phone number").fill(typed)
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_text(f"A code is on its way to {number}. It works for 10 minutes.")
+    code_field = page.get_by_label("Code from the text message")
+    expect(code_field).to_be_focused()
+    expect(status).to_have_text(f"{number}: not verified yet.")
+
+    texts = web_stack.eventually("the code's text message", lambda: texts_to(
+        function_env["AWS_ENDPOINT_URL"], number), timeout=120)
+    code = re.match(r"^([0-9]{6}) ", texts[0]).group(1)  # type: ignore[union-attr]
+    code_field.fill(str((int(code) + 1) % 10**6).zfill(6))
+    page.keyboard.press("Enter")
+    expect(code_field).to_have_attribute("aria-invalid", "true")
+    expect(code_field).to_be_focused()
+    expect(page.locator(".phone-code-form .field-error")).to_have_text("does not match (4 tries left)")
+    shot(page, "375-wrong-code")
+    code_field.fill(code)
+    page.keyboard.press("Enter")
+    expect(status).to_contain_text(f"{number}: verified on ")
+    expect(status).to_be_focused()
+    expect(page.get_by_role("button", name="Remove the number")).to_be_visible()
+    assert_fits(page)
+    shot(page, "375-phone-verified")
+
+    page.goto("/#/settings/notifications")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Notification preferences")
+    expect(sms).to_be_enabled()
+    assert sms.locator("option").evaluate_all("os => os.map((o) => o.value)") == ["immediately", "off"]
+    sms.select_option("immediately")
+    page.get_by_role("button", name="Save preferences").click()
+    expect(page.locator("#status")).to_contain_text("Your notification preferences are saved.")
+    assert_fits(page)
+    shot(page, "375-sms-on")
     assert browser_log.page_errors == [], browser_log.summary()

@@ -15,7 +15,7 @@ from devstack.runtime import LocalRuntime, RuntimeOptions
 from tests.conftest import free_port
 
 PASSWORD = "a-long-enough-password"
-HTTP_FUNCTIONS = {"ApiFunction", "AssistantFunction"}
+HTTP_FUNCTIONS = {"ApiFunction", "AssistantFunction", "AnalyticsFunction"}
 
 
 @dataclass

@@ -138,15 +138,15 @@ def test_every_check_is_used() -> None:
 
 def test_the_gateway_serves_this_document_and_it_names_every_api_route(gateway: Gateway) -> None:
     # The fuzzing is only as wide as the document: every Chalice route and every route of the
-    # assistant's router must be in it.
+    # assistant's and the analytics function's routers must be in it.
     from tests.conftest import load_function_module
 
     app = load_function_module("api").app
-    router = load_function_module("assistant", "assistant_routes")
     doc = gateway.client.get("/openapi.json").json()
     assert doc == DOCUMENT
     routes = {(path, method.lower()) for path, methods in app.routes.items() for method in methods}
-    routes |= {(resource, method.lower()) for method, resource in router.ROUTES}
+    for function, module in (("assistant", "assistant_routes"), ("analytics", "analytics_routes")):
+        routes |= {(resource, method.lower()) for method, resource in load_function_module(function, module).ROUTES}
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
     assert routes == documented
 

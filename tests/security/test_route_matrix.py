@@ -1,9 +1,10 @@
 """The route x actor matrix: every HTTP operation the functions serve (the API's LMS routes and
-certificate and notification blueprints, AssistantFunction's routes) x {anonymous, learner enrolled, learner not
-enrolled, instructor owner, other instructor, admin}, through the local gateway, as a browser or
-API client reaches them. `test_the_matrix_covers_every_operation` keeps it complete against
-/openapi.json (which its own test keeps equal to the routes). Routes that change state get fresh
-targets per cell, so each cell is independent of the others."""
+certificate and notification blueprints, AssistantFunction's and AnalyticsFunction's routes) x
+{anonymous, learner enrolled, learner not enrolled, instructor owner, other instructor, admin},
+through the local gateway, as a browser or API client reaches them.
+`test_the_matrix_covers_every_operation` keeps it complete against /openapi.json (which its own test
+keeps equal to the routes). Routes that change state get fresh targets per cell, so each cell is
+independent of the others."""
 
 from __future__ import annotations
 
@@ -130,6 +131,7 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
     apply_function_env(mp, template, function_env)
     certificates = load_function_module("certificates")
     notifications = load_function_module("notifications")
+    analytics = load_function_module("analytics")
     reset_all()
 
     class Ctx:
@@ -174,6 +176,21 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
                                  (f"enrollment:{enrollment_id}",)).fetchone()
             assert found is not None
             return str(found["id"])
+
+    def analysed(course_id: str) -> None:
+        """The real AnalyticsFunction consumes the course's events (publish, enrolments, progress)."""
+        from smartcourse.events import EventEnvelope
+        from testkit.msk import msk_event
+
+        with psycopg.connect(database_url, row_factory=dict_row) as conn:
+            rows = conn.execute("SELECT payload FROM lms.outbox ORDER BY seq").fetchall()
+        events = [EventEnvelope.model_validate(r["payload"]) for r in rows
+                  if r["payload"]["data"].get("course_id") == course_id]
+        for topic in ("course", "enrollment"):
+            batch = [e for e in events if e.aggregate_type == topic]
+            out = analytics.handler(msk_event(batch, f"{function_env['TOPIC_PREFIX']}.{topic}",
+                                              first_offset=uuid.uuid4().int % 10**9), Ctx())
+            assert out == {"batchItemFailures": []}, out
 
     def unsubscribe_token(user_id: str) -> str:
         """What NotificationsFunction puts in the learner's notification emails (same key: JWT_SECRET)."""
@@ -230,6 +247,7 @@ def world(gateway: Gateway, template: Any, function_env: dict[str, str], databas
         w.code = certified(cid, w.lesson_id)
         w.enrollment_id = str(_ok(c.get("/me/enrollments", headers=h("learner")))["items"][0]["id"])
         w.notification_id = notified(w.enrollment_id)
+        analysed(cid)
         w.unsubscribe_token = unsubscribe_token(learner_id)
         w.other_course_id, _ = w.published_course()
         _ok(c.post(f"/courses/{w.other_course_id}/enrollments", headers=h("learner")), 201)
@@ -300,6 +318,10 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
     ("POST", "/auth/password-reset/{token}",
      lambda w: (f"/auth/password-reset/{w.link('password_reset')}", {"new_password": "a-reset-password"}), OPEN),
     ("POST", "/me/email-verification", lambda w: ("/me/email-verification", {}), (401,) + (202,) * 5),
+    # the caller's own phone number (a fresh number per cell: at most 3 codes an hour per number)
+    ("PUT", "/me/phone", lambda w: ("/me/phone", {"phone": f"+1555{secrets.randbelow(10**7):07d}"}), SIGNED_IN),
+    ("POST", "/me/phone/verify", lambda w: ("/me/phone/verify", {"code": "000000"}), (401,) + (422,) * 5),
+    ("DELETE", "/me/phone", lambda w: ("/me/phone", None), SIGNED_IN_NO_CONTENT),
     ("GET", "/auth/verify-email/{token}", lambda w: (f"/auth/verify-email/{w.link('email_verification')}", None),
      OPEN),
     ("POST", "/auth/verify-email/{token}",
@@ -379,6 +401,19 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
      lambda w: (f"/courses/{w.course_id}/assistant/conversations/{w.conversation_id}/messages/{w.answer_id}"
                 "/feedback", {"helpful": True}),
      (401, 200, 403, 404, 403, 404)),  # only the asker rates an answer; staff read, never rate
+    # AnalyticsFunction: reports for the course's instructor and admins; time on task for its learners
+    ("GET", "/courses/{course_id}/analytics/overview",
+     lambda w: (f"/courses/{w.course_id}/analytics/overview", None), EDIT),
+    ("GET", "/courses/{course_id}/analytics/lessons",
+     lambda w: (f"/courses/{w.course_id}/analytics/lessons", None), EDIT),
+    ("GET", "/courses/{course_id}/analytics/learners",
+     lambda w: (f"/courses/{w.course_id}/analytics/learners?sort=percent", None), EDIT),
+    ("GET", "/courses/{course_id}/analytics/at-risk",
+     lambda w: (f"/courses/{w.course_id}/analytics/at-risk", None), EDIT),
+    ("GET", "/admin/analytics/overview", lambda w: ("/admin/analytics/overview", None), ADMIN_ONLY),
+    ("POST", "/courses/{course_id}/lessons/{lesson_id}/heartbeat",
+     lambda w: (f"/courses/{w.course_id}/lessons/{w.lesson_id}/heartbeat", None),
+     (401, 200, 403, 403, 403, 403)),  # only an enrolled learner spends time on a lesson
 ]
 
 

@@ -1,6 +1,7 @@
 // Your account (#/account): who you are signed in as, whether the email address is confirmed
-// (with "Send the confirmation link again"), change the password, sign out everywhere, download
-// your data (GET /me/export), delete the account (DELETE /me).
+// (with "Send the confirmation link again"), the phone number for text messages (PUT /me/phone,
+// the texted code, POST /me/phone/verify, DELETE /me/phone), change the password, sign out
+// everywhere, download your data (GET /me/export), delete the account (DELETE /me).
 import { api, ApiError, session } from "../api.js";
 import { formatDate, h } from "../dom.js";
 import { actionButton, makeForm } from "../ui.js";
@@ -37,6 +38,101 @@ function emailSection(ctx, user) {
     h("p", { id: "account-confirmation-hint" }, "When you registered we emailed a link to ",
       user.email, ". Open it to confirm that the address is yours (a link works for 7 days)."),
     h("div", { class: "actions" }, resend));
+}
+
+/** "+44 7700 900123" or "(0044) 7700-900.123" as typed -> what the API takes: "+", then digits
+ * only (a leading 00 is the international prefix). Anything else is left for the API to name. */
+export function normalisePhone(text) {
+  const compact = String(text || "").replace(/[\s().-]/g, "");
+  return compact.startsWith("00") ? `+${compact.slice(2)}` : compact;
+}
+
+/** The phone number for text messages: add or change it (a code is texted to it), enter the code,
+ * send a new one, remove the number. Only a verified number receives texts, and only the types
+ * turned on in the notification preferences. */
+function phoneSection(ctx, user) {
+  let state = { phone: user.phone || null, verified: Boolean(user.phone_verified_at),
+    verified_at: user.phone_verified_at || null, code_expires_at: null };
+  const heading = h("h2", { id: "account-phone" }, "Phone number");
+  const body = h("div", {});
+  const section = h("section", { class: "card narrow", "aria-labelledby": "account-phone" }, heading, body);
+
+  function draw(focus) {
+    const status = h("p", { "data-testid": "account-phone-status", tabindex: "-1" });
+    if (!state.phone) {
+      status.append("No phone number.");
+    } else if (state.verified) {
+      status.append(state.phone, ": verified",
+        state.verified_at ? [" on ", h("time", { datetime: state.verified_at }, formatDate(state.verified_at))] : "",
+        ".");
+    } else {
+      status.append(state.phone, ": not verified yet.");
+    }
+    const hint = h("p", { class: "hint", id: "account-phone-hint" }, "Used only for the notifications you choose to "
+      + "receive by text message (", h("a", { href: "#/settings/notifications" }, "notification preferences"),
+    "). SmartCourse texts a 6-digit code to check that the number is yours.");
+
+    const numberForm = makeForm({
+      fields: [{ name: "phone", label: state.phone ? "New phone number" : "Phone number", type: "tel",
+        required: true, autocomplete: "tel", hint: "In international format: + and the country code, e.g. "
+          + "+44 7700 900123." }],
+      submitLabel: "Send code",
+      className: "phone-form",
+      onSubmit: async (v) => {
+        state = await api("PUT", "/me/phone", { body: { phone: normalisePhone(v.phone) } });
+        if (!ctx.alive()) return;
+        draw("code");
+        ctx.announce(state.verified ? "This number is already verified."
+          : `A code is on its way to ${state.phone}. It works for 10 minutes.`, "success");
+      },
+    });
+    numberForm.fields.phone.input.setAttribute("inputmode", "tel");
+
+    let codeForm = null;
+    let resend = null;
+    if (state.phone && !state.verified) {
+      codeForm = makeForm({
+        fields: [{ name: "code", label: "Code from the text message", required: true,
+          autocomplete: "one-time-code", hint: "6 digits; 5 tries per code." }],
+        submitLabel: "Verify",
+        className: "phone-code-form",
+        onSubmit: async (v) => {
+          state = await api("POST", "/me/phone/verify", { body: { code: String(v.code).replace(/\s/g, "") } });
+          if (!ctx.alive()) return;
+          draw("status");
+          ctx.announce("Your phone number is verified. Choose which notifications to receive by text message in "
+            + "the notification preferences.", "success");
+        },
+      });
+      const input = codeForm.fields.code.input;
+      input.setAttribute("inputmode", "numeric");
+      input.setAttribute("maxlength", "6");
+      resend = actionButton("Send a new code", async () => {
+        state = await api("PUT", "/me/phone", { body: { phone: state.phone } });
+        if (!ctx.alive()) return;
+        draw("code");
+        ctx.announce(`A new code is on its way to ${state.phone}.`, "success");
+      }, { busyLabel: "Sending…" });
+    }
+    const remove = state.phone ? actionButton("Remove the number", async () => {
+      await api("DELETE", "/me/phone");
+      if (!ctx.alive()) return;
+      state = { phone: null, verified: false, verified_at: null, code_expires_at: null };
+      draw("status");
+      ctx.announce("Your phone number is removed: nothing more is texted to it.", "success");
+    }, { busyLabel: "Removing…" }) : null;
+
+    body.replaceChildren(status, hint,
+      codeForm ? codeForm.form : null,
+      codeForm ? h("div", { class: "actions" }, resend) : null,
+      numberForm.form,
+      remove ? h("div", { class: "actions" }, remove) : null);
+    if (focus === "code" && codeForm) codeForm.fields.code.input.focus();
+    else if (focus === "status") status.focus();
+  }
+
+  draw(null);
+  return section;
 }
 
 export async function accountView(ctx) {
@@ -124,6 +220,7 @@ export async function accountView(ctx) {
       h("h2", { id: "account-you" }, "Signed in as"),
       detailsList(user)),
     emailSection(ctx, user),
+    phoneSection(ctx, user),
     h("section", { class: "card narrow", "aria-labelledby": "account-password" },
       passwordHeading,
       h("p", { class: "hint" }, "Changing the password signs you out on every other device and browser."),

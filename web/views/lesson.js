@@ -3,6 +3,7 @@ import { api } from "../api.js";
 import { h } from "../dom.js";
 import { actionButton } from "../ui.js";
 import { allLessons, findEnrollment, lessonStatusLabel, progressBlock, progressSummary } from "./learning.js";
+import { startTimeOnTask } from "./time_on_task.js";
 
 function bodyParagraphs(text) {
   return (text || "").split(/\n\s*\n/).map((p) => p.trim()).filter(Boolean).map((p) => h("p", {}, p));
@@ -93,6 +94,8 @@ export async function lessonView(ctx, courseId, lessonId) {
     progressArea = h("p", { class: "notice" }, "You are not enrolled: ",
       h("a", { href: `#/courses/${course.id}` }, "enrol on the course page"), " to track your progress.");
   }
+
+  if (enrollment && enrollment.status !== "cancelled") startTimeOnTask(ctx, course.id, lesson.id);
 
   const prev = lessons[index - 1];
   const next = lessons[index + 1];

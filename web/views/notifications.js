@@ -350,6 +350,17 @@ function lockText(channel) {
   return channel.cadence === "off" ? "Always off" : "Always on";
 }
 
+// A text message goes at once or not at all (no SMS digests), and only to a verified number.
+const SMS_CADENCES = ["immediately", "off"];
+const NEEDS_PHONE = "Needs a verified phone number";
+
+/** Why a channel's setting cannot be changed here ("" when it can). */
+function channelNote(c, ch, prefs) {
+  if (c.locked) return lockText(c);
+  if (ch === "sms" && !prefs.phone_verified) return NEEDS_PHONE;
+  return "";
+}
+
 function browserTimeZone() {
   try {
     return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
@@ -422,15 +433,17 @@ export async function notificationPreferencesView(ctx) {
     const id = uid(`pref-${t.type}-${ch}`);
     const noteId = `${id}-note`;
     const errorId = `${id}-error`;
+    const why = channelNote(c, ch, saved);
+    const options = ch === "sms" ? CADENCES.filter((o) => SMS_CADENCES.includes(o.value)) : CADENCES;
     const select = h("select", {
-      id, name: `${t.type}.${ch}`, "data-type": t.type, "data-channel": ch, disabled: Boolean(c.locked),
+      id, name: `${t.type}.${ch}`, "data-type": t.type, "data-channel": ch, disabled: Boolean(why),
       "aria-describedby": `${noteId} ${errorId}`,
-    }, CADENCES.map((o) => h("option", { value: o.value, selected: o.value === c.cadence }, o.label)));
+    }, options.map((o) => h("option", { value: o.value, selected: o.value === c.cadence }, o.label)));
     ensureOption(select, c.cadence);
     select.value = c.cadence;
-    // (empty when not locked: a hidden element the select's aria-describedby names is still read)
-    const note = h("p", { id: noteId, class: "lock-note" }, c.locked ? lockText(c) : "");
-    note.hidden = !c.locked;
+    // (empty when it can be changed: a hidden element the select's aria-describedby names is still read)
+    const note = h("p", { id: noteId, class: "lock-note" }, why);
+    note.hidden = !why;
     const error = h("p", { id: errorId, class: "field-error" });
     error.hidden = true;
     selects.push({ type: t.type, channel: ch, select, note });
@@ -458,6 +471,11 @@ export async function notificationPreferencesView(ctx) {
           channels.map((ch) => cell(t, ch)))))),
       anyLocked ? h("p", { class: "hint" }, "“Always on”: SmartCourse must send these on that channel, so that "
         + "setting cannot be changed.") : null,
+      channels.includes("sms") ? h("p", { class: "hint", "data-testid": "sms-hint" },
+        saved.phone_verified ? "Text messages go to the verified phone number on your account page, "
+          + "immediately or not at all."
+          : ["Text messages need a verified phone number: add one on ", h("a", { href: "#/account" },
+            "your account page"), ", then choose here what to receive by text."]) : null,
     ] : h("p", { class: "muted" }, "There are no notifications to set up yet."));
 
   // The time zone: a list when the browser can give one, else a text box.
@@ -539,9 +557,10 @@ export async function notificationPreferencesView(ctx) {
       if (!c) continue;
       ensureOption(s.select, c.cadence);
       s.select.value = c.cadence;
-      s.select.disabled = Boolean(c.locked);
-      s.note.textContent = c.locked ? lockText(c) : "";
-      s.note.hidden = !c.locked;
+      const why = channelNote(c, s.channel, prefs);
+      s.select.disabled = Boolean(why);
+      s.note.textContent = why;
+      s.note.hidden = !why;
     }
     if (prefs.timezone) {
       ensureOption(tz.input, prefs.timezone);

@@ -124,6 +124,37 @@ def delete_me() -> Response:
     return _cleared()
 
 
+@endpoint(bp, "/me/phone", "PUT", summary="Set the caller's phone number (E.164): stored unverified, and a 6-digit "
+          "code is texted to it (10 minutes, 5 tries; at most 3 codes an hour per account and per number: 429). "
+          "The number already verified is kept as it is", tag=TAG, request=a.PhoneRequest, response=a.PhoneState,
+          errors=("429",))
+def set_phone() -> Response:
+    p = principal(bp)
+    req = body(bp, a.PhoneRequest)
+    with deps.database().transaction() as conn:
+        state = service.set_phone(conn, p, req.phone)
+    return json_response(state.model_dump(mode="json"))
+
+
+@endpoint(bp, "/me/phone/verify", "POST", summary="Verify the caller's phone number with the texted code (422 on "
+          "code: wrong, expired, tried too often, or none waiting)", tag=TAG, request=a.PhoneCodeRequest,
+          response=a.PhoneState, errors=("422",))
+def verify_phone() -> Response:
+    p = principal(bp)
+    req = body(bp, a.PhoneCodeRequest)
+    state = service.verify_phone(deps.database(), deps.config().jwt_secret.encode(), p, req.code)
+    return json_response(state.model_dump(mode="json"))
+
+
+@endpoint(bp, "/me/phone", "DELETE", summary="Remove the caller's phone number: nothing more is texted to it",
+          tag=TAG, status=204)
+def remove_phone() -> Response:
+    p = principal(bp)
+    with deps.database().transaction() as conn:
+        service.remove_phone(conn, p)
+    return Response(body="", status_code=204)
+
+
 @endpoint(bp, "/me", "GET", summary="The caller's account", tag=TAG, response=s.UserEnvelope)
 def me() -> Response:
     p = principal(bp)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from chalicelib.api import ROUTES, RouteDoc, endpoint
 from chalicelib.web import json_response
+from smartcourse.analytics.schemas import OPERATIONS as ANALYTICS_OPERATIONS
 from smartcourse.assistant.schemas import EXTRA_ERRORS as ASSISTANT_EXTRA_ERRORS
 from smartcourse.assistant.schemas import OPERATIONS as ASSISTANT_OPERATIONS
 from smartcourse.lms import schemas as s
@@ -19,14 +20,17 @@ bp = Blueprint(__name__)
 REF = "#/components/schemas/{model}"
 
 # Routes registered outside the LMS blueprints, described here so the document stays complete:
-# the health check, and AssistantFunction's routes (same API Gateway, another function; their
-# models live in smartcourse.assistant.schemas, which imports nothing heavy).
+# the health check, AssistantFunction's and AnalyticsFunction's routes (same API Gateway, other
+# functions; their models live in smartcourse.assistant.schemas and smartcourse.analytics.schemas,
+# which import nothing heavy).
 EXTERNAL: list[RouteDoc] = [
     RouteDoc("/health", "GET", "Dependency health (postgres, kafka, s3); 503 when one fails", "operations",
              response=s.Health, auth=False),
     *(RouteDoc(path, method, summary, "assistant", request=body, query=query, response=response,
                errors=("429", "503", *ASSISTANT_EXTRA_ERRORS.get((method, path), ())))
       for method, path, summary, body, query, response in ASSISTANT_OPERATIONS),
+    *(RouteDoc(path, method, summary, "analytics", request=body, query=query, response=response, errors=("503",))
+      for method, path, summary, body, query, response in ANALYTICS_OPERATIONS),
 ]
 
 ERRORS = {

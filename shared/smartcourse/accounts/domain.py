@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import math
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -186,3 +187,84 @@ def judge_link(used: bool, expires_at: datetime, account_disabled: bool, now: da
         raise InvalidLink("the link has expired: ask for a new one")
     if account_disabled:
         raise InvalidLink("the link is not valid")
+
+
+# --- phone numbers: verified by a code sent by SMS ---------------------------------------------------
+
+#: E.164: "+", a country code that does not start with 0, at most 15 digits in all (8 at least:
+#: the shortest numbers in use with their country code)
+PHONE_PATTERN = r"^\+[1-9][0-9]{7,14}$"
+CODE_PATTERN = r"^[0-9]{6}$"
+CODE_DIGITS = 6
+#: how long a texted code works
+CODE_LIFETIME = timedelta(minutes=10)
+#: wrong codes entered before the code stops working (a new one must be sent)
+CODE_ATTEMPTS = 5
+#: at most this many codes are texted per account, and per number (whoever asks), in an hour
+CODES_PER_HOUR = 3
+CODE_WINDOW = timedelta(hours=1)
+_CODE_PURPOSE = "smartcourse.phone_verification.v1."
+
+
+def is_e164(phone: str) -> bool:
+    """Whether ``phone`` is an E.164 number as the API takes it (no spaces or punctuation)."""
+    return re.fullmatch(PHONE_PATTERN, phone) is not None
+
+
+def phone_code(key: bytes, code_id: uuid.UUID, phone: str) -> str:
+    """The 6-digit code of a verification (the API checks it, NotificationsFunction texts it): an
+    HMAC of the code's id and the number, so it is stored nowhere and is good for that number only
+    (the bias of reducing 64 bits modulo 10**6 is below 10**-13)."""
+    mac = hmac.new(key, f"{_CODE_PURPOSE}{code_id.hex}.{phone}".encode(), hashlib.sha256).digest()
+    return str(int.from_bytes(mac[:8], "big") % 10**CODE_DIGITS).zfill(CODE_DIGITS)
+
+
+@dataclass(frozen=True)
+class PhoneCodeFacts:
+    """The newest open code of an account (its row)."""
+
+    id: uuid.UUID
+    phone: str
+    expires_at: datetime
+    attempts: int
+
+
+CodeOutcome = Literal["verified", "wrong"]
+
+
+def judge_code(key: bytes, facts: PhoneCodeFacts | None, current_phone: str | None, entered: str,
+               now: datetime) -> CodeOutcome:
+    """verified, or wrong (one more attempt is counted); RuleViolated on ``code`` when no attempt
+    can succeed: no code is waiting, it expired, or it was guessed at too often."""
+    if facts is None or current_phone is None or facts.phone != current_phone:
+        raise RuleViolated("no code is waiting for this account",
+                           details=[FieldProblem("code", "no code was sent: ask for one (PUT /me/phone)")])
+    if now >= facts.expires_at:
+        raise RuleViolated("the code has expired",
+                           details=[FieldProblem("code", "has expired: ask for a new one (PUT /me/phone)")])
+    if facts.attempts >= CODE_ATTEMPTS:
+        raise RuleViolated("too many wrong codes",
+                           details=[FieldProblem("code", f"was entered wrong {CODE_ATTEMPTS} times: ask for a new "
+                                                         "one (PUT /me/phone)")])
+    if hmac.compare_digest(phone_code(key, facts.id, facts.phone), entered):
+        return "verified"
+    return "wrong"
+
+
+def wrong_code(attempts_after: int) -> RuleViolated:
+    """The answer to a wrong code, saying how many tries are left."""
+    left = max(0, CODE_ATTEMPTS - attempts_after)
+    what = f"does not match ({left} {'try' if left == 1 else 'tries'} left)" if left else \
+        "does not match, and that was the last try: ask for a new code (PUT /me/phone)"
+    return RuleViolated("the code is not right", details=[FieldProblem("code", what)])
+
+
+def code_send_wait(by_account: Sequence[datetime], by_phone: Sequence[datetime], now: datetime) -> timedelta:
+    """How long until another code may be texted: 0, or until the oldest of the last
+    CODES_PER_HOUR codes of the account or of the number leaves the hour."""
+    wait = timedelta(0)
+    for sent in (by_account, by_phone):
+        recent = sorted(t for t in sent if now - t < CODE_WINDOW)
+        if len(recent) >= CODES_PER_HOUR:
+            wait = max(wait, recent[-CODES_PER_HOUR] + CODE_WINDOW - now)
+    return wait

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from smartcourse.accounts.domain import EndReason, RefreshFacts
+from smartcourse.accounts.domain import EndReason, PhoneCodeFacts, RefreshFacts
 
 Conn = psycopg.Connection[Any]
 
@@ -25,6 +25,8 @@ class Account:
     created_at: datetime
     disabled_at: datetime | None
     email_verified_at: datetime | None = None
+    phone: str | None = None
+    phone_verified_at: datetime | None = None
     password_hash: str = ""
 
 
@@ -39,7 +41,7 @@ class AuditEntry:
     details: dict[str, Any]
 
 
-_ACCOUNT = "id, email, name, role, created_at, disabled_at, email_verified_at"
+_ACCOUNT = "id, email, name, role, created_at, disabled_at, email_verified_at, phone, phone_verified_at"
 
 
 # --- accounts --------------------------------------------------------------------------------------
@@ -217,6 +219,60 @@ def set_email_verified(conn: Conn, user_id: uuid.UUID) -> None:
                  (user_id,))
 
 
+# --- phone numbers and their codes ---------------------------------------------------------------
+
+def codes_sent_since(conn: Conn, user_id: uuid.UUID, phone: str, since: datetime) -> tuple[list[datetime],
+                                                                                           list[datetime]]:
+    """When codes were sent since `since`: (to this account, to this number by any account)."""
+    by_user = [r["created_at"] for r in conn.execute(
+        "SELECT created_at FROM lms.phone_codes WHERE user_id = %s AND created_at > %s", (user_id, since)).fetchall()]
+    by_phone = [r["created_at"] for r in conn.execute(
+        "SELECT created_at FROM lms.phone_codes WHERE phone = %s AND created_at > %s", (phone, since)).fetchall()]
+    return by_user, by_phone
+
+
+def set_phone(conn: Conn, user_id: uuid.UUID, phone: str | None) -> None:
+    """Store the number unverified (None removes it); every open code of the account closes."""
+    conn.execute("UPDATE lms.users SET phone = %s, phone_verified_at = NULL WHERE id = %s", (phone, user_id))
+    conn.execute("UPDATE lms.phone_codes SET closed_at = now() WHERE user_id = %s AND used_at IS NULL "
+                 "AND closed_at IS NULL", (user_id,))
+
+
+def insert_phone_code(conn: Conn, user_id: uuid.UUID, phone: str, expires_at: datetime) -> uuid.UUID:
+    code_id = uuid.uuid4()
+    conn.execute("INSERT INTO lms.phone_codes (id, user_id, phone, expires_at) VALUES (%s, %s, %s, %s)",
+                 (code_id, user_id, phone, expires_at))
+    return code_id
+
+
+def open_phone_code(conn: Conn, user_id: uuid.UUID) -> PhoneCodeFacts | None:
+    """The account's newest code not yet used or closed, locked (two attempts at once: the second
+    waits and sees the first's count)."""
+    row = conn.execute(
+        "SELECT id, phone, expires_at, attempts FROM lms.phone_codes WHERE user_id = %s AND used_at IS NULL "
+        "AND closed_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE", (user_id,)).fetchone()
+    return PhoneCodeFacts(**row) if row else None
+
+
+def count_wrong_code(conn: Conn, code_id: uuid.UUID) -> int:
+    row = conn.execute("UPDATE lms.phone_codes SET attempts = attempts + 1 WHERE id = %s RETURNING attempts",
+                       (code_id,)).fetchone()
+    return int(row["attempts"]) if row else 0
+
+
+def verify_phone(conn: Conn, user_id: uuid.UUID, code_id: uuid.UUID) -> None:
+    conn.execute("UPDATE lms.phone_codes SET used_at = now() WHERE id = %s", (code_id,))
+    conn.execute("UPDATE lms.users SET phone_verified_at = now() WHERE id = %s", (user_id,))
+
+
+def code_expiry(conn: Conn, user_id: uuid.UUID) -> datetime | None:
+    """When the account's open code expires (None: no code is waiting)."""
+    row = conn.execute("SELECT expires_at FROM lms.phone_codes WHERE user_id = %s AND used_at IS NULL "
+                       "AND closed_at IS NULL AND expires_at > now() ORDER BY created_at DESC LIMIT 1",
+                       (user_id,)).fetchone()
+    return row["expires_at"] if row else None
+
+
 # --- the learner's data (GET /me/export) ---------------------------------------------------------
 
 def read_only_snapshot(conn: Conn) -> None:
@@ -249,6 +305,8 @@ def lms_data_of(conn: Conn, user_id: uuid.UUID) -> dict[str, Any]:
                                "WHERE instructor_id = %s ORDER BY created_at, id"),
         "emailed_links": rows("SELECT purpose, created_at, expires_at, used_at FROM lms.account_tokens "
                               "WHERE user_id = %s ORDER BY created_at, id"),
+        "phone_codes": rows("SELECT phone, created_at, expires_at, attempts, used_at, closed_at FROM lms.phone_codes "
+                            "WHERE user_id = %s ORDER BY created_at, id"),
         "security_log": rows("SELECT at, action, actor_id, client_ip, details FROM lms.audit_log "
                              "WHERE subject_id = %s ORDER BY at, id"),
     }
@@ -272,10 +330,12 @@ def erase_account(conn: Conn, user_id: uuid.UUID, email: str) -> None:
     the profile. Enrolments, progress and the audit log keep the (now anonymous) id."""
     conn.execute(
         "UPDATE lms.users SET email = %s, name = 'Deleted user', password_hash = '!deleted', "
-        "email_verified_at = NULL, disabled_at = coalesce(disabled_at, now()), deleted_at = now() WHERE id = %s",
+        "email_verified_at = NULL, phone = NULL, phone_verified_at = NULL, "
+        "disabled_at = coalesce(disabled_at, now()), deleted_at = now() WHERE id = %s",
         (f"deleted-{user_id.hex}@deleted.invalid", user_id))
     conn.execute("DELETE FROM lms.sessions WHERE user_id = %s", (user_id,))
     conn.execute("DELETE FROM lms.sign_in_failures WHERE email = %s", (email,))
     conn.execute("DELETE FROM lms.account_tokens WHERE user_id = %s OR email = %s", (user_id, email))
+    conn.execute("DELETE FROM lms.phone_codes WHERE user_id = %s", (user_id,))
     conn.execute("DELETE FROM lms.idempotency_keys WHERE scope = %s OR response_body -> 'user' ->> 'id' = %s",
                  (f"user:{user_id}", str(user_id)))

@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
+from smartcourse.accounts.domain import CODE_PATTERN, PHONE_PATTERN
 from smartcourse.lms.schemas import CURSOR_PATTERN, Email, NonBlankLine, Request, Response, Role
 from smartcourse.partial import check_partial, partial_schema
 from smartcourse.strings import NON_BLANK_TEXT_PATTERN, check_text, text_of_at_least
@@ -140,9 +141,14 @@ class ExportDocument(Response):
     courses_taught: list[dict[str, Any]]
     emailed_links: list[dict[str, Any]] = Field(description="password reset and confirmation links (not their "
                                                             "tokens)")
+    phone_codes: list[dict[str, Any]] = Field(default_factory=list, description="phone verification codes texted "
+                                              "(number and dates, never the codes)")
     security_log: list[dict[str, Any]] = Field(description="audit entries about the account")
     assistant_conversations: list[dict[str, Any]] = Field(description="questions, answers, citations, ratings")
-    notifications: dict[str, Any] = Field(description="inbox, preferences, settings, emails, digests")
+    notifications: dict[str, Any] = Field(description="inbox, preferences, settings, emails, texts, digests")
+    analytics: dict[str, Any] = Field(description="learning analytics: per course progress and activity, lessons "
+                                                    "started and completed, minutes on task (under the "
+                                                    "pseudonymous learner id)")
 
 
 class DeleteAccountRequest(Request):
@@ -151,3 +157,23 @@ class DeleteAccountRequest(Request):
     certificates: Literal["keep", "withdraw"] = Field(
         description="keep: your certificates stay verifiable with your name on them; withdraw: their "
                     "verification answers \"withdrawn by the holder\" and their PDFs are deleted")
+
+
+# --- phone numbers -----------------------------------------------------------------------------------
+
+class PhoneRequest(Request):
+    phone: str = Field(min_length=9, max_length=16, pattern=PHONE_PATTERN, examples=["+447700900123"],
+                       description="an E.164 number: +, the country code and the number, digits only")
+
+
+class PhoneCodeRequest(Request):
+    code: str = Field(min_length=6, max_length=6, pattern=CODE_PATTERN, description="the 6 digits texted to the "
+                      "number")
+
+
+class PhoneState(Response):
+    phone: str | None = Field(description="the account's number (E.164), null when it has none")
+    verified: bool = Field(description="true once the texted code was entered: only then is anything else texted")
+    verified_at: datetime | None
+    code_expires_at: datetime | None = Field(description="when the code waiting to be entered expires (null: none "
+                                                         "is waiting)")

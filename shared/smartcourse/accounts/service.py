@@ -24,7 +24,7 @@ from smartcourse.events import new_event
 from smartcourse.lms import event_schemas
 from smartcourse.observability import count, current_correlation_id, logger
 from smartcourse.outbox import write_event
-from smartcourse.readonly import ai_conversations, notify_inbox
+from smartcourse.readonly import ai_conversations, analytics_learner, notify_inbox
 
 Conn = repo.Conn
 
@@ -293,11 +293,77 @@ def verify_email(conn: Conn, key: bytes, token: str) -> None:
     repo.set_email_verified(conn, row.user_id)
 
 
+# --- phone numbers: verified by a texted code ---------------------------------------------------------
+
+def _phone_state(conn: Conn, account: repo.Account) -> s.PhoneState:
+    return s.PhoneState(phone=account.phone, verified=account.phone_verified_at is not None,
+                        verified_at=account.phone_verified_at,
+                        code_expires_at=repo.code_expiry(conn, account.id) if account.phone else None)
+
+
+def _own_account(conn: Conn, principal: Principal) -> repo.Account:
+    account = repo.account_by_id(conn, principal.user_id, lock=True)
+    if account is None:
+        raise Unauthorized("the account no longer exists")
+    return account
+
+
+def set_phone(conn: Conn, principal: Principal, phone: str) -> s.PhoneState:
+    """Store ``phone`` unverified and text it a code (the event carries the code's id only). The
+    number already verified is left as it is (nothing is sent). At most CODES_PER_HOUR codes per
+    account and per number an hour: 429 with Retry-After beyond (nothing changes)."""
+    account = _own_account(conn, principal)
+    if account.phone == phone and account.phone_verified_at is not None:
+        return _phone_state(conn, account)
+    now = _now()
+    by_user, by_phone = repo.codes_sent_since(conn, account.id, phone, now - domain.CODE_WINDOW)
+    wait = domain.code_send_wait(by_user, by_phone, now)
+    if wait > timedelta(0):
+        retry = domain.retry_after_s(wait)
+        count("PhoneCodesLimited")
+        raise RateLimited(f"too many codes were sent; try again in {retry} s", extra={"retry_after_s": retry})
+    repo.set_phone(conn, account.id, phone)
+    expires = now + domain.CODE_LIFETIME
+    code_id = repo.insert_phone_code(conn, account.id, phone, expires)
+    data = {"code_id": str(code_id), "user_id": str(account.id), "expires_at": expires.isoformat()}
+    event_schemas.validate("user.phone_verification_requested", "user", data)
+    write_event(conn, new_event("user.phone_verification_requested", account.id, data,
+                                correlation_id=current_correlation_id(), aggregate_type="user"))
+    count("PhoneCodesRequested")
+    return s.PhoneState(phone=phone, verified=False, verified_at=None, code_expires_at=expires)
+
+
+def verify_phone(db: Database, key: bytes, principal: Principal, code: str) -> s.PhoneState:
+    """The number is verified when ``code`` is the one texted to it, within CODE_LIFETIME and
+    CODE_ATTEMPTS tries. A wrong code is counted (committed) before the 422."""
+    with db.transaction() as conn:
+        account = _own_account(conn, principal)
+        facts = repo.open_phone_code(conn, account.id)
+        outcome = domain.judge_code(key, facts, account.phone, code, _now())
+        assert facts is not None
+        if outcome == "verified":
+            repo.verify_phone(conn, account.id, facts.id)
+            verified = repo.account_by_id(conn, account.id)
+            assert verified is not None
+            count("PhonesVerified")
+            return _phone_state(conn, verified)
+        attempts = repo.count_wrong_code(conn, facts.id)
+    raise domain.wrong_code(attempts)
+
+
+def remove_phone(conn: Conn, principal: Principal) -> None:
+    """No number any more: nothing is texted (SMS preferences stay, unused, until a number is
+    verified again); a code on its way no longer works."""
+    account = _own_account(conn, principal)
+    repo.set_phone(conn, account.id, None)
+
+
 # --- the learner's data --------------------------------------------------------------------------
 
 def export(conn: Conn, principal: Principal) -> s.ExportDocument:
-    """Everything held about the caller, from the LMS and, read-only, the AI and notifications
-    sides (`readonly.ai_conversations`, `readonly.notify_inbox`), in one snapshot."""
+    """Everything held about the caller, from the LMS and, read-only, the AI, notifications and
+    analytics sides (`readonly.ai_conversations`, `readonly.notify_inbox`,
+    `readonly.analytics_learner`), in one snapshot."""
     repo.read_only_snapshot(conn)
     account = repo.account_by_id(conn, principal.user_id)
     if account is None:
@@ -305,10 +371,12 @@ def export(conn: Conn, principal: Principal) -> s.ExportDocument:
     return s.ExportDocument(
         exported_at=_now(),
         account={"id": account.id, "email": account.email, "name": account.name, "role": account.role,
-                 "created_at": account.created_at, "email_verified_at": account.email_verified_at},
+                 "created_at": account.created_at, "email_verified_at": account.email_verified_at,
+                 "phone": account.phone, "phone_verified_at": account.phone_verified_at},
         **repo.lms_data_of(conn, account.id),
         assistant_conversations=ai_conversations.of_user(conn, account.id),
         notifications=notify_inbox.of_user(conn, account.id),
+        analytics=analytics_learner.of_user(conn, account.id),
     )
 
 

@@ -32,6 +32,8 @@ class User:
     role: str
     created_at: datetime
     email_verified_at: datetime | None = None
+    phone: str | None = None
+    phone_verified_at: datetime | None = None
     password_hash: str | None = field(default=None, repr=False)  # read only to check a sign-in
 
 

@@ -124,6 +124,16 @@ class AccountLinkRequested(Payload):
     expires_at: datetime
 
 
+class PhoneVerificationRequested(Payload):
+    """A phone verification code to text (PUT /me/phone). Carries the code's id, never the code
+    nor the number: NotificationsFunction reads the number of the code's row (lms.phone_codes),
+    derives the 6 digits from the id with the shared key (docs/accounts.md) and texts them."""
+
+    code_id: uuid.UUID
+    user_id: uuid.UUID
+    expires_at: datetime
+
+
 class UserDeleted(Payload):
     """The account was deleted by its owner (DELETE /me): the LMS has anonymised its rows; every
     other service erases what it holds about `user_id` (the AI side its conversations, notifications
@@ -146,6 +156,7 @@ EVENTS: dict[str, tuple[str, type[Payload]]] = {
     "course.completed": ("enrollment", CourseCompleted),
     "user.password_reset_requested": ("user", AccountLinkRequested),
     "user.email_verification_requested": ("user", AccountLinkRequested),
+    "user.phone_verification_requested": ("user", PhoneVerificationRequested),
     "user.deleted": ("user", UserDeleted),
 }
 

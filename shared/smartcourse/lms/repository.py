@@ -53,8 +53,8 @@ class PgRepository:
         return User(**row) if row else None
 
     def user_by_id(self, user_id: uuid.UUID) -> User | None:
-        row = self._one("SELECT id, email, name, role, created_at, email_verified_at FROM lms.users WHERE id = %s",
-                        (user_id,))
+        row = self._one("SELECT id, email, name, role, created_at, email_verified_at, phone, phone_verified_at "
+                        "FROM lms.users WHERE id = %s", (user_id,))
         return User(**row) if row else None
 
     # --- courses -----------------------------------------------------------------------------------

@@ -98,6 +98,9 @@ class User(Response):
     created_at: datetime
     email_verified_at: datetime | None = Field(default=None, description="when the address was confirmed "
                                                "through the emailed link (null: not yet)")
+    phone: str | None = Field(default=None, description="the account's phone number (E.164; PUT /me/phone)")
+    phone_verified_at: datetime | None = Field(default=None, description="when the number was verified with the "
+                                               "texted code (null: not yet; nothing is texted until then)")
 
 
 class UserEnvelope(Response):

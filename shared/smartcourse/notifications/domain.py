@@ -46,7 +46,7 @@ class NotificationType:
 
 CATALOGUE: dict[str, NotificationType] = {t.name: t for t in (
     NotificationType("enrollment_confirmed", "Enrolment confirmed", "You enrolled in a course.", "learner",
-                     {"in_app": "immediately", "email": "immediately"}),
+                     {"in_app": "immediately", "email": "immediately", "sms": "off"}),
     NotificationType("course_updated", "Course content changed",
                      "A course you are enrolled in published new or changed lessons (merged per course "
                      "for an hour).", "learner", {"in_app": "immediately", "email": "daily"}),
@@ -64,6 +64,13 @@ CATALOGUE: dict[str, NotificationType] = {t.name: t for t in (
                      {"in_app": "immediately", "email": "immediately"}),
 )}
 TYPE_NAMES = tuple(CATALOGUE)
+#: The types that may be texted: those that offer the sms channel above (off by default: a user
+#: turns it on, with a verified number). Learner events that matter at once and happen rarely
+#: (an enrolment, a certificate issued or revoked); not the batched or frequent ones (course
+#: updates, milestones) nor an upload's failure (the instructor is at the desk that made it).
+SMS_TYPES = tuple(name for name, kind in CATALOGUE.items() if "sms" in kind.defaults)
+#: A text is sent at once or not at all: there are no SMS digests.
+SMS_CADENCES: tuple[Cadence, ...] = ("immediately", "off")
 
 
 @dataclass(frozen=True)
@@ -192,11 +199,13 @@ def effective(stored: Mapping[tuple[str, Channel], Cadence], timezone: str,
     return Preferences(timezone, quiet_hours, types)
 
 
-def check_changes(entries: Sequence[tuple[str, Mapping[Channel, Cadence]]]) -> list[tuple[str, Channel, Cadence]]:
+def check_changes(entries: Sequence[tuple[str, Mapping[Channel, Cadence]]], *,
+                  phone_verified: bool = False) -> list[tuple[str, Channel, Cadence]]:
     """The request's `types` entries (type, channel -> cadence), in order -> what to store. Type,
     channel and cadence names are checked by the request model; here the rules a schema cannot
-    state: each type listed once, only channels the type offers, a locked channel left as it is
-    (one 422 naming every field)."""
+    state: each type listed once, only channels the type offers, a locked channel left as it is,
+    SMS only immediately or off, and turned on only with a verified phone number (one 422 naming
+    every field). Turning SMS off is always allowed."""
     out: list[tuple[str, Channel, Cadence]] = []
     problems: list[FieldProblem] = []
     first: dict[str, int] = {}
@@ -212,6 +221,13 @@ def check_changes(entries: Sequence[tuple[str, Mapping[Channel, Cadence]]]) -> l
             elif channel in kind.locked and cadence != kind.defaults[channel]:
                 problems.append(FieldProblem(f"types.{i}.channels.{channel}.cadence",
                                              f"{channel} is always {kind.defaults[channel]} for {name}"))
+            elif channel == "sms" and cadence not in SMS_CADENCES:
+                problems.append(FieldProblem(f"types.{i}.channels.sms.cadence",
+                                             "a text message is sent immediately or not at all (off)"))
+            elif channel == "sms" and cadence != "off" and not phone_verified:
+                problems.append(FieldProblem(f"types.{i}.channels.sms.cadence",
+                                             "needs a verified phone number: add one on your account page "
+                                             "(PUT /me/phone) and enter the code texted to it"))
             else:
                 out.append((name, channel, cadence))
     if problems:
@@ -400,3 +416,65 @@ def render_digest(cadence: DigestCadence, items: Sequence[Message], unsubscribe_
 
 def _absolute(link: str | None) -> bool:
     return bool(link) and str(link).startswith(("https://", "http://"))
+
+
+# --- text messages (SMS) ------------------------------------------------------------------------------
+
+#: GSM 03.38 basic character set: a text of these fits 160 characters in one SMS (other characters
+#: make it UCS-2, 70 per SMS). The extension characters (^{}\\[~]|€) count twice and are left out.
+GSM_CHARS = frozenset("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+SMS_LIMIT = 160
+_SMS_PREFIX = "SmartCourse: "
+
+
+def is_gsm(text: str) -> bool:
+    return all(c in GSM_CHARS for c in text)
+
+
+def _gsm(text: str) -> str:
+    """``text`` with the typographic characters GSM lacks replaced by their plain forms (a curly
+    quote would make the whole text UCS-2: 70 characters per SMS instead of 160)."""
+    plain = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
+             "\u2026": "...", "\u00a0": " "}
+    return "".join(plain.get(c, c) for c in " ".join(text.split()))
+
+
+def sms_link(link: str | None, app_url: str | None) -> str | None:
+    """The absolute link a text can carry: a public URL as it is; an app route (#/...) on the web
+    app's URL when the deployment names it (WebOrigin), else none."""
+    if _absolute(link):
+        return link
+    if link and link.startswith("#/") and app_url:
+        return f"{app_url.rstrip('/')}/{link}"
+    return None
+
+
+def render_sms(message: Message, app_url: str | None = None) -> str:
+    """A notification as one text: "SmartCourse: <title>. <body> <link>", the body only if it
+    fits, the title shortened (never the link) to stay within 160 GSM characters where possible."""
+    link = sms_link(message.link, app_url)
+    tail = f" {link}" if link else ""
+    title = _gsm(message.title).rstrip(".")
+    body = _gsm(message.body)
+    full = f"{_SMS_PREFIX}{title}. {body}{tail}"
+    if len(full) <= SMS_LIMIT:
+        return full
+    short = f"{_SMS_PREFIX}{title}.{tail}"
+    if len(short) <= SMS_LIMIT:
+        return short
+    room = SMS_LIMIT - len(_SMS_PREFIX) - len(tail) - len("...")
+    return f"{_SMS_PREFIX}{title[:max(room, 20)].rstrip()}...{tail}"
+
+
+def verification_sms(code: str, minutes: int) -> str:
+    """The text that carries a phone verification code (the code first: phones offer to copy it)."""
+    return f"{code} is your SmartCourse verification code. It expires in {minutes} minutes. Do not share it."
+
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    """A text ready to send (the texter adapter publishes it)."""
+
+    to: str
+    body: str

@@ -190,6 +190,66 @@ def settle_email(conn: Conn, email_id: uuid.UUID, status: str, *, error: str | N
                  (status, error, ses_message_id, status, retry_at, email_id))
 
 
+# --- text messages (SMS) -------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class QueuedSms:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    type: str
+    to_number: str
+    body: str | None
+    phone_code_id: uuid.UUID | None
+    expires_at: datetime | None
+    attempts: int
+
+
+def enqueue_sms(conn: Conn, notification_id: uuid.UUID, message: Message, to_number: str, body: str,
+                due_at: datetime) -> None:
+    """One text per notification (a replayed or merged notification adds none)."""
+    conn.execute(
+        "INSERT INTO notify.sms (id, notification_id, user_id, type, to_number, body, due_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (notification_id) DO NOTHING",
+        (uuid.uuid4(), notification_id, message.user_id, message.type, to_number, body, due_at))
+
+
+def enqueue_code_sms(conn: Conn, code_id: uuid.UUID, user_id: uuid.UUID, to_number: str,
+                     expires_at: datetime) -> None:
+    """One text per phone verification code, due now; no body: the sender derives the code."""
+    conn.execute(
+        "INSERT INTO notify.sms (id, phone_code_id, user_id, type, to_number, expires_at) "
+        "VALUES (%s, %s, %s, 'phone_verification', %s, %s) ON CONFLICT (phone_code_id) DO NOTHING",
+        (uuid.uuid4(), code_id, user_id, to_number, expires_at))
+
+
+def fail_stale_sms(conn: Conn, older_than: datetime) -> int:
+    """Texts claimed before ``older_than`` and never settled: not sent again (at most once)."""
+    return conn.execute("UPDATE notify.sms SET status = 'failed', last_error = 'outcome unknown: the sender "
+                        "stopped while sending' WHERE status = 'sending' AND claimed_at < %s",
+                        (older_than,)).rowcount
+
+
+def claim_due_sms(conn: Conn, now: datetime, limit: int, *, codes_only: bool = False) -> list[QueuedSms]:
+    """Due texts (only verification codes with ``codes_only``), claimed ('sending')."""
+    rows = conn.execute(
+        "UPDATE notify.sms m SET status = 'sending', attempts = m.attempts + 1, claimed_at = now() "
+        "FROM (SELECT id FROM notify.sms WHERE status = 'pending' AND due_at <= %s "
+        "      AND (NOT %s OR phone_code_id IS NOT NULL) ORDER BY due_at "
+        "      LIMIT %s FOR UPDATE SKIP LOCKED) due WHERE m.id = due.id "
+        "RETURNING m.id, m.user_id, m.type, m.to_number, m.body, m.phone_code_id, m.expires_at, m.attempts",
+        (now, codes_only, limit)).fetchall()
+    return [QueuedSms(**r) for r in rows]
+
+
+def settle_sms(conn: Conn, sms_id: uuid.UUID, status: str, *, error: str | None = None,
+               sns_message_id: str | None = None, retry_at: datetime | None = None) -> None:
+    """sent / failed / cancelled, or back to pending at ``retry_at``."""
+    conn.execute("UPDATE notify.sms SET status = %s, last_error = coalesce(%s, last_error), "
+                 "sns_message_id = %s, sent_at = CASE WHEN %s = 'sent' THEN now() END, "
+                 "due_at = coalesce(%s, due_at) WHERE id = %s",
+                 (status, error, sns_message_id, status, retry_at, sms_id))
+
+
 # --- digests ---------------------------------------------------------------------------------------
 
 def take_job(conn: Conn, name: str, every_s: float) -> bool:
@@ -245,6 +305,6 @@ def move_watermark(conn: Conn, name: str, position: datetime) -> None:
 def erase_user(conn: Conn, user_id: uuid.UUID) -> dict[str, int]:
     """Delete everything notify.* holds about one user (an account deletion); counts per table."""
     out = {}
-    for table in ("emails", "digests", "notifications", "preferences", "user_settings"):
+    for table in ("emails", "sms", "digests", "notifications", "preferences", "user_settings"):
         out[table] = conn.execute(f"DELETE FROM notify.{table} WHERE user_id = %s", (user_id,)).rowcount
     return out

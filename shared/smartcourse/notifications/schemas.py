@@ -101,6 +101,8 @@ class TypePreferences(BaseModel):
 class Preferences(BaseModel):
     timezone: str
     quiet_hours: QuietHours | None = Field(description="email and SMS wait until it ends (in timezone)")
+    phone_verified: bool = Field(default=False, description="the account has a verified phone number: only then "
+                                 "can SMS be turned on, and only then is anything texted")
     types: list[TypePreferences]
 
 

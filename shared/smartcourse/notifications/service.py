@@ -1,5 +1,5 @@
 """Notifications use cases: events -> inbox rows (NotificationsFunction's consumer), the queued
-emails and digests (its schedule), SES bounces and complaints -> suppressions (its SNS event), and
+emails, digests and text messages (its schedule), SES bounces and complaints -> suppressions (its SNS event), and
 the caller's inbox and preferences (the API). The consumer's and the API's run in the caller's
 transaction (the consumer's with its processed_events row); the schedule's and the SNS event's
 take the database and open their own.
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from smartcourse.accounts.domain import LINK_PURPOSES, link_event, link_url, purpose_of
+from smartcourse.accounts.domain import CODE_LIFETIME, LINK_PURPOSES, link_event, link_url, phone_code, purpose_of
 from smartcourse.auth import Principal
 from smartcourse.cursor import decode_cursor, encode_cursor
 from smartcourse.db import Database
@@ -33,7 +33,7 @@ from smartcourse.events import EventEnvelope
 from smartcourse.notifications import domain, feedback, tokens
 from smartcourse.notifications import repository as repo
 from smartcourse.notifications import schemas as s
-from smartcourse.notifications.domain import Outgoing, SendFailed
+from smartcourse.notifications.domain import Outgoing, OutgoingSms, SendFailed
 from smartcourse.observability import count, logger
 from smartcourse.readonly import ai_index, lms_people
 
@@ -44,32 +44,49 @@ Conn = psycopg.Connection[Any]
 
 @dataclass(frozen=True)
 class EmailLinks:
-    """What an email needs beyond the notification: the unsubscribe links' key and base URL."""
+    """What an email (or a text) needs beyond the notification: the key that signs unsubscribe
+    links and derives phone codes, the API's base URL, and the web app's URL (None when the
+    deployment names no origin: a text then carries only public links)."""
 
     key: bytes
     public_base_url: str
+    app_url: str | None = None
 
     def unsubscribe_url(self, user_id: uuid.UUID, type_: str, now: datetime) -> str:
         token = tokens.sign(self.key, tokens.Unsubscribe(user_id, type_, "email"), now)
         return f"{self.public_base_url.rstrip('/')}/unsubscribe/{token}"
 
 
-def _email_for(conn: Conn, notification_id: uuid.UUID, m: domain.Message, links: EmailLinks) -> None:
-    """Queue the notification's email if the user takes this type by email immediately (daily and
-    weekly wait for digests), due now or when their quiet hours end."""
+def _deliveries(conn: Conn, notification_id: uuid.UUID, m: domain.Message, links: EmailLinks) -> None:
+    """Queue what the notification's other channels send now, from one read of the user's settings
+    and preferences: its email if the type is emailed immediately (daily and weekly wait for
+    digests), its text if the type is texted and the user has a verified number. Each is due now,
+    or when the user's quiet hours end (deferred, never dropped)."""
     st = _settings(conn, m.user_id)
-    quiet = st.quiet_hours
-    prefs = domain.effective(repo.stored_preferences(conn, m.user_id), st.timezone, quiet)
-    email_pref = prefs.types[m.type].get("email")
-    address = lms_people.email_of(conn, m.user_id)
-    if email_pref is None or email_pref.cadence != "immediately" or address is None:
-        return
+    prefs = domain.effective(repo.stored_preferences(conn, m.user_id), st.timezone, st.quiet_hours)
+    channels = prefs.types[m.type]
     now = datetime.now(UTC)
+    due = domain.deliver_at(now, st.timezone, st.quiet_hours)
+    email_pref = channels.get("email")
+    if email_pref is not None and email_pref.cadence == "immediately":
+        _email_for(conn, notification_id, m, links, now, due)
+    sms_pref = channels.get("sms")
+    if sms_pref is not None and sms_pref.cadence == "immediately":
+        number = lms_people.verified_phone_of(conn, m.user_id)
+        if number is not None:  # without one the preference stays; nothing is texted until one is verified
+            repo.enqueue_sms(conn, notification_id, m, number, domain.render_sms(m, links.app_url), due)
+
+
+def _email_for(conn: Conn, notification_id: uuid.UUID, m: domain.Message, links: EmailLinks, now: datetime,
+               due: datetime) -> None:
+    address = lms_people.email_of(conn, m.user_id)
+    if address is None:
+        return
     unsubscribe = links.unsubscribe_url(m.user_id, m.type, now)
     mail = domain.render_email(m, domain.CATALOGUE[m.type].label, unsubscribe)
     status = "suppressed" if repo.is_suppressed(conn, address) else "pending"
-    repo.enqueue_email(conn, notification_id, m, address, mail.subject, mail.text, mail.html, unsubscribe,
-                       domain.deliver_at(now, st.timezone, quiet), status)
+    repo.enqueue_email(conn, notification_id, m, address, mail.subject, mail.text, mail.html, unsubscribe, due,
+                       status)
 
 
 def _store(conn: Conn, envelope: EventEnvelope, messages: list[domain.Message], *, links: EmailLinks | None,
@@ -80,7 +97,7 @@ def _store(conn: Conn, envelope: EventEnvelope, messages: list[domain.Message], 
         if nid is not None:
             added += 1
             if links is not None:
-                _email_for(conn, nid, m, links)
+                _deliveries(conn, nid, m, links)
     if added:
         count("NotificationsCreated", added)
     logger.info("notifications stored", extra={"event_type": envelope.type, "added": added,
@@ -154,6 +171,18 @@ def on_account_link_requested(conn: Conn, envelope: EventEnvelope, *, links: Ema
     repo.enqueue_account_email(conn, link_id, user_id, purpose, address, mail.subject, mail.text, mail.html, status)
 
 
+def on_phone_verification_requested(conn: Conn, envelope: EventEnvelope, *, links: EmailLinks | None = None) -> None:
+    """A phone verification code to text: queued now, whatever the preferences and quiet hours
+    (the user is waiting for it), once per code. The event carries the code's id; the number is
+    the code row's, and the code is derived when it is sent (it is stored nowhere)."""
+    if links is None:
+        return
+    code = lms_people.phone_code(conn, uuid.UUID(envelope.data["code_id"]))
+    if code is None or not code.usable:
+        return  # replaced by a newer code, the number removed, or the account deleted
+    repo.enqueue_code_sms(conn, uuid.UUID(envelope.data["code_id"]), code.user_id, code.phone, code.expires_at)
+
+
 def on_user_deleted(conn: Conn, envelope: EventEnvelope, *, links: EmailLinks | None = None) -> None:
     """The account was deleted: its inbox, preferences, time zone, queued and sent emails (with
     their addresses and texts) and digests go (suppressed addresses stay: an address that bounced
@@ -169,6 +198,7 @@ def handlers(links: EmailLinks | None) -> dict[str, Callable[[Conn, EventEnvelop
         ("enrollment.created", on_enrollment_created), ("course.published", on_course_published),
         ("certificate.issued", on_certificate_issued), ("certificate.revoked", on_certificate_revoked),
         *((link_event(p), on_account_link_requested) for p in LINK_PURPOSES),
+        ("user.phone_verification_requested", on_phone_verification_requested),
         ("user.deleted", on_user_deleted))}
 
 
@@ -235,6 +265,70 @@ def deliver_due(database: Database, mailer: Mailer, *, batch: int = 50, max_atte
     count("EmailsSuppressed", out["suppressed"])
     if due or out["stale"]:
         logger.info("emails delivered", extra=out)
+    return out
+
+
+# --- delivering queued text messages (the schedule) ------------------------------------------------
+
+class Texter(Protocol):
+    def send(self, sms: OutgoingSms) -> str: ...
+
+
+def _sms_text(conn: Conn, key: bytes, sms: repo.QueuedSms, now: datetime) -> str | None:
+    """What to text, or None when it is no longer wanted: a code past its expiry, a number that is
+    no longer the user's verified one, or SMS turned off for the type since it was queued."""
+    if sms.phone_code_id is not None:
+        if sms.expires_at is not None and now >= sms.expires_at:
+            return None
+        minutes = int(CODE_LIFETIME.total_seconds() // 60)
+        return domain.verification_sms(phone_code(key, sms.phone_code_id, sms.to_number), minutes)
+    if lms_people.verified_phone_of(conn, sms.user_id) != sms.to_number:
+        return None
+    prefs = domain.effective(repo.stored_preferences(conn, sms.user_id), "UTC", None)
+    pref = prefs.types.get(sms.type, {}).get("sms")
+    return sms.body if pref is not None and pref.cadence == "immediately" else None
+
+
+def deliver_due_sms(database: Database, texter: Texter, key: bytes, *, batch: int = 50, max_attempts: int = 5,
+                    retry_after_s: float = 60.0, stale_after_s: float = 900.0, codes_only: bool = False,
+                    now: datetime | None = None) -> dict[str, int]:
+    """Send the texts that are due, each at most once, as `deliver_due` sends emails: claimed
+    ('sending', committed) before the SNS call, settled after it; a transient SNS failure puts it
+    back later (up to max_attempts), any other fails it with SNS's error code. A verification
+    code is derived here from its id (``key``) and is never stored or logged. ``codes_only``: just
+    the verification codes (right after the consumer queued them: the user is waiting)."""
+    now = now or datetime.now(UTC)
+    out = {"sms_sent": 0, "sms_failed": 0, "sms_retried": 0, "sms_cancelled": 0, "sms_stale": 0}
+    with database.transaction() as conn:
+        out["sms_stale"] = repo.fail_stale_sms(conn, now - timedelta(seconds=stale_after_s))
+        due = repo.claim_due_sms(conn, now, batch, codes_only=codes_only)
+    for sms in due:
+        with database.transaction() as conn:
+            text = _sms_text(conn, key, sms, now)
+            if text is None:
+                repo.settle_sms(conn, sms.id, "cancelled", error="no longer wanted when its turn came (code expired, "
+                                                                 "number changed or SMS turned off)")
+                out["sms_cancelled"] += 1
+                continue
+        try:
+            message_id = texter.send(OutgoingSms(sms.to_number, text))
+        except SendFailed as exc:
+            retry = exc.transient and sms.attempts < max_attempts
+            with database.transaction() as conn:
+                repo.settle_sms(conn, sms.id, "pending" if retry else "failed", error=str(exc),
+                                retry_at=now + timedelta(seconds=retry_after_s * sms.attempts) if retry else None)
+            out["sms_retried" if retry else "sms_failed"] += 1
+            logger.warning("text not sent", extra={"sms_id": str(sms.id), "retry": retry, "error": str(exc)})
+            continue
+        with database.transaction() as conn:
+            repo.settle_sms(conn, sms.id, "sent", sns_message_id=message_id)
+        out["sms_sent"] += 1
+    count("SmsSent", out["sms_sent"])
+    count("SmsFailed", out["sms_failed"] + out["sms_stale"])
+    count("SmsRetried", out["sms_retried"])
+    count("SmsCancelled", out["sms_cancelled"])
+    if due or out["sms_stale"]:
+        logger.info("texts delivered", extra=out)
     return out
 
 
@@ -362,7 +456,7 @@ def notify_failed_uploads(database: Database, links: EmailLinks | None, *, batch
             if nid is not None:
                 added += 1
                 if links is not None:
-                    _email_for(conn, nid, message, links)
+                    _deliveries(conn, nid, message, links)
         if failed:
             repo.move_watermark(conn, "failed_documents", failed[-1].updated_at)
     if added:
@@ -429,6 +523,7 @@ def preferences(conn: Conn, principal: Principal) -> s.Preferences:
     return s.Preferences(
         timezone=prefs.timezone,
         quiet_hours=hours,
+        phone_verified=lms_people.verified_phone_of(conn, principal.user_id) is not None,
         types=[s.TypePreferences(type=name, label=kind.label, description=kind.description,  # type: ignore[arg-type]
                                  channels=s.TypeChannels(**{
                                      channel: s.ChannelState(enabled=p.enabled, cadence=p.cadence, locked=p.locked)
@@ -438,7 +533,8 @@ def preferences(conn: Conn, principal: Principal) -> s.Preferences:
 
 def update_preferences(conn: Conn, principal: Principal, req: s.PreferencesUpdate) -> s.Preferences:
     if req.types is not None:
-        changes = domain.check_changes([(t.type, t.channels.given()) for t in req.types])
+        verified = lms_people.verified_phone_of(conn, principal.user_id) is not None
+        changes = domain.check_changes([(t.type, t.channels.given()) for t in req.types], phone_verified=verified)
         repo.save_preferences(conn, principal.user_id, changes)
     if "timezone" in req.model_fields_set or "quiet_hours" in req.model_fields_set:
         st = _settings(conn, principal.user_id)

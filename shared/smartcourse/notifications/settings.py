@@ -28,3 +28,8 @@ class NotificationsSettings(CommonSettings, KafkaSettings, JwtSettings):
     email_max_attempts: int = Field(default=5, ge=1, le=20)
     email_retry_after_s: float = Field(default=60.0, ge=0)
     email_stale_after_s: float = Field(default=900.0, ge=60)
+    # Text messages (SNS Publish to phone numbers): the alphanumeric sender shown where the
+    # destination country supports one (unset: SNS's number). Texts reuse the email batch, attempts,
+    # retry wait and staleness above.
+    sms_sender_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{0,10}[A-Za-z][A-Za-z0-9]{0,10}$",
+                                      max_length=11)

@@ -11,6 +11,10 @@ ids, not titles or audiences):
   say what a new version changed.
 - `email_of(conn, user_id)`: the address an email notification goes to.
 - `asset_filename(conn, asset_id)`: what the instructor called an upload.
+- `verified_phone_of(conn, user_id)`: the number a text message goes to, once verified (None
+  before, or without a number).
+- `phone_code(conn, code_id)`: a phone verification code's number, expiry and whether it can
+  still be used (the code itself is derived from the id, never stored).
 
 Functions take a psycopg connection with dict rows (as `smartcourse.db.Database` opens them).
 """
@@ -68,3 +72,23 @@ def email_of(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> str | None:
 def asset_filename(conn: psycopg.Connection[Any], asset_id: uuid.UUID) -> str | None:
     row = conn.execute("SELECT filename FROM lms.assets WHERE id = %s", (asset_id,)).fetchone()
     return str(row["filename"]) if row else None
+
+
+def verified_phone_of(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> str | None:
+    row = conn.execute("SELECT phone FROM lms.users WHERE id = %s AND phone_verified_at IS NOT NULL",
+                       (user_id,)).fetchone()
+    return str(row["phone"]) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneCode:
+    user_id: uuid.UUID
+    phone: str
+    expires_at: datetime
+    usable: bool
+
+
+def phone_code(conn: psycopg.Connection[Any], code_id: uuid.UUID) -> PhoneCode | None:
+    row = conn.execute("SELECT user_id, phone, expires_at, used_at IS NULL AND closed_at IS NULL AS usable "
+                       "FROM lms.phone_codes WHERE id = %s", (code_id,)).fetchone()
+    return PhoneCode(**row) if row else None

@@ -24,6 +24,8 @@ def of_user(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> dict[str, Any]
         "settings": dict(settings) if settings else None,
         "emails": rows("SELECT type, to_address, subject, status, created_at, sent_at FROM notify.emails "
                        "WHERE user_id = %s ORDER BY created_at, id"),
+        "texts": rows("SELECT type, to_number, body, status, created_at, sent_at FROM notify.sms "
+                      "WHERE user_id = %s ORDER BY created_at, id"),
         "digests": rows("SELECT cadence, window_start, window_end, items, created_at FROM notify.digests "
                         "WHERE user_id = %s ORDER BY created_at, id"),
     }

@@ -1,7 +1,7 @@
 """DELETE /me on the real stack: the LMS anonymises its rows and writes `user.deleted` in the same
 transaction; NotificationsFunction and IngestFunction (the AI side's consumer) erase theirs from
 that event; afterwards a search of every row of every schema (lms, ai, notify) finds neither the
-email, nor the name, nor a question the learner asked; certificates answer as the holder chose."""
+email, nor the name, nor a question the learner asked, nor the phone number; certificates answer as the holder chose."""
 
 from __future__ import annotations
 
@@ -68,6 +68,11 @@ def _seed(api: Api, db: psycopg.Connection[Any], env: dict[str, str]) -> dict[st
     db.execute("INSERT INTO notify.emails (id, notification_id, user_id, type, to_address, subject, text_body, "
                "html_body, unsubscribe_url) VALUES (%s, %s, %s, 'enrollment_confirmed', %s, 'Hi', %s, 'h', 'u')",
                (uuid.uuid4(), note, uid, email, f"Dear {name}"))
+    phone = f"+1555{secrets.randbelow(10**7):07d}"  # a number, with its code on the way, and a text sent to it
+    assert api.call("PUT", "/me/phone", token, {"phone": phone}).status == 200
+    db.execute("INSERT INTO notify.sms (id, notification_id, user_id, type, to_number, body, status) "
+               "VALUES (%s, %s, %s, 'enrollment_confirmed', %s, %s, 'sent')",
+               (uuid.uuid4(), note, uid, phone, f"SmartCourse: Hello {name}"))
     code = new_code()
     key = f"certificates/{code}.pdf"
     boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1").put_object(
@@ -79,7 +84,7 @@ def _seed(api: Api, db: psycopg.Connection[Any], env: dict[str, str]) -> dict[st
                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                (uuid.uuid4(), enrolment["id"], uid, course_id, code, psycopg.types.json.Jsonb(snapshot), key))
     return {"email": email, "name": name, "question": question, "token": token, "uid": uid, "code": code,
-            "key": key, "refresh": login["refresh_token"]}
+            "key": key, "refresh": login["refresh_token"], "phone": phone}
 
 
 def _consume(env: dict[str, str], db: psycopg.Connection[Any], uid: uuid.UUID, fn: Any) -> None:
@@ -99,7 +104,7 @@ def _consume(env: dict[str, str], db: psycopg.Connection[Any], uid: uuid.UUID, f
 def test_deleting_an_account_erases_the_person_everywhere_and_withdraws_certificates_when_asked(
         api: Api, db: psycopg.Connection[Any], fn: Any, in_process_env: dict[str, str]) -> None:
     who = _seed(api, db, in_process_env)
-    for needle in (who["email"], who["name"], who["question"]):
+    for needle in (who["email"], who["name"], who["question"], who["phone"]):
         assert _everywhere(db, needle), needle  # the seed is really there
     # A wrong password changes nothing
     wrong = api.call("DELETE", "/me", who["token"], {"password": "not-the-password", "certificates": "withdraw"})
@@ -109,7 +114,7 @@ def test_deleting_an_account_erases_the_person_everywhere_and_withdraws_certific
     assert done.status == 204, done
     _consume(in_process_env, db, who["uid"], fn)
     # Nothing of the person is left in any schema
-    for needle in (who["email"], who["name"], who["question"]):
+    for needle in (who["email"], who["name"], who["question"], who["phone"]):
         assert _everywhere(db, needle) == [], needle
     # Signed out everywhere, cannot sign in again (that attempt is a failed sign-in of the address
     # typed, kept 15 minutes like any other: the sign-in limits)
@@ -140,3 +145,4 @@ def test_a_learner_who_keeps_their_certificates_keeps_them_verifiable_with_their
     # The name stays only there, as chosen; the email and the questions are gone everywhere
     assert _everywhere(db, who["name"]) == ["lms.certificates"]
     assert _everywhere(db, who["email"]) == [] and _everywhere(db, who["question"]) == []
+    assert _everywhere(db, who["phone"]) == []

@@ -181,7 +181,9 @@ def test_preferences_default_change_persist_and_refuse_what_cannot_be(api: Api) 
     by_type = {t["type"]: t["channels"] for t in prefs["types"]}
     assert by_type["course_updated"]["email"] == {"enabled": True, "cadence": "daily", "locked": False}
     assert by_type["certificate_revoked"]["in_app"]["locked"] is True
-    assert by_type["enrollment_confirmed"]["sms"] is None
+    assert by_type["course_updated"]["sms"] is None  # not offered
+    assert by_type["enrollment_confirmed"]["sms"] == {"enabled": False, "cadence": "off", "locked": False}
+    assert prefs["phone_verified"] is False
 
     changed = api.call("PUT", "/me/notification-preferences", learner, {
         "timezone": "Europe/Paris", "quiet_hours": {"start": "22:00", "end": "07:00"},
@@ -205,8 +207,13 @@ def test_preferences_default_change_persist_and_refuse_what_cannot_be(api: Api) 
     assert problem({}) == (400, ["body"])
     assert problem({"types": [{"type": "certificate_revoked", "channels": {"in_app": {"cadence": "off"}}}]}) \
         == (422, ["types.0.channels.in_app.cadence"])
-    assert problem({"types": [{"type": "enrollment_confirmed", "channels": {"sms": {"cadence": "daily"}}}]}) \
+    assert problem({"types": [{"type": "course_updated", "channels": {"sms": {"cadence": "daily"}}}]}) \
         == (422, ["types.0.channels.sms"])
+    # SMS: at once or not at all, and only to a verified number (docs/notifications.md)
+    assert problem({"types": [{"type": "enrollment_confirmed", "channels": {"sms": {"cadence": "daily"}}}]}) \
+        == (422, ["types.0.channels.sms.cadence"])
+    assert problem({"types": [{"type": "enrollment_confirmed", "channels": {"sms": {"cadence": "immediately"}}}]}) \
+        == (422, ["types.0.channels.sms.cadence"])
     assert problem({"quiet_hours": {"start": "08:00", "end": "08:00"}}) == (422, ["quiet_hours.end"])
 
 

@@ -43,6 +43,14 @@ def test_the_assistant_routes_equal_its_template_events_and_its_documented_opera
     assert {(path, method) for method, path, *_ in OPERATIONS} == _wired("AssistantFunction")
 
 
+def test_the_analytics_routes_equal_its_template_events_and_its_documented_operations() -> None:
+    from smartcourse.analytics.schemas import OPERATIONS
+
+    router = load_function_module("analytics", "analytics_routes")
+    assert _wired("AnalyticsFunction") == {(res, method) for method, res in router.ROUTES}
+    assert {(path, method) for method, path, *_ in OPERATIONS} == _wired("AnalyticsFunction")
+
+
 def test_openapi_documents_exactly_the_routes(monkeypatch: pytest.MonkeyPatch) -> None:
     with Client(_app()) as client:
         resp = client.http.get("/openapi.json")
@@ -50,7 +58,7 @@ def test_openapi_documents_exactly_the_routes(monkeypatch: pytest.MonkeyPatch) -
     doc = json.loads(resp.body)
     assert doc["openapi"].startswith("3.1")
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
-    assert documented == _app_routes() | _wired("AssistantFunction")
+    assert documented == _app_routes() | _wired("AssistantFunction") | _wired("AnalyticsFunction")
 
 
 def test_openapi_refs_all_resolve_and_bodies_forbid_unknown_fields() -> None:

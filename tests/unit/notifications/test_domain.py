@@ -72,7 +72,8 @@ def test_effective_preferences_take_defaults_then_what_was_stored_but_never_unlo
     assert not prefs.types["course_updated"]["email"].enabled
     assert prefs.types["enrollment_confirmed"]["email"].cadence == "immediately"
     assert prefs.types["certificate_revoked"]["in_app"] == domain.ChannelPreference("immediately", True)
-    assert "sms" not in prefs.types["enrollment_confirmed"]
+    assert "sms" not in prefs.types["course_updated"]
+    assert prefs.types["enrollment_confirmed"]["sms"] == domain.ChannelPreference("off", False)
 
 
 def test_preference_changes_name_each_rule_they_break() -> None:
@@ -80,7 +81,7 @@ def test_preference_changes_name_each_rule_they_break() -> None:
     assert ok == [("course_updated", "email", "weekly"), ("course_updated", "in_app", "off")]
     assert domain.check_changes([("certificate_revoked", {"in_app": "immediately"})])  # unchanged is fine
     with pytest.raises(RuleViolated) as err:
-        domain.check_changes([("certificate_revoked", {"in_app": "off"}), ("enrollment_confirmed", {"sms": "daily"}),
+        domain.check_changes([("certificate_revoked", {"in_app": "off"}), ("course_updated", {"sms": "daily"}),
                               ("certificate_revoked", {"email": "off"})])
     assert [d.field for d in err.value.details] == ["types.0.channels.in_app.cadence",
                                                     "types.1.channels.sms", "types.2.type"]

@@ -1,0 +1,79 @@
+"""AnalyticsFunction: learning analytics (issue 18, docs/analytics.md). Three kinds of event:
+
+- MSK (the enrollment, course and user topics): domain events -> incremental rollups in
+  analytics.*, through the consumer framework (each record in one transaction with its
+  analytics.processed_events row; failures counted in analytics.consumer_failures, parked on
+  `<prefix>.dlq` after MAX_ATTEMPTS). Event types it does not handle are acknowledged.
+- API Gateway (REST proxy): the reporting routes (the course's instructor and admins) and the
+  time-on-task heartbeat (an enrolled learner), `analytics_routes.dispatch`.
+Settings, the database and the pseudonym key are read on the first invocation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analytics_routes import Context, dispatch
+
+from smartcourse import secrets, xray
+from smartcourse.analytics.service import handlers
+from smartcourse.analytics.settings import AnalyticsSettings
+from smartcourse.auth import resolve_jwt_secret
+from smartcourse.aws import location_of
+from smartcourse.consumer import Consumer
+from smartcourse.container import container, database_for
+from smartcourse.http import cors_headers_from
+from smartcourse.kafka_client import KafkaDeadLetterSink
+from smartcourse.observability import child_traceparent, correlation_scope, logger, metrics
+from smartcourse.settings import load_settings
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: AnalyticsSettings
+    context: Context
+    jwt_secret: str
+    consumer: Consumer
+
+
+def pseudonym_key(s: AnalyticsSettings) -> bytes:
+    """ANALYTICS_PSEUDONYM_KEY locally, the ANALYTICS_PSEUDONYM_KEY_ARN secret in AWS."""
+    value = secrets.resolve(s.analytics_pseudonym_key, s.analytics_pseudonym_key_arn, location_of(s),
+                            setting="ANALYTICS_PSEUDONYM_KEY", arn_setting="ANALYTICS_PSEUDONYM_KEY_ARN",
+                            json_keys=("key",))
+    assert value is not None  # required: resolve raises ConfigurationError instead
+    return value.encode()
+
+
+@container
+def deps() -> Deps:
+    """Built on the first invocation from AnalyticsSettings."""
+    s = load_settings(AnalyticsSettings)
+    database = database_for(s, "smartcourse-analytics")
+    key = pseudonym_key(s)
+    consumer = Consumer(s.consumer_name, lambda: database, dict(handlers(key)), schema="analytics",
+                        max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
+                        transient_wait_s=s.transient_wait_s)
+    return Deps(s, Context(database, key, s.learners_page_size), resolve_jwt_secret(s), consumer)
+
+
+def _http(event: dict[str, Any]) -> dict[str, Any]:
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    params = event.get("pathParameters") or {}
+    cid_in = headers.get("x-correlation-id") or (event.get("requestContext") or {}).get("requestId")
+    with correlation_scope(cid_in, traceparent=child_traceparent(headers.get("traceparent"))) as cid, \
+            xray.subsegment(f"{event.get('httpMethod')} {event.get('resource')}", resource=event.get("resource"),
+                            course_id=params.get("course_id"), correlation_id=cid) as annotate:
+        response = dispatch(event, lambda: deps().context, lambda: deps().jwt_secret, cid)
+        annotate(status=response["statusCode"])
+    response["headers"].update(cors_headers_from(lambda: load_settings(AnalyticsSettings)))
+    return response
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if "httpMethod" in event or "resource" in event:
+        return _http(event)
+    return deps().consumer.handle(event, getattr(context, "get_remaining_time_in_millis", None))

@@ -1,0 +1,235 @@
+"""analytics.* in SQL (psycopg, parameterised): AnalyticsFunction's rollups and the reports' reads.
+Every function takes a connection with dict rows inside the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from smartcourse.analytics.domain import LearnerState, Lesson, LessonState, Position
+
+Conn = psycopg.Connection[Any]
+
+
+# --- courses ----------------------------------------------------------------------------------------
+
+def upsert_course(conn: Conn, course_id: uuid.UUID, instructor_id: uuid.UUID, title: str, version: int) -> None:
+    """The latest version's title and instructor win; an older version's event arriving late does not."""
+    conn.execute(
+        "INSERT INTO analytics.courses (course_id, instructor_id, title, latest_version) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (course_id) DO UPDATE SET instructor_id = EXCLUDED.instructor_id, title = EXCLUDED.title, "
+        "latest_version = EXCLUDED.latest_version WHERE analytics.courses.latest_version <= EXCLUDED.latest_version",
+        (course_id, instructor_id, title, version))
+
+
+def rename_course(conn: Conn, course_id: uuid.UUID, title: str) -> None:
+    conn.execute("UPDATE analytics.courses SET title = %s WHERE course_id = %s", (title, course_id))
+
+
+def insert_version_lessons(conn: Conn, course_id: uuid.UUID, version: int,
+                           lessons: list[tuple[uuid.UUID, str, bool]]) -> None:
+    conn.cursor().executemany(
+        "INSERT INTO analytics.version_lessons (course_id, version, lesson_id, ordinal, title, required) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        [(course_id, version, lesson_id, i, title, required) for i, (lesson_id, title, required) in enumerate(lessons)])
+
+
+def version_basis(conn: Conn, course_id: uuid.UUID, version: int) -> list[Lesson]:
+    rows = conn.execute("SELECT lesson_id, required FROM analytics.version_lessons WHERE course_id = %s "
+                        "AND version = %s ORDER BY ordinal", (course_id, version)).fetchall()
+    return [Lesson(r["lesson_id"], r["required"]) for r in rows]
+
+
+def lesson_in_course(conn: Conn, course_id: uuid.UUID, lesson_id: uuid.UUID) -> bool:
+    return conn.execute("SELECT 1 FROM analytics.version_lessons WHERE course_id = %s AND lesson_id = %s LIMIT 1",
+                        (course_id, lesson_id)).fetchone() is not None
+
+
+def add_course_counts(conn: Conn, course_id: uuid.UUID, enrolled: int, completed: int) -> None:
+    """The course's counters move by the deltas; its rollups changed now (as_of)."""
+    conn.execute(  # the inserted row holds no negative count (its CHECK runs before the conflict)
+        "INSERT INTO analytics.course_stats AS s (course_id, enrolled, completed) "
+        "VALUES (%(c)s, greatest(%(e)s, 0), greatest(%(d)s, 0)) "
+        "ON CONFLICT (course_id) DO UPDATE SET enrolled = s.enrolled + %(e)s, completed = s.completed + %(d)s, "
+        "updated_at = now()", {"c": course_id, "e": enrolled, "d": completed})
+
+
+# --- learners ---------------------------------------------------------------------------------------
+
+_LEARNER_COLUMNS = ("enrollment_id, course_version, enrolled_at, last_active_at, cancelled_at, completed_at, "
+                    "started_at, percent")
+
+
+def is_erased(conn: Conn, learner: uuid.UUID) -> bool:
+    return conn.execute("SELECT 1 FROM analytics.erased_learners WHERE learner = %s",
+                        (learner,)).fetchone() is not None
+
+
+def learner_for_update(conn: Conn, course_id: uuid.UUID, learner: uuid.UUID) -> LearnerState | None:
+    row = conn.execute(f"SELECT {_LEARNER_COLUMNS} FROM analytics.learners WHERE course_id = %s AND learner = %s "
+                       "FOR UPDATE", (course_id, learner)).fetchone()
+    return LearnerState(**row) if row else None
+
+
+def save_learner(conn: Conn, course_id: uuid.UUID, learner: uuid.UUID, s: LearnerState) -> None:
+    conn.execute(
+        f"INSERT INTO analytics.learners (course_id, learner, {_LEARNER_COLUMNS}) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (course_id, learner) DO UPDATE SET "
+        "enrollment_id = EXCLUDED.enrollment_id, course_version = EXCLUDED.course_version, "
+        "enrolled_at = EXCLUDED.enrolled_at, last_active_at = EXCLUDED.last_active_at, "
+        "cancelled_at = EXCLUDED.cancelled_at, completed_at = EXCLUDED.completed_at, "
+        "started_at = EXCLUDED.started_at, percent = EXCLUDED.percent",
+        (course_id, learner, s.enrollment_id, s.course_version, s.enrolled_at, s.last_active_at, s.cancelled_at,
+         s.completed_at, s.started_at, s.percent))
+
+
+def learners_of_version(conn: Conn, course_id: uuid.UUID, version: int) -> list[uuid.UUID]:
+    return [r["learner"] for r in conn.execute(
+        "SELECT learner FROM analytics.learners WHERE course_id = %s AND course_version = %s AND completed_at IS NULL",
+        (course_id, version)).fetchall()]
+
+
+def completed_lessons(conn: Conn, course_id: uuid.UUID, learner: uuid.UUID, *, since: datetime) -> set[uuid.UUID]:
+    """The lessons the learner completed in their current enrolment (from `since`, its start)."""
+    return {r["lesson_id"] for r in conn.execute(
+        "SELECT lesson_id FROM analytics.lesson_learners WHERE course_id = %s AND learner = %s "
+        "AND completed_at >= %s", (course_id, learner, since)).fetchall()}
+
+
+def set_percent(conn: Conn, course_id: uuid.UUID, learner: uuid.UUID, percent: int) -> None:
+    conn.execute("UPDATE analytics.learners SET percent = %s WHERE course_id = %s AND learner = %s",
+                 (percent, course_id, learner))
+
+
+# --- lessons ----------------------------------------------------------------------------------------
+
+def lesson_for_update(conn: Conn, course_id: uuid.UUID, lesson_id: uuid.UUID, learner: uuid.UUID) -> LessonState | None:
+    row = conn.execute("SELECT started_at, completed_at, minutes FROM analytics.lesson_learners "
+                       "WHERE course_id = %s AND lesson_id = %s AND learner = %s FOR UPDATE",
+                       (course_id, lesson_id, learner)).fetchone()
+    return LessonState(**row) if row else None
+
+
+def save_lesson(conn: Conn, course_id: uuid.UUID, lesson_id: uuid.UUID, learner: uuid.UUID, s: LessonState) -> None:
+    conn.execute(
+        "INSERT INTO analytics.lesson_learners (course_id, lesson_id, learner, started_at, completed_at, minutes) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (course_id, lesson_id, learner) DO UPDATE SET "
+        "started_at = EXCLUDED.started_at, completed_at = EXCLUDED.completed_at, minutes = EXCLUDED.minutes",
+        (course_id, lesson_id, learner, s.started_at, s.completed_at, s.minutes))
+
+
+def add_lesson_counts(conn: Conn, course_id: uuid.UUID, lesson_id: uuid.UUID, started: int, completed: int,
+                      minutes: int) -> None:
+    conn.execute(
+        "INSERT INTO analytics.lesson_stats AS s (course_id, lesson_id, started, completed, minutes) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (course_id, lesson_id) DO UPDATE SET "
+        "started = s.started + EXCLUDED.started, completed = s.completed + EXCLUDED.completed, "
+        "minutes = s.minutes + EXCLUDED.minutes", (course_id, lesson_id, started, completed, minutes))
+
+
+def insert_minute(conn: Conn, learner: uuid.UUID, minute: datetime, course_id: uuid.UUID,
+                  lesson_id: uuid.UUID) -> bool:
+    """True when this learner's minute was not counted yet."""
+    return conn.execute(
+        "INSERT INTO analytics.activity_minutes (learner, minute, course_id, lesson_id) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING RETURNING 1", (learner, minute, course_id, lesson_id)).fetchone() is not None
+
+
+# --- erasure ----------------------------------------------------------------------------------------
+
+def erase(conn: Conn, learner: uuid.UUID, anonymous: uuid.UUID) -> int:
+    """Re-key the learner's rows to `anonymous` (an id naming nobody; the counters keep counting, as
+    the LMS keeps the anonymised enrolments), drop the link to the LMS enrolment, and remember the
+    pseudonym so events still in flight for it are ignored. The learner rows changed."""
+    changed = conn.execute("UPDATE analytics.learners SET learner = %s, enrollment_id = NULL WHERE learner = %s",
+                           (anonymous, learner)).rowcount
+    conn.execute("UPDATE analytics.lesson_learners SET learner = %s WHERE learner = %s", (anonymous, learner))
+    conn.execute("UPDATE analytics.activity_minutes SET learner = %s WHERE learner = %s", (anonymous, learner))
+    conn.execute("INSERT INTO analytics.erased_learners (learner) VALUES (%s) ON CONFLICT DO NOTHING", (learner,))
+    return changed
+
+
+# --- reports ----------------------------------------------------------------------------------------
+
+_MEDIAN_DAYS = ("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM l.completed_at - l.enrolled_at) "
+                "/ 86400.0) FROM analytics.learners l WHERE l.cancelled_at IS NULL AND l.completed_at IS NOT NULL")
+
+
+def course_overview(conn: Conn, course_id: uuid.UUID, active_since: datetime) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT s.enrolled, s.completed, s.updated_at, "
+        "  (SELECT count(*) FROM analytics.learners l WHERE l.course_id = %(c)s AND l.cancelled_at IS NULL "
+        "     AND l.last_active_at >= %(since)s) AS active_7d, "
+        f"  ({_MEDIAN_DAYS} AND l.course_id = %(c)s) AS median_days "
+        "FROM (SELECT 1) AS one LEFT JOIN analytics.course_stats s ON s.course_id = %(c)s",
+        {"c": course_id, "since": active_since}).fetchone()
+    assert row is not None
+    return dict(row)
+
+
+def median_days_to_complete(conn: Conn, course_id: uuid.UUID) -> float | None:
+    row = conn.execute(f"{_MEDIAN_DAYS} AND l.course_id = %s", (course_id,)).fetchone()
+    return None if row is None else next(iter(row.values()))
+
+
+def admin_overview(conn: Conn, since: datetime) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM analytics.courses) AS courses, "
+        "  (SELECT coalesce(sum(enrolled), 0) FROM analytics.course_stats) AS enrolled, "
+        "  (SELECT coalesce(sum(completed), 0) FROM analytics.course_stats) AS completed, "
+        "  (SELECT max(updated_at) FROM analytics.course_stats) AS updated_at, "
+        "  (SELECT count(DISTINCT learner) FROM analytics.learners WHERE cancelled_at IS NULL) AS learners, "
+        "  (SELECT count(DISTINCT learner) FROM analytics.learners WHERE cancelled_at IS NULL "
+        "     AND last_active_at >= %(since)s) AS active_7d, "
+        "  (SELECT count(*) FROM analytics.activity_minutes WHERE minute >= %(since)s) AS minutes_7d, "
+        f"  ({_MEDIAN_DAYS}) AS median_days", {"since": since}).fetchone()
+    assert row is not None
+    return dict(row)
+
+
+def lesson_funnel(conn: Conn, course_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The latest published version's lessons in reading order, with their counters."""
+    return [dict(r) for r in conn.execute(
+        "SELECT v.lesson_id, v.title, coalesce(s.started, 0) AS started, coalesce(s.completed, 0) AS completed, "
+        "  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ll.minutes) FROM analytics.lesson_learners ll "
+        "     WHERE ll.course_id = v.course_id AND ll.lesson_id = v.lesson_id AND ll.minutes > 0) AS median_minutes "
+        "FROM analytics.courses c "
+        "JOIN analytics.version_lessons v ON v.course_id = c.course_id AND v.version = c.latest_version "
+        "LEFT JOIN analytics.lesson_stats s ON s.course_id = v.course_id AND s.lesson_id = v.lesson_id "
+        "WHERE c.course_id = %s ORDER BY v.ordinal", (course_id,)).fetchall()]
+
+
+#: sort name -> column (a fixed list: never the caller's text in SQL)
+SORT_COLUMNS = {"enrolled_at": "enrolled_at", "last_active_at": "last_active_at", "percent": "percent"}
+
+
+def learners_page(conn: Conn, course_id: uuid.UUID, sort: str, after: Position | None, after_value: Any,
+                  limit: int) -> list[dict[str, Any]]:
+    """Live enrolments of the course in `sort` order (a leading '-': descending), after the cursor's
+    (value, learner), `limit` rows."""
+    desc = sort.startswith("-")
+    col = sql.Identifier(SORT_COLUMNS[sort.lstrip("-")])
+    order = sql.SQL("DESC") if desc else sql.SQL("ASC")
+    where: sql.Composable = sql.SQL("")
+    params: dict[str, Any] = {"c": course_id, "limit": limit}
+    if after is not None:
+        where = sql.SQL(" AND ({col}, learner) {op} (%(v)s, %(l)s)").format(
+            col=col, op=sql.SQL("<") if desc else sql.SQL(">"))
+        params.update(v=after_value, l=after.learner)
+    query = sql.SQL(
+        "SELECT learner, enrollment_id, enrolled_at, percent, completed_at, last_active_at FROM analytics.learners "
+        "WHERE course_id = %(c)s AND cancelled_at IS NULL{where} ORDER BY {col} {order}, learner {order} "
+        "LIMIT %(limit)s").format(where=where, col=col, order=order)
+    return [dict(r) for r in conn.execute(query, params).fetchall()]
+
+
+def started_incomplete(conn: Conn, course_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The at-risk rule's candidates: live enrolments that started and have not completed."""
+    return [dict(r) for r in conn.execute(
+        "SELECT learner, enrollment_id, enrolled_at, percent, last_active_at FROM analytics.learners "
+        "WHERE course_id = %s AND cancelled_at IS NULL AND completed_at IS NULL AND started_at IS NOT NULL "
+        "ORDER BY last_active_at, learner", (course_id,)).fetchall()]

@@ -1,0 +1,114 @@
+"""The analytics HTTP contract (AnalyticsFunction's routes) as pydantic models. The API function's
+/openapi.json documents these operations from here, so this module imports pydantic and nothing
+heavy."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from smartcourse.analytics.domain import CURSOR_PATTERN, Sort
+
+
+class LearnersQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page",
+                               json_schema_extra={"pattern": CURSOR_PATTERN})
+    sort: Sort = Field(default="-enrolled_at", description="The order: a field, descending with a leading '-'")
+    limit: int | None = Field(default=None, ge=1, le=200, description="Rows per page (50 when not given)")
+
+
+class Overview(BaseModel):
+    enrolled: int = Field(ge=0, description="Live enrolments (active or completed)")
+    active_7d: int = Field(ge=0, description="Of them, active (a minute on a lesson, a completion) in the last 7 days")
+    completed: int = Field(ge=0)
+    completion_rate: float = Field(ge=0, le=1, description="completed / enrolled, 0 when nobody is enrolled")
+    median_days_to_complete: float | None = Field(description="Median of completed_at - enrolled_at, in days")
+    as_of: datetime = Field(description="When the rollups of this course last changed (every event processed by then "
+                                        "is counted)")
+
+
+class AdminOverview(Overview):
+    courses: int = Field(ge=0, description="Published courses")
+    learners: int = Field(ge=0, description="People with at least one live enrolment (each counted once)")
+    minutes_7d: int = Field(ge=0, description="Minutes on task in the last 7 days, all courses")
+
+
+class LessonFunnelItem(BaseModel):
+    lesson_id: uuid.UUID
+    title: str
+    started: int = Field(ge=0, description="Learners with a minute on the lesson or its completion")
+    completed: int = Field(ge=0)
+    drop_off_rate: float | None = Field(description="(started - completed) / started; null when nobody started")
+    median_minutes: float | None = Field(description="Median minutes on task of the learners who spent any")
+    questions_asked: int | None = Field(description="Not measured yet: the assistant emits no event per question "
+                                                    "(docs/analytics.md); always null")
+
+
+class LessonFunnel(BaseModel):
+    items: list[LessonFunnelItem]
+
+
+class LearnerRow(BaseModel):
+    learner_id: uuid.UUID = Field(description="The learner's pseudonymous analytics id")
+    name: str | None = Field(description="The account's name, read when asked; null once the account is deleted")
+    enrolled_at: datetime
+    percent: int = Field(ge=0, le=100)
+    completed_at: datetime | None
+    last_active_at: datetime
+
+
+class LearnersPage(BaseModel):
+    items: list[LearnerRow]
+    next_cursor: str | None
+
+
+class RiskReason(BaseModel):
+    rule: Literal["inactive", "behind_pace"]
+    detail: str
+
+
+class AtRiskLearner(BaseModel):
+    learner_id: uuid.UUID
+    name: str | None
+    percent: int = Field(ge=0, le=100)
+    days_inactive: int = Field(ge=0)
+    reasons: list[RiskReason] = Field(min_length=1)
+
+
+class AtRisk(BaseModel):
+    items: list[AtRiskLearner]
+
+
+class Heartbeat(BaseModel):
+    counted: bool = Field(description="False when this minute was already counted (another tab, a retry)")
+    minute: datetime
+
+
+OVERVIEW = "/courses/{course_id}/analytics/overview"
+LESSONS = "/courses/{course_id}/analytics/lessons"
+LEARNERS = "/courses/{course_id}/analytics/learners"
+AT_RISK = "/courses/{course_id}/analytics/at-risk"
+ADMIN_OVERVIEW = "/admin/analytics/overview"
+HEARTBEAT = "/courses/{course_id}/lessons/{lesson_id}/heartbeat"
+
+#: (method, path, summary, request body, query, response): what /openapi.json says of each route.
+OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, type[BaseModel]]] = [
+    ("GET", OVERVIEW, "A course's figures: enrolled, active in 7 days, completed, median days to complete "
+                      "(its instructor and admins)", None, None, Overview),
+    ("GET", LESSONS, "The lesson funnel in course order: started, completed, drop-off, median minutes "
+                     "(its instructor and admins)", None, None, LessonFunnel),
+    ("GET", LEARNERS, "The course's learners with progress and activity (its instructor and admins)", None,
+     LearnersQuery, LearnersPage),
+    ("GET", AT_RISK, "Learners who started, have not completed, and are inactive 7 days or behind the median pace, "
+                     "each with its reasons (its instructor and admins)", None, None, AtRisk),
+    ("GET", ADMIN_OVERVIEW, "Platform totals (admins)", None, None, AdminOverview),
+    ("POST", HEARTBEAT, "Time on task: the web client calls this once a minute while the lesson is visible and "
+                        "focused (an enrolled learner; one minute counted per learner and minute)", None, None,
+     Heartbeat),
+]
+#: Statuses an operation answers besides the common ones (400/401/403/404/409).
+EXTRA_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {}

@@ -1,0 +1,285 @@
+"""Learning analytics use cases: each event into the rollups (one transaction, the consumer's), the
+time-on-task heartbeat, and the reports (authorised, names joined at read time).
+
+The consumer's handlers (`handlers(key)`) run inside the consumer framework's transaction, with the
+event's analytics.processed_events row; each learner's and lesson's state moves through
+`analytics.domain` and the counters move by the transition's delta, so replaying an event (or
+handling one twice, were the ledger lost) cannot count it twice in a counter it already moved."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from smartcourse.analytics import domain
+from smartcourse.analytics import repository as repo
+from smartcourse.analytics import schemas as s
+from smartcourse.auth import Principal
+from smartcourse.db import Database
+from smartcourse.errors import Forbidden, NotFound
+from smartcourse.events import EventEnvelope
+from smartcourse.readonly import lms_roster
+
+Handler = Callable[[psycopg.Connection[Any], EventEnvelope], None]
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _uuid(data: dict[str, Any], key: str) -> uuid.UUID:
+    return uuid.UUID(str(data[key]))
+
+
+def _time(data: dict[str, Any], key: str) -> datetime:
+    return datetime.fromisoformat(str(data[key]))
+
+
+# --- events -> rollups ------------------------------------------------------------------------------
+
+Step = Callable[[domain.LearnerState | None], domain.LearnerState | None]
+
+
+def _move_learner(conn: psycopg.Connection[Any], course_id: uuid.UUID, learner: uuid.UUID,
+                  step: Step) -> domain.LearnerState | None:
+    old = repo.learner_for_update(conn, course_id, learner)
+    new = step(old)
+    if new is None or new == old:
+        return None
+    repo.save_learner(conn, course_id, learner, new)
+    repo.add_course_counts(conn, course_id, *domain.course_delta(old, new))
+    return new
+
+
+def _refresh_percent(conn: psycopg.Connection[Any], course_id: uuid.UUID, learner: uuid.UUID,
+                     state: domain.LearnerState) -> None:
+    if state.completed_at is not None:
+        return  # 100, set by course.completed
+    basis = repo.version_basis(conn, course_id, state.course_version)
+    value = domain.percent(basis, repo.completed_lessons(conn, course_id, learner, since=state.enrolled_at))
+    if value != state.percent:
+        repo.set_percent(conn, course_id, learner, value)
+
+
+def handlers(key: bytes) -> dict[str, Handler]:
+    """The consumer's handlers by event name; `key` makes the learners' pseudonyms."""
+
+    def learner_of(data: dict[str, Any]) -> uuid.UUID:
+        return domain.pseudonym(key, _uuid(data, "user_id"))
+
+    def course_published(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
+        d = env.data
+        course_id, version = _uuid(d, "course_id"), int(d["version"])
+        repo.upsert_course(conn, course_id, _uuid(d, "instructor_id"), str(d["title"]), version)
+        repo.insert_version_lessons(conn, course_id, version, [
+            (uuid.UUID(str(x["lesson_id"])), str(x["title"]), bool(x["required"])) for x in d["lessons"]])
+        # learners whose lesson events came before this version's publish event (another topic)
+        for learner in repo.learners_of_version(conn, course_id, version):
+            state = repo.learner_for_update(conn, course_id, learner)
+            if state is not None:
+                _refresh_percent(conn, course_id, learner, state)
+        repo.add_course_counts(conn, course_id, 0, 0)  # last: rows lock in the order the other writers use
+
+    def course_updated(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
+        title = (env.data.get("changes") or {}).get("title")
+        if isinstance(title, str) and title:
+            repo.rename_course(conn, _uuid(env.data, "course_id"), title)
+
+    def enrollment_created(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
+        d = env.data
+        learner = learner_of(d)
+        if repo.is_erased(conn, learner):
+            return
+        _move_learner(conn, _uuid(d, "course_id"), learner, lambda old: domain.enrolled(
+            old, _uuid(d, "enrollment_id"), int(d["course_version"]), _time(d, "enrolled_at")))
+
+    def enrollment_cancelled(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
+        d = env.data
+        learner = learner_of(d)
+        if repo.is_erased(conn, learner):
+            return
+        _move_learner(conn, _uuid(d, "course_id"), learner,
+                      lambda old: domain.cancelled(old, _uuid(d, "enrollment_id"), _time(d, "cancelled_at")))
+
+    def lesson_completed(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
+        d = env.data
+        learner, course_id, lesson_id, at = learner_of(d), _uuid(d, "course_id"), _uuid(d, "lesson_id"), \
+            _time(d, "completed_at")
+        if repo.is_erased(conn, learner):
+            return
+        state = _move_learner(conn, course_id, learner, lambda old: domain.lesson_done(
+            old, _uuid(d, "enrollment_id"), int(d["course_version"]), at))
+        state = state or repo.learner_for_update(conn, course_id, learner)
+        old = repo.lesson_for_update(conn, course_id, lesson_id, learner)
+        new = domain.lesson_completed(old, at, state.enrolled_at if state else None)
+        if new != old:
+            repo.save_lesson(conn, course_id, lesson_id, learner, new)
+            repo.add_lesson_counts(conn, course_id, lesson_id, *domain.lesson_delta(old, new))
+        if state is not None:
+            _refresh_percent(conn, course_id, learner, state)
+
+    def course_completed(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
+        d = env.data
+        learner = learner_of(d)
+        if repo.is_erased(conn, learner):
+            return
+        _move_learner(conn, _uuid(d, "course_id"), learner, lambda old: domain.course_done(
+            old, _uuid(d, "enrollment_id"), int(d["course_version"]), _time(d, "completed_at")))
+
+    def user_deleted(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
+        repo.erase(conn, learner_of(env.data), uuid.uuid4())
+
+    return {
+        "course.published": course_published,
+        "course.updated": course_updated,
+        "enrollment.created": enrollment_created,
+        "enrollment.cancelled": enrollment_cancelled,
+        "lesson.completed": lesson_completed,
+        "course.completed": course_completed,
+        "user.deleted": user_deleted,
+    }
+
+
+# --- time on task -----------------------------------------------------------------------------------
+
+def heartbeat(db: Database, key: bytes, who: Principal, course_id: uuid.UUID, lesson_id: uuid.UUID,
+              at: datetime | None = None) -> s.Heartbeat:
+    """Count this minute on the lesson for the caller, once per learner and minute (several tabs,
+    retries). Reads and writes analytics.* only: the learner must be enrolled as far as analytics
+    knows (its enrolment event processed) and the lesson must be in a published version."""
+    learner = domain.pseudonym(key, who.user_id)
+    minute = domain.minute_of(at or _now())
+    with db.transaction() as conn:
+        state = repo.learner_for_update(conn, course_id, learner)
+        if state is None or not state.live:
+            raise Forbidden("only a learner enrolled in the course records time on its lessons")
+        if not repo.lesson_in_course(conn, course_id, lesson_id):
+            raise NotFound("lesson not found in this course")
+        if not repo.insert_minute(conn, learner, minute, course_id, lesson_id):
+            return s.Heartbeat(counted=False, minute=minute)
+        new = domain.active(state, minute)
+        if new != state:
+            repo.save_learner(conn, course_id, learner, new)
+        repo.add_course_counts(conn, course_id, 0, 0)
+        old = repo.lesson_for_update(conn, course_id, lesson_id, learner)
+        lesson = domain.lesson_minute(old, minute)
+        repo.save_lesson(conn, course_id, lesson_id, learner, lesson)
+        repo.add_lesson_counts(conn, course_id, lesson_id, *domain.lesson_delta(old, lesson))
+    return s.Heartbeat(counted=True, minute=minute)
+
+
+# --- reports ----------------------------------------------------------------------------------------
+
+def _authorised(conn: psycopg.Connection[Any], who: Principal, course_id: uuid.UUID) -> None:
+    instructor = lms_roster.course_instructor(conn, course_id)
+    if instructor is None:
+        raise NotFound("course not found")
+    if not who.is_admin and instructor != who.user_id:
+        raise Forbidden("only the course's instructor and admins see its analytics")
+
+
+def _days(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+def overview(db: Database, who: Principal, course_id: uuid.UUID, now: datetime | None = None) -> s.Overview:
+    now = now or _now()
+    with db.transaction() as conn:
+        _authorised(conn, who, course_id)
+        row = repo.course_overview(conn, course_id, now - domain.ACTIVE_WINDOW)
+    enrolled, completed = int(row["enrolled"] or 0), int(row["completed"] or 0)
+    return s.Overview(enrolled=enrolled, active_7d=int(row["active_7d"]), completed=completed,
+                      completion_rate=domain.completion_rate(enrolled, completed),
+                      median_days_to_complete=_days(row["median_days"]), as_of=row["updated_at"] or now)
+
+
+def admin_overview(db: Database, who: Principal, now: datetime | None = None) -> s.AdminOverview:
+    if not who.is_admin:
+        raise Forbidden("platform analytics are for admins")
+    now = now or _now()
+    with db.transaction() as conn:
+        row = repo.admin_overview(conn, now - domain.ACTIVE_WINDOW)
+    enrolled, completed = int(row["enrolled"]), int(row["completed"])
+    return s.AdminOverview(courses=int(row["courses"]), learners=int(row["learners"]), enrolled=enrolled,
+                           active_7d=int(row["active_7d"]), completed=completed,
+                           completion_rate=domain.completion_rate(enrolled, completed),
+                           median_days_to_complete=_days(row["median_days"]), minutes_7d=int(row["minutes_7d"]),
+                           as_of=row["updated_at"] or now)
+
+
+def lessons(db: Database, who: Principal, course_id: uuid.UUID) -> s.LessonFunnel:
+    with db.transaction() as conn:
+        _authorised(conn, who, course_id)
+        rows = repo.lesson_funnel(conn, course_id)
+    return s.LessonFunnel(items=[s.LessonFunnelItem(
+        lesson_id=r["lesson_id"], title=r["title"], started=r["started"], completed=r["completed"],
+        drop_off_rate=domain.drop_off_rate(r["started"], r["completed"]),
+        median_minutes=None if r["median_minutes"] is None else round(float(r["median_minutes"]), 2),
+        questions_asked=None) for r in rows])
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _sort_value(sort: str, row: dict[str, Any]) -> int:
+    value = row[sort.lstrip("-")]
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // timedelta(microseconds=1)
+    return int(value)
+
+
+def _from_sort_value(sort: str, value: int) -> Any:
+    if sort.lstrip("-") == "percent":
+        return value
+    try:
+        return _EPOCH + timedelta(microseconds=value)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if value > 0 else datetime.min.replace(tzinfo=UTC)
+
+
+def learners(db: Database, who: Principal, course_id: uuid.UUID, query: s.LearnersQuery,
+             default_limit: int) -> s.LearnersPage:
+    after = domain.decode_position(query.cursor)
+    limit = query.limit or default_limit
+    with db.transaction() as conn:
+        _authorised(conn, who, course_id)
+        rows = repo.learners_page(conn, course_id, query.sort, after,
+                                  _from_sort_value(query.sort, after.value) if after else None, limit + 1)
+        page = rows[:limit]
+        names = lms_roster.names_by_enrollment(conn, course_id, [r["enrollment_id"] for r in page
+                                                                 if r["enrollment_id"] is not None])
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = domain.encode_position(domain.Position(_sort_value(query.sort, last), last["learner"]))
+    return s.LearnersPage(items=[s.LearnerRow(
+        learner_id=r["learner"], name=names.get(r["enrollment_id"]), enrolled_at=r["enrolled_at"],
+        percent=r["percent"], completed_at=r["completed_at"], last_active_at=r["last_active_at"]) for r in page],
+        next_cursor=next_cursor)
+
+
+def at_risk(db: Database, who: Principal, course_id: uuid.UUID, now: datetime | None = None) -> s.AtRisk:
+    now = now or _now()
+    with db.transaction() as conn:
+        _authorised(conn, who, course_id)
+        median = repo.median_days_to_complete(conn, course_id)
+        flagged = []
+        for r in repo.started_incomplete(conn, course_id):
+            reasons = domain.risk_reasons(percent=r["percent"], started=True, completed=False,
+                                          enrolled_at=r["enrolled_at"], last_active_at=r["last_active_at"], now=now,
+                                          median_days=_days(median))
+            if reasons:
+                flagged.append((r, reasons))
+        names = lms_roster.names_by_enrollment(conn, course_id, [r["enrollment_id"] for r, _ in flagged
+                                                                 if r["enrollment_id"] is not None])
+    items = [s.AtRiskLearner(learner_id=r["learner"], name=names.get(r["enrollment_id"]), percent=r["percent"],
+                             days_inactive=domain.days_between(r["last_active_at"], now),
+                             reasons=[s.RiskReason(rule=x.rule, detail=x.detail) for x in reasons])
+             for r, reasons in flagged]
+    items.sort(key=lambda x: (-x.days_inactive, x.percent, str(x.learner_id)))
+    return s.AtRisk(items=items)

@@ -1,0 +1,238 @@
+"""A scripted cohort through the whole path: the LMS API writes the events, their times are set to
+simulated days (no sleeping), the real relay publishes them to Kafka, they are read back from Kafka
+and consumed by the real AnalyticsFunction handler (enrolment records delivered before the course's
+publish event); minutes on task come through the heartbeat. The reports then say exactly what the
+script implies; replaying every event changes nothing; learners and other instructors get 403."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from smartcourse.analytics import schemas as s
+from smartcourse.analytics import service
+from smartcourse.auth import Principal
+from tests.integration.analytics.conftest import Ctx, Kafka, http, outbox_ids, shift
+from tests.integration.lms.conftest import Api
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+T = (NOW - timedelta(days=20)).replace(second=0, microsecond=0)  # minute-aligned: two tabs share a minute
+
+
+def day(n: float) -> datetime:
+    return T + timedelta(days=n)
+
+
+class Cohort:
+    def __init__(self, api: Api, db: psycopg.Connection[Any]) -> None:
+        self.api, self.db = api, db
+        self.teacher, self.teacher_user = api.user("instructor", "Teacher")
+        made = api.published_course(self.teacher, lessons=4)
+        self.course_id: str = made["course"]["id"]
+        self.lessons: list[str] = made["lesson_ids"]
+        self.people: dict[str, dict[str, Any]] = {}
+
+    def learner(self, name: str, enrolled: float) -> dict[str, Any]:
+        token, user = self.api.user("student", name)
+        r = self.api.call("POST", f"/courses/{self.course_id}/enrollments", token)
+        assert r.status == 201, r
+        shift(self.db, "enrollment.created", "enrolled_at", day(enrolled), enrollment_id=r.body["id"])
+        p = {"token": token, "user_id": uuid.UUID(user["id"]), "enrollment_id": r.body["id"], "name": name}
+        self.people[name] = p
+        return p
+
+    def completes(self, name: str, lesson: int, at: float) -> None:
+        p = self.people[name]
+        lesson_id = self.lessons[lesson - 1]
+        r = self.api.call("PUT", f"/enrollments/{p['enrollment_id']}/lessons/{lesson_id}/progress", p["token"],
+                          {"status": "completed"})
+        assert r.status == 200, r
+        shift(self.db, "lesson.completed", "completed_at", day(at), enrollment_id=p["enrollment_id"],
+              lesson_id=lesson_id)
+        if lesson == len(self.lessons):
+            shift(self.db, "course.completed", "completed_at", day(at), enrollment_id=p["enrollment_id"])
+
+    def cancels(self, name: str, at: float) -> None:
+        p = self.people[name]
+        r = self.api.call("DELETE", f"/enrollments/{p['enrollment_id']}", p["token"])
+        assert r.status in (200, 204), r
+        shift(self.db, "enrollment.cancelled", "cancelled_at", day(at), enrollment_id=p["enrollment_id"])
+
+    def minutes(self, fn: Any, name: str, lesson: int, at: float, count: int) -> list[bool]:
+        """`count` heartbeats a minute apart from day `at`, each sent twice (two tabs)."""
+        ctx = fn.deps().context
+        who = Principal(self.people[name]["user_id"], "student")
+        counted = []
+        for i in range(count):
+            when = day(at).replace(second=0, microsecond=0) + timedelta(minutes=i, seconds=5)
+            for tab in (0, 1):
+                beat = service.heartbeat(ctx.database, ctx.pseudonym_key, who, uuid.UUID(self.course_id),
+                                         uuid.UUID(self.lessons[lesson - 1]), when + timedelta(seconds=20 * tab))
+                counted.append(beat.counted)
+        return counted
+
+
+def script(api: Api, db: psycopg.Connection[Any]) -> Cohort:
+    """Seven learners over 20 simulated days (median time to complete: 4 and 8 days -> 6)."""
+    c = Cohort(api, db)
+    c.learner("Ada", 0)                     # completes in 4 days
+    for lesson in range(1, 5):
+        c.completes("Ada", lesson, lesson)
+    c.learner("Ben", 0.5)                   # completes in 8 days
+    for lesson in range(1, 5):
+        c.completes("Ben", lesson, 0.5 + 2 * lesson)
+    c.learner("Cy", 2)                      # one lesson on day 3, then silence: inactive and behind
+    c.completes("Cy", 1, 3)
+    c.learner("Dee", 15)                    # one lesson, active yesterday, but behind the median pace
+    c.completes("Dee", 1, 16)
+    c.learner("Eve", 18)                    # half done in 2 days: ahead of the pace
+    c.completes("Eve", 1, 18.5)
+    c.completes("Eve", 2, 19)
+    c.learner("Fay", 10)                    # enrolled, never started: not at risk by the rule
+    c.learner("Gus", 5)                     # cancelled: counted nowhere
+    c.cancels("Gus", 6)
+    return c
+
+
+def snapshot(db: psycopg.Connection[Any], course_id: str) -> dict[str, Any]:
+    def rows(q: str) -> list[Any]:
+        return [dict(r) for r in db.execute(q, (course_id,)).fetchall()]
+    return {
+        "stats": rows("SELECT enrolled, completed FROM analytics.course_stats WHERE course_id = %s"),
+        "learners": rows("SELECT * FROM analytics.learners WHERE course_id = %s ORDER BY learner"),
+        "lessons": rows("SELECT * FROM analytics.lesson_learners WHERE course_id = %s ORDER BY lesson_id, learner"),
+        "lesson_stats": rows("SELECT * FROM analytics.lesson_stats WHERE course_id = %s ORDER BY lesson_id"),
+        "minutes": rows("SELECT * FROM analytics.activity_minutes WHERE course_id = %s ORDER BY learner, minute"),
+    }
+
+
+def reports(fn: Any, token: str, course_id: str) -> dict[str, Any]:
+    out = {}
+    for name, resource in (("overview", s.OVERVIEW), ("lessons", s.LESSONS), ("at_risk", s.AT_RISK),
+                           ("learners", s.LEARNERS)):
+        status, body = http(fn, "GET", resource, token, course_id=course_id)
+        assert status == 200, (resource, body)
+        out[name] = body
+    return out
+
+
+def test_a_scripted_cohort_yields_exactly_the_expected_reports_and_a_replay_changes_nothing(
+        api: Api, db: psycopg.Connection[Any], fn: Any, relay: Any, kafka: Kafka) -> None:
+    c = script(api, db)
+    ids = outbox_ids(db, course_id=c.course_id)
+    assert len(ids) == 1 + 7 + 4 + 4 + 1 + 1 + 2 + 1 + 2  # publish, enrolments, lessons, completions, cancel
+    relay()
+    assert fn.handler(kafka.batch(ids), Ctx()) == {"batchItemFailures": []}
+    assert db.execute("SELECT count(*) AS n FROM analytics.processed_events WHERE event_id = ANY(%s::uuid[])",
+                      (ids,)).fetchone() == {"n": len(ids)}
+    # minutes on task: each heartbeat sent from two tabs counts once
+    assert c.minutes(fn, "Ada", 1, 1 - 0.01, 3) == [True, False] * 3
+    c.minutes(fn, "Ben", 1, 2.5 - 0.01, 5)
+    c.minutes(fn, "Cy", 1, 3 - 0.01, 2)
+    c.minutes(fn, "Dee", 2, 18.5, 4)         # reading lesson 2 a day and a half ago, not completed
+    got = reports(fn, c.teacher, c.course_id)
+
+    overview = got["overview"]
+    assert {k: v for k, v in overview.items() if k != "as_of"} == {
+        "enrolled": 6, "active_7d": 2, "completed": 2, "completion_rate": 0.333, "median_days_to_complete": 6.0}
+    assert datetime.fromisoformat(overview["as_of"]) <= datetime.now(UTC)
+
+    funnel = got["lessons"]["items"]
+    assert [x["lesson_id"] for x in funnel] == c.lessons  # course order
+    assert [(x["title"], x["started"], x["completed"], x["drop_off_rate"], x["median_minutes"],
+             x["questions_asked"]) for x in funnel] == [
+        ("Lesson 1", 5, 5, 0.0, 3.0, None),   # Ada 3, Ben 5, Cy 2 minutes
+        ("Lesson 2", 4, 3, 0.25, 4.0, None),  # Dee started (4 minutes) and has not completed
+        ("Lesson 3", 2, 2, 0.0, None, None),
+        ("Lesson 4", 2, 2, 0.0, None, None)]
+
+    roster = got["learners"]
+    assert roster["next_cursor"] is None
+    assert [(x["name"], x["percent"], x["completed_at"] is not None) for x in roster["items"]] == [
+        ("Eve", 50, False), ("Dee", 25, False), ("Fay", 0, False), ("Cy", 25, False), ("Ben", 100, True),
+        ("Ada", 100, True)]  # newest enrolment first
+    ada = roster["items"][-1]
+    assert datetime.fromisoformat(ada["enrolled_at"]) == day(0)
+    assert datetime.fromisoformat(ada["completed_at"]) == day(4)
+    assert datetime.fromisoformat(ada["last_active_at"]) == day(4)
+    assert all(str(p["user_id"]) not in {x["learner_id"] for x in roster["items"]} for p in c.people.values())
+
+    risky = got["at_risk"]["items"]
+    assert [(x["name"], x["percent"], x["days_inactive"]) for x in risky] == [("Cy", 25, 17), ("Dee", 25, 1)]
+    assert [[r["rule"] for r in x["reasons"]] for x in risky] == [["inactive", "behind_pace"], ["behind_pace"]]
+    assert risky[0]["reasons"][0]["detail"] == f"no activity for 17 days (last active {day(3):%Y-%m-%d})"
+    assert risky[0]["reasons"][1]["detail"] == (
+        "25% after 18 days; at the course's median pace (6 days to complete) 100% is expected by now")
+    assert risky[1]["reasons"][0]["detail"] == (
+        "25% after 5 days; at the course's median pace (6 days to complete) 83% is expected by now")
+
+    # Replay: every event again, through Kafka and the handler, and every heartbeat again
+    before = snapshot(db, c.course_id)
+    assert fn.handler(kafka.batch(ids, enrollment_first=False), Ctx()) == {"batchItemFailures": []}
+    assert not any(c.minutes(fn, "Dee", 2, 18.5, 4))
+    assert snapshot(db, c.course_id) == before
+    again = reports(fn, c.teacher, c.course_id)
+    assert again["lessons"] == got["lessons"] and again["learners"] == got["learners"]
+    assert {k: v for k, v in again["overview"].items() if k != "as_of"} == \
+        {k: v for k, v in overview.items() if k != "as_of"}
+    assert [(x["name"], x["reasons"]) for x in again["at_risk"]["items"]] == [(x["name"], x["reasons"]) for x in risky]
+
+
+def test_the_learners_listing_pages_and_sorts(api: Api, db: psycopg.Connection[Any], fn: Any, relay: Any,
+                                              kafka: Kafka) -> None:
+    c = script(api, db)
+    ids = outbox_ids(db, course_id=c.course_id)
+    relay()
+    assert fn.handler(kafka.batch(ids), Ctx()) == {"batchItemFailures": []}
+    status, first = http(fn, "GET", s.LEARNERS, c.teacher, {"limit": "4"}, course_id=c.course_id)
+    assert status == 200 and [x["name"] for x in first["items"]] == ["Eve", "Dee", "Fay", "Cy"]
+    status, rest = http(fn, "GET", s.LEARNERS, c.teacher, {"limit": "4", "cursor": first["next_cursor"]},
+                        course_id=c.course_id)
+    assert status == 200 and [x["name"] for x in rest["items"]] == ["Ben", "Ada"] and rest["next_cursor"] is None
+    status, by_percent = http(fn, "GET", s.LEARNERS, c.teacher, {"sort": "percent", "limit": "2"},
+                              course_id=c.course_id)
+    names = [x["name"] for x in by_percent["items"]]
+    cursor = by_percent["next_cursor"]
+    while cursor:
+        _, page = http(fn, "GET", s.LEARNERS, c.teacher, {"sort": "percent", "limit": "2", "cursor": cursor},
+                       course_id=c.course_id)
+        names += [x["name"] for x in page["items"]]
+        cursor = page["next_cursor"]
+    assert names[0] == "Fay" and sorted(names[1:3]) == ["Cy", "Dee"] and names[3] == "Eve"
+    assert sorted(names[4:]) == ["Ada", "Ben"]
+    _, active = http(fn, "GET", s.LEARNERS, c.teacher, {"sort": "-last_active_at"}, course_id=c.course_id)
+    assert [x["name"] for x in active["items"]][:2] == ["Eve", "Dee"]
+    for bad in ({"sort": "name"}, {"cursor": "nope"}, {"limit": "0"}, {"limit": "x"}):
+        status, body = http(fn, "GET", s.LEARNERS, c.teacher, bad, course_id=c.course_id)
+        assert status == 400 and body["error"]["details"][0]["field"] == next(iter(bad)), (bad, body)
+
+
+def test_only_the_instructor_and_admins_see_a_course_s_analytics(
+        api: Api, db: psycopg.Connection[Any], fn: Any, database_url: str, api_module: Any) -> None:
+    from tests.integration.lms.conftest import admin_token
+
+    c = Cohort(api, db)
+    learner = c.learner("Ada", 0)["token"]
+    other, _ = api.user("instructor")
+    admin, _ = admin_token(database_url, api_module)
+    for resource in (s.OVERVIEW, s.LESSONS, s.LEARNERS, s.AT_RISK):
+        assert http(fn, "GET", resource, learner, course_id=c.course_id)[0] == 403
+        status, body = http(fn, "GET", resource, other, course_id=c.course_id)
+        assert status == 403 and body["error"]["code"] == "forbidden"
+        assert http(fn, "GET", resource, admin, course_id=c.course_id)[0] == 200
+        assert http(fn, "GET", resource, c.teacher, course_id=c.course_id)[0] == 200
+        assert http(fn, "GET", resource, c.teacher, course_id=str(uuid.uuid4()))[0] == 404
+        assert http(fn, "GET", resource, c.teacher, course_id="not-a-uuid")[0] == 404
+        assert http(fn, "GET", resource, None, course_id=c.course_id)[0] == 401
+    for token in (learner, other, c.teacher):
+        assert http(fn, "GET", s.ADMIN_OVERVIEW, token)[0] == 403
+    status, totals = http(fn, "GET", s.ADMIN_OVERVIEW, admin)
+    assert status == 200 and set(totals) == set(s.AdminOverview.model_fields)
+    status, _ = http(fn, "POST", s.OVERVIEW, c.teacher, course_id=c.course_id)
+    assert status == 405
