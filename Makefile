@@ -11,7 +11,7 @@ FUNCTIONS := $(patsubst functions/%/,%,$(wildcard functions/*/))
 export PYTHONPATH := shared:.
 PYTEST_ARGS ?=
 
-.PHONY: browser deploy-web bundle-size install run stack test test-unit test-integration lint typecheck bench eval clean-data kafka-jars help
+.PHONY: browser deploy-web bundle-size install run stack test test-unit test-integration lint typecheck bench eval clean-data kafka-jars help analytics-sql
 
 # Every target says what it does after `## ` on its rule line; `make help` prints those, one per target
 # (tests/unit/foundation/test_makefile_help.py fails when a target has none).
@@ -93,6 +93,13 @@ eval: install ## the course assistant on fixed dev sets; rewrites docs/evaluatio
 CHAOS_ARGS ?=
 chaos: install ## fault injection on a private stack (CHAOS_ARGS="--events N --uploads N")
 	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
+
+# SQL over the local event lake (docs/lake.md): syncs the lake bucket's Parquet from moto into
+# .data/lake-cache/ and runs Q with DuckDB over the views `events` (one row per event) and `event_files`.
+# make analytics-sql Q="SELECT type, count(*) FROM events GROUP BY 1"   [STAGE=local] [FORMAT=table|csv|json]
+analytics-sql: $(STAMP) ## SQL over the local event lake with DuckDB: Q="SELECT type, count(*) FROM events GROUP BY 1"
+	@test -n "$$Q" || { echo 'usage: make analytics-sql Q="SELECT type, count(*) FROM events GROUP BY 1" [STAGE=local]'; exit 2; }
+	@$(BIN)/python -m devstack.lake_sql --stage "$(or $(STAGE),$(or $(DEVSTACK_STAGE),local))" --format "$(or $(FORMAT),table)" "$$Q"
 
 bundle-size: $(STAMP) ## the ingest function's pruned bundle size (with the layer) against its 230 MB budget
 	$(MAKE) -C functions/ingest bundle-size PIP=$(abspath $(BIN))/pip
