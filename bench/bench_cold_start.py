@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.common import bench_env
 from bench.harness import Section, median
@@ -20,6 +21,9 @@ from devstack.invoker import FunctionPool, function_env
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 5
+#: sample events measured per function (its first ones by name): the API's public certificate check
+#: needs only the database, its health check also S3 (boto3) and Kafka
+EVENTS = 2
 
 
 def _bare_interpreter_ms() -> float:
@@ -48,41 +52,49 @@ def run() -> Section:
     with bench_env("benchcold") as env:
         baseline = median([_bare_interpreter_ms() for _ in range(RUNS)])
         for fid, spec in sorted(env.template.functions.items()):
-            samples = sorted((ROOT / "events" / fid).glob("*.json"))
-            if not samples:
-                continue
-            event = json.loads(samples[0].read_text())
-            totals, inits, traced, errors = [], [], [], 0
-            for _ in range(RUNS):
-                for on in (False, True):  # interleaved: drift on a shared machine hits both alike
-                    fn_env = {**function_env(spec, env.function_env()), **(tracing if on else {})}
-                    pool = FunctionPool(spec, fn_env, max_concurrency=1)
-                    t0 = time.perf_counter()
-                    result = pool.invoke(event)
-                    (traced if on else totals).append((time.perf_counter() - t0) * 1000)
-                    if not on:
-                        inits.append(result.init_ms)
-                    errors += 0 if result.ok else 1
-                    pool.close()
-            rows.append({
-                "function": fid,
-                "sample event": samples[0].name,
-                "handler import ms (median)": median(inits),
-                "cold invocation ms (median)": median(totals),
-                "x bare interpreter": median(totals) / baseline,
-                "tracing on: cold invocation ms (median)": median(traced),
-                "tracing on / off": median(traced) / median(totals),
-                "errors": errors,
-            })
+            for sample in sorted((ROOT / "events" / fid).glob("*.json"))[:EVENTS]:
+                rows.append(_measure(fid, spec, sample, env, tracing, baseline))
         subsegments = _datagrams(daemon)
     daemon.close()
     return Section(
         title="Cold start per function",
         rows=rows,
         notes=(f"A fresh worker process per run (as a new Lambda execution environment): spawn, import the "
-               f"handler, run one invocation with the function's first sample event; median of {RUNS}. "
+               f"handler, run one invocation with one of the function's sample events (its first {EVENTS} by "
+               f"name); median of {RUNS}. Issue 19 asks for every handler import <= 15x the bare interpreter and "
+               "the API's first response <= 400 ms. "
                f"Baseline: bare `python -c pass` = {baseline:.0f} ms (median) in the same run. Tracing on: "
                f"the same, as a sampled invocation (X-Ray subsegments sent by `smartcourse.xray` over UDP, no "
                f"X-Ray SDK); {subsegments} subsegments received in this run."),
         order=10,
     )
+
+
+def _measure(fid: str, spec: Any, sample: Path, env: Any, tracing: dict[str, str], baseline: float) -> dict[str, Any]:
+    event = json.loads(sample.read_text())
+    totals: list[float] = []
+    inits: list[float] = []
+    traced: list[float] = []
+    errors = 0
+    for _ in range(RUNS):
+        for on in (False, True):  # interleaved: drift on a shared machine hits both alike
+            fn_env = {**function_env(spec, env.function_env()), **(tracing if on else {})}
+            pool = FunctionPool(spec, fn_env, max_concurrency=1)
+            t0 = time.perf_counter()
+            result = pool.invoke(event)
+            (traced if on else totals).append((time.perf_counter() - t0) * 1000)
+            if not on:
+                inits.append(result.init_ms)
+            errors += 0 if result.ok else 1
+            pool.close()
+    return {
+        "function": fid,
+        "sample event": sample.name,
+        "handler import ms (median)": median(inits),
+        "handler import x bare interpreter": median(inits) / baseline,
+        "cold invocation ms (median)": median(totals),
+        "x bare interpreter": median(totals) / baseline,
+        "tracing on: cold invocation ms (median)": median(traced),
+        "tracing on / off": median(traced) / median(totals),
+        "errors": errors,
+    }

@@ -17,9 +17,11 @@ from smartcourse.settings import load_settings
 
 @container
 def relay() -> Relay:
-    """The relay, built on the first invocation from RelaySettings."""
+    """The relay, built on the first invocation from RelaySettings: two connections, so that the
+    next batch is selected while the current one is sent (smartcourse.relay.Relay)."""
     settings = load_settings(RelaySettings)
-    return Relay(settings, database_for(settings, "smartcourse-outbox-relay"))
+    return Relay(settings, database_for(settings, "smartcourse-outbox-relay"),
+                 second_database=database_for(settings, "smartcourse-outbox-relay"))
 
 
 def _max_duration(event: Any) -> float | None:

@@ -2,7 +2,10 @@
 and JWT access tokens (HS256, expiring), plus where the signing key comes from.
 
 Dependency-light on purpose (PyJWT, argon2-cffi): the assistant and certificates functions import
-it to verify tokens. argon2 is imported only by the password functions.
+it to verify tokens. argon2 is imported only by the password functions, PyJWT (which imports
+`cryptography` when it is installed: 80-150 ms of a cold start here) only when a token is made or
+checked, so routes without a token (health, public pages, sign-in forms) never load it
+(tests/unit/foundation/test_lazy_imports.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import jwt
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -89,11 +91,15 @@ def issue_token(user_id: uuid.UUID | str, role: str, secret: str, ttl_s: int, *,
               "jti": uuid.uuid4().hex}
     if session_id is not None:
         claims["sid"] = str(session_id)
+    import jwt
+
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def verify_token(token: str, secret: str) -> Principal:
     """The principal a valid, unexpired token names; `Unauthorized` otherwise."""
+    import jwt
+
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
                             options={"require": ["sub", "role", "exp", "iat", "iss"]})

@@ -12,6 +12,10 @@ One pass (`Relay.run_once`) is one database transaction:
    type, correlation id) with the idempotent producer, flush, check every future;
 5. mark the acknowledged rows published, park the unpublishable ones, back off the failed ones, commit.
 
+`Relay.run` (the invocation's loop) overlaps passes on two connections when it has them: the
+next batch is selected, and the previous one marked, while this one's messages are in flight;
+an idle relay waits on `LISTEN lms_outbox` (migration 0032) between polls.
+
 A crash between 4 and 5 rolls the transaction back: the rows are sent again on the next pass
 (consumers dedupe by event id). Migration 0030's insert trigger makes seq order = commit order
 per aggregate, so a row can never become visible behind a later row of its aggregate.
@@ -24,9 +28,14 @@ on; later rows of the SAME aggregate wait behind it (step 3) until an operator r
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -46,7 +55,8 @@ class RelaySettings(CommonSettings, KafkaSettings):
 
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_idle_sleep_ms: int = Field(default=100, ge=0, le=10_000)
-    # Stop polling when the invocation has less than this left (one pass must fit in it).
+    # No pass starts with less than this left; the pass under way stops sending and waiting for
+    # acknowledgements at half of it, so the invocation ends before its timeout whatever the load.
     relay_safety_margin_ms: int = Field(default=20_000, ge=0)
     # Upper bound of one invocation's polling loop; 0 = until the Lambda time budget is spent.
     relay_max_duration_s: float = Field(default=0, ge=0)
@@ -83,6 +93,7 @@ class OutboxRow:
     payload: str
     attempts: int
     traceparent: str | None = None
+    agg_key: int = 0  # hashtext(aggregate_type || '/' || aggregate_id): the relay lock's key
 
     @property
     def aggregate(self) -> tuple[str, str]:
@@ -125,11 +136,12 @@ def build_message(row: OutboxRow, topic_prefix: str) -> Message:
         envelope = EventEnvelope.model_validate_json(row.payload)
     except ValidationError as exc:
         raise Unpublishable(f"payload is not a valid event envelope: {exc.errors()[0]['msg']}") from None
-    if str(envelope.id) != str(row.id) or envelope.aggregate_id != row.aggregate_id \
+    event_id = str(row.id)
+    if str(envelope.id) != event_id or envelope.aggregate_id != row.aggregate_id \
             or envelope.aggregate_type != row.aggregate_type or envelope.type != row.event_type:
         raise Unpublishable("payload does not match the row's id / type / aggregate columns")
     headers = [
-        ("id", str(row.id).encode()),
+        ("id", event_id.encode()),
         ("event_type", row.event_type.encode()),
         ("aggregate_type", row.aggregate_type.encode()),
     ]
@@ -170,31 +182,45 @@ def default_producer_factory(settings: RelaySettings) -> Callable[[], Producer]:
 
 
 _SELECT = """
-SELECT seq, id, event_type, aggregate_type, aggregate_id, correlation_id, payload::text AS payload, attempts,
-       traceparent, hashtext(aggregate_type || '/' || aggregate_id) AS agg_key
+WITH waiting AS MATERIALIZED (
+    -- aggregates with a parked or backing-off row (usually none; migration 0032's outbox_waiting_idx):
+    -- their later rows wait and are not selected, so they cannot fill every batch and starve the others
+    SELECT aggregate_type, aggregate_id, min(seq) AS first_seq
+    FROM lms.outbox
+    WHERE published_at IS NULL AND (parked_at IS NOT NULL OR attempts > 0)
+      AND (parked_at IS NOT NULL OR next_attempt_at > now())
+    GROUP BY aggregate_type, aggregate_id)
+SELECT o.seq, o.id, o.event_type, o.aggregate_type, o.aggregate_id, o.correlation_id, o.payload::text AS payload,
+       o.attempts, o.traceparent, hashtext(o.aggregate_type || '/' || o.aggregate_id) AS agg_key
 FROM lms.outbox o
-WHERE published_at IS NULL AND parked_at IS NULL AND next_attempt_at <= now()
-  -- not behind a parked or backing-off row of its aggregate (those rows wait; they must not
-  -- fill every batch and starve the other aggregates)
-  AND NOT EXISTS (SELECT 1 FROM lms.outbox p
-                  WHERE p.aggregate_type = o.aggregate_type AND p.aggregate_id = o.aggregate_id
-                    AND p.published_at IS NULL AND p.seq < o.seq
-                    AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now()))
-ORDER BY seq
+WHERE o.published_at IS NULL AND o.parked_at IS NULL AND o.next_attempt_at <= now()
+  -- aggregates of this relay's other pass, whose messages are in flight
+  AND NOT (hashtext(o.aggregate_type || '/' || o.aggregate_id) = ANY(%s::int[]))
+  AND NOT EXISTS (SELECT 1 FROM waiting w
+                  WHERE w.aggregate_type = o.aggregate_type AND w.aggregate_id = o.aggregate_id
+                    AND w.first_seq < o.seq)
+ORDER BY o.seq
 LIMIT %s
 FOR UPDATE OF o SKIP LOCKED
 """
-_LOCK = "SELECT k FROM unnest(%s::int[]) AS k WHERE pg_try_advisory_xact_lock(%s, k)"
-_BLOCKERS = """
-SELECT o.aggregate_type, o.aggregate_id, min(o.seq) AS first_blocker
-FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS a(aggregate_type, aggregate_id, max_seq)
-JOIN lms.outbox o ON o.aggregate_type = a.aggregate_type AND o.aggregate_id = a.aggregate_id
-                 AND o.seq < a.max_seq AND o.published_at IS NULL
-WHERE NOT (o.seq = ANY(%s::bigint[]))
-GROUP BY 1, 2
+# One round trip: the relay lock of each aggregate in the batch (namespace 7302), then, for the
+# aggregates it holds, the first earlier unpublished row outside the batch (locked by another
+# relay, parked or backing off). The subquery runs per aggregate on outbox_unpublished_aggregate_idx.
+_CLAIM = """
+WITH a AS MATERIALIZED (
+    SELECT t, i, max_seq, pg_try_advisory_xact_lock(%s, k) AS held
+    FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::int[]) AS u(t, i, max_seq, k))
+SELECT t AS aggregate_type, i AS aggregate_id, held,
+       CASE WHEN held THEN (SELECT min(o.seq) FROM lms.outbox o
+                            WHERE o.aggregate_type = a.t AND o.aggregate_id = a.i AND o.published_at IS NULL
+                              AND o.seq < a.max_seq AND NOT (o.seq = ANY(%s::bigint[]))) END AS first_blocker
+FROM a
 """
 _MARK_PUBLISHED = "UPDATE lms.outbox SET published_at = now(), last_error = NULL WHERE seq = ANY(%s)"
-_PARK = "UPDATE lms.outbox SET parked_at = now(), park_reason = %s, last_error = %s WHERE seq = %s"
+_PARK = """
+UPDATE lms.outbox o SET parked_at = now(), park_reason = u.reason, last_error = u.reason
+FROM unnest(%s::bigint[], %s::text[]) AS u(seq, reason) WHERE o.seq = u.seq
+"""
 _BACKOFF = """
 UPDATE lms.outbox
 SET attempts = attempts + 1, last_error = %s,
@@ -209,14 +235,57 @@ FROM lms.outbox WHERE published_at IS NULL AND parked_at IS NULL
 """
 
 
+
+@dataclass
+class _Budget:
+    """The invocation's time: passes start while more than the safety margin is left; the pass under
+    way stops sending, and stops waiting for acknowledgements, at half the margin."""
+
+    remaining_ms: Callable[[], int]
+    margin_ms: int
+    limit_at: float | None = None  # monotonic end of RELAY_MAX_DURATION_S / max_duration_s
+
+    def can_start(self) -> bool:
+        if self.limit_at is not None and time.monotonic() >= self.limit_at:
+            return False
+        return self.remaining_ms() > self.margin_ms
+
+    def stop_at(self) -> float:
+        """Monotonic time by which the pass starting now must have stopped sending and waiting."""
+        return time.monotonic() + (self.remaining_ms() - self.margin_ms / 2) / 1000
+
+
+@dataclass
+class _OpenPass:
+    """A pass whose transaction is open: its rows are locked until `Relay._finish` commits."""
+
+    stack: contextlib.ExitStack
+    conn: Any
+    rows: list[OutboxRow]
+    result: PassResult
+    excluded: bool  # selected without the aggregates of the other pass in flight
+    messages: dict[int, Message | Unpublishable] = field(default_factory=dict)  # by seq, built beside the select
+
+    @property
+    def keys(self) -> list[int]:
+        return sorted({r.agg_key for r in self.rows})
+
+
 class Relay:
+    """`database` runs the passes; with `second_database` (a second connection), two passes overlap:
+    while one pass's messages are sent and acknowledged, the next pass is selected on the other
+    connection and the previous one is marked and committed (a thread for the database work)."""
+
     def __init__(self, settings: RelaySettings, database: Database,
-                 producer_factory: Callable[[], Producer] | None = None) -> None:
+                 producer_factory: Callable[[], Producer] | None = None, *,
+                 second_database: Database | None = None) -> None:
         self.settings = settings
         self.database = database
+        self.second_database = second_database
         self._factory = producer_factory or default_producer_factory(settings)
         self._producer: Producer | None = None
         self._permanent, self._kafka_error = _kafka_errors()
+        self._listening: Any = None  # the connection that LISTENs on lms_outbox
 
     # -- producer ----------------------------------------------------------------------------
     def producer(self) -> Producer:
@@ -239,46 +308,65 @@ class Relay:
             self._producer = None
 
     # -- one pass --------------------------------------------------------------------------
-    def select_batch(self, conn: psycopg.Connection[Any], result: PassResult) -> list[OutboxRow]:
-        raw = conn.execute(_SELECT, (self.settings.relay_batch_size,)).fetchall()
+    def select_batch(self, conn: psycopg.Connection[Any], result: PassResult,
+                     exclude: Sequence[int] = ()) -> list[OutboxRow]:
+        """Lock up to a batch of due rows, minus the aggregates `exclude` (hashtext keys) and those
+        another relay holds or whose earlier rows are outside the batch. Two round trips."""
+        raw = conn.execute(_SELECT, (list(exclude), self.settings.relay_batch_size)).fetchall()
         result.selected = len(raw)
         if not raw:
             return []
-        keys = sorted({r["agg_key"] for r in raw})
-        held = {r["k"] for r in conn.execute(_LOCK, (keys, RELAY_LOCK_NAMESPACE)).fetchall()}
-        mine = [r for r in raw if r["agg_key"] in held]
-        if mine:
-            max_seq: dict[tuple[str, str], int] = {}
-            for r in mine:
-                max_seq[(r["aggregate_type"], r["aggregate_id"])] = r["seq"]
-            blockers = conn.execute(_BLOCKERS, (
-                [a[0] for a in max_seq], [a[1] for a in max_seq], list(max_seq.values()),
-                [r["seq"] for r in mine],
-            )).fetchall()
-            first_blocker = {(b["aggregate_type"], b["aggregate_id"]): b["first_blocker"] for b in blockers}
-            mine = [r for r in mine
-                    if r["seq"] < first_blocker.get((r["aggregate_type"], r["aggregate_id"]), r["seq"] + 1)]
+        aggs: dict[tuple[str, str], tuple[int, int]] = {}  # aggregate -> (max seq, key)
+        for r in raw:
+            aggs[(r["aggregate_type"], r["aggregate_id"])] = (r["seq"], r["agg_key"])
+        claims = conn.execute(_CLAIM, (
+            RELAY_LOCK_NAMESPACE, [a[0] for a in aggs], [a[1] for a in aggs],
+            [v[0] for v in aggs.values()], [v[1] for v in aggs.values()], [r["seq"] for r in raw],
+        )).fetchall()
+        limit: dict[tuple[str, str], float] = {}  # rows of an aggregate below this seq may go
+        for c in claims:
+            if c["held"]:
+                first = c["first_blocker"]
+                limit[(c["aggregate_type"], c["aggregate_id"])] = float("inf") if first is None else first
+        mine = [r for r in raw if r["seq"] < limit.get((r["aggregate_type"], r["aggregate_id"]), 0)]
         result.held_back = len(raw) - len(mine)
         return [OutboxRow(r["seq"], r["id"], r["event_type"], r["aggregate_type"], r["aggregate_id"],
-                          r["correlation_id"], r["payload"], r["attempts"], r["traceparent"]) for r in mine]
+                          r["correlation_id"], r["payload"], r["attempts"], r["traceparent"], r["agg_key"])
+                for r in mine]
 
-    def publish(self, rows: list[OutboxRow], result: PassResult) -> None:
-        """Send and flush; sort every row into published / parked / failed on `result`."""
+    def publish(self, rows: list[OutboxRow], result: PassResult, *, stop_at: float | None = None,
+                messages: dict[int, Message | Unpublishable] | None = None) -> None:
+        """Send, wait for the acknowledgements (until `stop_at`, monotonic, at the latest); sort
+        every row into published / parked / failed on `result`. Rows not sent before `stop_at`
+        are held back: unmarked, they go in a later run. `messages`: `build_message`'s outcome by
+        seq, when already built."""
+        sent = self.send(rows, result, stop_at=stop_at, messages=messages)
+        self.settle(sent, result, stop_at=stop_at)
+
+    def send(self, rows: list[OutboxRow], result: PassResult, *, stop_at: float | None = None,
+             messages: dict[int, Message | Unpublishable] | None = None) -> list[tuple[OutboxRow, Any]]:
         try:
             producer = self.producer()
         except Exception as exc:  # broker unreachable at connect: every row backs off
             result.failed = [r.seq for r in rows]
             result.error = f"{type(exc).__name__}: {exc}"[:1000]
-            return
+            return []
         blocked: set[tuple[str, str]] = set()  # an earlier row of the aggregate was not sent
         failed_topics: set[str] = set()
         sent: list[tuple[OutboxRow, Any]] = []
-        for row in rows:
+        prefix = self.settings.topic_prefix
+        for n, row in enumerate(rows):
+            if stop_at is not None and n % 64 == 0 and time.monotonic() >= stop_at:
+                result.held_back += len(rows) - n  # out of time: the next run sends them
+                break
             if row.aggregate in blocked:
                 result.held_back += 1
                 continue
             try:
-                msg = build_message(row, self.settings.topic_prefix)
+                built = messages.get(row.seq) if messages else None
+                if isinstance(built, Unpublishable):
+                    raise built
+                msg = built or build_message(row, prefix)
                 if msg.topic in failed_topics:
                     result.failed.append(row.seq)
                     blocked.add(row.aggregate)
@@ -297,26 +385,28 @@ class Relay:
                 result.failed.append(row.seq)
                 result.error = f"{type(exc).__name__}: {exc}"[:1000]
                 blocked.add(row.aggregate)
-                failed_topics.add(topic_for(row.aggregate_type, self.settings.topic_prefix))
+                failed_topics.add(topic_for(row.aggregate_type, prefix))
             else:
                 sent.append((row, future))
+        return sent
+
+    def settle(self, sent: list[tuple[OutboxRow, Any]], result: PassResult, *, stop_at: float | None = None) -> None:
+        """Flush (every message the producer holds is this pass's) and check every future."""
         if sent:
+            timeout = self.settings.kafka_delivery_timeout_ms / 1000 + 1
+            if stop_at is not None:
+                timeout = max(0.05, min(timeout, stop_at - time.monotonic()))
             try:
-                producer.flush(timeout=self.settings.kafka_delivery_timeout_ms / 1000 + 1)
+                self.producer().flush(timeout=timeout)
             except self._kafka_error as exc:
                 result.error = f"{type(exc).__name__}: {exc}"[:1000]
         transient = False
+        published: list[OutboxRow] = []
         for row, future in sent:
             if future.succeeded():
                 result.published.append(row.seq)
                 result.published_types.append(row.event_type)
-                # one line per event with the writer's correlation id and trace (devstack trace, Logs
-                # Insights by correlation_id): the outbox -> Kafka hop of its timeline. Keys passed
-                # as they are, not through a correlation scope: this loop is the relay's hot path.
-                writer = parse_traceparent(row.traceparent)
-                logger.info("event published", extra={
-                    "event_id": str(row.id), "event_type": row.event_type, "correlation_id": row.correlation_id,
-                    **({"trace_id": writer[0], "linked_span_id": writer[1]} if writer else {})})
+                published.append(row)
             elif future.is_done and isinstance(future.exception, self._permanent):
                 result.parked.append((row.seq, f"{type(future.exception).__name__}: {future.exception}"[:1000]))
             else:
@@ -326,64 +416,165 @@ class Relay:
                     result.error = f"{type(future.exception).__name__}: {future.exception}"[:1000]
                 else:
                     result.error = result.error or "delivery not confirmed before the flush timeout"
+        log_published(published)
         if transient or result.error:
             self.discard_producer()
 
     def mark(self, conn: psycopg.Connection[Any], result: PassResult) -> None:
+        """One statement per outcome: published, parked, backing off."""
         if result.published:
             conn.execute(_MARK_PUBLISHED, (result.published,))
-        for seq, reason in result.parked:
-            conn.execute(_PARK, (reason, reason, seq))
+        if result.parked:
+            conn.execute(_PARK, ([seq for seq, _ in result.parked], [reason for _, reason in result.parked]))
         if result.failed:
             s = self.settings
             conn.execute(_BACKOFF, (result.error or "publish failed", s.relay_backoff_max_ms / 1000,
                                     s.relay_backoff_base_ms / 1000, result.failed))
 
     def run_once(self) -> PassResult:
+        """One pass, start to end: select, send, wait for the acknowledgements, mark, commit."""
         result = PassResult()
         with self.database.transaction() as conn:
             rows = self.select_batch(conn, result)
             if rows:
                 self.publish(rows, result)
                 self.mark(conn, result)
-        if result.parked:
-            for seq, reason in result.parked:
-                logger.error("outbox row parked", extra={"seq": seq, "reason": reason})
-        if result.failed:
-            logger.warning("publish failed, rows backed off",
-                           extra={"rows": len(result.failed), "error": result.error})
+        _log_outcome(result)
         return result
+
+    # -- overlapping passes -------------------------------------------------------------------
+    def _begin(self, database: Database, exclude: Sequence[int]) -> _OpenPass:
+        stack = contextlib.ExitStack()
+        conn = stack.enter_context(database.transaction())
+        try:
+            result = PassResult()
+            rows = self.select_batch(conn, result, exclude)
+        except BaseException:
+            stack.__exit__(*sys.exc_info())
+            raise
+        # validate and shape the messages here, off the sending thread's path
+        messages: dict[int, Message | Unpublishable] = {}
+        prefix = self.settings.topic_prefix
+        for row in rows:
+            try:
+                messages[row.seq] = build_message(row, prefix)
+            except Unpublishable as exc:
+                messages[row.seq] = exc
+        return _OpenPass(stack, conn, rows, result, bool(exclude), messages)
+
+    def _finish(self, p: _OpenPass) -> PassResult:
+        with p.stack:  # commits; rolls back if marking fails (the rows are sent again later)
+            if p.rows:
+                self.mark(p.conn, p.result)
+        return p.result
+
+    def _idle(self, timeout_s: float, sleep: Callable[[float], None]) -> None:
+        """Wait for a commit's notification (LISTEN lms_outbox, migration 0032), `timeout_s` at most."""
+        try:
+            conn = self.database.connection()
+            if self._listening is not conn:
+                conn.execute("LISTEN lms_outbox")
+                self._listening = conn
+            for _ in conn.notifies(timeout=timeout_s, stop_after=1):
+                pass
+            return
+        except Exception:  # a fake database in tests, or a broken connection: poll
+            self._listening = None
+        sleep(timeout_s)
+
+    def drain(self, remaining_ms: Callable[[], int] | None = None) -> RunStats:
+        """Passes until one finds nothing to send (benchmarks, tools): no metrics, no pruning."""
+        stats = RunStats()
+        budget = _Budget(remaining_ms or (lambda: 3_600_000), self.settings.relay_safety_margin_ms)
+        self._pump(budget, stats, time.sleep, until_idle=True, metrics=False)
+        return stats
+
+    def _pump(self, budget: _Budget, stats: RunStats, sleep: Callable[[float], None], *,
+              until_idle: bool = False, metrics: bool = True) -> None:
+        """Passes until the budget is spent (or, with `until_idle`, until a pass finds nothing).
+
+        With a second database the passes overlap: pass k+1 is selected on the other connection
+        (without pass k's aggregates) while pass k's messages are sent and acknowledged, and pass
+        k is marked and committed while pass k+1's go out. Each connection has a thread of its own
+        for its statements, in order (pass k-1's commit before pass k+1's select on the same
+        connection); Kafka is used by the calling thread only."""
+        databases = (self.database, self.second_database or self.database)
+        overlap = self.second_database is not None
+        idle_s = self.settings.relay_idle_sleep_ms / 1000
+        turn = 0
+        finishing: list[Future[PassResult]] = []
+        begun: list[tuple[int, Future[_OpenPass]]] = []  # open passes not yet handed to _finish
+
+        def collect(wait: bool) -> None:
+            for f in [f for f in finishing if wait or f.done()]:
+                finishing.remove(f)
+                _account(stats, f.result(), metrics)
+
+        switch = sys.getswitchinterval()
+        # The database threads wait for the GIL after each round trip while this thread sends:
+        # a shorter switch interval (default 5 ms) hands it over sooner.
+        sys.setswitchinterval(min(switch, 0.001))
+        executors = [ThreadPoolExecutor(1, thread_name_prefix=f"relay-db{i}") for i in range(2 if overlap else 1)]
+        try:
+            if not budget.can_start():
+                return
+            stop_at = budget.stop_at()
+            begun.append((turn, executors[turn].submit(self._begin, databases[turn], ())))
+            while begun:
+                cur_turn, cur_future = begun[0]
+                cur = cur_future.result()
+                stats.passes += 1
+                if cur.rows:
+                    if overlap and budget.can_start():  # select the next batch while this one goes out
+                        turn ^= 1
+                        next_stop = budget.stop_at()
+                        begun.append((turn, executors[turn].submit(self._begin, databases[turn], cur.keys)))
+                    self.publish(cur.rows, cur.result, stop_at=stop_at, messages=cur.messages)
+                finishing.append(executors[cur_turn].submit(self._finish, cur))
+                begun.pop(0)
+                collect(wait=False)
+                if begun:
+                    stop_at = next_stop
+                    continue
+                collect(wait=True)
+                if not budget.can_start():
+                    break
+                if not cur.rows and not cur.excluded:  # nothing to do: wait for a commit
+                    if until_idle:
+                        break
+                    executors[0].submit(self._idle, idle_s, sleep).result()
+                    if not budget.can_start():
+                        break
+                stop_at = budget.stop_at()
+                begun.append((turn, executors[turn].submit(self._begin, databases[turn], ())))
+        finally:
+            for i, opened in begun:  # an error left passes open: roll them back (their rows go again later)
+                with contextlib.suppress(Exception):
+                    executors[i].submit(self._rollback, opened.result()).result()
+            for finished in finishing:
+                finished.exception()  # wait for them; an error surfaces through collect
+            for executor in executors:
+                executor.shutdown()
+            sys.setswitchinterval(switch)
+            collect(wait=True)
+
+    @staticmethod
+    def _rollback(p: _OpenPass) -> None:
+        p.stack.__exit__(RuntimeError, RuntimeError("relay pass abandoned"), None)
 
     # -- the invocation's loop ---------------------------------------------------------------
     def run(self, remaining_ms: Callable[[], int], *, max_duration_s: float | None = None,
             sleep: Callable[[float], None] = time.sleep) -> RunStats:
-        """Pass after pass until the time budget is nearly spent (or relay_max_duration_s)."""
+        """Passes until the time budget is nearly spent (or relay_max_duration_s): none starts with
+        less than RELAY_SAFETY_MARGIN_MS left, and the last one stops sending and waiting at half of it."""
         s = self.settings
         stats = RunStats()
-        started = time.monotonic()
         limit = max_duration_s or s.relay_max_duration_s
-
-        def time_left() -> bool:
-            if limit and time.monotonic() - started >= limit:
-                return False
-            return remaining_ms() > s.relay_safety_margin_ms
-
+        budget = _Budget(remaining_ms, s.relay_safety_margin_ms, time.monotonic() + limit if limit else None)
         self.record_lag()
-        while True:
-            result = self.run_once()
-            stats.passes += 1
-            stats.published += len(result.published)
-            stats.events.update(result.published_types)
-            stats.parked += len(result.parked)
-            stats.failed += len(result.failed)
-            if result.published:
-                stats.batch_sizes.append(len(result.published))
-                measure("RelayBatchSize", len(result.published))
-            if not time_left():
-                break
-            if not result.published:
-                sleep(s.relay_idle_sleep_ms / 1000)
-        stats.pruned = self.prune()
+        self._pump(budget, stats, sleep)
+        if remaining_ms() > s.relay_safety_margin_ms / 2:
+            stats.pruned = self.prune()
         self.record_lag()
         measure("RelayPublished", stats.published)
         measure("RelayParked", stats.parked)
@@ -418,3 +609,65 @@ class Relay:
         with self.database.transaction() as conn:
             cur = conn.execute(sql, (s.outbox_retention_hours * 3600, s.outbox_prune_batch))
             return max(cur.rowcount, 0)
+
+
+def _account(stats: RunStats, result: PassResult, metrics: bool) -> None:
+    """Count a committed pass."""
+    stats.published += len(result.published)
+    stats.events.update(result.published_types)
+    stats.parked += len(result.parked)
+    stats.failed += len(result.failed)
+    if result.published:
+        stats.batch_sizes.append(len(result.published))
+        if metrics:
+            measure("RelayBatchSize", len(result.published))
+    _log_outcome(result)
+
+
+def _log_outcome(result: PassResult) -> None:
+    for seq, reason in result.parked:
+        logger.error("outbox row parked", extra={"seq": seq, "reason": reason})
+    if result.failed:
+        logger.warning("publish failed, rows backed off", extra={"rows": len(result.failed), "error": result.error})
+
+
+def _published_keys(row: OutboxRow) -> dict[str, Any]:
+    keys: dict[str, Any] = {"event_id": str(row.id), "event_type": row.event_type}
+    if row.correlation_id:
+        keys["correlation_id"] = row.correlation_id
+    writer = parse_traceparent(row.traceparent)
+    if writer:
+        keys["trace_id"], keys["linked_span_id"] = writer[0], writer[1]
+    return keys
+
+
+def log_published(rows: list[OutboxRow]) -> None:
+    """One `event published` line per row, in the row's correlation id and trace (devstack trace,
+    Logs Insights by correlation_id): the outbox -> Kafka hop of its timeline.
+
+    The relay's hot path: Powertools formats the first line of the batch (about 40 us a line), and
+    the others are that line's keys with the row's own, serialized by the same formatter and written
+    in one call (a few us a line)."""
+    if not rows or logger.log_level > logging.INFO:
+        return
+    handler, formatter = logger.registered_handler, logger.registered_formatter
+    stream = getattr(handler, "stream", None)
+    serialize = getattr(formatter, "serialize", None)
+    if stream is None or serialize is None or handler.level > logging.INFO or len(rows) == 1:
+        for row in rows:
+            logger.info("event published", extra=_published_keys(row), stacklevel=2)
+        return
+    caller = sys._getframe(1)
+    record = logging.LogRecord(logger.name, logging.INFO, caller.f_code.co_filename, caller.f_lineno,
+                               "event published", None, None, func=caller.f_code.co_name)
+    first = _published_keys(rows[0])
+    record.__dict__.update(first)
+    line = formatter.format(record)
+    base = {k: v for k, v in json.loads(line).items() if k not in first}
+    lines = [line] + [serialize({**base, **_published_keys(row)}) for row in rows[1:]]
+    handler.acquire()
+    try:
+        stream.write("\n".join(lines) + "\n")
+        handler.flush()
+    finally:
+        handler.release()

@@ -102,6 +102,75 @@ def test_ten_thousand_events_reach_the_consumer_and_act_exactly_once(backbone_db
     assert {r["times"] for r in effects(backbone_db).values()} == {1}
 
 
+def test_a_run_stops_with_its_margin_before_the_timeout_and_the_next_run_sends_the_rest_once(
+        backbone_db: str, topic_prefix: str, kafka_bootstrap: str) -> None:
+    # Given a relay as OutboxRelayFunction builds it (two connections), its producer connected
+    settings = relay_settings(backbone_db, topic_prefix, kafka_bootstrap, relay_safety_margin_ms=1_200,
+                              relay_batch_size=200)
+    relay = Relay(settings, Database(backbone_db), second_database=Database(backbone_db))
+    relay.run_once()
+    # And 6,000 committed events
+    events = write_events(backbone_db, 6_000, aggregates=300)
+    # When it runs in an invocation 1.5 s from its timeout (a fake Lambda clock), margin 1.2 s
+    timeout_at = time.monotonic() + 1.5
+
+    def remaining_ms() -> int:
+        return int((timeout_at - time.monotonic()) * 1000)
+
+    try:
+        stats = relay.run(remaining_ms)
+        left_ms = remaining_ms()
+    finally:
+        relay.close()
+    # Then it returned before the timeout, having published part of the outbox and left the rest
+    print(f"published {stats.published} in {stats.passes} passes, returned {left_ms} ms before the timeout")
+    assert left_ms > 0
+    assert 0 < stats.published < 6_000
+    assert outbox_counts(backbone_db) == {"published": stats.published, "pending": 6_000 - stats.published,
+                                          "parked": 0}
+    # And the next run sends the rest
+    relay = Relay(relay_settings(backbone_db, topic_prefix, kafka_bootstrap), Database(backbone_db),
+                  second_database=Database(backbone_db))
+    try:
+        assert relay.run(until_drained(backbone_db), max_duration_s=120).published == 6_000 - stats.published
+    finally:
+        relay.close()
+    # Then nothing is lost, and every effect happens once
+    recs = read_topic(kafka_bootstrap, [topic(topic_prefix)], expected=6_000, timeout=120)
+    assert {json.loads(r.value)["id"] for r in recs} == {str(e.id) for e in events}
+    feed(effects_consumer(backbone_db), recs)
+    seen = effects(backbone_db)
+    assert set(seen) == {str(e.id) for e in events}
+    assert {r["times"] for r in seen.values()} == {1}
+
+
+def test_a_pass_wakes_on_a_commit_without_waiting_for_its_poll(backbone_db: str, topic_prefix: str,
+                                                              kafka_bootstrap: str) -> None:
+    # Given a relay that polls only every 5 s (LISTEN lms_outbox, migration 0032, wakes it)
+    relay = Relay(relay_settings(backbone_db, topic_prefix, kafka_bootstrap, relay_idle_sleep_ms=5_000),
+                  Database(backbone_db), second_database=Database(backbone_db))
+    relay.run_once()  # connected
+    done = threading.Event()
+    stats: list[Any] = []
+    worker = threading.Thread(target=lambda: stats.append(relay.run(lambda: 0 if done.is_set() else 60_000)))
+    try:
+        worker.start()
+        time.sleep(1.0)  # the relay is idle, listening
+        # When an event commits
+        write_events(backbone_db, 1, aggregates=1)
+        started = time.monotonic()
+        while outbox_counts(backbone_db)["pending"] and time.monotonic() - started < 4:
+            time.sleep(0.02)
+        waited = time.monotonic() - started
+    finally:
+        done.set()
+        worker.join(30)
+        relay.close()
+    # Then it is published before the next poll was due
+    assert outbox_counts(backbone_db)["pending"] == 0, f"not published after {waited:.1f} s"
+    assert stats and stats[0].published == 1
+
+
 KILL_AFTER_PUBLISH = """
 import os, signal, sys
 from smartcourse.db import Database
@@ -146,22 +215,29 @@ def test_relay_killed_between_publish_and_mark_duplicates_reach_the_consumer_but
     assert {r["times"] for r in seen.values()} == {1}
 
 
+@pytest.mark.parametrize("overlapping", [False, True], ids=["one-pass-at-a-time", "overlapping-passes"])
 def test_two_relays_in_parallel_keep_per_aggregate_order(backbone_db: str, topic_prefix: str,
-                                                        kafka_bootstrap: str) -> None:
+                                                        kafka_bootstrap: str, overlapping: bool) -> None:
     # Given 3,000 events of 100 aggregates in random order (consecutive batches share aggregates)
     events = write_events(backbone_db, 3_000, aggregates=100, shuffle=True)
     expected = Counter(e.aggregate_id for e in events)
+    # (overlapping: each relay as OutboxRelayFunction builds it, two connections, two passes at once)
     relays = [Relay(relay_settings(backbone_db, topic_prefix, kafka_bootstrap, relay_batch_size=40),
-                    Database(backbone_db)) for _ in range(2)]
+                    Database(backbone_db), second_database=Database(backbone_db) if overlapping else None)
+              for _ in range(2)]
     published = [0, 0]
     barrier = threading.Barrier(2)
 
     def work(i: int) -> None:
         barrier.wait()
         for _ in range(2000):
-            r = relays[i].run_once()
-            published[i] += len(r.published)
-            if r.selected == 0 and outbox_counts(backbone_db)["pending"] == 0:
+            if overlapping:
+                n = relays[i].drain().published
+            else:
+                r = relays[i].run_once()
+                n = len(r.published)
+            published[i] += n
+            if n == 0 and outbox_counts(backbone_db)["pending"] == 0:
                 return
 
     # When two relays drain the outbox at the same time

@@ -159,3 +159,46 @@ def test_msk_iam_producer_is_accepted_by_kafka_python() -> None:
 def test_sasl_ssl_without_a_mechanism_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError):
         client_config(KafkaSettings(kafka_security_protocol="SASL_SSL"))
+
+
+def test_a_pass_out_of_time_sends_nothing_more_and_leaves_its_rows_unmarked() -> None:
+    import time
+
+    p = FakeProducer()
+    result = PassResult()
+    relay(p).publish([row(1, "a"), row(2, "b")], result, stop_at=time.monotonic() - 1)
+    assert p.sent == []
+    assert result.held_back == 2 and result.published == [] and result.failed == [] and result.parked == []
+
+
+def test_event_published_lines_are_the_lines_powertools_writes() -> None:
+    """The relay formats one line a batch through Powertools and derives the others from it."""
+    import dataclasses
+    import io
+    import json
+
+    from smartcourse.observability import logger
+    from smartcourse.relay import _published_keys, log_published
+
+    traced = dataclasses.replace(row(2, "b"), traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    rows = [row(1, "a"), traced, dataclasses.replace(row(3, "c"), correlation_id=None)]
+    handler = logger.registered_handler
+    saved = handler.stream  # type: ignore[attr-defined]
+    fast, slow = io.StringIO(), io.StringIO()
+    try:
+        handler.stream = fast  # type: ignore[attr-defined]
+        log_published(rows)
+        handler.stream = slow  # type: ignore[attr-defined]
+        for r in rows:
+            logger.info("event published", extra=_published_keys(r))
+    finally:
+        handler.stream = saved  # type: ignore[attr-defined]
+
+    def lines(out: io.StringIO) -> list[dict[str, Any]]:
+        return [{k: v for k, v in json.loads(line).items() if k not in ("timestamp", "location")}
+                for line in out.getvalue().splitlines()]
+
+    assert lines(fast) == lines(slow)
+    assert [line.get("correlation_id") for line in lines(fast)] == ["c-1", "c-1", None]
+    assert lines(fast)[1]["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert lines(fast)[1]["linked_span_id"] == "00f067aa0ba902b7"

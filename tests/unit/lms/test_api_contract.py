@@ -90,14 +90,16 @@ def test_openapi_refs_all_resolve_and_bodies_forbid_unknown_fields() -> None:
 
 def test_the_api_function_does_not_import_the_ai_or_kafka_stack() -> None:
     """Import the handler in a fresh process, serve requests (an open one and a token check), then
-    look at what got imported."""
+    look at what got imported: neither needs S3 (boto3) nor password hashing (argon2) either
+    (what each function loads late: tests/unit/foundation/test_lazy_imports.py)."""
     code = (
         "import sys; sys.path[:0] = ['functions/api', 'shared'];"
         "import app; from chalice.test import Client;"
         "c = Client(app.app); assert c.http.get('/openapi.json').status_code == 200;"
         "assert c.http.get('/me', headers={'authorization': 'Bearer x'}).status_code == 401;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('kafka', 'onnxruntime', 'numpy', 'langchain', 'langchain_core', 'langchain_groq', 'tokenizers', 'torch'));"
+        "('kafka', 'onnxruntime', 'numpy', 'langchain', 'langchain_core', 'langchain_groq', 'tokenizers', 'torch',"
+        " 'boto3', 'argon2'));"
         "print('BAD=' + ','.join(bad))"
     )
     env = {"PATH": "/usr/bin:/bin", "ASSETS_BUCKET": "b", "CERTIFICATES_BUCKET": "c",

@@ -1,0 +1,97 @@
+"""A cold start pays only for what the handler needs at once (issue 19).
+
+Each function's handler is imported in a fresh process, as a new Lambda execution environment
+does. The modules listed for it below are loaded later, by the code that uses them: each is
+heavy (tens to hundreds of ms, or a model) and most invocations never need it. The test fails
+when an import at module level pulls one of them into the cold start.
+
+The lists are the written record of what each function loads late. A new function adds its own
+list. Related checks: `tests/unit/lms/test_api_contract.py` (what the API loads while serving
+requests that do not need it), `tests/unit/ai/test_embeddings.py` (no model at import, none to
+count tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devstack import template as tpl
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# Modules a function loads where it first needs them, never at import. A name covers its submodules.
+KAFKA = {"kafka": "Kafka client: the relay's producer, the dead-letter sink (first send)"}
+BOTO3 = {"boto3": "AWS SDK: an S3 / SES / SNS client (first use)",
+         "botocore.client": "AWS SDK clients (Powertools imports only the botocore package)"}
+AI = {
+    "onnxruntime": "the embedding model (first embedding)",
+    "tokenizers": "the embedding tokenizer (first embedding or token count)",
+    "groq": "the language model client (first generated answer)",
+    "langchain_groq": "the language model client (first generated answer)",
+    "langchain_text_splitters": "chunking (first document ingested)",
+}
+PARSERS = {
+    "pypdf": "PDF text (first PDF ingested)",
+    "docx": "Word documents (first .docx ingested)",
+    "pptx": "PowerPoint (first .pptx ingested)",
+    "bs4": "HTML (first HTML page ingested)",
+    "lxml": "XML / HTML parsing (first document that needs it)",
+    "webvtt": "subtitles (first .vtt ingested)",
+}
+PDF_RENDERING = {
+    "fpdf": "certificate PDF rendering (first certificate rendered)",
+    "uharfbuzz": "text shaping for certificate names (first certificate rendered)",
+    "segno": "the certificate's QR code (first certificate rendered)",
+}
+PASSWORDS = {"argon2": "password hashing (sign-up, sign-in, password change)"}
+TOKENS = {"jwt": "JWT access tokens and cryptography (first request with a token)"}
+
+LAZY: dict[str, dict[str, str]] = {
+    "ApiFunction": {**BOTO3, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
+                    "numpy": "not used by the API"},
+    "AssistantFunction": {**BOTO3, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
+    "IngestFunction": {**BOTO3, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING,
+                       "numpy": "vectors (first embedding)"},
+    "CertificatesFunction": {**BOTO3, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
+    "NotificationsFunction": {**BOTO3, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
+    "OutboxRelayFunction": {**BOTO3, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
+                            "numpy": "not used by the relay"},
+    "AnalyticsFunction": {**BOTO3, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
+    "LakeArchiveFunction": {**BOTO3, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
+                            "duckdb": "Parquet writing and merging (first batch archived)"},
+}
+
+IMPORT = """
+import json, sys
+code_uri, module, names, layers = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4:]
+sys.path[:0] = [code_uri, *layers]
+__import__(module)
+print(json.dumps(sorted(m for m in sys.modules for n in names if m == n or m.startswith(n + "."))))
+"""
+
+
+def _functions() -> dict[str, tpl.FunctionSpec]:
+    return dict(tpl.load().functions)
+
+
+def test_every_function_has_its_list_of_late_modules() -> None:
+    assert set(_functions()) == set(LAZY), "add the new function's late-loaded modules to LAZY"
+
+
+@pytest.mark.parametrize("function", sorted(LAZY))
+def test_the_handler_import_loads_none_of_the_modules_it_needs_later(function: str) -> None:
+    spec = _functions()[function]
+    module = spec.handler.rsplit(".", 1)[0]
+    env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT, str(spec.code_uri), module, json.dumps(sorted(LAZY[function])),
+         *[str(p) for p in spec.layers]],
+        cwd=spec.code_uri, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded == [], f"{function}'s handler import loads {loaded}: import them where they are first used"
