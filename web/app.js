@@ -4,6 +4,7 @@ import { api, ApiError, ensureFreshSession, loadConfig, onUnauthorized, session,
 import { clear, h } from "./dom.js";
 import { announce, clearAnnouncement, errorPanel } from "./ui.js";
 import { accountView } from "./views/account.js";
+import { adminAnalyticsView, courseAnalyticsView } from "./views/analytics.js";
 import { forgotPasswordView, registerView, signInView } from "./views/auth.js";
 import { catalogueView } from "./views/catalogue.js";
 import { certificatesView } from "./views/certificates.js";
@@ -30,6 +31,9 @@ const ROUTES = [
   [/^\/verify\/([^/]+)$/, verifyView, { public: true }],
   [/^\/teach$/, teachHomeView, { teach: true }],
   [/^\/teach\/courses\/([^/]+)$/, teachCourseView, { teach: true }],
+  // Not teach-gated: the API decides (its instructor and admins), anyone else sees "Not allowed".
+  [/^\/teach\/courses\/([^/]+)\/analytics$/, courseAnalyticsView, {}],
+  [/^\/admin\/analytics$/, adminAnalyticsView, {}],
 ];
 
 let generation = 0;

@@ -31,6 +31,9 @@ class Context:
     database: Database
     pseudonym_key: bytes
     page_size: int
+    xapi_base: str = "https://smartcourse.example/xapi"
+    xapi_home_page: str = "https://smartcourse.example"
+    xapi_page_size: int = 100
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,17 @@ def _at_risk(c: Context, who: Principal, req: Request) -> tuple[int, Any]:
     return 200, service.at_risk(c.database, _live(c, who), req.uuid_param("course_id"))
 
 
+def _xapi(c: Context, who: Principal, req: Request) -> tuple[int, Any]:
+    query = s.XapiQuery.model_validate(req.query)
+    return 200, service.xapi_statements(c.database, _live(c, who), req.uuid_param("course_id"), query,
+                                        base=c.xapi_base, home_page=c.xapi_home_page,
+                                        default_limit=c.xapi_page_size)
+
+
+def _content_gaps(c: Context, who: Principal, req: Request) -> tuple[int, Any]:
+    return 200, service.content_gaps(c.database, _live(c, who), req.uuid_param("course_id"))
+
+
 def _admin(c: Context, who: Principal, req: Request) -> tuple[int, Any]:
     return 200, service.admin_overview(c.database, _live(c, who))
 
@@ -95,7 +109,9 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", s.LESSONS): _lessons,
     ("GET", s.LEARNERS): _learners,
     ("GET", s.AT_RISK): _at_risk,
+    ("GET", s.CONTENT_GAPS): _content_gaps,
     ("GET", s.ADMIN_OVERVIEW): _admin,
+    ("GET", s.XAPI): _xapi,
     ("POST", s.HEARTBEAT): _heartbeat,
 }
 

@@ -1,6 +1,6 @@
 """AnalyticsFunction: learning analytics (issue 18, docs/analytics.md). Three kinds of event:
 
-- MSK (the enrollment, course and user topics): domain events -> incremental rollups in
+- MSK (the enrollment, course, user and certificate topics): domain events -> incremental rollups in
   analytics.*, through the consumer framework (each record in one transaction with its
   analytics.processed_events row; failures counted in analytics.consumer_failures, parked on
   `<prefix>.dlq` after MAX_ATTEMPTS). Event types it does not handle are acknowledged.
@@ -55,7 +55,8 @@ def deps() -> Deps:
     consumer = Consumer(s.consumer_name, lambda: database, dict(handlers(key)), schema="analytics",
                         max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
                         transient_wait_s=s.transient_wait_s)
-    return Deps(s, Context(database, key, s.learners_page_size), resolve_jwt_secret(s), consumer)
+    return Deps(s, Context(database, key, s.learners_page_size, s.xapi_activity_base, s.xapi_home_page,
+                           s.xapi_page_size), resolve_jwt_secret(s), consumer)
 
 
 def _http(event: dict[str, Any]) -> dict[str, Any]:

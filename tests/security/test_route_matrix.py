@@ -410,7 +410,11 @@ CASES: list[tuple[str, str, Factory, tuple[int, ...]]] = [
      lambda w: (f"/courses/{w.course_id}/analytics/learners?sort=percent", None), EDIT),
     ("GET", "/courses/{course_id}/analytics/at-risk",
      lambda w: (f"/courses/{w.course_id}/analytics/at-risk", None), EDIT),
+    ("GET", "/courses/{course_id}/analytics/content-gaps",
+     lambda w: (f"/courses/{w.course_id}/analytics/content-gaps", None), EDIT),
     ("GET", "/admin/analytics/overview", lambda w: ("/admin/analytics/overview", None), ADMIN_ONLY),
+    ("GET", "/courses/{course_id}/analytics/xapi",
+     lambda w: (f"/courses/{w.course_id}/analytics/xapi?limit=5", None), EDIT),
     ("POST", "/courses/{course_id}/lessons/{lesson_id}/heartbeat",
      lambda w: (f"/courses/{w.course_id}/lessons/{w.lesson_id}/heartbeat", None),
      (401, 200, 403, 403, 403, 403)),  # only an enrolled learner spends time on a lesson

@@ -26,8 +26,11 @@ export async function teachHomeView(ctx) {
         ? h("ul", { class: "plain-list" }, page.items.map((c) => h("li", { class: "card" },
           h("a", { href: `#/teach/courses/${c.id}` }, c.title), " ",
           h("span", { class: `badge ${c.status}` }, c.status === "published"
-            ? `published (version ${c.published_version})` : c.status))))
+            ? `published (version ${c.published_version})` : c.status), " ",
+          h("a", { href: `#/teach/courses/${c.id}/analytics`, class: "small" }, "Analytics",
+            h("span", { class: "visually-hidden" }, ` of ${c.title}`)))))
         : h("p", { class: "muted" }, "You have no courses yet.")),
+    ctx.user.role === "admin" ? h("p", {}, h("a", { href: "#/admin/analytics" }, "Platform analytics (all courses)")) : null,
     h("section", { class: "card", "aria-labelledby": "new-course" },
       h("h2", { id: "new-course" }, "Create a course"), form),
   );
@@ -268,7 +271,8 @@ export async function teachCourseView(ctx, courseId) {
   ctx.render(
     h("p", { class: "breadcrumb" }, h("a", { href: "#/teach" }, "Teach")),
     h("h1", {}, course.title),
-    statusLine, h("p", {}, learnerLink),
+    statusLine, h("p", { class: "course-links" }, learnerLink, " ",
+      h("a", { href: `#/teach/courses/${course.id}/analytics` }, "Analytics")),
     h("section", { class: "card", "aria-labelledby": "materials-heading" },
       h("h2", { id: "materials-heading" }, "Materials"),
       h("p", { class: "muted" }, "Uploaded files are processed for the course assistant; lessons of kind document or video present them."),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from smartcourse.ai.ingestion import DocumentPipeline, IngestionService, IngestSettings
+from smartcourse.ai.ingestion import AfterLive, DocumentPipeline, IngestionService, IngestSettings
 from smartcourse.ai.reconcile import PostgresSweepStore, ServiceIngestor, Sweeper, SweepLimits
 from smartcourse.container import database_for
 from smartcourse.db import register_pgvector
@@ -41,7 +41,17 @@ def build_service(settings: IngestSettings, *, embedder: Embedder | None = None,
     pipeline = DocumentPipeline(embedder, max_tokens=settings.chunk_max_tokens,
                                 overlap_tokens=settings.chunk_overlap_tokens,
                                 limits=ExtractionLimits(max_bytes=settings.max_asset_bytes))
-    return IngestionService(database, objects, pipeline, max_bytes=settings.max_asset_bytes)
+    return IngestionService(database, objects, pipeline, max_bytes=settings.max_asset_bytes,
+                            after_live=gap_rechecker(settings, embedder))
+
+
+def gap_rechecker(settings: IngestSettings, embedder: Embedder) -> AfterLive:
+    """Content gaps re-asked on a version that goes live (the assistant's retrieval and evidence
+    test; the embedder is never called: the questions' embeddings are stored)."""
+    from smartcourse.assistant.bootstrap import build_retriever
+    from smartcourse.assistant.gap_recheck import GapRechecker
+
+    return GapRechecker(build_retriever(settings, embedder), settings)
 
 
 def new_database(settings: CommonSettings, application_name: str) -> Database:

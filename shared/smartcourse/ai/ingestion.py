@@ -43,6 +43,7 @@ from smartcourse.ai.assets import (
     parse_asset_key,
 )
 from smartcourse.ai.objects import ObjectMissing, ObjectStore
+from smartcourse.assistant.settings import RetrievalSettings
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.observability import logger
@@ -55,8 +56,10 @@ if TYPE_CHECKING:
 _MIB = 1024 * 1024
 
 
-class IngestSettings(CommonSettings):
-    """IngestFunction's settings (and the reindex CLI's), read on first use."""
+class IngestSettings(CommonSettings, RetrievalSettings):
+    """IngestFunction's settings (and the reindex CLI's), read on first use. The retrieval and
+    evidence settings (`RetrievalSettings`, the assistant's) judge content gaps re-asked when a
+    version goes live (`smartcourse.assistant.gap_recheck`)."""
 
     assets_bucket: str = Field(min_length=3)
     topic_prefix: str = Field(default="smartcourse", pattern=r"^[A-Za-z0-9._-]{1,60}$")
@@ -80,6 +83,10 @@ class IngestSettings(CommonSettings):
     sweep_max_attempts: int = Field(default=3, ge=0, le=20)
     #: Items handled per run and per kind (assets, stuck documents, courses), oldest first.
     sweep_batch: int = Field(default=20, ge=1, le=1000)
+
+
+#: Work done in the live switch's transaction after it (conn, course_id, version).
+AfterLive = Callable[[psycopg.Connection[Any], uuid.UUID, int], Any]
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -179,13 +186,15 @@ class RemovalOutcome:
 
 class IngestionService:
     def __init__(self, database: Database, objects: ObjectStore, pipeline: DocumentPipeline, *,
-                 max_bytes: int) -> None:
+                 max_bytes: int, after_live: AfterLive | None = None) -> None:
         #: Ingestion's own connection: document statuses commit as they change, even while an
         #: event consumer's transaction (another connection) is open around `publish`.
         self.database = database
         self.objects = objects
         self.pipeline = pipeline
         self.max_bytes = max_bytes
+        #: Called in the switch's transaction once a version is live (the content-gap re-check).
+        self.after_live = after_live
 
     @property
     def model_name(self) -> str:
@@ -377,6 +386,8 @@ class IngestionService:
                             assets=[a.model_dump(mode="json") for a in assets], published_at=published_at,
                             chunk_sets=sets)
         outcome.switched = True
+        if self.after_live is not None:
+            self.after_live(conn, course_id, version)
         logger.info("course version live", extra={"course_id": str(course_id), "version": version,
                                                   "live_assets": len(sets), "assets": len(assets)})
         return outcome

@@ -139,6 +139,64 @@ def insert_minute(conn: Conn, learner: uuid.UUID, minute: datetime, course_id: u
         "ON CONFLICT DO NOTHING RETURNING 1", (learner, minute, course_id, lesson_id)).fetchone() is not None
 
 
+# --- certificates and xAPI statements --------------------------------------------------------------
+
+def add_statement(conn: Conn, statement_id: uuid.UUID, event_id: uuid.UUID, course_id: uuid.UUID,
+                  learner: uuid.UUID, verb: str, at: datetime, *, lesson_id: uuid.UUID | None = None,
+                  percent: int | None = None, voids: uuid.UUID | None = None) -> None:
+    conn.execute(
+        "INSERT INTO analytics.statements (statement_id, event_id, course_id, learner, verb, lesson_id, percent, "
+        "voids, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (statement_id, event_id, course_id, learner, verb, lesson_id, percent, voids, at))
+
+
+def learner_percent(conn: Conn, course_id: uuid.UUID, learner: uuid.UUID) -> int | None:
+    row = conn.execute("SELECT percent FROM analytics.learners WHERE course_id = %s AND learner = %s",
+                       (course_id, learner)).fetchone()
+    return None if row is None else int(row["percent"])
+
+
+def certificate_issued(conn: Conn, certificate_id: uuid.UUID, course_id: uuid.UUID, learner: uuid.UUID,
+                       issued_at: datetime, event_id: uuid.UUID) -> bool:
+    """True when the certificate was not known yet."""
+    return conn.execute(
+        "INSERT INTO analytics.certificates (certificate_id, course_id, learner, issued_at, issued_event_id) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+        (certificate_id, course_id, learner, issued_at, event_id)).fetchone() is not None
+
+
+def certificate_revoked(conn: Conn, certificate_id: uuid.UUID, revoked_at: datetime) -> uuid.UUID | None:
+    """Mark the certificate revoked (once); its issuing event's id, or None when unknown or already revoked."""
+    row = conn.execute(
+        "UPDATE analytics.certificates SET revoked_at = %s WHERE certificate_id = %s AND revoked_at IS NULL "
+        "RETURNING issued_event_id", (revoked_at, certificate_id)).fetchone()
+    return None if row is None else row["issued_event_id"]
+
+
+def statements_page(conn: Conn, course_id: uuid.UUID, since: datetime | None, until: datetime | None,
+                    after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[dict[str, Any]]:
+    """The course's statements in (at, statement_id) order, since <= at < until, after the cursor."""
+    where = [sql.SQL("s.course_id = %(c)s")]
+    params: dict[str, Any] = {"c": course_id, "limit": limit}
+    if since is not None:
+        where.append(sql.SQL("s.at >= %(since)s"))
+        params["since"] = since
+    if until is not None:
+        where.append(sql.SQL("s.at < %(until)s"))
+        params["until"] = until
+    if after is not None:
+        where.append(sql.SQL("(s.at, s.statement_id) > (%(at)s, %(id)s)"))
+        params.update(at=after[0], id=after[1])
+    query = sql.SQL(
+        "SELECT s.statement_id, s.course_id, s.learner, s.verb, s.at, s.lesson_id, s.percent, s.voids, "
+        "  c.title AS course_title, "
+        "  (SELECT v.title FROM analytics.version_lessons v WHERE v.course_id = s.course_id "
+        "     AND v.lesson_id = s.lesson_id ORDER BY v.version DESC LIMIT 1) AS lesson_title "
+        "FROM analytics.statements s LEFT JOIN analytics.courses c ON c.course_id = s.course_id "
+        "WHERE {where} ORDER BY s.at, s.statement_id LIMIT %(limit)s").format(where=sql.SQL(" AND ").join(where))
+    return [dict(r) for r in conn.execute(query, params).fetchall()]
+
+
 # --- erasure ----------------------------------------------------------------------------------------
 
 def erase(conn: Conn, learner: uuid.UUID, anonymous: uuid.UUID) -> int:
@@ -149,6 +207,8 @@ def erase(conn: Conn, learner: uuid.UUID, anonymous: uuid.UUID) -> int:
                            (anonymous, learner)).rowcount
     conn.execute("UPDATE analytics.lesson_learners SET learner = %s WHERE learner = %s", (anonymous, learner))
     conn.execute("UPDATE analytics.activity_minutes SET learner = %s WHERE learner = %s", (anonymous, learner))
+    conn.execute("UPDATE analytics.certificates SET learner = %s WHERE learner = %s", (anonymous, learner))
+    conn.execute("UPDATE analytics.statements SET learner = %s WHERE learner = %s", (anonymous, learner))
     conn.execute("INSERT INTO analytics.erased_learners (learner) VALUES (%s) ON CONFLICT DO NOTHING", (learner,))
     return changed
 
@@ -201,6 +261,16 @@ def lesson_funnel(conn: Conn, course_id: uuid.UUID) -> list[dict[str, Any]]:
         "JOIN analytics.version_lessons v ON v.course_id = c.course_id AND v.version = c.latest_version "
         "LEFT JOIN analytics.lesson_stats s ON s.course_id = v.course_id AND s.lesson_id = v.lesson_id "
         "WHERE c.course_id = %s ORDER BY v.ordinal", (course_id,)).fetchall()]
+
+
+def lesson_titles(conn: Conn, course_id: uuid.UUID, lesson_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each lesson's title in the latest published version that has it (content gaps' lessons)."""
+    if not lesson_ids:
+        return {}
+    rows = conn.execute("SELECT DISTINCT ON (lesson_id) lesson_id, title FROM analytics.version_lessons "
+                        "WHERE course_id = %s AND lesson_id = ANY(%s) ORDER BY lesson_id, version DESC",
+                        (course_id, lesson_ids)).fetchall()
+    return {r["lesson_id"]: r["title"] for r in rows}
 
 
 #: sort name -> column (a fixed list: never the caller's text in SQL)

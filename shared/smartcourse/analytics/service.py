@@ -15,14 +15,15 @@ from typing import Any
 
 import psycopg
 
-from smartcourse.analytics import domain
+from smartcourse.analytics import domain, gaps, xapi
 from smartcourse.analytics import repository as repo
 from smartcourse.analytics import schemas as s
 from smartcourse.auth import Principal
+from smartcourse.cursor import decode_cursor, encode_cursor
 from smartcourse.db import Database
 from smartcourse.errors import Forbidden, NotFound
 from smartcourse.events import EventEnvelope
-from smartcourse.readonly import lms_roster
+from smartcourse.readonly import ai_questions, lms_roster
 
 Handler = Callable[[psycopg.Connection[Any], EventEnvelope], None]
 Clock = Callable[[], datetime]
@@ -66,6 +67,12 @@ def _refresh_percent(conn: psycopg.Connection[Any], course_id: uuid.UUID, learne
         repo.set_percent(conn, course_id, learner, value)
 
 
+def statement(conn: psycopg.Connection[Any], env: EventEnvelope, course_id: uuid.UUID, learner: uuid.UUID,
+              verb: str, at: datetime, **extra: Any) -> None:
+    """The event's xAPI statement (its id derived from the event's: a replay adds nothing)."""
+    repo.add_statement(conn, xapi.statement_id(env.id), env.id, course_id, learner, verb, at, **extra)
+
+
 def handlers(key: bytes) -> dict[str, Handler]:
     """The consumer's handlers by event name; `key` makes the learners' pseudonyms."""
 
@@ -97,6 +104,7 @@ def handlers(key: bytes) -> dict[str, Handler]:
             return
         _move_learner(conn, _uuid(d, "course_id"), learner, lambda old: domain.enrolled(
             old, _uuid(d, "enrollment_id"), int(d["course_version"]), _time(d, "enrolled_at")))
+        statement(conn, env, _uuid(d, "course_id"), learner, "registered", _time(d, "enrolled_at"))
 
     def enrollment_cancelled(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
         d = env.data
@@ -122,6 +130,8 @@ def handlers(key: bytes) -> dict[str, Handler]:
             repo.add_lesson_counts(conn, course_id, lesson_id, *domain.lesson_delta(old, new))
         if state is not None:
             _refresh_percent(conn, course_id, learner, state)
+        statement(conn, env, course_id, learner, "progressed", at, lesson_id=lesson_id,
+                  percent=repo.learner_percent(conn, course_id, learner))
 
     def course_completed(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
         d = env.data
@@ -130,6 +140,25 @@ def handlers(key: bytes) -> dict[str, Handler]:
             return
         _move_learner(conn, _uuid(d, "course_id"), learner, lambda old: domain.course_done(
             old, _uuid(d, "enrollment_id"), int(d["course_version"]), _time(d, "completed_at")))
+        statement(conn, env, _uuid(d, "course_id"), learner, "completed", _time(d, "completed_at"), percent=100)
+
+    def certificate_issued(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
+        d = env.data
+        learner, course_id, at = learner_of(d), _uuid(d, "course_id"), _time(d, "issued_at")
+        if repo.is_erased(conn, learner):
+            return
+        if repo.certificate_issued(conn, _uuid(d, "certificate_id"), course_id, learner, at, env.id):
+            statement(conn, env, course_id, learner, "earned", at)
+
+    def certificate_revoked(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
+        d = env.data
+        learner = learner_of(d)
+        if repo.is_erased(conn, learner):
+            return
+        issued_by = repo.certificate_revoked(conn, _uuid(d, "certificate_id"), _time(d, "revoked_at"))
+        if issued_by is not None:  # the 'earned' statement is voided (xAPI statements are never changed)
+            statement(conn, env, _uuid(d, "course_id"), learner, "voided", _time(d, "revoked_at"),
+                      voids=xapi.statement_id(issued_by))
 
     def user_deleted(conn: psycopg.Connection[Any], env: EventEnvelope) -> None:
         repo.erase(conn, learner_of(env.data), uuid.uuid4())
@@ -142,6 +171,8 @@ def handlers(key: bytes) -> dict[str, Handler]:
         "lesson.completed": lesson_completed,
         "course.completed": course_completed,
         "user.deleted": user_deleted,
+        "certificate.issued": certificate_issued,
+        "certificate.revoked": certificate_revoked,
     }
 
 
@@ -216,11 +247,36 @@ def lessons(db: Database, who: Principal, course_id: uuid.UUID) -> s.LessonFunne
     with db.transaction() as conn:
         _authorised(conn, who, course_id)
         rows = repo.lesson_funnel(conn, course_id)
+        asked = ai_questions.questions_per_lesson(conn, course_id)
     return s.LessonFunnel(items=[s.LessonFunnelItem(
         lesson_id=r["lesson_id"], title=r["title"], started=r["started"], completed=r["completed"],
         drop_off_rate=domain.drop_off_rate(r["started"], r["completed"]),
         median_minutes=None if r["median_minutes"] is None else round(float(r["median_minutes"]), 2),
-        questions_asked=None) for r in rows])
+        questions_asked=asked.get(r["lesson_id"], 0)) for r in rows])
+
+
+def content_gaps(db: Database, who: Principal, course_id: uuid.UUID) -> s.ContentGaps:
+    """The assistant's content gaps (ai.*, through `readonly.ai_questions`): clusters asked by at
+    least `gaps.MIN_LEARNERS` learners, most learners first; question texts only, scrubbed."""
+    with db.transaction() as conn:
+        _authorised(conn, who, course_id)
+        clusters = ai_questions.gap_clusters(conn, course_id, gaps.MIN_LEARNERS, questions=20,
+                                             lessons=gaps.NEAREST_LESSONS)
+        wanted = {x for c in clusters for x in [*c.lessons, c.covered_lesson_id] if x is not None}
+        titles = repo.lesson_titles(conn, course_id, sorted(wanted))
+    items = []
+    for c in clusters:
+        if not gaps.shown(c.learners) or not c.nearest:
+            continue
+        order = ([c.covered_lesson_id] if c.status == "covered" and c.covered_lesson_id else []) + c.lessons
+        lessons = list(dict.fromkeys(x for x in order if x in titles))[:gaps.NEAREST_LESSONS]
+        items.append(s.ContentGap(
+            id=c.id, label=gaps.label(c.nearest[0]), questions=c.questions, learners=c.learners,
+            examples=gaps.examples(c.nearest), nearest_lessons=[s.GapLesson(lesson_id=x, title=titles[x])
+                                                                for x in lessons],
+            status="covered" if c.status == "covered" else "open", covered_version=c.covered_version,
+            covered_at=c.covered_at, first_asked_at=c.first_asked_at, last_asked_at=c.last_asked_at))
+    return s.ContentGaps(items=items)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -283,3 +339,18 @@ def at_risk(db: Database, who: Principal, course_id: uuid.UUID, now: datetime | 
              for r, reasons in flagged]
     items.sort(key=lambda x: (-x.days_inactive, x.percent, str(x.learner_id)))
     return s.AtRisk(items=items)
+
+
+def xapi_statements(db: Database, who: Principal, course_id: uuid.UUID, query: s.XapiQuery, *, base: str,
+                    home_page: str, default_limit: int) -> s.XapiPage:
+    """The course's xAPI statements, oldest first on (timestamp, id), for its instructor and admins
+    (since <= timestamp < until: an empty window lists nothing)."""
+    after = decode_cursor(query.cursor)
+    limit = query.limit or default_limit
+    with db.transaction() as conn:
+        _authorised(conn, who, course_id)
+        rows = repo.statements_page(conn, course_id, query.since, query.until, after, limit + 1)
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]["at"], page[-1]["statement_id"]) if len(rows) > limit else None
+    return s.XapiPage(statements=[xapi.statement(xapi.Row(**r), base=base, home_page=home_page) for r in page],
+                      next_cursor=next_cursor)

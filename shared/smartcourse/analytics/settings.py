@@ -23,3 +23,8 @@ class AnalyticsSettings(CommonSettings, KafkaSettings, JwtSettings):
     analytics_pseudonym_key_arn: str | None = None
     # The learners listing: rows per page when the request does not say.
     learners_page_size: int = Field(default=50, ge=1, le=200)
+    # xAPI export: the base of the Activity IRIs (courses, lessons) and the actors' account homePage
+    # (the account name is the pseudonymous learner id).
+    xapi_activity_base: str = Field(default="https://smartcourse.example/xapi", pattern=r"^https?://\S+$")
+    xapi_home_page: str = Field(default="https://smartcourse.example", pattern=r"^https?://\S+$")
+    xapi_page_size: int = Field(default=100, ge=1, le=500)

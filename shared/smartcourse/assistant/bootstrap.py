@@ -7,7 +7,7 @@ from typing import Any
 from smartcourse.assistant.generation import ExtractiveGenerator, Generator, GroqGenerator
 from smartcourse.assistant.retrieval import Embedder, RetrievalConfig, Retriever
 from smartcourse.assistant.service import AssistantService
-from smartcourse.assistant.settings import AssistantSettings
+from smartcourse.assistant.settings import AssistantSettings, RetrievalSettings
 from smartcourse.container import database_for
 from smartcourse.db import Database, register_pgvector
 
@@ -39,7 +39,7 @@ def build_generator(settings: AssistantSettings, embedder: Embedder, *, http_cli
                                rrf_k=settings.rrf_k)
 
 
-def build_retriever(settings: AssistantSettings, embedder: Embedder) -> Retriever:
+def build_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retriever:
     return Retriever(embedder, RetrievalConfig(candidates=settings.retrieval_candidates,
                                                ef_search=settings.hnsw_ef_search, rrf_k=settings.rrf_k,
                                                near_duplicate_cosine=settings.near_duplicate_cosine,

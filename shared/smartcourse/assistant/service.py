@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from smartcourse.assistant import domain, readiness, repository, states
+from smartcourse.assistant import domain, gap_store, gaps, readiness, repository, states
 from smartcourse.assistant import text as tx
 from smartcourse.assistant.domain import Answer, Passage
 from smartcourse.assistant.generation import Generator
@@ -97,7 +97,7 @@ class AssistantService:
             raise ValidationFailed("the question is too long", details=[FieldProblem(
                 "question", f"at most {MAX_QUESTION_CHARS} characters")])
         t0 = time.perf_counter()
-        _, versions = self._admit(principal, course_id, "ask", self.settings.ask_rate_limit_per_minute)
+        access, versions = self._admit(principal, course_id, "ask", self.settings.ask_rate_limit_per_minute)
         early = states.refusal_before_retrieval(versions)  # nothing live: no embedding, no retrieval
         question_vec = None if early else self.retriever.embed_question(question)
         history: list[domain.Turn] = []
@@ -141,6 +141,10 @@ class AssistantService:
                 retrieved_chunk_ids=retrieval.chunk_ids if retrieval else [],
                 retrieval=_retrieval_record(retrieval, evidence, answer, versions, timings),
             ), new_conversation=new)
+            asked = _asked_question(principal, access, course_id, question, answer_id, answer, retrieval, evidence,
+                                    self.settings.min_evidence)
+            if asked is not None:
+                gap_store.record_question(conn, asked)
         timings["total"] = (time.perf_counter() - t0) * 1000
         body = {"answer": answer.text, "citations": citations, "conversation_id": str(conv_id),
                 "message_id": str(answer_id), "model": answer.model, "refused": answer.refused,
@@ -234,6 +238,22 @@ class AssistantService:
             row = repository.upsert_feedback(conn, message_id, principal.user_id, helpful, comment)
         return {"message_id": str(row.message_id), "helpful": row.helpful, "comment": row.comment,
                 "updated_at": row.updated_at.isoformat()}
+
+
+def _asked_question(principal: Principal, access: CourseAccess, course_id: uuid.UUID, question: str,
+                    answer_id: uuid.UUID, answer: Answer, retrieval: Retrieval | None,
+                    evidence: domain.Evidence | None, min_evidence: float) -> gap_store.AskedQuestion | None:
+    """What analytics keeps of a learner's question (the funnel's `questions_asked`, content gaps):
+    a question of an enrolled learner (not the course's instructor) judged against a live version."""
+    learner = access.enrollment_status is not None and access.instructor_id != principal.user_id
+    if not learner or retrieval is None or evidence is None or retrieval.course_version is None:
+        return None
+    gap = gaps.gap_kind(evidence, refused=answer.refused, reason=answer.reason, min_evidence=min_evidence)
+    best = retrieval.passages[0].lesson_id if retrieval.passages else None
+    return gap_store.AskedQuestion(
+        message_id=answer_id, course_id=course_id, course_version=retrieval.course_version,
+        user_id=principal.user_id, question=question, lesson_id=best, evidence=round(evidence.score, 4), gap=gap,
+        embedding=retrieval.question_vec)
 
 
 def _public_citation(c: dict[str, Any]) -> dict[str, Any]:

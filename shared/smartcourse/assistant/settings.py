@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartcourse.auth import JwtSettings
 from smartcourse.settings import CommonSettings
 
 
-class AssistantSettings(CommonSettings, JwtSettings):
-    # --- Groq (LangChain ChatGroq). No key = extractive answers only.
-    groq_api_key: str | None = None
-    groq_api_key_secret_arn: str | None = None
-    groq_model: str = Field(default="llama-3.3-70b-versatile", min_length=1)
-    groq_base_url: str | None = None  # tests: a local fake of the OpenAI-compatible endpoint
-    groq_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
-    groq_timeout_s: float = Field(default=12.0, gt=0.0, le=25.0)
-    groq_max_retries: int = Field(default=1, ge=0, le=5)
-    groq_max_tokens: int = Field(default=700, ge=32, le=4096)
+class RetrievalSettings(BaseSettings):
+    """Retrieval and the evidence test, shared by AssistantFunction (answers) and IngestFunction
+    (re-asking content gaps when a version goes live, docs/analytics.md): one set of names and
+    defaults, so the re-check judges coverage exactly as an answer does."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+
     # --- retrieval
     retrieval_top_k: int = Field(default=6, ge=1, le=20)
     # at most this many of the top_k passages from one asset (page, PDF, ...): the answer sees
@@ -32,6 +30,18 @@ class AssistantSettings(CommonSettings, JwtSettings):
     # EVIDENCE_COVERAGE_WEIGHT x its idf-weighted coverage of the question must reach MIN_EVIDENCE
     evidence_coverage_weight: float = Field(default=0.5, ge=0.0, le=2.0)
     min_evidence: float = Field(default=0.52, ge=0.0, le=3.0)
+
+
+class AssistantSettings(CommonSettings, JwtSettings, RetrievalSettings):
+    # --- Groq (LangChain ChatGroq). No key = extractive answers only.
+    groq_api_key: str | None = None
+    groq_api_key_secret_arn: str | None = None
+    groq_model: str = Field(default="llama-3.3-70b-versatile", min_length=1)
+    groq_base_url: str | None = None  # tests: a local fake of the OpenAI-compatible endpoint
+    groq_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    groq_timeout_s: float = Field(default=12.0, gt=0.0, le=25.0)
+    groq_max_retries: int = Field(default=1, ge=0, le=5)
+    groq_max_tokens: int = Field(default=700, ge=32, le=4096)
     extractive_max_sentences: int = Field(default=4, ge=1, le=10)
     # --- limits
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)  # 413 above (API's: 1 MiB)

@@ -147,10 +147,10 @@ def test_a_scripted_cohort_yields_exactly_the_expected_reports_and_a_replay_chan
     assert [x["lesson_id"] for x in funnel] == c.lessons  # course order
     assert [(x["title"], x["started"], x["completed"], x["drop_off_rate"], x["median_minutes"],
              x["questions_asked"]) for x in funnel] == [
-        ("Lesson 1", 5, 5, 0.0, 3.0, None),   # Ada 3, Ben 5, Cy 2 minutes
-        ("Lesson 2", 4, 3, 0.25, 4.0, None),  # Dee started (4 minutes) and has not completed
-        ("Lesson 3", 2, 2, 0.0, None, None),
-        ("Lesson 4", 2, 2, 0.0, None, None)]
+        ("Lesson 1", 5, 5, 0.0, 3.0, 0),   # Ada 3, Ben 5, Cy 2 minutes; no questions to the assistant
+        ("Lesson 2", 4, 3, 0.25, 4.0, 0),  # Dee started (4 minutes) and has not completed
+        ("Lesson 3", 2, 2, 0.0, None, 0),
+        ("Lesson 4", 2, 2, 0.0, None, 0)]
 
     roster = got["learners"]
     assert roster["next_cursor"] is None
