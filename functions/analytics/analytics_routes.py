@@ -81,7 +81,8 @@ def _learners(c: Context, who: Principal, req: Request) -> tuple[int, Any]:
 
 
 def _at_risk(c: Context, who: Principal, req: Request) -> tuple[int, Any]:
-    return 200, service.at_risk(c.database, _live(c, who), req.uuid_param("course_id"))
+    query = s.AtRiskQuery.model_validate(req.query)
+    return 200, service.at_risk(c.database, _live(c, who), req.uuid_param("course_id"), query, c.page_size)
 
 
 def _xapi(c: Context, who: Principal, req: Request) -> tuple[int, Any]:

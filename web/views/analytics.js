@@ -341,25 +341,41 @@ export async function courseAnalyticsView(ctx, courseId) {
 
   // --- at risk ---
   const riskBody = h("div", {}, h("p", { class: "muted" }, "Loading the learners at risk…"));
-  async function loadRisk() {
+  // The API pages the list (most inactive first): "Show more learners at risk" appends the next page.
+  let riskList = null;
+  async function loadRisk(cursor = null) {
     try {
-      const { items } = await api("GET", `${base}/analytics/at-risk`);
+      const query = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
+      const { items, next_cursor: nextCursor } = await api("GET", `${base}/analytics/at-risk${query}`);
       if (!ctx.alive()) return;
       problems.delete("At risk");
-      if (!items.length) {
+      if (!items.length && !cursor) {
         riskBody.replaceChildren(h("p", { class: "muted", "data-testid": "at-risk-empty" },
           "Nobody is at risk right now."));
         return;
       }
-      riskBody.replaceChildren(h("ul", { class: "plain-list at-risk", "data-testid": "at-risk" },
-        items.map((x) => h("li", { class: "risk", "data-learner-id": x.learner_id },
+      const entries = items.map((x) => h("li", { class: "risk", "data-learner-id": x.learner_id },
           h("h3", {}, x.name === null ? "Deleted account" : x.name),
           h("p", { class: "muted risk-facts" }, `${format.pct(x.percent)} done · `,
             x.days_inactive === 0 ? "active today" : `inactive for ${format.int(x.days_inactive)} `
               + `${x.days_inactive === 1 ? "day" : "days"}`),
           h("ul", { class: "reasons", "aria-label": `Why ${x.name === null ? "this learner" : x.name} is at risk` },
             x.reasons.map((r) => h("li", { "data-rule": r.rule },
-              h("strong", {}, `${RULES[r.rule] || r.rule}: `), r.detail)))))));
+              h("strong", {}, `${RULES[r.rule] || r.rule}: `), r.detail)))));
+      if (!cursor || !riskList) {
+        riskList = h("ul", { class: "plain-list at-risk", "data-testid": "at-risk" }, entries);
+        riskBody.replaceChildren(riskList);
+      } else {
+        riskList.append(...entries);
+        if (entries.length) entries[0].querySelector("h3").setAttribute("tabindex", "-1");
+        if (entries.length) entries[0].querySelector("h3").focus();
+      }
+      if (nextCursor) {
+        const more = h("button", { type: "button", "data-testid": "at-risk-more",
+          onclick: () => { more.remove(); loadRisk(nextCursor).then(reportProblems); } },
+          "Show more learners at risk");
+        riskBody.append(more);
+      }
     } catch (err) {
       if (!ctx.alive() || (err instanceof ApiError && err.status === 401)) return;
       problems.set("At risk", errorMessage(err));

@@ -297,9 +297,22 @@ def learners_page(conn: Conn, course_id: uuid.UUID, sort: str, after: Position |
     return [dict(r) for r in conn.execute(query, params).fetchall()]
 
 
-def started_incomplete(conn: Conn, course_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The at-risk rule's candidates: live enrolments that started and have not completed."""
+def at_risk_candidates(conn: Conn, course_id: uuid.UUID, *, inactive_before: datetime, now: datetime,
+                       median_days: float | None, after: tuple[datetime, uuid.UUID] | None,
+                       limit: int) -> list[dict[str, Any]]:
+    """Live enrolments that started, have not completed and may be at risk, most inactive first
+    (last_active_at, learner), after the cursor's place: the rule's candidates, a superset of the
+    flagged (inactive since `inactive_before`, or a percent below 100 x days enrolled / median
+    days, which the rule floors), so `domain.risk_reasons` decides and nothing flagged is missed."""
+    where = ""
+    params: dict[str, Any] = {"c": course_id, "before": inactive_before, "now": now, "median": median_days,
+                              "limit": limit}
+    if after is not None:
+        where = " AND (last_active_at, learner) > (%(at)s, %(l)s)"
+        params.update(at=after[0], l=after[1])
     return [dict(r) for r in conn.execute(
         "SELECT learner, enrollment_id, enrolled_at, percent, last_active_at FROM analytics.learners "
-        "WHERE course_id = %s AND cancelled_at IS NULL AND completed_at IS NULL AND started_at IS NOT NULL "
-        "ORDER BY last_active_at, learner", (course_id,)).fetchall()]
+        "WHERE course_id = %(c)s AND cancelled_at IS NULL AND completed_at IS NULL AND started_at IS NOT NULL"
+        " AND (last_active_at <= %(before)s OR (%(median)s::float8 IS NOT NULL AND (%(median)s::float8 <= 0"
+        " OR percent < 100.0 * extract(epoch FROM %(now)s - enrolled_at) / 86400.0 / %(median)s::float8)))"
+        + where + " ORDER BY last_active_at, learner LIMIT %(limit)s", params).fetchall()]

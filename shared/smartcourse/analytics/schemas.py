@@ -15,10 +15,17 @@ from smartcourse.analytics.domain import CURSOR_PATTERN, Sort
 
 class LearnersQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page",
+    cursor: str | None = Field(default=None, max_length=32, description="next_cursor of the previous page",
                                json_schema_extra={"pattern": CURSOR_PATTERN})
     sort: Sort = Field(default="-enrolled_at", description="The order: a field, descending with a leading '-'")
     limit: int | None = Field(default=None, ge=1, le=200, description="Rows per page (50 when not given)")
+
+
+class AtRiskQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    cursor: str | None = Field(default=None, max_length=32, description="next_cursor of the previous page",
+                               json_schema_extra={"pattern": CURSOR_PATTERN})
+    limit: int | None = Field(default=None, ge=1, le=200, description="Learners per page (50 when not given)")
 
 
 class Overview(BaseModel):
@@ -81,7 +88,8 @@ class AtRiskLearner(BaseModel):
 
 
 class AtRisk(BaseModel):
-    items: list[AtRiskLearner]
+    items: list[AtRiskLearner] = Field(description="Most inactive first (the longest since last active)")
+    next_cursor: str | None
 
 
 class GapLesson(BaseModel):
@@ -119,7 +127,7 @@ class XapiQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     since: datetime | None = Field(default=None, description="Statements with a timestamp at or after this time")
     until: datetime | None = Field(default=None, description="Statements with a timestamp before this time")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page",
+    cursor: str | None = Field(default=None, max_length=32, description="next_cursor of the previous page",
                                json_schema_extra={"pattern": r"^[A-Za-z0-9_-]{32}$"})
     limit: int | None = Field(default=None, ge=1, le=500, description="Statements per page (100 when not given)")
 
@@ -152,7 +160,8 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
     ("GET", LEARNERS, "The course's learners with progress and activity (its instructor and admins)", None,
      LearnersQuery, LearnersPage),
     ("GET", AT_RISK, "Learners who started, have not completed, and are inactive 7 days or behind the median pace, "
-                     "each with its reasons (its instructor and admins)", None, None, AtRisk),
+                     "each with its reasons, most inactive first, a page at a time (its instructor and admins)",
+     None, AtRiskQuery, AtRisk),
     ("GET", CONTENT_GAPS, "Questions the assistant could not answer from the course or answered with weak "
                           "support, clustered by meaning, asked by at least 3 learners, most learners first; "
                           "open or covered by a newer version (its instructor and admins)", None, None, ContentGaps),

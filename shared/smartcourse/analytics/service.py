@@ -319,26 +319,49 @@ def learners(db: Database, who: Principal, course_id: uuid.UUID, query: s.Learne
         next_cursor=next_cursor)
 
 
-def at_risk(db: Database, who: Principal, course_id: uuid.UUID, now: datetime | None = None) -> s.AtRisk:
+def at_risk(db: Database, who: Principal, course_id: uuid.UUID, query: s.AtRiskQuery, default_limit: int,
+            now: datetime | None = None) -> s.AtRisk:
+    """A page of the at-risk list, most inactive first. The SQL narrows the candidates to a superset
+    of the flagged (`repo.at_risk_candidates`); `domain.risk_reasons` decides and words each flag.
+    Candidates are read a chunk at a time until the page is full, so a course of 20,000 learners
+    costs a page, not the whole list."""
     now = now or _now()
+    limit = query.limit or default_limit
+    after_pos = domain.decode_position(query.cursor)
+    after = (_from_sort_value("last_active_at", after_pos.value), after_pos.learner) if after_pos else None
+    flagged: list[tuple[dict[str, Any], list[domain.Reason]]] = []
+    more = False
     with db.transaction() as conn:
         _authorised(conn, who, course_id)
-        median = repo.median_days_to_complete(conn, course_id)
-        flagged = []
-        for r in repo.started_incomplete(conn, course_id):
-            reasons = domain.risk_reasons(percent=r["percent"], started=True, completed=False,
-                                          enrolled_at=r["enrolled_at"], last_active_at=r["last_active_at"], now=now,
-                                          median_days=_days(median))
-            if reasons:
+        median = _days(repo.median_days_to_complete(conn, course_id))
+        chunk = max(2 * limit, 200)
+        while True:
+            rows = repo.at_risk_candidates(conn, course_id, inactive_before=now - timedelta(days=domain.INACTIVE_DAYS),
+                                           now=now, median_days=median, after=after, limit=chunk)
+            for r in rows:
+                reasons = domain.risk_reasons(percent=r["percent"], started=True, completed=False,
+                                              enrolled_at=r["enrolled_at"], last_active_at=r["last_active_at"],
+                                              now=now, median_days=median)
+                if not reasons:
+                    continue
+                if len(flagged) == limit:
+                    more = True
+                    break
                 flagged.append((r, reasons))
+            if more or len(rows) < chunk:
+                break
+            after = (rows[-1]["last_active_at"], rows[-1]["learner"])
         names = lms_roster.names_by_enrollment(conn, course_id, [r["enrollment_id"] for r, _ in flagged
                                                                  if r["enrollment_id"] is not None])
-    items = [s.AtRiskLearner(learner_id=r["learner"], name=names.get(r["enrollment_id"]), percent=r["percent"],
-                             days_inactive=domain.days_between(r["last_active_at"], now),
-                             reasons=[s.RiskReason(rule=x.rule, detail=x.detail) for x in reasons])
-             for r, reasons in flagged]
-    items.sort(key=lambda x: (-x.days_inactive, x.percent, str(x.learner_id)))
-    return s.AtRisk(items=items)
+    next_cursor = None
+    if more:
+        last = flagged[-1][0]
+        next_cursor = domain.encode_position(domain.Position(_sort_value("last_active_at", last), last["learner"]))
+    return s.AtRisk(items=[s.AtRiskLearner(
+        learner_id=r["learner"], name=names.get(r["enrollment_id"]), percent=r["percent"],
+        days_inactive=domain.days_between(r["last_active_at"], now),
+        reasons=[s.RiskReason(rule=x.rule, detail=x.detail) for x in reasons]) for r, reasons in flagged],
+        next_cursor=next_cursor)
 
 
 def xapi_statements(db: Database, who: Principal, course_id: uuid.UUID, query: s.XapiQuery, *, base: str,

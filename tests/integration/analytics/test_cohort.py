@@ -171,6 +171,15 @@ def test_a_scripted_cohort_yields_exactly_the_expected_reports_and_a_replay_chan
         "25% after 18 days; at the course's median pace (6 days to complete) 100% is expected by now")
     assert risky[1]["reasons"][0]["detail"] == (
         "25% after 5 days; at the course's median pace (6 days to complete) 83% is expected by now")
+    assert got["at_risk"]["next_cursor"] is None
+    # a page at a time, most inactive first: the same learners and reasons
+    status, first = http(fn, "GET", s.AT_RISK, c.teacher, {"limit": "1"}, course_id=str(c.course_id))
+    assert status == 200 and [x["name"] for x in first["items"]] == ["Cy"] and first["next_cursor"]
+    status, second = http(fn, "GET", s.AT_RISK, c.teacher, {"limit": "1", "cursor": first["next_cursor"]},
+                          course_id=str(c.course_id))
+    assert status == 200 and second["items"] == risky[1:] and second["next_cursor"] is None
+    status, bad = http(fn, "GET", s.AT_RISK, c.teacher, {"cursor": "not-a-cursor"}, course_id=str(c.course_id))
+    assert status == 400, bad
 
     # Replay: every event again, through Kafka and the handler, and every heartbeat again
     before = snapshot(db, c.course_id)
