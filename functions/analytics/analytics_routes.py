@@ -1,26 +1,23 @@
-"""AnalyticsFunction's router: API Gateway REST proxy events -> service calls -> proxy responses.
+"""AnalyticsFunction's routes: API Gateway REST proxy events -> service calls -> proxy responses.
 
-Routes are keyed by (method, resource) as API Gateway sends them (`event["resource"]`). Every error
-goes through `smartcourse.http.error_response`. The reports check the caller's session is live
-(`readonly.lms_sessions`); the heartbeat, called every minute by every open lesson, checks only the
-token's signature and reads analytics.* alone (docs/analytics.md, "Time on task").
+Routes are keyed by (method, resource) as API Gateway sends them (`event["resource"]`) and served by
+the shared proxy router (`smartcourse.proxy_routes`: parsing, the token, then the route; every error
+through `smartcourse.http.error_response`); none reads a request body. The reports check the
+caller's session is live (`readonly.lms_sessions`); the heartbeat, called every minute by every open
+lesson, checks only the token's signature and reads analytics.* alone (docs/analytics.md, "Time on
+task").
 """
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from smartcourse.analytics import schemas as s
 from smartcourse.analytics import service
-from smartcourse.auth import Principal, bearer_token, verify_token
+from smartcourse.auth import Principal
 from smartcourse.db import Database
-from smartcourse.errors import NotFound
-from smartcourse.http import error_headers, error_response, path_id
-from smartcourse.observability import logger
+from smartcourse.proxy_routes import Handler, Request, Router
 from smartcourse.readonly.lms_sessions import require_live
 
 
@@ -34,33 +31,6 @@ class Context:
     xapi_base: str = "https://smartcourse.example/xapi"
     xapi_home_page: str = "https://smartcourse.example"
     xapi_page_size: int = 100
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    resource: str
-    path_params: dict[str, str]
-    query: dict[str, str]
-    headers: dict[str, str]
-
-    def uuid_param(self, name: str) -> uuid.UUID:
-        """A path id (`smartcourse.http.path_id`: not a UUID is 404, as in the API)."""
-        return path_id(self.path_params.get(name), name.removesuffix("_id").replace("_", " "))
-
-
-def parse_event(event: dict[str, Any]) -> Request:
-    ctx = event.get("requestContext") or {}
-    return Request(
-        method=str(event.get("httpMethod") or ctx.get("httpMethod") or "").upper(),
-        resource=str(event.get("resource") or ctx.get("resourcePath") or ""),
-        path_params={k: str(v) for k, v in (event.get("pathParameters") or {}).items()},
-        query={k: str(v) for k, v in (event.get("queryStringParameters") or {}).items()},
-        headers={str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()},
-    )
-
-
-Handler = Callable[[Context, Principal, Request], tuple[int, Any]]
 
 
 def _live(c: Context, who: Principal) -> Principal:
@@ -105,7 +75,7 @@ def _heartbeat(c: Context, who: Principal, req: Request) -> tuple[int, Any]:
                                   req.uuid_param("lesson_id"))
 
 
-ROUTES: dict[tuple[str, str], Handler] = {
+ROUTES: dict[tuple[str, str], Handler[Context]] = {
     ("GET", s.OVERVIEW): _overview,
     ("GET", s.LESSONS): _lessons,
     ("GET", s.LEARNERS): _learners,
@@ -116,35 +86,6 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", s.HEARTBEAT): _heartbeat,
 }
 
-
-def _response(status: int, body: Any, correlation_id: str,
-              extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json", "X-Correlation-Id": correlation_id, "Cache-Control": "no-store"}
-    headers.update(extra_headers or {})
-    text = body.model_dump_json() if hasattr(body, "model_dump_json") else json.dumps(body, default=str)
-    return {"statusCode": status, "headers": headers, "body": text, "isBase64Encoded": False}
-
-
-def dispatch(event: dict[str, Any], context: Callable[[], Context], jwt_secret: Callable[[], str],
-             correlation_id: str) -> dict[str, Any]:
-    """Route one proxy event; every outcome, errors included, is a proxy response."""
-    try:
-        req = parse_event(event)
-        handler = ROUTES.get((req.method, req.resource))
-        if handler is None:
-            allowed = sorted(method for method, res in ROUTES if res == req.resource)
-            if allowed:  # RFC 9110: a 405 names the methods the resource supports
-                return _response(405, {"error": {"code": "method_not_allowed",
-                                                 "message": f"{req.method} is not allowed on {req.resource}"}},
-                                 correlation_id, {"Allow": ", ".join(allowed)})
-            raise NotFound(f"no analytics route for {req.method} {req.resource or '?'}")
-        who = verify_token(bearer_token(req.headers.get("authorization")), jwt_secret())
-        status, body = handler(context(), who, req)
-        return _response(status, body, correlation_id)
-    except Exception as exc:
-        status, body = error_response(exc)
-        if status >= 500:
-            logger.exception("request failed", extra={"status": status})
-        else:
-            logger.info("request refused", extra={"status": status, "code": body["error"]["code"]})
-        return _response(status, body, correlation_id, error_headers(exc))
+ROUTER = Router("analytics", ROUTES, with_body=False)
+#: (event, context, jwt_secret, correlation_id) -> proxy response
+dispatch = ROUTER.dispatch

@@ -1,6 +1,7 @@
-"""The request layer of every HTTP entrypoint (the Chalice API and the assistant's router), in
-one place, so the same mistake gets the same answer from both: request bodies (size, strict JSON,
-an object), path ids, errors -> (status, JSON body, headers), CORS headers."""
+"""The request layer of every HTTP entrypoint (the Chalice API and `proxy_routes`, the router of
+the assistant and analytics), in one place, so the same mistake gets the same answer from all:
+request bodies (size, strict JSON, an object), path ids, errors -> (status, JSON body, headers),
+CORS headers."""
 
 from __future__ import annotations
 

@@ -342,7 +342,7 @@ class Outgoing:
 
 
 class SendFailed(Exception):
-    """The mail service did not take an email; ``transient`` failures are retried later."""
+    """The provider (SES, SNS) did not take a message; ``transient`` failures are retried later."""
 
     def __init__(self, reason: str, *, transient: bool) -> None:
         super().__init__(reason)

@@ -182,12 +182,12 @@ def claim_due(conn: Conn, now: datetime, limit: int) -> list[QueuedEmail]:
 
 
 def settle_email(conn: Conn, email_id: uuid.UUID, status: str, *, error: str | None = None,
-                 ses_message_id: str | None = None, retry_at: datetime | None = None) -> None:
-    """sent / failed / suppressed / cancelled, or back to pending at ``retry_at``."""
+                 message_id: str | None = None, retry_at: datetime | None = None) -> None:
+    """sent (``message_id``: SES's) / failed / suppressed / cancelled, or back to pending at ``retry_at``."""
     conn.execute("UPDATE notify.emails SET status = %s, last_error = coalesce(%s, last_error), "
                  "ses_message_id = %s, sent_at = CASE WHEN %s = 'sent' THEN now() END, "
                  "due_at = coalesce(%s, due_at) WHERE id = %s",
-                 (status, error, ses_message_id, status, retry_at, email_id))
+                 (status, error, message_id, status, retry_at, email_id))
 
 
 # --- text messages (SMS) -------------------------------------------------------------------------
@@ -242,12 +242,12 @@ def claim_due_sms(conn: Conn, now: datetime, limit: int, *, codes_only: bool = F
 
 
 def settle_sms(conn: Conn, sms_id: uuid.UUID, status: str, *, error: str | None = None,
-               sns_message_id: str | None = None, retry_at: datetime | None = None) -> None:
-    """sent / failed / cancelled, or back to pending at ``retry_at``."""
+               message_id: str | None = None, retry_at: datetime | None = None) -> None:
+    """sent (``message_id``: SNS's) / failed / cancelled, or back to pending at ``retry_at``."""
     conn.execute("UPDATE notify.sms SET status = %s, last_error = coalesce(%s, last_error), "
                  "sns_message_id = %s, sent_at = CASE WHEN %s = 'sent' THEN now() END, "
                  "due_at = coalesce(%s, due_at) WHERE id = %s",
-                 (status, error, sns_message_id, status, retry_at, sms_id))
+                 (status, error, message_id, status, retry_at, sms_id))
 
 
 # --- digests ---------------------------------------------------------------------------------------

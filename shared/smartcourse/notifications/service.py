@@ -20,20 +20,20 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 
-from smartcourse.accounts.domain import CODE_LIFETIME, LINK_PURPOSES, link_event, link_url, phone_code, purpose_of
+from smartcourse.accounts.domain import LINK_PURPOSES, link_event, link_url, purpose_of
 from smartcourse.auth import Principal
 from smartcourse.cursor import decode_cursor, encode_cursor
 from smartcourse.db import Database
 from smartcourse.errors import NotFound
 from smartcourse.events import EventEnvelope
-from smartcourse.notifications import domain, feedback, tokens
+from smartcourse.notifications import delivery, domain, feedback, tokens
 from smartcourse.notifications import repository as repo
 from smartcourse.notifications import schemas as s
-from smartcourse.notifications.domain import Outgoing, OutgoingSms, SendFailed
+from smartcourse.notifications.delivery import Mailer, Texter, email_cadences
 from smartcourse.observability import count, logger
 from smartcourse.readonly import ai_index, lms_people
 
@@ -202,26 +202,7 @@ def handlers(links: EmailLinks | None) -> dict[str, Callable[[Conn, EventEnvelop
         ("user.deleted", on_user_deleted))}
 
 
-# --- delivering queued emails (the schedule) -------------------------------------------------------
-
-def _email_cadences(conn: Conn, user_id: uuid.UUID) -> dict[str, str]:
-    """type -> the user's email cadence, for the types that offer email."""
-    prefs = domain.effective(repo.stored_preferences(conn, user_id), "UTC", None)
-    return {t: ch["email"].cadence for t, ch in prefs.types.items() if "email" in ch}
-
-
-def _still_wanted(conn: Conn, user_id: uuid.UUID, email_type: str) -> bool:
-    """A queued email is still wanted: its type still emailed immediately, or for a digest, some
-    type still batched at its cadence."""
-    if email_type in domain.ACCOUNT_EMAILS:
-        return True  # the account's own security mail: not a preference
-    cadences = _email_cadences(conn, user_id)
-    cadence = domain.digest_cadence_of(email_type)
-    return cadence in cadences.values() if cadence else cadences.get(email_type) == "immediately"
-
-class Mailer(Protocol):
-    def send(self, mail: Outgoing) -> str: ...
-
+# --- delivering queued emails and texts (the schedule): one sender, `delivery.deliver` ---------------
 
 def deliver_due(database: Database, mailer: Mailer, *, batch: int = 50, max_attempts: int = 5,
                 retry_after_s: float = 60.0, stale_after_s: float = 900.0,
@@ -230,63 +211,8 @@ def deliver_due(database: Database, mailer: Mailer, *, batch: int = 50, max_atte
     SES call, settled after it. A transient SES failure puts it back later (up to max_attempts);
     an address suppressed, or a preference turned off, since it was queued stops it. ``now``:
     the clock (tests pass a later one to reach emails deferred by quiet hours)."""
-    now = now or datetime.now(UTC)
-    out = {"sent": 0, "failed": 0, "retried": 0, "suppressed": 0, "cancelled": 0, "stale": 0}
-    with database.transaction() as conn:
-        out["stale"] = repo.fail_stale_sending(conn, now - timedelta(seconds=stale_after_s))
-        due = repo.claim_due(conn, now, batch)
-    for mail in due:
-        with database.transaction() as conn:
-            if repo.is_suppressed(conn, mail.to_address):
-                repo.settle_email(conn, mail.id, "suppressed")
-                out["suppressed"] += 1
-                continue
-            if not _still_wanted(conn, mail.user_id, mail.type):
-                repo.settle_email(conn, mail.id, "cancelled", error="email turned off after it was queued")
-                out["cancelled"] += 1
-                continue
-        try:
-            message_id = mailer.send(Outgoing(mail.to_address, mail.subject, mail.text_body, mail.html_body,
-                                              mail.unsubscribe_url))
-        except SendFailed as exc:
-            retry = exc.transient and mail.attempts < max_attempts
-            with database.transaction() as conn:
-                repo.settle_email(conn, mail.id, "pending" if retry else "failed", error=str(exc),
-                                  retry_at=now + timedelta(seconds=retry_after_s * mail.attempts) if retry else None)
-            out["retried" if retry else "failed"] += 1
-            logger.warning("email not sent", extra={"email_id": str(mail.id), "retry": retry, "error": str(exc)})
-            continue
-        with database.transaction() as conn:
-            repo.settle_email(conn, mail.id, "sent", ses_message_id=message_id)
-        out["sent"] += 1
-    count("EmailsSent", out["sent"])
-    count("EmailsFailed", out["failed"] + out["stale"])
-    count("EmailsRetried", out["retried"])
-    count("EmailsSuppressed", out["suppressed"])
-    if due or out["stale"]:
-        logger.info("emails delivered", extra=out)
-    return out
-
-
-# --- delivering queued text messages (the schedule) ------------------------------------------------
-
-class Texter(Protocol):
-    def send(self, sms: OutgoingSms) -> str: ...
-
-
-def _sms_text(conn: Conn, key: bytes, sms: repo.QueuedSms, now: datetime) -> str | None:
-    """What to text, or None when it is no longer wanted: a code past its expiry, a number that is
-    no longer the user's verified one, or SMS turned off for the type since it was queued."""
-    if sms.phone_code_id is not None:
-        if sms.expires_at is not None and now >= sms.expires_at:
-            return None
-        minutes = int(CODE_LIFETIME.total_seconds() // 60)
-        return domain.verification_sms(phone_code(key, sms.phone_code_id, sms.to_number), minutes)
-    if lms_people.verified_phone_of(conn, sms.user_id) != sms.to_number:
-        return None
-    prefs = domain.effective(repo.stored_preferences(conn, sms.user_id), "UTC", None)
-    pref = prefs.types.get(sms.type, {}).get("sms")
-    return sms.body if pref is not None and pref.cadence == "immediately" else None
+    return delivery.deliver(database, delivery.email_channel(mailer), batch=batch, max_attempts=max_attempts,
+                            retry_after_s=retry_after_s, stale_after_s=stale_after_s, now=now or datetime.now(UTC))
 
 
 def deliver_due_sms(database: Database, texter: Texter, key: bytes, *, batch: int = 50, max_attempts: int = 5,
@@ -297,39 +223,9 @@ def deliver_due_sms(database: Database, texter: Texter, key: bytes, *, batch: in
     back later (up to max_attempts), any other fails it with SNS's error code. A verification
     code is derived here from its id (``key``) and is never stored or logged. ``codes_only``: just
     the verification codes (right after the consumer queued them: the user is waiting)."""
-    now = now or datetime.now(UTC)
-    out = {"sms_sent": 0, "sms_failed": 0, "sms_retried": 0, "sms_cancelled": 0, "sms_stale": 0}
-    with database.transaction() as conn:
-        out["sms_stale"] = repo.fail_stale_sms(conn, now - timedelta(seconds=stale_after_s))
-        due = repo.claim_due_sms(conn, now, batch, codes_only=codes_only)
-    for sms in due:
-        with database.transaction() as conn:
-            text = _sms_text(conn, key, sms, now)
-            if text is None:
-                repo.settle_sms(conn, sms.id, "cancelled", error="no longer wanted when its turn came (code expired, "
-                                                                 "number changed or SMS turned off)")
-                out["sms_cancelled"] += 1
-                continue
-        try:
-            message_id = texter.send(OutgoingSms(sms.to_number, text))
-        except SendFailed as exc:
-            retry = exc.transient and sms.attempts < max_attempts
-            with database.transaction() as conn:
-                repo.settle_sms(conn, sms.id, "pending" if retry else "failed", error=str(exc),
-                                retry_at=now + timedelta(seconds=retry_after_s * sms.attempts) if retry else None)
-            out["sms_retried" if retry else "sms_failed"] += 1
-            logger.warning("text not sent", extra={"sms_id": str(sms.id), "retry": retry, "error": str(exc)})
-            continue
-        with database.transaction() as conn:
-            repo.settle_sms(conn, sms.id, "sent", sns_message_id=message_id)
-        out["sms_sent"] += 1
-    count("SmsSent", out["sms_sent"])
-    count("SmsFailed", out["sms_failed"] + out["sms_stale"])
-    count("SmsRetried", out["sms_retried"])
-    count("SmsCancelled", out["sms_cancelled"])
-    if due or out["sms_stale"]:
-        logger.info("texts delivered", extra=out)
-    return out
+    channel = delivery.sms_channel(texter, key, codes_only=codes_only)
+    return delivery.deliver(database, channel, batch=batch, max_attempts=max_attempts, retry_after_s=retry_after_s,
+                            stale_after_s=stale_after_s, now=now or datetime.now(UTC))
 
 
 # --- SES feedback (SNS): bounces and complaints -> notify.suppressions ------------------------------
@@ -397,7 +293,7 @@ def build_digests(database: Database, links: EmailLinks, *, now: datetime | None
         with database.transaction() as conn:
             st = _settings(conn, user_id)
             quiet = st.quiet_hours
-            cadences = _email_cadences(conn, user_id)
+            cadences = email_cadences(conn, user_id)
             address = lms_people.email_of(conn, user_id)
             for cadence in domain.DIGEST_CADENCES:
                 types = sorted(t for t, c in cadences.items() if c == cadence)
@@ -475,7 +371,7 @@ def unsubscribe(conn: Conn, key: bytes, token: str) -> tokens.Unsubscribe:
         raise NotFound(str(exc)) from None
     cadence = domain.digest_cadence_of(what.type)
     if cadence and what.channel == "email":  # a digest's link: every type batched at that cadence
-        batched = [t for t, c in _email_cadences(conn, what.user_id).items() if c == cadence]
+        batched = [t for t, c in email_cadences(conn, what.user_id).items() if c == cadence]
         repo.save_preferences(conn, what.user_id, [(t, "email", "off") for t in batched])
         return what
     kind = domain.CATALOGUE.get(what.type)
