@@ -6,7 +6,11 @@
   `<prefix>.dlq` after MAX_ATTEMPTS). Event types it does not handle are acknowledged.
 - API Gateway (REST proxy): the reporting routes (the course's instructor and admins) and the
   time-on-task heartbeat (an enrolled learner), `analytics_routes.dispatch`.
-Settings, the database and the pseudonym key are read on the first invocation.
+- Schedule (``source == "aws.events"``, XapiSync, every minute): learners' questions to the assistant
+  -> `asked` xAPI statements, then, when XAPI_LRS_URL is set, the push of new statements to that LRS
+  (`smartcourse.analytics.xapi_sync`).
+Settings, the database and the pseudonym key are read on the first invocation; the LRS credentials
+on the first scheduled one.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from typing import Any
 from analytics_routes import Context, dispatch
 
 from smartcourse import secrets, xray
+from smartcourse.analytics import lrs, xapi_sync
 from smartcourse.analytics.service import handlers
 from smartcourse.analytics.settings import AnalyticsSettings
 from smartcourse.auth import resolve_jwt_secret
 from smartcourse.aws import location_of
 from smartcourse.consumer import Consumer
 from smartcourse.container import container, database_for
+from smartcourse.db import Database
 from smartcourse.http import cors_headers_from
 from smartcourse.kafka_client import KafkaDeadLetterSink
 from smartcourse.observability import child_traceparent, correlation_scope, logger, metrics
@@ -32,6 +38,7 @@ from smartcourse.settings import load_settings
 @dataclass(frozen=True)
 class Deps:
     settings: AnalyticsSettings
+    database: Database
     context: Context
     jwt_secret: str
     consumer: Consumer
@@ -55,8 +62,41 @@ def deps() -> Deps:
     consumer = Consumer(s.consumer_name, lambda: database, dict(handlers(key)), schema="analytics",
                         max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
                         transient_wait_s=s.transient_wait_s)
-    return Deps(s, Context(database, key, s.learners_page_size, s.xapi_activity_base, s.xapi_home_page,
-                           s.xapi_page_size), resolve_jwt_secret(s), consumer)
+    return Deps(s, database, Context(database, key, s.learners_page_size, s.xapi_activity_base, s.xapi_home_page,
+                                     s.xapi_page_size), resolve_jwt_secret(s), consumer)
+
+
+@container
+def lrs_client() -> lrs.HttpLrs | None:
+    """The LRS the statements are pushed to: None when XAPI_LRS_URL is unset (nothing is pushed).
+    Credentials: XAPI_LRS_CREDENTIALS locally, the secret XAPI_LRS_CREDENTIALS_ARN in AWS (optional:
+    an LRS may need none)."""
+    s = deps().settings
+    if not s.xapi_lrs_url:
+        return None
+    credentials = secrets.resolve(s.xapi_lrs_credentials, s.xapi_lrs_credentials_arn, location_of(s),
+                                  setting="XAPI_LRS_CREDENTIALS", arn_setting="XAPI_LRS_CREDENTIALS_ARN",
+                                  parse=lrs.basic_credentials, required=False)
+    return lrs.HttpLrs(lrs.statements_url(s.xapi_lrs_url), credentials, s.xapi_lrs_timeout_s)
+
+
+def _xapi_sync(remaining_ms: Any) -> dict[str, Any]:
+    d = deps()
+    s = d.settings
+    margin_ms = (s.xapi_lrs_timeout_s + 3) * 1000  # a request started now still ends inside the timeout
+
+    def time_left() -> bool:
+        return remaining_ms is None or remaining_ms() > margin_ms
+
+    out = xapi_sync.sync(d.database, d.context.pseudonym_key, settle_s=s.xapi_asked_settle_s,
+                         asked_batch=s.xapi_asked_batch, client=lrs_client(), base=s.xapi_activity_base,
+                         home_page=s.xapi_home_page, lrs_batch=s.xapi_lrs_batch, backoff_s=s.xapi_lrs_backoff_s,
+                         backoff_max_s=s.xapi_lrs_backoff_max_s, time_left=time_left)
+    if (out.get("push") or {}).get("failure_status") in (401, 403):  # credentials refused: read them again
+        if s.xapi_lrs_credentials_arn:
+            secrets.forget(s.xapi_lrs_credentials_arn)
+        lrs_client.reset()
+    return out
 
 
 def _http(event: dict[str, Any]) -> dict[str, Any]:
@@ -77,4 +117,7 @@ def _http(event: dict[str, Any]) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "httpMethod" in event or "resource" in event:
         return _http(event)
-    return deps().consumer.handle(event, getattr(context, "get_remaining_time_in_millis", None))
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if event.get("source") == "aws.events":
+        return _xapi_sync(remaining_ms)
+    return deps().consumer.handle(event, remaining_ms)

@@ -63,6 +63,10 @@ METRICS: dict[str, MetricUnit] = {
     "SignInFailed": _C, "SignInLimited": _C, "RefreshReuse": _C, "AccountsDeleted": _C,
     # phone numbers: codes texted, refused by the hourly limit, numbers verified
     "PhoneCodesRequested": _C, "PhoneCodesLimited": _C, "PhonesVerified": _C,
+    # analytics' XapiSync schedule: asked statements made; the LRS push (accepted, already there,
+    # parked for good, runs that found or left the endpoint failing, backoff included)
+    "XapiAskedRecorded": _C, "XapiPushed": _C, "XapiPushDuplicates": _C, "XapiPushParked": _C,
+    "XapiPushFailing": _C,
     # the assistant and its language model
     "AssistantAnswers": _C, "AssistantRefusals": _C, "AssistantAskLatency": _MS,
     "LlmLatency": _MS, "LlmInputTokens": _C, "LlmOutputTokens": _C, "LlmRateLimited": _C, "LlmErrors": _C,

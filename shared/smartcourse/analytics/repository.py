@@ -64,7 +64,18 @@ _LEARNER_COLUMNS = ("enrollment_id, course_version, enrolled_at, last_active_at,
                     "started_at, percent")
 
 
+def _erasure_lock(learner: uuid.UUID) -> int:
+    """The learner's advisory lock key (the pseudonym's first 8 bytes)."""
+    return int.from_bytes(learner.bytes[:8], "big", signed=True)
+
+
 def is_erased(conn: Conn, learner: uuid.UUID) -> bool:
+    """Whether the learner was erased. Takes the learner's erasure lock, shared, until the caller's
+    transaction ends: an erasure of the same learner (`erase`, exclusive) running at the same time
+    then waits for this transaction and re-keys what it wrote, or, having committed first, is seen
+    here (the check runs after the lock is held). So nothing written after the check stays under the
+    pseudonym of an erased learner, whichever of the two commits first."""
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_erasure_lock(learner),))
     return conn.execute("SELECT 1 FROM analytics.erased_learners WHERE learner = %s",
                         (learner,)).fetchone() is not None
 
@@ -143,11 +154,12 @@ def insert_minute(conn: Conn, learner: uuid.UUID, minute: datetime, course_id: u
 
 def add_statement(conn: Conn, statement_id: uuid.UUID, event_id: uuid.UUID, course_id: uuid.UUID,
                   learner: uuid.UUID, verb: str, at: datetime, *, lesson_id: uuid.UUID | None = None,
-                  percent: int | None = None, voids: uuid.UUID | None = None) -> None:
-    conn.execute(
+                  percent: int | None = None, voids: uuid.UUID | None = None) -> bool:
+    """True when the statement is new (a replay, or a question read again, adds nothing)."""
+    return conn.execute(
         "INSERT INTO analytics.statements (statement_id, event_id, course_id, learner, verb, lesson_id, percent, "
-        "voids, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (statement_id, event_id, course_id, learner, verb, lesson_id, percent, voids, at))
+        "voids, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+        (statement_id, event_id, course_id, learner, verb, lesson_id, percent, voids, at)).fetchone() is not None
 
 
 def learner_percent(conn: Conn, course_id: uuid.UUID, learner: uuid.UUID) -> int | None:
@@ -187,14 +199,85 @@ def statements_page(conn: Conn, course_id: uuid.UUID, since: datetime | None, un
     if after is not None:
         where.append(sql.SQL("(s.at, s.statement_id) > (%(at)s, %(id)s)"))
         params.update(at=after[0], id=after[1])
-    query = sql.SQL(
-        "SELECT s.statement_id, s.course_id, s.learner, s.verb, s.at, s.lesson_id, s.percent, s.voids, "
-        "  c.title AS course_title, "
-        "  (SELECT v.title FROM analytics.version_lessons v WHERE v.course_id = s.course_id "
-        "     AND v.lesson_id = s.lesson_id ORDER BY v.version DESC LIMIT 1) AS lesson_title "
-        "FROM analytics.statements s LEFT JOIN analytics.courses c ON c.course_id = s.course_id "
-        "WHERE {where} ORDER BY s.at, s.statement_id LIMIT %(limit)s").format(where=sql.SQL(" AND ").join(where))
+    query = sql.SQL(_statement_rows() + "WHERE {where} ORDER BY s.at, s.statement_id LIMIT %(limit)s").format(
+        where=sql.SQL(" AND ").join(where))
     return [dict(r) for r in conn.execute(query, params).fetchall()]
+
+
+def _statement_rows(extra: str = "") -> str:
+    """SELECT ... FROM of statement rows with their titles: the fields of `xapi.Row` (+ `extra`)."""
+    return ("SELECT s.statement_id, s.course_id, s.learner, s.verb, s.at, s.lesson_id, s.percent, s.voids, "
+            "  c.title AS course_title, "
+            "  (SELECT v.title FROM analytics.version_lessons v WHERE v.course_id = s.course_id "
+            f"     AND v.lesson_id = s.lesson_id ORDER BY v.version DESC LIMIT 1) AS lesson_title{extra} "
+            "FROM analytics.statements s LEFT JOIN analytics.courses c ON c.course_id = s.course_id ")
+
+
+# --- the XapiSync schedule: asked statements and the LRS push ---------------------------------------
+
+def asked_cursor(conn: Conn) -> tuple[datetime, uuid.UUID] | None:
+    """The last question read from ai.asked_questions (asked_at, message_id), None before the first."""
+    row = conn.execute("SELECT asked_at, message_id FROM analytics.asked_cursor").fetchone()
+    return None if row is None else (row["asked_at"], row["message_id"])
+
+
+def advance_asked_cursor(conn: Conn, at: datetime, message_id: uuid.UUID) -> None:
+    """Move the cursor forward (never back: two runs at once both end at the furthest)."""
+    conn.execute(
+        "INSERT INTO analytics.asked_cursor AS a (asked_at, message_id) VALUES (%(at)s, %(id)s) "
+        "ON CONFLICT (id) DO UPDATE SET asked_at = EXCLUDED.asked_at, message_id = EXCLUDED.message_id, "
+        "updated_at = now() WHERE (a.asked_at, a.message_id) < (EXCLUDED.asked_at, EXCLUDED.message_id)",
+        {"at": at, "id": message_id})
+
+
+def claim_push(conn: Conn, endpoint: str, now: datetime, lease_until: datetime) -> dict[str, Any]:
+    """The endpoint's push state (cursor, failures in a row, last error), `claimed` when it is now
+    leased to the caller until `lease_until`; not claimed while another invocation holds it or its
+    backoff (`retry_at`) has not ended."""
+    conn.execute("INSERT INTO analytics.xapi_push (endpoint) VALUES (%s) ON CONFLICT DO NOTHING", (endpoint,))
+    row = conn.execute(
+        "UPDATE analytics.xapi_push SET leased_until = %(until)s WHERE endpoint = %(e)s "
+        "AND (leased_until IS NULL OR leased_until <= %(now)s) AND (retry_at IS NULL OR retry_at <= %(now)s) "
+        "RETURNING after_tx::text AS after_tx, after_id, failures, last_error, true AS claimed",
+        {"e": endpoint, "now": now, "until": lease_until}).fetchone()
+    if row is None:
+        row = conn.execute("SELECT after_tx::text AS after_tx, after_id, failures, last_error, false AS claimed "
+                           "FROM analytics.xapi_push WHERE endpoint = %s", (endpoint,)).fetchone()
+    assert row is not None
+    return dict(row)
+
+
+def statements_to_push(conn: Conn, after: tuple[str, uuid.UUID], limit: int) -> list[dict[str, Any]]:
+    """Statements after the push cursor (tx, statement_id) in that order, only those inserted by
+    transactions older than every transaction still running (`pg_snapshot_xmin`): a later commit can
+    then only add rows after them, never before the cursor. Each row also has `tx` (text)."""
+    return [dict(r) for r in conn.execute(
+        _statement_rows(", s.tx::text AS tx") + "WHERE (s.tx, s.statement_id) > (%(tx)s::xid8, %(id)s) "
+        "AND s.tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY s.tx, s.statement_id LIMIT %(limit)s",
+        {"tx": after[0], "id": after[1], "limit": limit}).fetchall()]
+
+
+def save_push(conn: Conn, endpoint: str, after: tuple[str, uuid.UUID], *, accepted: int, duplicates: int,
+              parked: list[tuple[str, int, str]], failures: int, last_error: str | None,
+              retry_at: datetime | None) -> None:
+    """Record a batch: the cursor past what was settled, the counts, the parked statements with the
+    LRS's status and reason (a statement parked again keeps one row), the endpoint's failures in a
+    row, its last error and when to try again (the lease stays: `release_push`)."""
+    if parked:
+        conn.cursor().executemany(
+            "INSERT INTO analytics.xapi_push_parked (endpoint, statement_id, status, reason) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (endpoint, statement_id) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason, "
+            "parked_at = now()", [(endpoint, uuid.UUID(sid), status, reason) for sid, status, reason in parked])
+    conn.execute(
+        "UPDATE analytics.xapi_push SET after_tx = %(tx)s::xid8, after_id = %(id)s, pushed = pushed + %(a)s, "
+        "duplicates = duplicates + %(d)s, parked = parked + %(p)s, failures = %(f)s, last_error = %(err)s, "
+        "retry_at = %(retry)s, updated_at = now() WHERE endpoint = %(e)s",
+        {"e": endpoint, "tx": after[0], "id": after[1], "a": accepted, "d": duplicates, "p": len(parked),
+         "f": failures, "err": last_error, "retry": retry_at})
+
+
+def release_push(conn: Conn, endpoint: str) -> None:
+    conn.execute("UPDATE analytics.xapi_push SET leased_until = NULL WHERE endpoint = %s", (endpoint,))
 
 
 # --- erasure ----------------------------------------------------------------------------------------
@@ -202,7 +285,9 @@ def statements_page(conn: Conn, course_id: uuid.UUID, since: datetime | None, un
 def erase(conn: Conn, learner: uuid.UUID, anonymous: uuid.UUID) -> int:
     """Re-key the learner's rows to `anonymous` (an id naming nobody; the counters keep counting, as
     the LMS keeps the anonymised enrolments), drop the link to the LMS enrolment, and remember the
-    pseudonym so events still in flight for it are ignored. The learner rows changed."""
+    pseudonym so events still in flight for it are ignored. The learner's erasure lock (exclusive,
+    see `is_erased`) is held first. The learner rows changed."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_erasure_lock(learner),))
     changed = conn.execute("UPDATE analytics.learners SET learner = %s, enrollment_id = NULL WHERE learner = %s",
                            (anonymous, learner)).rowcount
     conn.execute("UPDATE analytics.lesson_learners SET learner = %s WHERE learner = %s", (anonymous, learner))

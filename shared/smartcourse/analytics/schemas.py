@@ -136,9 +136,9 @@ class XapiPage(BaseModel):
     statements: list[dict[str, Any]] = Field(description=(
         "xAPI 1.0.3 statements, oldest first on (timestamp, id): id (UUID v5 of the event: the same in every "
         "export), actor {objectType: Agent, account: {homePage, name: the pseudonymous learner id}}, verb "
-        "(registered, progressed, completed, earned; voided for a revoked certificate's earned), object (the "
-        "course or lesson Activity, or a StatementRef), timestamp, version, result (completion, the cmi5 "
-        "progress extension)"))
+        "(registered, progressed, completed, earned; voided for a revoked certificate's earned; asked for a "
+        "learner's question to the course assistant, without its text), object (the course or lesson Activity, "
+        "or a StatementRef), timestamp, version, result (completion, the cmi5 progress extension)"))
     next_cursor: str | None
 
 

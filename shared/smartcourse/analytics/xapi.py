@@ -1,7 +1,8 @@
 """xAPI 1.0.3 statements from analytics.statements rows (plain Python, no I/O).
 
-A statement is made of one learning event: its id is the UUID v5 of the event id (`statement_id`),
-so repeated exports give the same ids and an LRS receiving one twice keeps one. The actor is an
+A statement is made of one learning event (or, for `asked`, one learner's question to the course
+assistant): its id is the UUID v5 of the event id (of the answer message's id for `asked`:
+`statement_id`), so repeated exports give the same ids and an LRS receiving one twice keeps one. The actor is an
 account {homePage, name: the pseudonymous learner id}: never a name, an email or a user id. Verbs
 are the ADL vocabulary's (`VERBS`); objects are Activities whose IRIs live under the deployment's
 base (`XAPI_ACTIVITY_BASE`)."""
@@ -25,6 +26,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "completed": ("http://adlnet.gov/expapi/verbs/completed", "completed"),
     "earned": ("https://w3id.org/xapi/dod-isd/verbs/earned", "earned"),
     "voided": ("http://adlnet.gov/expapi/verbs/voided", "voided"),
+    "asked": ("http://adlnet.gov/expapi/verbs/asked", "asked"),
 }
 COURSE_TYPE = "http://adlnet.gov/expapi/activities/course"
 LESSON_TYPE = "http://adlnet.gov/expapi/activities/lesson"
@@ -33,6 +35,7 @@ PROGRESS_EXTENSION = "https://w3id.org/xapi/cmi5/result/extensions/progress"
 
 
 def statement_id(event_id: uuid.UUID) -> uuid.UUID:
+    """The statement's id: UUID v5 of the event id (of the answer message's id for `asked`)."""
     return uuid.uuid5(NAMESPACE, str(event_id))
 
 
@@ -85,7 +88,9 @@ def statement(row: Row, *, base: str, home_page: str) -> dict[str, Any]:
     if row.verb == "voided":
         out["object"] = {"objectType": "StatementRef", "id": str(row.voids)}
         return out
-    if row.verb == "progressed" and row.lesson_id is not None:
+    # a lesson is the object of `progressed` and of an `asked` whose best passage was in it (the
+    # question text is never sent: docs/analytics.md, "xAPI export")
+    if row.verb in ("progressed", "asked") and row.lesson_id is not None:
         out["object"] = _activity(lesson_iri(base, row.course_id, row.lesson_id), LESSON_TYPE, row.lesson_title)
         out["context"] = {"contextActivities": {"parent": [course]}, "platform": "SmartCourse"}
     else:

@@ -43,3 +43,19 @@ def test_earned_completed_and_voided() -> None:
     voided = xapi.statement(row("voided", voids=target), base=base, home_page=home)
     assert voided["object"] == {"objectType": "StatementRef", "id": str(target)}
     assert voided["verb"]["id"] == "http://adlnet.gov/expapi/verbs/voided"
+
+
+def test_an_asked_statement_names_the_lesson_or_the_course_and_never_the_question() -> None:
+    base, home = "https://lms.example/xapi", "https://lms.example"
+    question = uuid.uuid4()  # the answer message's id
+    on_lesson = xapi.statement(xapi.Row(statement_id=xapi.statement_id(question), course_id=COURSE, learner=LEARNER,
+                                        verb="asked", at=AT, course_title="Databases", lesson_id=LESSON,
+                                        lesson_title="Joins"), base=base, home_page=home)
+    assert on_lesson["id"] == str(uuid.uuid5(xapi.NAMESPACE, str(question)))
+    assert on_lesson["verb"] == {"id": "http://adlnet.gov/expapi/verbs/asked", "display": {"en-US": "asked"}}
+    assert on_lesson["object"]["id"] == f"{base}/courses/{COURSE}/lessons/{LESSON}"
+    assert on_lesson["context"]["contextActivities"]["parent"][0]["id"] == f"{base}/courses/{COURSE}"
+    assert "result" not in on_lesson  # no response: the question text is not sent (docs/analytics.md)
+    on_course = xapi.statement(row("asked"), base=base, home_page=home)
+    assert on_course["object"]["id"] == f"{base}/courses/{COURSE}" and "result" not in on_course
+    assert set(on_course) == {"id", "actor", "verb", "object", "timestamp", "version", "context"}
