@@ -11,27 +11,35 @@ from pydantic import BaseModel
 
 from chalicelib.api import ROUTES, RouteDoc, endpoint
 from chalicelib.web import json_response
-from smartcourse.analytics.schemas import OPERATIONS as ANALYTICS_OPERATIONS
-from smartcourse.assistant.schemas import EXTRA_ERRORS as ASSISTANT_EXTRA_ERRORS
-from smartcourse.assistant.schemas import OPERATIONS as ASSISTANT_OPERATIONS
 from smartcourse.lms import schemas as s
 
 bp = Blueprint(__name__)
 REF = "#/components/schemas/{model}"
 
-# Routes registered outside the LMS blueprints, described here so the document stays complete:
-# the health check, AssistantFunction's and AnalyticsFunction's routes (same API Gateway, other
-# functions; their models live in smartcourse.assistant.schemas and smartcourse.analytics.schemas,
-# which import nothing heavy).
-EXTERNAL: list[RouteDoc] = [
-    RouteDoc("/health", "GET", "Dependency health (postgres, kafka, s3); 503 when one fails", "operations",
-             response=s.Health, auth=False),
-    *(RouteDoc(path, method, summary, "assistant", request=body, query=query, response=response,
-               errors=("429", "503", *ASSISTANT_EXTRA_ERRORS.get((method, path), ())))
-      for method, path, summary, body, query, response in ASSISTANT_OPERATIONS),
-    *(RouteDoc(path, method, summary, "analytics", request=body, query=query, response=response, errors=("503",))
-      for method, path, summary, body, query, response in ANALYTICS_OPERATIONS),
-]
+#: Routes other blueprints add to the document (`describe`).
+EXTERNAL: list[RouteDoc] = []
+
+
+def _other_functions() -> list[RouteDoc]:
+    """Routes served outside the LMS blueprints, described here so the document stays complete: the
+    health check, AssistantFunction's and AnalyticsFunction's routes (same API Gateway, other
+    functions; their models live in smartcourse.assistant.schemas and smartcourse.analytics.schemas).
+    Imported when the document is first built, not with the handler (cold start, issue 19)."""
+    from smartcourse.analytics.schemas import OPERATIONS as ANALYTICS_OPERATIONS
+    from smartcourse.assistant.schemas import EXTRA_ERRORS as ASSISTANT_EXTRA_ERRORS
+    from smartcourse.assistant.schemas import OPERATIONS as ASSISTANT_OPERATIONS
+
+    return [
+        RouteDoc("/health", "GET", "Dependency health (postgres, kafka, s3); 503 when one fails", "operations",
+                 response=s.Health, auth=False),
+        *(RouteDoc(path, method, summary, "assistant", request=body, query=query, response=response,
+                   errors=("429", "503", *ASSISTANT_EXTRA_ERRORS.get((method, path), ())))
+          for method, path, summary, body, query, response in ASSISTANT_OPERATIONS),
+        *(RouteDoc(path, method, summary, "analytics", request=body, query=query, response=response,
+                   errors=("503",))
+          for method, path, summary, body, query, response in ANALYTICS_OPERATIONS),
+    ]
+
 
 ERRORS = {
     "400": "The request is not valid (details name each field and problem)",
@@ -197,7 +205,7 @@ def add_links(paths: dict[str, dict[str, Any]], components: dict[str, Any]) -> N
 
 @functools.cache
 def document() -> dict[str, Any]:
-    return build([*ROUTES, *EXTERNAL])
+    return build([*ROUTES, *_other_functions(), *EXTERNAL])
 
 
 @endpoint(bp, "/openapi.json", "GET", summary="This document (OpenAPI 3.1)", tag="operations", auth=False)

@@ -10,7 +10,14 @@ from smartcourse.certificates.domain import MAX_REASON, MIN_REASON
 from smartcourse.strings import check_text, text_of_at_least
 
 
-class RevokeRequest(BaseModel):
+class _Model(BaseModel):
+    """Every model of this module: its validator is built when first used, not at import (the
+    functions that import this module serve few of its models per cold start; issue 19)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class RevokeRequest(_Model):
     model_config = ConfigDict(extra="forbid")
 
     # The pattern states the minimum (MIN_REASON once stripped); white space is then collapsed,
@@ -27,7 +34,7 @@ class RevokeRequest(BaseModel):
         return value
 
 
-class CertificateCheck(BaseModel):
+class CertificateCheck(_Model):
     """GET /certificates/{code}: what anyone holding the code is told."""
 
     status: Literal["valid", "revoked", "withdrawn", "unknown"]
@@ -52,11 +59,11 @@ class MyCertificate(CertificateCheck):
     download_path: str
 
 
-class MyCertificates(BaseModel):
+class MyCertificates(_Model):
     items: list[MyCertificate]
 
 
-class DownloadLink(BaseModel):
+class DownloadLink(_Model):
     code: str
     url: str
     expires_in: int

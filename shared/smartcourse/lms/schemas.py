@@ -59,7 +59,7 @@ Email = Annotated[str, Field(min_length=3, max_length=254, json_schema_extra={"p
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     @field_validator("*")
     @classmethod
@@ -71,7 +71,7 @@ class Request(BaseModel):
 class Response(BaseModel):
     """Built from rows: columns a response does not expose are dropped."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 # --- auth -----------------------------------------------------------------------------------------

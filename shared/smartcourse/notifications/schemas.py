@@ -41,7 +41,14 @@ TimeZone = Annotated[str, Field(description="An IANA time zone, e.g. Europe/Pari
                                 json_schema_extra=_time_zone_schema), AfterValidator(_known_time_zone)]
 
 
-class Request(BaseModel):
+class _Model(BaseModel):
+    """Every model of this module: its validator is built when first used, not at import (the
+    functions that import this module serve few of its models per cold start; issue 19)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Request(_Model):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -52,7 +59,7 @@ class InboxQuery(Request):
                                description="next_cursor of the previous page")
 
 
-class Notification(BaseModel):
+class Notification(_Model):
     id: uuid.UUID
     type: TypeName
     title: str
@@ -62,43 +69,43 @@ class Notification(BaseModel):
     read_at: datetime | None
 
 
-class NotificationPage(BaseModel):
+class NotificationPage(_Model):
     items: list[Notification]
     unread_count: int = Field(ge=0)
     next_cursor: str | None
 
 
-class ReadAllResult(BaseModel):
+class ReadAllResult(_Model):
     updated: int = Field(ge=0, description="notifications marked read by this call")
     unread_count: int = Field(ge=0)
 
 
-class QuietHours(BaseModel):
+class QuietHours(_Model):
     model_config = ConfigDict(extra="forbid")
     start: ClockTime
     end: ClockTime
 
 
-class ChannelState(BaseModel):
+class ChannelState(_Model):
     enabled: bool
     cadence: Cadence
     locked: bool = Field(description="true: the channel cannot be changed for this type")
 
 
-class TypeChannels(BaseModel):
+class TypeChannels(_Model):
     in_app: ChannelState | None = None
     email: ChannelState | None = None
     sms: ChannelState | None = None
 
 
-class TypePreferences(BaseModel):
+class TypePreferences(_Model):
     type: TypeName
     label: str
     description: str
     channels: TypeChannels = Field(description="the channels the type offers (a missing one is not offered)")
 
 
-class Preferences(BaseModel):
+class Preferences(_Model):
     timezone: str
     quiet_hours: QuietHours | None = Field(description="email and SMS wait until it ends (in timezone)")
     phone_verified: bool = Field(default=False, description="the account has a verified phone number: only then "
@@ -106,12 +113,12 @@ class Preferences(BaseModel):
     types: list[TypePreferences]
 
 
-class CadenceChange(BaseModel):
+class CadenceChange(_Model):
     model_config = ConfigDict(extra="forbid")
     cadence: Cadence
 
 
-class ChannelChanges(BaseModel):
+class ChannelChanges(_Model):
     NOT_NULLABLE: ClassVar[tuple[Channel, ...]] = ("in_app", "email", "sms")
     model_config = ConfigDict(extra="forbid", json_schema_extra=partial_schema(*NOT_NULLABLE))
     in_app: CadenceChange | None = None
@@ -127,13 +134,13 @@ class ChannelChanges(BaseModel):
         return {name: getattr(self, name).cadence for name in self.NOT_NULLABLE if name in self.model_fields_set}
 
 
-class TypeChange(BaseModel):
+class TypeChange(_Model):
     model_config = ConfigDict(extra="forbid")
     type: TypeName
     channels: ChannelChanges
 
 
-class PreferencesUpdate(BaseModel):
+class PreferencesUpdate(_Model):
     """Only what is given changes; `quiet_hours: null` turns quiet hours off."""
 
     NOT_NULLABLE: ClassVar = ("timezone", "types")
@@ -151,7 +158,7 @@ class PreferencesUpdate(BaseModel):
 assert set(TypeName.__args__) == set(CATALOGUE), "TypeName must list the catalogue"  # type: ignore[attr-defined]
 
 
-class OneClick(BaseModel):
+class OneClick(_Model):
     """RFC 8058: the body a mail client POSTs to the List-Unsubscribe URL (form-encoded)."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)

@@ -53,7 +53,9 @@ TOKENS = {"jwt": "JWT access tokens and cryptography (first request with a token
 
 LAZY: dict[str, dict[str, str]] = {
     "ApiFunction": {**BOTO3, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
-                    "numpy": "not used by the API"},
+                    "numpy": "not used by the API",
+                    "smartcourse.assistant.schemas": "the assistant's API models (first /openapi.json)",
+                    "smartcourse.analytics.schemas": "the reporting API's models (first /openapi.json)"},
     "AssistantFunction": {**BOTO3, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
     "IngestFunction": {**BOTO3, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING,
                        "numpy": "vectors (first embedding)"},
