@@ -8,10 +8,8 @@ page (the code texted through the whole stack) before SMS can be turned on."""
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from testkit.moto import texts_to
 from tests.browser.conftest import PASSWORD, WebStack, assert_fits
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -63,13 +62,6 @@ def sign_in(page: Any, email: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Course catalogue")
-
-
-def texts_to(endpoint: str, number: str) -> list[str]:
-    """What moto's SNS was asked to text to `number` (as tests/integration/notifications/test_sms.py reads it)."""
-    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=30) as resp:
-        data = json.loads(resp.read())
-    return [m["message"] for m in data.get("sns", {}).get("SMS", []) if m.get("phone_number") == number]
 
 
 def bell_name(unread: int) -> str:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +18,7 @@ from smartcourse.db import Database
 from smartcourse.events import EventEnvelope
 from smartcourse.notifications import service, tokens
 from smartcourse.notifications.domain import Outgoing, SendFailed
+from testkit.moto import moto_data
 from testkit.msk import msk_event
 from tests.integration.lms.conftest import Api
 from tests.integration.notifications.conftest import Ctx
@@ -29,9 +28,7 @@ pytestmark = pytest.mark.integration
 
 def sent_to(endpoint: str, address: str) -> list[email.message.EmailMessage]:
     """What moto's SES was sent for `address` (moto records every message it accepts)."""
-    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=30) as resp:
-        data = json.loads(resp.read())
-    raws = [m["raw_data"] for m in data.get("ses", {}).get("RawMessage", [])
+    raws = [m["raw_data"] for m in moto_data(endpoint).get("ses", {}).get("RawMessage", [])
             if any(address in d for d in m.get("destinations", []))]
     return [email.message_from_string(r, policy=email.policy.default) for r in raws]  # type: ignore[misc]
 

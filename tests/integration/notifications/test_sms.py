@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,19 +24,13 @@ from smartcourse.events import EventEnvelope
 from smartcourse.notifications import service
 from smartcourse.notifications.domain import OutgoingSms, SendFailed
 from smartcourse.relay import Relay, RelaySettings
+from testkit.moto import texts_to
 from testkit.msk import msk_event
 from tests.integration.lms.conftest import Api
 from tests.integration.notifications.conftest import Ctx
 from tests.integration.notifications.test_emails import consume, enrol, schedule
 
 pytestmark = pytest.mark.integration
-
-
-def texts_to(endpoint: str, number: str) -> list[str]:
-    """What moto's SNS was asked to text to `number` (moto records every SMS it accepts)."""
-    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=30) as resp:
-        data = json.loads(resp.read())
-    return [m["message"] for m in data.get("sns", {}).get("SMS", []) if m.get("phone_number") == number]
 
 
 def new_number() -> str:
