@@ -8,6 +8,7 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,16 @@ import psycopg
 import pytest
 
 from devstack.triggers import msk_event
+from smartcourse.ai.bootstrap import build_service as build_ingestion
+from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.ai.ingestion import IngestSettings
+from smartcourse.assistant.bootstrap import build_service as build_assistant
+from smartcourse.assistant.service import AssistantService
+from smartcourse.assistant.settings import AssistantSettings
+from smartcourse.auth import Principal
 from smartcourse.container import reset_all
+from smartcourse.db import Database, register_pgvector
+from testkit.courses import Material, MemoryObjects
 from tests.conftest import load_function_module
 from tests.integration.lms.conftest import api, api_module, db  # noqa: F401  (fixtures)
 
@@ -67,8 +77,13 @@ def shift(conn: psycopg.Connection[Any], event: str, field: str, at: datetime, *
                (json.dumps(payload), at, row["id"]))
 
 
+TOPICS = ("enrollment", "course", "user")  # the aggregates whose topics the analytics mapping reads
+
+
 def outbox_ids(conn: psycopg.Connection[Any], **where: str) -> list[str]:
-    rows = conn.execute("SELECT payload FROM lms.outbox ORDER BY seq").fetchall()
+    """The ids of the events AnalyticsFunction reads (not, say, `asset.created`) whose data match `where`."""
+    rows = conn.execute("SELECT payload FROM lms.outbox WHERE aggregate_type = ANY(%s) ORDER BY seq",
+                        (list(TOPICS),)).fetchall()
     return [r["payload"]["id"] for r in rows if all(r["payload"]["data"].get(k) == v for k, v in where.items())]
 
 
@@ -80,7 +95,7 @@ class Kafka:
 
         self.bootstrap = bootstrap
         self.consumer = KafkaConsumer(
-            *(f"{prefix}.{t}" for t in ("enrollment", "course", "user")), bootstrap_servers=bootstrap,
+            *(f"{prefix}.{t}" for t in TOPICS), bootstrap_servers=bootstrap,
             group_id=f"analytics-test-{secrets.token_hex(4)}", auto_offset_reset="earliest",
             enable_auto_commit=False, consumer_timeout_ms=1000)
         self.seen: dict[str, Any] = {}
@@ -127,3 +142,68 @@ def http(fn: Any, method: str, resource: str, token: str | None, query: dict[str
              "body": None, "isBase64Encoded": False}
     out = fn.handler(event, Ctx())
     return out["statusCode"], json.loads(out["body"])
+
+
+# --- Content gaps: learners asking the real AssistantService, versions indexed by the real ingestion ---
+
+ECLIPSES = Material("eclipses.md", "text/markdown", b"""# Lunar eclipses
+
+## How an eclipse happens
+
+A lunar eclipse happens when the Earth passes between the Sun and the Moon and the Earth's shadow falls on the Moon.
+It can only happen at full moon, when the Sun, the Earth and the Moon are aligned.
+
+## How long an eclipse lasts
+
+A lunar eclipse lasts a few hours from the first touch of the penumbra to the last.
+Totality, when the Moon is entirely inside the umbra, lasts at most about one hour and forty minutes.
+During totality the Moon looks red, because the Earth's atmosphere bends red sunlight into the shadow.
+""", "Lunar eclipses")
+
+ECLIPSE = ["Why does the Moon turn red during an eclipse?",
+           "Why is the Moon red during a lunar eclipse? my email is ada.l@example.org",
+           "What colour is the Moon in a total eclipse?",
+           "Why does the Moon turn red during an eclipse?"]  # the first learner again, the same words
+EXAM = ["When is the final exam of this course?", "What date is the final exam?"]
+COVERED = [("Why are there two high tides every day?", "moon.md"), ("How old is the crater Tycho?", "surface.md")]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbeddings:
+    return MiniLMEmbeddings()
+
+
+@pytest.fixture
+def stack(in_process_env: dict[str, str], embedder: MiniLMEmbeddings) -> Iterator[dict[str, Any]]:
+    url = in_process_env["DATABASE_URL"]
+    database = Database(url, application_name="gap-tests", configure=register_pgvector)
+    objects = MemoryObjects()
+    ingestion = build_ingestion(IngestSettings(database_url=url, assets_bucket="unused"), embedder=embedder,
+                                objects=objects,
+                                database=Database(url, application_name="gap-ingest", configure=register_pgvector))
+    assistant = build_assistant(AssistantSettings(database_url=url, jwt_secret="x" * 32, groq_api_key=None,
+                                                  groq_api_key_secret_arn=None, ask_rate_limit_per_minute=1000),
+                                embedder=embedder, database=database)
+    yield {"db": database, "objects": objects, "ingestion": ingestion, "assistant": assistant, "url": url,
+           "secret": in_process_env["JWT_SECRET"], "prefix": in_process_env["TOPIC_PREFIX"]}
+    ingestion.database.close()
+    database.close()
+
+
+def ask(assistant: AssistantService, who: uuid.UUID, course_id: uuid.UUID, question: str) -> dict[str, Any]:
+    """A learner's question to the course assistant (extractive mode: no model call)."""
+    return assistant.ask(Principal(who, "student"), course_id, question).body
+
+
+def gap_of(database: Database, body: dict[str, Any]) -> str | None:
+    with database.transaction() as conn:
+        row = conn.execute("SELECT gap FROM ai.asked_questions WHERE message_id = %s", (body["message_id"],)).fetchone()
+    assert row is not None, body
+    return row["gap"]  # type: ignore[no-any-return]
+
+
+def evidence_of(database: Database, body: dict[str, Any]) -> Any:
+    with database.transaction() as conn:
+        row = conn.execute("SELECT retrieval -> 'evidence' AS e FROM ai.messages WHERE id = %s",
+                           (body["message_id"],)).fetchone()
+    return row["e"] if row else None

@@ -1,8 +1,12 @@
 """A scripted cohort through the whole path: the LMS API writes the events, their times are set to
 simulated days (no sleeping), the real relay publishes them to Kafka, they are read back from Kafka
 and consumed by the real AnalyticsFunction handler (enrolment records delivered before the course's
-publish event); minutes on task come through the heartbeat. The reports then say exactly what the
-script implies; replaying every event changes nothing; learners and other instructors get 403."""
+publish event); minutes on task come through the heartbeat; learners of the cohort ask the real
+AssistantService (extractive mode) about the version indexed by the real ingestion path, and a second
+version, published through the API, covers one of their gaps when it goes live. The reports (overview,
+funnel with questions asked, roster, at-risk reasons, content gaps open then covered) then say
+exactly what the script implies; replaying every event (and the live switch) changes nothing;
+learners and other instructors get 403."""
 
 from __future__ import annotations
 
@@ -13,10 +17,27 @@ from typing import Any
 import psycopg
 import pytest
 
+from smartcourse.ai.ingestion import IngestionService, PublishOutcome
 from smartcourse.analytics import schemas as s
 from smartcourse.analytics import service
 from smartcourse.auth import Principal
-from tests.integration.analytics.conftest import Ctx, Kafka, http, outbox_ids, shift
+from smartcourse.db import Database
+from testkit.courses import Material, MemoryObjects, SeededCourse, index_course
+from tests.integration.analytics.conftest import (
+    COVERED,
+    ECLIPSE,
+    ECLIPSES,
+    EXAM,
+    Ctx,
+    Kafka,
+    ask,
+    evidence_of,
+    gap_of,
+    http,
+    outbox_ids,
+    shift,
+)
+from tests.integration.assistant.materials import COURSE_A
 from tests.integration.lms.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -25,18 +46,66 @@ NOW = datetime.now(UTC)
 T = (NOW - timedelta(days=20)).replace(second=0, microsecond=0)  # minute-aligned: two tabs share a minute
 
 
+EXAM_TOO = "On which day is the final exam?"  # a third learner asks about the exam
+
+
 def day(n: float) -> datetime:
     return T + timedelta(days=n)
 
 
 class Cohort:
-    def __init__(self, api: Api, db: psycopg.Connection[Any]) -> None:
-        self.api, self.db = api, db
+    """A course of four required lessons built and published through the LMS API: lessons 1 and 2
+    are documents (the assistant's material, `COURSE_A`: the Moon's orbit and tides, its surface),
+    lessons 3 and 4 text. The files go to `objects`, where the ingestion reads them (what the
+    presigned upload would have stored)."""
+
+    def __init__(self, api: Api, db: psycopg.Connection[Any], objects: MemoryObjects | None = None) -> None:
+        self.api, self.db, self.objects = api, db, objects or MemoryObjects()
         self.teacher, self.teacher_user = api.user("instructor", "Teacher")
-        made = api.published_course(self.teacher, lessons=4)
-        self.course_id: str = made["course"]["id"]
-        self.lessons: list[str] = made["lesson_ids"]
+        course = api.call("POST", "/courses", self.teacher, {"title": "The Moon", "description": "d"})
+        assert course.status == 201, course
+        self.course_id: str = course.body["id"]
+        module = api.call("POST", f"/courses/{self.course_id}/modules", self.teacher, {"title": "Module 1"})
+        assert module.status == 201, module
+        self.module_id: str = module.body["id"]
+        self.lessons: list[str] = []
+        for i in range(4):
+            lesson = {"title": f"Lesson {i + 1}", "kind": "text", "body": f"Body {i + 1}"}
+            if i < len(COURSE_A):
+                lesson = {"title": f"Lesson {i + 1}", "kind": "document", "asset_id": self.upload(COURSE_A[i])}
+            r = api.call("POST", f"/courses/{self.course_id}/modules/{self.module_id}/lessons", self.teacher, lesson)
+            assert r.status == 201, r
+            self.lessons.append(r.body["id"])
+        self.version = 0
+        self.publish()
         self.people: dict[str, dict[str, Any]] = {}
+
+    def upload(self, material: Material) -> str:
+        r = self.api.call("POST", f"/courses/{self.course_id}/assets", self.teacher,
+                          {"filename": material.filename, "content_type": material.content_type,
+                           "size": len(material.data)})
+        assert r.status == 201, r
+        self.objects.put(r.body["asset"]["s3_key"], material.data, material.content_type)
+        return str(r.body["asset"]["id"])
+
+    def publish(self) -> None:
+        r = self.api.call("POST", f"/courses/{self.course_id}/publish", self.teacher)
+        assert r.status == 201, r
+        self.version += 1
+
+    def republish(self, lesson: int, material: Material) -> None:
+        """A new version in which lesson `lesson` is a document of `material` (same lessons, same titles)."""
+        r = self.api.call("PATCH", f"/courses/{self.course_id}/modules/{self.module_id}/lessons/"
+                          f"{self.lessons[lesson - 1]}", self.teacher,
+                          {"kind": "document", "body": None, "asset_id": self.upload(material)})
+        assert r.status == 200, r
+        self.publish()
+
+    def index(self, db: Database, ingestion: IngestionService) -> PublishOutcome:
+        """What IngestFunction does with the version's course.published: index it, switch it live (the
+        switch re-asks the open gaps)."""
+        seeded = SeededCourse(uuid.UUID(self.course_id), uuid.UUID(self.teacher_user["id"]), self.version)
+        return index_course(db, ingestion, seeded)
 
     def learner(self, name: str, enrolled: float) -> dict[str, Any]:
         token, user = self.api.user("student", name)
@@ -78,9 +147,9 @@ class Cohort:
         return counted
 
 
-def script(api: Api, db: psycopg.Connection[Any]) -> Cohort:
+def script(api: Api, db: psycopg.Connection[Any], objects: MemoryObjects | None = None) -> Cohort:
     """Seven learners over 20 simulated days (median time to complete: 4 and 8 days -> 6)."""
-    c = Cohort(api, db)
+    c = Cohort(api, db, objects)
     c.learner("Ada", 0)                     # completes in 4 days
     for lesson in range(1, 5):
         c.completes("Ada", lesson, lesson)
@@ -122,9 +191,30 @@ def reports(fn: Any, token: str, course_id: str) -> dict[str, Any]:
     return out
 
 
+def questions(c: Cohort, stack: dict[str, Any]) -> None:
+    """Five of the cohort's learners ask the assistant (the course's version 1): three about eclipses
+    (Ada twice), three about the exam date, both not in the material, and three covered questions."""
+    database, assistant = stack["db"], stack["assistant"]
+    course_id = uuid.UUID(c.course_id)
+    for name, question, gap in [*zip(["Ada", "Ben", "Cy", "Ada"], ECLIPSE, [True] * 4, strict=True),
+                                *zip(["Ben", "Dee", "Eve"], [*EXAM, EXAM_TOO], [True] * 3, strict=True),
+                                ("Dee", COVERED[0][0], False), ("Eve", COVERED[0][0], False),
+                                ("Eve", COVERED[1][0], False)]:
+        body = ask(assistant, c.people[name]["user_id"], course_id, question)
+        assert (gap_of(database, body) is not None) == gap, (question, body, evidence_of(database, body))
+    teacher = Principal(uuid.UUID(c.teacher_user["id"]), "instructor")
+    assistant.ask(teacher, course_id, "Why is the Moon red in an eclipse?")  # staff: not counted
+
+
+def gaps(fn: Any, c: Cohort) -> list[dict[str, Any]]:
+    status, body = http(fn, "GET", s.CONTENT_GAPS, c.teacher, course_id=c.course_id)
+    assert status == 200, body
+    return body["items"]  # type: ignore[no-any-return]
+
+
 def test_a_scripted_cohort_yields_exactly_the_expected_reports_and_a_replay_changes_nothing(
-        api: Api, db: psycopg.Connection[Any], fn: Any, relay: Any, kafka: Kafka) -> None:
-    c = script(api, db)
+        api: Api, db: psycopg.Connection[Any], fn: Any, relay: Any, kafka: Kafka, stack: dict[str, Any]) -> None:
+    c = script(api, db, stack["objects"])
     ids = outbox_ids(db, course_id=c.course_id)
     assert len(ids) == 1 + 7 + 4 + 4 + 1 + 1 + 2 + 1 + 2  # publish, enrolments, lessons, completions, cancel
     relay()
@@ -136,6 +226,9 @@ def test_a_scripted_cohort_yields_exactly_the_expected_reports_and_a_replay_chan
     c.minutes(fn, "Ben", 1, 2.5 - 0.01, 5)
     c.minutes(fn, "Cy", 1, 3 - 0.01, 2)
     c.minutes(fn, "Dee", 2, 18.5, 4)         # reading lesson 2 a day and a half ago, not completed
+    # questions to the assistant, on version 1 indexed by the real ingestion
+    assert c.index(stack["db"], stack["ingestion"]).switched
+    questions(c, stack)
     got = reports(fn, c.teacher, c.course_id)
 
     overview = got["overview"]
@@ -147,9 +240,9 @@ def test_a_scripted_cohort_yields_exactly_the_expected_reports_and_a_replay_chan
     assert [x["lesson_id"] for x in funnel] == c.lessons  # course order
     assert [(x["title"], x["started"], x["completed"], x["drop_off_rate"], x["median_minutes"],
              x["questions_asked"]) for x in funnel] == [
-        ("Lesson 1", 5, 5, 0.0, 3.0, 0),   # Ada 3, Ben 5, Cy 2 minutes; no questions to the assistant
-        ("Lesson 2", 4, 3, 0.25, 4.0, 0),  # Dee started (4 minutes) and has not completed
-        ("Lesson 3", 2, 2, 0.0, None, 0),
+        ("Lesson 1", 5, 5, 0.0, 3.0, 2),   # Ada 3, Ben 5, Cy 2 minutes; Dee's and Eve's tides questions
+        ("Lesson 2", 4, 3, 0.25, 4.0, 1),  # Dee started (4 minutes) and has not completed; Eve's Tycho
+        ("Lesson 3", 2, 2, 0.0, None, 0),  # (the gaps, not covered, count on no lesson)
         ("Lesson 4", 2, 2, 0.0, None, 0)]
 
     roster = got["learners"]
@@ -181,16 +274,47 @@ def test_a_scripted_cohort_yields_exactly_the_expected_reports_and_a_replay_chan
     status, bad = http(fn, "GET", s.AT_RISK, c.teacher, {"cursor": "not-a-cursor"}, course_id=str(c.course_id))
     assert status == 400, bad
 
-    # Replay: every event again, through Kafka and the handler, and every heartbeat again
+    # Content gaps: eclipses (3 learners, 4 questions) before the exam date (3 learners, 3 questions)
+    eclipse, exam = gaps(fn, c)
+    assert [(g["learners"], g["questions"], g["status"], g["covered_version"]) for g in (eclipse, exam)] == [
+        (3, 4, "open", None), (3, 3, "open", None)]
+    assert eclipse["label"] in {q.replace("ada.l@example.org", "[email]") for q in ECLIPSE}
+    assert exam["label"] in {*EXAM, EXAM_TOO}
+
+    # Republish: version 2 makes lesson 3 a document on eclipses; the relay, Kafka and the consumer
+    # deliver its course.published, and its going live through the ingestion re-asks the open gaps
+    c.republish(3, ECLIPSES)
+    republished = outbox_ids(db, course_id=c.course_id)[len(ids):]
+    assert len(republished) == 1
+    relay()
+    assert fn.handler(kafka.batch(republished), Ctx()) == {"batchItemFailures": []}
+    ids += republished
+    assert c.index(stack["db"], stack["ingestion"]).switched
+    eclipse, exam = gaps(fn, c)
+    assert [(g["learners"], g["questions"], g["status"], g["covered_version"]) for g in (eclipse, exam)] == [
+        (3, 4, "covered", 2), (3, 3, "open", None)]
+    assert eclipse["nearest_lessons"][0] == {"lesson_id": c.lessons[2], "title": "Lesson 3"}
+    covered = [eclipse, exam]
+    after = reports(fn, c.teacher, c.course_id)  # the other reports: as before (same lessons, same titles)
+    assert after["lessons"] == got["lessons"] and after["learners"] == got["learners"]
+    assert after["at_risk"]["items"] == risky
+
+    # Replay: every event again, through Kafka and the handler, every heartbeat again and the
+    # version's live switch again (the sweeper's path)
     before = snapshot(db, c.course_id)
     assert fn.handler(kafka.batch(ids, enrollment_first=False), Ctx()) == {"batchItemFailures": []}
     assert not any(c.minutes(fn, "Dee", 2, 18.5, 4))
+    with stack["db"].transaction() as conn:
+        again = stack["ingestion"].after_live(conn, uuid.UUID(c.course_id), 2)
+    assert (again.checked, again.covered) == (0, 0)
     assert snapshot(db, c.course_id) == before
-    again = reports(fn, c.teacher, c.course_id)
-    assert again["lessons"] == got["lessons"] and again["learners"] == got["learners"]
-    assert {k: v for k, v in again["overview"].items() if k != "as_of"} == \
+    replayed = reports(fn, c.teacher, c.course_id)
+    assert replayed["lessons"] == got["lessons"] and replayed["learners"] == got["learners"]
+    assert {k: v for k, v in replayed["overview"].items() if k != "as_of"} == \
         {k: v for k, v in overview.items() if k != "as_of"}
-    assert [(x["name"], x["reasons"]) for x in again["at_risk"]["items"]] == [(x["name"], x["reasons"]) for x in risky]
+    assert [(x["name"], x["reasons"]) for x in replayed["at_risk"]["items"]] == \
+        [(x["name"], x["reasons"]) for x in risky]
+    assert gaps(fn, c) == covered
 
 
 def test_the_learners_listing_pages_and_sorts(api: Api, db: psycopg.Connection[Any], fn: Any, relay: Any,
@@ -230,7 +354,7 @@ def test_only_the_instructor_and_admins_see_a_course_s_analytics(
     learner = c.learner("Ada", 0)["token"]
     other, _ = api.user("instructor")
     admin, _ = admin_token(database_url, api_module)
-    for resource in (s.OVERVIEW, s.LESSONS, s.LEARNERS, s.AT_RISK):
+    for resource in (s.OVERVIEW, s.LESSONS, s.LEARNERS, s.AT_RISK, s.CONTENT_GAPS):
         assert http(fn, "GET", resource, learner, course_id=c.course_id)[0] == 403
         status, body = http(fn, "GET", resource, other, course_id=c.course_id)
         assert status == 403 and body["error"]["code"] == "forbidden"

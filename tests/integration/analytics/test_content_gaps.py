@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from psycopg.types.json import Jsonb
 
-from smartcourse.ai.bootstrap import build_service as build_ingestion
-from smartcourse.ai.embeddings import MiniLMEmbeddings
-from smartcourse.ai.ingestion import IngestionService, IngestSettings
+from smartcourse.ai.ingestion import IngestionService
 from smartcourse.analytics import schemas as s
-from smartcourse.assistant.bootstrap import build_service as build_assistant
-from smartcourse.assistant.service import AssistantService
-from smartcourse.assistant.settings import AssistantSettings
 from smartcourse.auth import Principal
-from smartcourse.db import Database, register_pgvector
+from smartcourse.db import Database
 from smartcourse.events import new_event
 from testkit.courses import (
     Material,
@@ -40,54 +34,20 @@ from testkit.courses import (
 )
 from testkit.msk import msk_event
 from testkit.sessions import session_token
-from tests.integration.analytics.conftest import Ctx, http
+from tests.integration.analytics.conftest import (
+    COVERED,
+    ECLIPSE,
+    ECLIPSES,
+    EXAM,
+    Ctx,
+    ask,
+    evidence_of,
+    gap_of,
+    http,
+)
 from tests.integration.assistant.materials import COURSE_A
 
 pytestmark = pytest.mark.integration
-
-ECLIPSES = Material("eclipses.md", "text/markdown", b"""# Lunar eclipses
-
-## How an eclipse happens
-
-A lunar eclipse happens when the Earth passes between the Sun and the Moon and the Earth's shadow falls on the Moon.
-It can only happen at full moon, when the Sun, the Earth and the Moon are aligned.
-
-## How long an eclipse lasts
-
-A lunar eclipse lasts a few hours from the first touch of the penumbra to the last.
-Totality, when the Moon is entirely inside the umbra, lasts at most about one hour and forty minutes.
-During totality the Moon looks red, because the Earth's atmosphere bends red sunlight into the shadow.
-""", "Lunar eclipses")
-
-ECLIPSE = ["Why does the Moon turn red during an eclipse?",
-           "Why is the Moon red during a lunar eclipse? my email is ada.l@example.org",
-           "What colour is the Moon in a total eclipse?",
-           "Why does the Moon turn red during an eclipse?"]  # the first learner again, the same words
-EXAM = ["When is the final exam of this course?", "What date is the final exam?"]
-COVERED = [("Why are there two high tides every day?", "moon.md"), ("How old is the crater Tycho?", "surface.md")]
-
-
-@pytest.fixture(scope="module")
-def embedder() -> MiniLMEmbeddings:
-    return MiniLMEmbeddings()
-
-
-@pytest.fixture
-def stack(in_process_env: dict[str, str], embedder: MiniLMEmbeddings) -> Iterator[dict[str, Any]]:
-    url = in_process_env["DATABASE_URL"]
-    db = Database(url, application_name="gap-tests", configure=register_pgvector)
-    objects = MemoryObjects()
-    ingestion = build_ingestion(IngestSettings(database_url=url, assets_bucket="unused"), embedder=embedder,
-                                objects=objects,
-                                database=Database(url, application_name="gap-ingest", configure=register_pgvector))
-    assistant = build_assistant(AssistantSettings(database_url=url, jwt_secret="x" * 32, groq_api_key=None,
-                                                  groq_api_key_secret_arn=None, ask_rate_limit_per_minute=1000),
-                                embedder=embedder, database=db)
-    yield {"db": db, "objects": objects, "ingestion": ingestion, "assistant": assistant, "url": url,
-           "secret": in_process_env["JWT_SECRET"], "prefix": in_process_env["TOPIC_PREFIX"]}
-    ingestion.database.close()
-    db.close()
-
 
 def analytics_publish(fn: Any, db: Database, course: SeededCourse, prefix: str) -> None:
     """course.published for the version, through AnalyticsFunction's consumer (its lessons' titles)."""
@@ -141,24 +101,6 @@ def publish_v2(db: Database, objects: MemoryObjects, ingestion: IngestionService
     return index_course(db, ingestion, course)
 
 
-def ask(assistant: AssistantService, who: uuid.UUID, course: SeededCourse, question: str) -> dict[str, Any]:
-    return assistant.ask(Principal(who, "student"), course.course_id, question).body
-
-
-def gap_of(db: Database, body: dict[str, Any]) -> str | None:
-    with db.transaction() as conn:
-        row = conn.execute("SELECT gap FROM ai.asked_questions WHERE message_id = %s", (body["message_id"],)).fetchone()
-    assert row is not None, body
-    return row["gap"]  # type: ignore[no-any-return]
-
-
-def evidence_of(db: Database, body: dict[str, Any]) -> Any:
-    with db.transaction() as conn:
-        row = conn.execute("SELECT retrieval -> 'evidence' AS e FROM ai.messages WHERE id = %s",
-                           (body["message_id"],)).fetchone()
-    return row["e"] if row else None
-
-
 def test_content_gaps_from_learners_questions_to_a_covering_version(stack: dict[str, Any], fn: Any) -> None:
     db, assistant, ingestion = stack["db"], stack["assistant"], stack["ingestion"]
     teacher, other_teacher = create_user(db, "instructor"), create_user(db, "instructor")
@@ -173,14 +115,14 @@ def test_content_gaps_from_learners_questions_to_a_covering_version(stack: dict[
     # Three learners ask about eclipses (one of them twice), two about the exam; the instructor too
     # (staff questions are not counted). All refused or weakly answered on version 1.
     for learner, question in zip([learners[0], learners[1], learners[2], learners[0]], ECLIPSE, strict=True):
-        body = ask(assistant, learner, course, question)
+        body = ask(assistant, learner, course.course_id, question)
         assert gap_of(db, body) is not None, (question, body, evidence_of(db, body))
     for learner, question in zip([learners[1], learners[3]], EXAM, strict=True):
-        body = ask(assistant, learner, course, question)
+        body = ask(assistant, learner, course.course_id, question)
         assert gap_of(db, body) is not None, (question, body, evidence_of(db, body))
     assistant.ask(Principal(teacher, "instructor"), course.course_id, "Why is the Moon red in an eclipse?")
     for learner, (question, _) in zip(learners, COVERED, strict=False):
-        body = ask(assistant, learner, course, question)
+        body = ask(assistant, learner, course.course_id, question)
         assert gap_of(db, body) is None, (question, body, evidence_of(db, body))
 
     token = session_token(stack["url"], teacher, "instructor", stack["secret"])
@@ -227,7 +169,7 @@ def test_content_gaps_from_learners_questions_to_a_covering_version(stack: dict[
                             "ORDER BY status", (course.course_id,)).fetchall()
     assert [(r["status"], r["checked_version"]) for r in rows] == [("covered", 2), ("open", 2)]
     # A learner now gets an answer; switching version 2 again (a replay, the sweeper) changes nothing
-    assert not ask(assistant, learners[3], course, "Why is the Moon red during a lunar eclipse?")["refused"]
+    assert not ask(assistant, learners[3], course.course_id, "Why is the Moon red during a lunar eclipse?")["refused"]
     with db.transaction() as conn:
         again = ingestion.after_live(conn, course.course_id, 2)  # type: ignore[misc]
     assert (again.checked, again.covered) == (0, 0)

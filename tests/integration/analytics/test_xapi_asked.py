@@ -27,15 +27,8 @@ from smartcourse.settings import load_settings
 from testkit.courses import create_course, create_user, enroll, index_course
 from testkit.msk import msk_event
 from testkit.sessions import session_token
-from tests.integration.analytics.conftest import Ctx, http
-from tests.integration.analytics.test_content_gaps import (  # noqa: F401  (fixtures)
-    COVERED,
-    EXAM,
-    analytics_publish,
-    ask,
-    embedder,
-    stack,
-)
+from tests.integration.analytics.conftest import COVERED, EXAM, Ctx, ask, http
+from tests.integration.analytics.test_content_gaps import analytics_publish
 from tests.integration.assistant.materials import COURSE_A
 
 pytestmark = pytest.mark.integration
@@ -65,7 +58,7 @@ def asked_statements(fn: Any, token: str, course_id: uuid.UUID) -> list[dict[str
 
 
 def test_learners_questions_become_asked_statements_once(
-    stack: dict[str, Any],  # noqa: F811
+    stack: dict[str, Any],
     fn: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -84,7 +77,8 @@ def test_learners_questions_become_asked_statements_once(
 
     # Ann's question is answered from a lesson, Bob's is not in the course; the instructor's question
     # is not a learner's: the AI side keeps no row for it
-    asked = {"ann": ask(assistant, ann, course, COVERED[0][0]), "bob": ask(assistant, bob, course, EXAM[0])}
+    asked = {"ann": ask(assistant, ann, course.course_id, COVERED[0][0]),
+             "bob": ask(assistant, bob, course.course_id, EXAM[0])}
     assistant.ask(Principal(teacher, "instructor"), course.course_id, "Why are there two tides?")
     with db.transaction() as conn:
         rows = {
@@ -129,14 +123,14 @@ def test_learners_questions_become_asked_statements_once(
     # Run again: nothing new; a question asked now waits until it is settled
     assert xapi_sync_run(fn)["asked"]["added"] == 0
     assert asked_statements(fn, token, course.course_id) == statements
-    late = ask(assistant, ann, course, COVERED[1][0])
+    late = ask(assistant, ann, course.course_id, COVERED[1][0])
     unsettled = xapi_sync.record_asked(db, key, settle_s=3600, batch=100)
     assert (unsettled.read, unsettled.added) == (0, 0)
 
     # Cy asks, then deletes the account: analytics erases the pseudonym before the AI side has
     # deleted the question (another consumer); the question makes no statement. Ann's statements
     # (made before her deletion) are re-keyed with her other rows.
-    cy_body = ask(assistant, cy, course, COVERED[0][0])
+    cy_body = ask(assistant, cy, course.course_id, COVERED[0][0])
     for user in (cy, ann):
         gone = new_event(
             "user.deleted",
