@@ -83,6 +83,15 @@ LOAD_ARGS ?=
 load: install ## concurrent learners through the gateway for 3 min (LOAD_ARGS="--duration S --clients N")
 	$(BIN)/python -m bench.bench_load $(LOAD_ARGS)
 
+# The capacity model of docs/scaling.md checked by simulation (issue 19): calibrates the queueing model
+# (bench/capacity_model.py) on this machine, drives the local stack at 0.25, 0.5, 0.8 and 1.2 x its predicted
+# capacity (open-loop arrivals, 30 s each) and rewrites the measured section of docs/scaling.md. About 4 min.
+# make capacity CAPACITY_ARGS="--window 20 --rates 0.5,1.2 --no-doc"
+CAPACITY_ARGS ?=
+.PHONY: capacity
+capacity: install ## capacity model vs the local stack at 4 rates; rewrites docs/scaling.md's measured section
+	$(BIN)/python -m bench.capacity $(CAPACITY_ARGS)
+
 eval: install ## the course assistant on fixed dev sets; rewrites docs/evaluation.md
 	$(BIN)/python -m bench.eval_assistant
 
