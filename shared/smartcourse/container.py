@@ -98,5 +98,8 @@ def database_for(settings: CommonSettings, application_name: str, *,
             secrets.forget(arn)
             return resolve_database_url(settings)
 
+    # Behind RDS Proxy a server-side prepared statement pins the client to one database connection
+    # for the rest of its life: psycopg prepares none there.
     return Database(resolve_database_url(settings), connect_timeout=settings.database_connect_timeout,
-                    application_name=application_name, configure=configure, refresh_url=refresh)
+                    application_name=application_name, configure=configure, refresh_url=refresh,
+                    prepared_statements=not settings.database_proxy_host)

@@ -30,16 +30,19 @@ def register_pgvector(conn: psycopg.Connection[Any]) -> None:
 
 class Database:
     def __init__(self, url: str, *, connect_timeout: int = 5, configure: Configure | None = None,
-                 application_name: str = "smartcourse", refresh_url: Callable[[], str] | None = None) -> None:
+                 application_name: str = "smartcourse", refresh_url: Callable[[], str] | None = None,
+                 prepared_statements: bool = True) -> None:
         """`refresh_url`: where `url` came from (a Secrets Manager secret), read again when a
         connection cannot be opened; if it changed (the password was rotated) the connection is
         tried once more with the new one. Failures are not told apart by their message: a changed
-        secret is the signal."""
+        secret is the signal. `prepared_statements=False`: psycopg prepares no statement on the
+        server (behind a pooling proxy, where one would pin the connection)."""
         self._url = url
         self._refresh_url = refresh_url
         self._connect_timeout = connect_timeout
         self._configure = configure
         self._application_name = application_name
+        self._prepare_threshold: int | None = 5 if prepared_statements else None  # 5: psycopg's default
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.RLock()
 
@@ -47,9 +50,13 @@ class Database:
     def url(self) -> str:
         return self._url
 
+    @property
+    def prepares_statements(self) -> bool:
+        return self._prepare_threshold is not None
+
     def _open(self, url: str) -> psycopg.Connection[Any]:
         conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=self._connect_timeout,
-                               application_name=self._application_name)
+                               application_name=self._application_name, prepare_threshold=self._prepare_threshold)
         if self._configure is not None:
             self._configure(conn)
         return conn

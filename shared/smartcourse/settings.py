@@ -30,6 +30,9 @@ class CommonSettings(BaseSettings):
     database_url: str | None = None
     database_secret_arn: str | None = None
     database_connect_timeout: int = Field(default=5, ge=1, le=60)
+    # The RDS Proxy's endpoint (template parameters DatabaseProxyClusterId / DatabaseProxyInstanceId):
+    # replaces the host of the database URL, with TLS required and no prepared statements.
+    database_proxy_host: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]{1,253}$")
     # The web app's origin allowed by CORS on HTTP responses ("*" = any; template parameter WebOrigin).
     cors_allow_origin: str = Field(default="*", pattern=r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]+)?)$")
 
@@ -66,4 +69,14 @@ def resolve_database_url(settings: CommonSettings) -> str:
     url = secrets.resolve(settings.database_url, settings.database_secret_arn, settings, setting="DATABASE_URL",
                           arn_setting="DATABASE_SECRET_ARN", parse=secrets.database_url_from_secret)
     assert url is not None  # required: resolve raised otherwise
-    return url
+    return through_proxy(url, settings.database_proxy_host) if settings.database_proxy_host else url
+
+
+def through_proxy(url: str, proxy_host: str) -> str:
+    """`url` (a URI or key=value conninfo) with its host replaced by the RDS Proxy's endpoint and TLS
+    required (the proxy is deployed with RequireTLS); user, password, port and database kept."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(url)
+    params.pop("hostaddr", None)
+    return make_conninfo("", **{**params, "host": proxy_host, "sslmode": "require"})
