@@ -16,7 +16,8 @@
    and rebuilt after the load (maintenance_work_mem=1GB, 2 parallel workers; HNSW m=16,
    ef_construction=64 as the migration defines it), then `repository.refresh_lexicon(conn, course)` per
    course when the product has it (what `switch_live` maintains: per-course term statistics for the
-   lexical ranking), then ANALYZE.
+   lexical ranking), then VACUUM (ANALYZE) (autovacuum would otherwise start on the fresh rows under the
+   measurement).
 3. 200 seeded questions in the corpus's own wording (5-12 word fragments of random chunks, and
    headings turned into questions), embedded by the same model (cached). For every question, in a
    rotating order so machine noise hits all alike: `Retriever.retrieve(conn, course, q, 6, mode=...,
@@ -48,37 +49,35 @@ asks never count against them.
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import psycopg
-from psycopg.rows import dict_row
 
-from bench import real_corpus
+from bench import retrieval_kit as kit
 from bench.common import bench_env
-from bench.harness import Section, median, percentile
+from bench.harness import Section, median, percentile, table
 from devstack.postgres import drop_database
+
+if TYPE_CHECKING:
+    from smartcourse.assistant.retrieval import Mode
 
 STAGE = "benchret"
 CORPUS_CHUNKS = 4_000
 COPIES = 25
 CHUNKS_PER_ASSET = 100
-NOISE_SIGMA = 0.01
 QUERIES = 200
 WARMUP = 10
 ANN_QUERIES = 100
 EF_SEARCH = (40, 100, 200)
-K = 6
+K = kit.K
 SEED = 7
 #: Per layout: the timed loop stops early past this (a slow retrieval would make `make bench` endless);
 #: the table then says how many questions were measured.
 MEASURE_BUDGET_S = 240.0
 TARGET_P95_MS = 15.0
 TARGET_RATIO = 1.5
-MODES = ("hybrid", "vector", "text")
+MODES: tuple[Mode, ...] = ("hybrid", "vector", "text")
 
 
 @dataclass(frozen=True)
@@ -92,217 +91,6 @@ LAYOUTS = (
     Layout("a", f"{COPIES} courses x {CORPUS_CHUNKS:,} chunks", COPIES),
     Layout("b", f"one course x {COPIES * CORPUS_CHUNKS:,} chunks", 1),
 )
-
-
-@dataclass
-class Loaded:
-    courses: list[uuid.UUID]
-    sets: dict[uuid.UUID, list[uuid.UUID]]
-    #: asset -> its index within its copy of the corpus (chunk `ordinal` of asset `a` is corpus chunk a*100+ordinal)
-    asset_index: dict[uuid.UUID, int] = field(default_factory=dict)
-    rows: int = 0
-    copy_s: float = 0.0
-    index_s: dict[str, float] = field(default_factory=dict)
-    lexicon_s: list[float] = field(default_factory=list)
-    analyze_s: float = 0.0
-
-
-def _noisy(vecs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    out = vecs + NOISE_SIGMA * rng.standard_normal(vecs.shape).astype(np.float32)
-    out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return out.astype(np.float32)
-
-
-def _secondary_indexes(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    """(name, definition) of ai.chunks' indexes that back no constraint (rebuilt after the load)."""
-    rows = conn.execute(
-        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE x.indrelid = 'ai.chunks'::regclass "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.relname"
-    ).fetchall()
-    return [(r[0], r[1]) for r in rows]
-
-
-def _load(url: str, layout: Layout, corpus: Sequence[real_corpus.CorpusChunk], vecs: np.ndarray,
-          rng: np.random.Generator) -> Loaded:
-    from pgvector.psycopg import register_vector
-
-    from smartcourse.ai import repository
-    from smartcourse.ai.embeddings import MODEL_NAME, MODEL_VERSION
-
-    courses = [uuid.uuid4() for _ in range(layout.courses)]
-    loaded = Loaded(courses, {c: [] for c in courses})
-    assets_per_copy = len(corpus) // CHUNKS_PER_ASSET
-    with psycopg.connect(url, autocommit=True) as conn:
-        register_vector(conn)
-        indexes = _secondary_indexes(conn)
-        for name, _ in indexes:
-            conn.execute(f'DROP INDEX ai."{name}"')
-        # copy -> [(asset, chunk set)], one chunk set per 100 chunks of the corpus
-        sets = [[(uuid.uuid4(), uuid.uuid4()) for _ in range(assets_per_copy)] for _ in range(COPIES)]
-        with conn.transaction():
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO ai.chunk_sets (id, course_id, asset_id, s3_key, content_hash, model_name, "
-                    "model_version, format, title, chunk_count, token_count) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, 'html', %s, %s, %s)",
-                    [(cs, courses[c % layout.courses], asset,
-                      f"courses/{courses[c % layout.courses]}/assets/{asset}/manual-{a}.html", f"bench-{c}-{a}",
-                      MODEL_NAME, MODEL_VERSION, corpus[a * CHUNKS_PER_ASSET].title, CHUNKS_PER_ASSET,
-                      sum(x.token_count for x in corpus[a * CHUNKS_PER_ASSET:(a + 1) * CHUNKS_PER_ASSET]))
-                     for c in range(COPIES) for a, (asset, cs) in enumerate(sets[c])])
-            t0 = time.perf_counter()
-            with conn.cursor() as cur, cur.copy(
-                    "COPY ai.chunks (chunk_set_id, course_id, asset_id, ordinal, title, text, metadata, token_count, "
-                    "embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
-                copy.set_types(["uuid", "uuid", "uuid", "int4", "text", "text", "jsonb", "int4", "vector"])
-                for c in range(COPIES):
-                    course = courses[c % layout.courses]
-                    copy_vecs = _noisy(vecs, rng)
-                    for i, chunk in enumerate(corpus):
-                        asset, cs = sets[c][i // CHUNKS_PER_ASSET]
-                        copy.write_row((cs, course, asset, i % CHUNKS_PER_ASSET, chunk.title, chunk.text,
-                                        chunk.metadata, chunk.token_count, copy_vecs[i]))
-                        loaded.rows += 1
-            loaded.copy_s = time.perf_counter() - t0
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO ai.course_live_versions (course_id, version) VALUES (%s, 1)",
-                                [(c,) for c in courses])
-                live = [(courses[c % layout.courses], asset, cs) for c in range(COPIES) for asset, cs in sets[c]]
-                cur.executemany("INSERT INTO ai.live_chunk_sets (course_id, asset_id, chunk_set_id, course_version) "
-                                "VALUES (%s, %s, %s, 1)", live)
-            for course, _, cs in live:
-                loaded.sets[course].append(cs)
-            loaded.asset_index = {asset: a for c in range(COPIES) for a, (asset, _) in enumerate(sets[c])}
-        conn.execute("SET maintenance_work_mem = '1GB'")
-        conn.execute("SET max_parallel_maintenance_workers = 2")
-        # GIN and btree first, the HNSW graph last (the longest).
-        for name, ddl in sorted(indexes, key=lambda x: "hnsw" in x[1].lower()):
-            t0 = time.perf_counter()
-            conn.execute(ddl)
-            loaded.index_s[name] = time.perf_counter() - t0
-        refresh = getattr(repository, "refresh_lexicon", None)
-        if refresh is not None:
-            for course in courses:
-                t0 = time.perf_counter()
-                with conn.transaction():
-                    refresh(conn, course)
-                loaded.lexicon_s.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        conn.execute("ANALYZE")
-        loaded.analyze_s = time.perf_counter() - t0
-    return loaded
-
-
-class _NoEmbedder:
-    def embed(self, texts: Any) -> np.ndarray:
-        raise AssertionError("the questions carry their vectors")
-
-
-def _measure(url: str, loaded: Loaded, questions: Sequence[str], qvecs: np.ndarray,
-             warm: Sequence[tuple[str, np.ndarray]]) -> dict[str, Any]:
-    """Latency of the three modes, question by question in a rotating order."""
-    from smartcourse.assistant.bootstrap import build_retriever
-    from smartcourse.assistant.settings import AssistantSettings
-    from smartcourse.db import Database, register_pgvector
-
-    settings = AssistantSettings(database_url=url, jwt_secret="b" * 32, groq_api_key=None,
-                                 groq_api_key_secret_arn=None)
-    retriever = build_retriever(settings, _NoEmbedder())
-    db = Database(url, application_name="bench-retrieval", configure=register_pgvector)
-    lat: dict[str, list[float]] = {m: [] for m in MODES}
-    parts: dict[str, list[float]] = {}
-    empty: dict[str, int] = {m: 0 for m in MODES}
-    courses = loaded.courses
-    rng = np.random.default_rng(SEED + 3)
-
-    def one(i: int, q: str, vec: np.ndarray, mode: str) -> tuple[float, Any]:
-        t0 = time.perf_counter()
-        with db.transaction() as conn:
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")  # as AssistantService
-            r = retriever.retrieve(conn, courses[i % len(courses)], q, K, mode=mode, question_vec=vec)
-        return (time.perf_counter() - t0) * 1000, r
-
-    try:
-        for i, (q, vec) in enumerate(warm):
-            for mode in MODES:
-                one(i, q, vec, mode)
-        start = time.perf_counter()
-        for i, (q, vec) in enumerate(zip(questions, qvecs, strict=True)):
-            if time.perf_counter() - start > MEASURE_BUDGET_S:
-                break
-            shift = int(rng.integers(0, len(MODES)))
-            for mode in MODES[shift:] + MODES[:shift]:
-                ms, r = one(i, q, vec, mode)
-                lat[mode].append(ms)
-                empty[mode] += not r.passages
-                if mode == "hybrid":
-                    for name, v in r.timings_ms.items():
-                        parts.setdefault(name, []).append(v)
-    finally:
-        db.close()
-    return {"lat": lat, "parts": {k: median(v) for k, v in parts.items()}, "empty": empty}
-
-
-def _vector_query(conn: psycopg.Connection[Any], course: uuid.UUID, sets: list[uuid.UUID], q: np.ndarray,
-                  *, exact: bool, ef: int) -> tuple[list[dict[str, Any]], float]:
-    """The product's vector query shape (retrieval._VECTOR_SQL), top 10 (id, asset_id, ordinal)."""
-    from pgvector import Vector
-
-    sql = ("SELECT c.id, c.asset_id, c.ordinal, c.embedding <=> %(q)s::vector AS distance FROM ai.chunks c "
-           "WHERE c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s "
-           "ORDER BY c.embedding <=> %(q)s::vector LIMIT 10")
-    with conn.transaction():
-        if exact:
-            conn.execute("SET LOCAL enable_indexscan = off")
-        else:
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-            conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-        t0 = time.perf_counter()
-        rows = conn.execute(sql, {"q": Vector(q).to_text(), "sets": sets, "course": course}).fetchall()
-        ms = (time.perf_counter() - t0) * 1000
-    rows.sort(key=lambda r: r["distance"])
-    return rows, ms
-
-
-def _ann(url: str, layout: Layout, loaded: Loaded, qvecs: np.ndarray) -> tuple[list[dict[str, Any]], bool, float]:
-    from pgvector import Vector
-
-    rows: list[dict[str, Any]] = []
-    courses = loaded.courses
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
-        c0 = courses[0]
-        plan = conn.execute("EXPLAIN SELECT id FROM ai.chunks WHERE chunk_set_id = ANY(%s) AND course_id = %s "
-                            "ORDER BY embedding <=> %s::vector LIMIT 10",
-                            (loaded.sets[c0], c0, Vector(qvecs[0]).to_text())).fetchall()
-        uses_hnsw = any("hnsw" in str(r).lower() for r in plan)
-        def content(found: list[dict[str, Any]]) -> set[int]:
-            return {loaded.asset_index[r["asset_id"]] * CHUNKS_PER_ASSET + r["ordinal"] for r in found}
-
-        truth, truth_content, exact_ms = [], [], []
-        for i, q in enumerate(qvecs):
-            c = courses[i % len(courses)]
-            found, ms = _vector_query(conn, c, loaded.sets[c], q, exact=True, ef=0)
-            truth.append({r["id"] for r in found})
-            truth_content.append(content(found))
-            exact_ms.append(ms)
-        rows.append({"layout": layout.key, "search": "exact (index scans off) - baseline", "ef_search": "",
-                     "p50 ms": median(exact_ms), "p95 ms": percentile(exact_ms, 95), "recall@10": 1.0,
-                     "content recall@10": 1.0, "speed-up vs exact (p50)": 1.0})
-        for ef in EF_SEARCH:
-            lat, hits, content_hits = [], 0, 0
-            for i, q in enumerate(qvecs):
-                c = courses[i % len(courses)]
-                found, ms = _vector_query(conn, c, loaded.sets[c], q, exact=False, ef=ef)
-                lat.append(ms)
-                hits += len({r["id"] for r in found} & truth[i])
-                content_hits += len(content(found) & truth_content[i])
-            rows.append({"layout": layout.key, "search": "product vector query (HNSW, iterative scan)",
-                         "ef_search": ef, "p50 ms": median(lat), "p95 ms": percentile(lat, 95),
-                         "recall@10": hits / max(1, sum(len(t) for t in truth)),
-                         "content recall@10": content_hits / max(1, sum(len(t) for t in truth_content)),
-                         "speed-up vs exact (p50)": median(exact_ms) / median(lat)})
-    return rows, uses_hnsw, float(np.mean([len(t) for t in truth_content]))
 
 
 def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
@@ -397,23 +185,19 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    return Section("", rows).markdown().split("\n", 2)[2]
-
-
-def _layout_rows(layout: Layout, m: dict[str, Any]) -> list[dict[str, Any]]:
-    lat = m["lat"]
+def _layout_rows(layout: Layout, m: kit.Timed) -> list[dict[str, Any]]:
+    lat = m.lat
     v50, v95 = median(lat["vector"]), percentile(lat["vector"], 95)
     names = {"hybrid": "hybrid (vector + text + RRF + load)", "vector": "vector only - baseline",
              "text": "text only"}
     return [{"layout": f"({layout.key}) {layout.name}", "retrieve() mode": names[mode], "n": len(lat[mode]),
              "p50 ms": median(lat[mode]), "p95 ms": percentile(lat[mode], 95),
              "p50 x vector": median(lat[mode]) / v50, "p95 x vector": percentile(lat[mode], 95) / v95,
-             "no passage": m["empty"][mode]} for mode in MODES]
+             "no passage": m.empty[mode]} for mode in MODES]
 
 
-def _verdict(layout: Layout, m: dict[str, Any]) -> dict[str, Any]:
-    lat = m["lat"]
+def _verdict(layout: Layout, m: kit.Timed) -> dict[str, Any]:
+    lat = m.lat
     h95, v95 = percentile(lat["hybrid"], 95), percentile(lat["vector"], 95)
     ok_abs, ok_ratio = h95 <= TARGET_P95_MS, h95 / v95 <= TARGET_RATIO
     return {"layout": f"({layout.key}) {layout.name}", "hybrid p95 ms": h95,
@@ -428,16 +212,8 @@ def run() -> Section:
     ep = running_stack()
     if ep is not None:
         drop_database(ep.admin_database_url, f"sc_{STAGE}")
-    cost = real_corpus.FirstRunCost()
-    t0 = time.perf_counter()
-    chunks, info = real_corpus.all_chunks(cost)
-    corpus = real_corpus.select_chunks(chunks, CORPUS_CHUNKS, SEED)
-    vecs = real_corpus.embed_cached([c.text for c in corpus], cost)
-    asked = real_corpus.questions(corpus, QUERIES + WARMUP, SEED + 1)
-    qvecs = real_corpus.embed_cached(asked, cost)
-    prep_s = time.perf_counter() - t0
-    questions, warm = asked[WARMUP:], list(zip(asked[:WARMUP], qvecs[:WARMUP], strict=True))
-    qv = qvecs[WARMUP:]
+    corpus = kit.prepare(CORPUS_CHUNKS, QUERIES, WARMUP, SEED)
+    questions, qv = corpus.questions, corpus.qvecs
     rng = np.random.default_rng(SEED)
     latency_rows: list[dict[str, Any]] = []
     verdicts: list[dict[str, Any]] = []
@@ -448,46 +224,35 @@ def run() -> Section:
     # (b) first: its database is dropped before (a) is loaded; (a)'s then hosts the ask section.
     for layout in sorted(LAYOUTS, key=lambda x: x.key, reverse=True):
         with bench_env(STAGE, provision=False) as env:
-            t_layout = time.perf_counter()
-            loaded = _load(env.database_url, layout, corpus, vecs, rng)
-            load_s = time.perf_counter() - t_layout
-            print(f"bench: retrieval ({layout.key}) {loaded.rows:,} rows loaded in {load_s:.0f} s", flush=True)
-            m = _measure(env.database_url, loaded, questions, qv, warm)
-            print(f"bench: retrieval ({layout.key}) {len(m['lat']['hybrid'])} questions x 3 modes measured; "
-                  + ", ".join(f"{k} p95 {percentile(v, 95):.1f} ms" for k, v in m["lat"].items()), flush=True)
-            ann, uses_hnsw, distinct = _ann(env.database_url, layout, loaded, qv[:ANN_QUERIES])
+            loaded = kit.load(env.database_url, rows=COPIES * CORPUS_CHUNKS, courses=layout.courses,
+                              corpus=corpus.chunks, vecs=corpus.vecs, rng=rng, chunks_per_asset=CHUNKS_PER_ASSET)
+            print(f"bench: retrieval ({layout.key}) {loaded.rows:,} rows loaded in {loaded.total_s:.0f} s", flush=True)
+            m = kit.measure(env.database_url, loaded.courses, questions, qv, corpus.warm, modes=MODES,
+                            budget_s=MEASURE_BUDGET_S, seed=SEED + 3)
+            print(f"bench: retrieval ({layout.key}) {len(m.lat['hybrid'])} questions x 3 modes measured; "
+                  + ", ".join(f"{k} p95 {percentile(v, 95):.1f} ms" for k, v in m.lat.items()), flush=True)
+            ann = kit.ann(env.database_url, loaded, qv[:ANN_QUERIES], EF_SEARCH)
             if layout.key == "a":
                 ask_rows = _ask_and_cold_start(env)
             drop_database(env.endpoints.admin_database_url, f"sc_{STAGE}")
         latency_rows[:0] = _layout_rows(layout, m)
         verdicts[:0] = [_verdict(layout, m)]
-        ann_rows[:0] = ann
-        lex = loaded.lexicon_s
+        ann_rows[:0] = ann.rows(layout.key)
         load_rows[:0] = [{
             "layout": f"({layout.key}) {layout.name}", "rows": f"{loaded.rows:,}", "courses": len(loaded.courses),
             "live chunk sets per course": len(loaded.sets[loaded.courses[0]]), "COPY s": loaded.copy_s,
-            "index builds s": " + ".join(f"{k.removeprefix('chunks_').removesuffix('_idx')} {v:.0f}"
-                                         for k, v in loaded.index_s.items()),
-            "refresh_lexicon s per course (median / max)":
-                f"{median(lex):.2f} / {max(lex):.2f}" if lex else "not in the product",
-            "ANALYZE s": loaded.analyze_s, "load total s": load_s}]
-        parts = ", ".join(f"{k} {v:.1f}" for k, v in m["parts"].items())
+            "index builds s": loaded.index_builds(),
+            "refresh_lexicon s per course (median / max)": loaded.lexicon(),
+            "VACUUM ANALYZE s": loaded.vacuum_s, "load total s": loaded.total_s}]
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in m.parts.items())
         notes_by_layout[:0] = [f"({layout.key}): planner used HNSW for the product's vector query: "
-                               f"{'yes' if uses_hnsw else 'NO'}; exact search's top 10 hold {distinct:.1f} distinct "
-                               f"corpus chunks on average; hybrid's own phase timings (median ms): {parts}."]
-    pkgs = ", ".join(f"{p['deb'].split('_')[0]} {p['deb'].split('_')[1].replace('%3a', ':')} ({p['pages']:,} "
-                     f"pages, {p['chunks']:,} chunks)" for p in info["packages"].values())
-    by_pkg: dict[str, int] = {}
-    for c in corpus:
-        by_pkg[c.package] = by_pkg.get(c.package, 0) + 1
+                               f"{'yes' if ann.uses_hnsw else 'NO'}; exact search's top 10 hold {ann.distinct:.1f} "
+                               f"distinct corpus chunks on average; hybrid's own phase timings (median ms): {parts}."]
     overall = "PASS" if all(v["verdict"] == "PASS" for v in verdicts) else "FAIL"
     notes = (
-        f"Real text: Debian bookworm's {pkgs}, extracted and chunked by the product (256 MiniLM tokens); "
-        f"a seeded selection of {CORPUS_CHUNKS:,} distinct chunks of at least {real_corpus.MIN_TOKENS} tokens "
-        f"({', '.join(f'{k} {v:,}' for k, v in sorted(by_pkg.items()))}), embedded by the product's MiniLM "
-        f"(int8 ONNX, CPU). Corpus, chunks and vectors: {cost.describe()}; preparation took {prep_s:.0f} s this "
-        f"run. Each layout holds {COPIES} copies of the {CORPUS_CHUNKS:,} chunks ({COPIES * CORPUS_CHUNKS:,} rows "
-        f"in ai.chunks, a fresh database each), every copy's vectors with N(0, {NOISE_SIGMA}) noise per dimension, "
+        corpus.describe() + f" Each layout holds {COPIES} copies of the {CORPUS_CHUNKS:,} chunks "
+        f"({COPIES * CORPUS_CHUNKS:,} rows "
+        f"in ai.chunks, a fresh database each), every copy's vectors with N(0, {kit.NOISE_SIGMA}) noise per dimension, "
         f"renormalised; {CHUNKS_PER_ASSET} chunks per live chunk set. {QUERIES} seeded questions in the corpus's "
         f"wording (5-12 word fragments and headings turned into questions, e.g. "
         + ", ".join(f'"{q}"' for q in questions[:3])
@@ -497,19 +262,19 @@ def run() -> Section:
         f"warm-up questions; layout (a) scopes question i to course i mod {COPIES}.\n\n"
         f"**Targets (issue, part 5): hybrid p95 <= {TARGET_P95_MS:g} ms and <= {TARGET_RATIO:g}x the vector "
         f"side's p95, in the same run: {overall}** (reported, not asserted).\n\n"
-        + _table(verdicts) + "\nLoad (binary COPY, secondary indexes rebuilt after the load with "
+        + table(verdicts) + "\nLoad (binary COPY, secondary indexes rebuilt after the load with "
         "maintenance_work_mem=1GB and 2 parallel workers; HNSW m=16, ef_construction=64):\n\n"
-        + _table(load_rows) + "\n" + " ".join(notes_by_layout) + "\n\n"
+        + table(load_rows) + "\n" + " ".join(notes_by_layout) + "\n\n"
         f"ANN on the real vectors (the first {ANN_QUERIES} questions; recall@10 against exact search in the "
         "same run, psycopg prepare_threshold=None since the planner settings flip per query). Content recall "
         "counts a chunk as found when any of its noisy copies is (in layout (b) exact search's top 10 are copies "
         "of a few chunks whose distances differ by the noise only):\n\n"
-        + _table(ann_rows)
+        + table(ann_rows)
         + "\nAsk latency and cold start (in layout (a)'s database): a small real course (2 Markdown documents) "
         "indexed through the real ingestion path; extractive mode (no Groq key); asked by an enrolled learner. "
         "Cold ask = spawn a worker, import the handler, read settings, connect, load the ONNX model, embed, "
         "retrieve, answer, store (3 runs, a fresh learner each; p95 column = max).\n\n"
-        + _table(ask_rows) + "\nRetrieval latency per mode (`Retriever.retrieve`, k=6; baseline: vector only, "
+        + table(ask_rows) + "\nRetrieval latency per mode (`Retriever.retrieve`, k=6; baseline: vector only, "
         "same questions, same run):"
     )
     return Section(title="Assistant retrieval at 100k chunks of real text, ask latency, cold start",

@@ -32,6 +32,11 @@ class Section:
         return "\n".join(out) + "\n"
 
 
+def table(rows: list[dict[str, Any]]) -> str:
+    """`rows` as a markdown table alone (no heading), for a section's notes."""
+    return Section("", rows).markdown().split("\n", 2)[2]
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
