@@ -4,10 +4,12 @@ with chunks indexed by the real ingestion path."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
 from smartcourse.assistant.domain import REFUSAL
+from smartcourse.assistant.retrieval import Retriever
 from smartcourse.assistant.service import AssistantService
 from smartcourse.errors import Forbidden, NotFound, ValidationFailed
 from tests.integration.assistant.conftest import World
@@ -139,3 +141,16 @@ def test_each_ranking_finds_the_passage_on_its_own(world: World, service: Assist
         assert items and items[0]["asset_id"] == moon, mode
     # Full text alone: a word that occurs nowhere finds nothing.
     assert service.search(world.learner_a, world.a.course_id, "zyxwvut", 3, mode="text")["items"] == []
+
+
+def test_a_retrieval_plans_every_statement_for_its_parameters(world: World, embedder: Any) -> None:
+    """The live chunk sets travel as one `text::uuid[]` parameter: only a custom plan folds that cast
+    into a constant, so the retrieving transaction never lets a prepared statement go generic."""
+    retriever = Retriever(embedder)
+    with world.db.transaction() as conn:
+        assert conn.execute("SELECT current_setting('plan_cache_mode') AS m").fetchone()["m"] == "auto"
+        for _ in range(12):  # past psycopg's prepare threshold and PostgreSQL's 5 custom plans
+            assert retriever.retrieve(conn, world.a.course_id, "sidereal month", 3).passages
+        assert conn.execute("SELECT current_setting('plan_cache_mode') AS m").fetchone()["m"] == "force_custom_plan"
+    with world.db.transaction() as conn:  # transaction-local: nothing else on the connection changes
+        assert conn.execute("SELECT current_setting('plan_cache_mode') AS m").fetchone()["m"] == "auto"
