@@ -52,7 +52,7 @@ stages).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 QUANTILES = (0.5, 0.95)
@@ -130,24 +130,48 @@ def _quantile(samples: Sequence[float], q: float) -> float:
     return s[k]
 
 
+def _overloaded(name: str, rate: float, cap: float, window_s: float, *, mean_s: float, p50_s: float,
+                p95_s: float, in_service: float) -> StagePrediction:
+    """Above capacity (fluid approximation): the backlog grows at g = rate - cap over the window, and
+    an item waits behind the backlog built before it: on average g T / (2 cap), at quantile q
+    q g T / cap, on top of the saturated stage's own times."""
+    g = rate - cap
+    return StagePrediction(
+        name,
+        rate,
+        cap,
+        rate / cap if cap else math.inf,
+        mean_s=mean_s + g * window_s / (2 * cap),
+        p50_s=p50_s + 0.5 * g * window_s / cap,
+        p95_s=p95_s + 0.95 * g * window_s / cap,
+        backlog=g * window_s + in_service,
+        growth_per_s=g,
+    )
+
+
+def _steady(name: str, rate: float, cap: float, mean_s: float, quantile: Callable[[float], float]) -> StagePrediction:
+    """Below capacity: no growth, backlog by Little's law (rate x mean time in the stage)."""
+    return StagePrediction(
+        name,
+        rate,
+        cap,
+        rate / cap,
+        mean_s=mean_s,
+        p50_s=quantile(0.5),
+        p95_s=quantile(0.95),
+        backlog=rate * mean_s,
+        growth_per_s=0.0,
+    )
+
+
 def mmc(stage: ApiStage, rate: float, window_s: float, name: str = "api") -> StagePrediction:
     mu = 1 / stage.service_s
     cap = stage.capacity
     service = stage.samples()
     mean_s = sum(service) / len(service)
     if rate >= cap:
-        g = rate - cap
-        return StagePrediction(
-            name,
-            rate,
-            cap,
-            rate / cap,
-            mean_s=mean_s + g * window_s / (2 * cap),
-            p50_s=_quantile(service, 0.5) + 0.5 * g * window_s / cap,
-            p95_s=_quantile(service, 0.95) + 0.95 * g * window_s / cap,
-            backlog=g * window_s + stage.servers,
-            growth_per_s=g,
-        )
+        return _overloaded(name, rate, cap, window_s, mean_s=mean_s, p50_s=_quantile(service, 0.5),
+                           p95_s=_quantile(service, 0.95), in_service=stage.servers)
     p_wait = erlang_c(stage.servers, rate / mu)
     scv = _scv(service) if stage.service_samples else 1.0
     wait_mean = p_wait / (stage.servers * mu - rate) * (1 + scv) / 2
@@ -170,18 +194,7 @@ def mmc(stage: ApiStage, rate: float, window_s: float, name: str = "api") -> Sta
                 hi = mid
         return hi
 
-    total_mean = mean_s + wait_mean
-    return StagePrediction(
-        name,
-        rate,
-        cap,
-        rate / cap,
-        mean_s=total_mean,
-        p50_s=quantile(0.5),
-        p95_s=quantile(0.95),
-        backlog=rate * total_mean,
-        growth_per_s=0.0,
-    )
+    return _steady(name, rate, cap, mean_s + wait_mean, quantile)
 
 
 # --- gated batch server --------------------------------------------------------------------------
@@ -215,18 +228,8 @@ def batch_server(stage: BatchStage, rate: float, window_s: float) -> StagePredic
     cap = stage.capacity
     full = stage.a_s + stage.b_s * stage.batch
     if rate >= cap:
-        g = rate - cap
-        return StagePrediction(
-            stage.name,
-            rate,
-            cap,
-            rate / cap if cap else math.inf,
-            mean_s=1.5 * full + g * window_s / (2 * cap),
-            p50_s=1.5 * full + 0.5 * g * window_s / cap,
-            p95_s=1.95 * full + 0.95 * g * window_s / cap,
-            backlog=g * window_s + stage.servers * stage.batch,
-            growth_per_s=g,
-        )
+        return _overloaded(stage.name, rate, cap, window_s, mean_s=1.5 * full, p50_s=1.5 * full, p95_s=1.95 * full,
+                           in_service=stage.servers * stage.batch)
     per = rate / stage.servers
     cycle = stage.cycle_s(per)
     busy = min(1.0, per * (stage.a_s + stage.b_s))
@@ -236,18 +239,7 @@ def batch_server(stage: BatchStage, rate: float, window_s: float) -> StagePredic
             return cycle
         return cycle * (1 + max(0.0, 1 - (1 - q) / busy))
 
-    mean = cycle * (1 + busy / 2)
-    return StagePrediction(
-        stage.name,
-        rate,
-        cap,
-        rate / cap,
-        mean_s=mean,
-        p50_s=quantile(0.5),
-        p95_s=quantile(0.95),
-        backlog=rate * mean,
-        growth_per_s=0.0,
-    )
+    return _steady(stage.name, rate, cap, cycle * (1 + busy / 2), quantile)
 
 
 # --- the shared CPU ------------------------------------------------------------------------------
