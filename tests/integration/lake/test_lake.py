@@ -188,14 +188,16 @@ def test_every_event_is_in_the_lake_once_through_kafka_redeliveries_replays_and_
 
     # the same batches delivered again (as the mapping does after a failed invocation): same files.
     # The runtime's mapping reads the whole stage, so other tests' events of this session may still
-    # be arriving: wait until the bucket is quiet, then deliver again exactly the offset ranges of
-    # the files that hold this scenario's events.
+    # be arriving: wait until the bucket is quiet, then deliver again the batches that wrote the
+    # files holding this scenario's events. A file's range is its event type's first and last offset
+    # in one batch, and types interleave in a partition, so the batches are the overlapping ranges
+    # merged (a single file's range would be a different batch: other types' records inside it).
     files = lake.quiet_keys()
     ours = {(r.topic, r.partition, r.offset) for r in read_back(in_process_env, list(written))}
-    ranges = [m for m in (PART.search(k) for k in files) if m is not None]
-    redeliver = [(m["topic"], int(m["partition"]), int(m["first"]), int(m["last"])) for m in ranges
-             if any(t == m["topic"] and p == int(m["partition"]) and int(m["first"]) <= o <= int(m["last"])
-                    for t, p, o in ours)]
+    ranges = [(m["topic"], int(m["partition"]), int(m["first"]), int(m["last"]))
+              for m in (PART.search(k) for k in files) if m is not None]
+    redeliver = [(t, p, first, last) for t, p, first, last in merged_ranges(ranges)
+                 if any((t, p) == (ot, op) and first <= o <= last for ot, op, o in ours)]
     assert redeliver
     pool = runtime.pools[FN]
     for topic, partition, first, last in redeliver:
@@ -279,6 +281,18 @@ def read_back(env: dict[str, str], ids: list[str]) -> list[Any]:
 
 #: an archived batch's file: its topic, Kafka partition and offset range (lake.domain's key)
 PART = re.compile(r"/part-(?P<topic>.+)-(?P<partition>\d+)-(?P<first>\d{20})-(?P<last>\d{20})\.parquet$")
+
+
+def merged_ranges(ranges: list[tuple[str, int, int, int]]) -> list[tuple[str, int, int, int]]:
+    """Overlapping offset ranges of one topic-partition merged: each result lies inside one batch
+    the archiver was given and holds every record of each type it touches in that batch."""
+    out: list[tuple[str, int, int, int]] = []
+    for topic, partition, first, last in sorted(ranges):
+        if out and out[-1][:2] == (topic, partition) and first <= out[-1][3]:
+            out[-1] = (topic, partition, out[-1][2], max(out[-1][3], last))
+        else:
+            out.append((topic, partition, first, last))
+    return out
 
 
 def read_range(env: dict[str, str], topic: str, partition: int, first: int, last: int) -> list[Any]:
