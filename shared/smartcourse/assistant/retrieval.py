@@ -1,8 +1,10 @@
 """Hybrid retrieval over ONE course's live chunk sets (adapter: SQL).
 
 Scope: the chunk sets listed in ai.live_chunk_sets for the course (what its published version
-serves), minus assets deleted since; every query below is restricted to those chunk set ids and
-to the course id, so another course or an unpublished version can never appear.
+serves), minus assets deleted since; both rankings below are restricted to those chunk set ids and
+to the course id, so another course or an unpublished version can never appear. The passages are
+then loaded by the ids those rankings returned (and the course id): a chunk never changes chunk
+set, so the set list is not parsed a third time (a course of 10,000 documents sends 10,000 ids).
 
 Rankings, fused by reciprocal rank:
 - vector: pgvector cosine distance through the HNSW index (`SET LOCAL hnsw.ef_search`, iterative
@@ -148,7 +150,7 @@ SELECT c.id, c.asset_id, c.chunk_set_id, c.ordinal, c.title, c.text, c.metadata,
        ARRAY(SELECT t.lexeme FROM unnest(%(lexemes)s::text[], %(lexq)s::tsquery[]) AS t(lexeme, q)
              WHERE c.tsv @@ t.q) AS lexemes
 FROM ai.chunks c
-WHERE c.id = ANY(%(ids)s) AND c.chunk_set_id = ANY(%(sets)s::uuid[]) AND c.course_id = %(course)s
+WHERE c.id = ANY(%(ids)s) AND c.course_id = %(course)s
 """
 
 
