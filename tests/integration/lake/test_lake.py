@@ -285,7 +285,9 @@ PART = re.compile(r"/part-(?P<topic>.+)-(?P<partition>\d+)-(?P<first>\d{20})-(?P
 
 def merged_ranges(ranges: list[tuple[str, int, int, int]]) -> list[tuple[str, int, int, int]]:
     """Overlapping offset ranges of one topic-partition merged: each result lies inside one batch
-    the archiver was given and holds every record of each type it touches in that batch."""
+    the archiver was given and holds every record of each type it touches in that batch (as long as
+    the mapping did not deliver the same records twice with other batch boundaries, which would
+    leave two files of different batches overlapping)."""
     out: list[tuple[str, int, int, int]] = []
     for topic, partition, first, last in sorted(ranges):
         if out and out[-1][:2] == (topic, partition) and first <= out[-1][3]:
