@@ -69,7 +69,7 @@ class Retrieval:
         return [p.chunk_id for p in self.passages]
 
 
-#: The course's live chunk sets as ONE uuid[] literal, passed back as text to every query below
+#: The course's live chunk sets as ONE uuid[] literal, passed back as text to both rankings' queries
 #: (`%(sets)s::uuid[]`): a course of 1,000 documents has 1,000 sets, and dumping them as a list of
 #: Python UUIDs, once per query, cost more client time than the queries' own scans (bench retrieval).
 #: A custom plan folds that cast into a constant; a generic plan (PostgreSQL may switch a prepared
