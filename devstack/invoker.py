@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("devstack.invoker")
 
 
+#: errorType of an invocation cut short because the runtime was stopping (not a function failure).
+SHUTDOWN = "Runtime.Shutdown"
+
+
 @dataclass
 class InvokeResult:
     ok: bool
@@ -41,6 +45,11 @@ class InvokeResult:
         if self.ok:
             return None
         return f"{self.payload.get('errorType')}: {self.payload.get('errorMessage')}"
+
+    @property
+    def interrupted(self) -> bool:
+        """The runtime stopped during the invocation (its worker killed by `FunctionPool.close`)."""
+        return not self.ok and self.payload.get("errorType") == SHUTDOWN
 
 
 class _Worker:
@@ -141,6 +150,11 @@ class FunctionPool:
                 with self._lock:
                     if worker in self._all:  # close() may have cleared the pool meanwhile
                         self._all.remove(worker)
+        if not resp.get("ok") and self._closed:
+            # close() killed the worker mid-invocation: the runtime stopped, the function did not fail
+            resp = {"ok": False, "errorType": SHUTDOWN,
+                    "errorMessage": "the local runtime stopped during the invocation "
+                                    f"({resp.get('errorType')}: {resp.get('errorMessage')})"}
         ok = bool(resp.pop("ok"))
         init_ms = float(resp.pop("init_ms", 0.0))
         resp.pop("duration_ms", None)

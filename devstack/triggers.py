@@ -62,7 +62,9 @@ class ScheduleTrigger(Trigger):
             started = time.monotonic()
             result = self.pool.invoke(self.scheduled_event())
             self.invocations += 1
-            if not result.ok:
+            if result.interrupted:  # the runtime stopped while a long run (the relay's) was under way
+                log.info("%s: interrupted by the runtime's shutdown", self.name)
+            elif not result.ok:
                 self.failures += 1
                 log.warning("%s failed: %s", self.name, result.error)
             self.stopping.wait(max(0.0, self.period - (time.monotonic() - started)))
@@ -96,6 +98,8 @@ class QueueTrigger(Trigger):
             self.invocations += 1
             if result.ok:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
+            elif result.interrupted:  # left in the queue: received again after its visibility timeout
+                log.info("%s: interrupted by the runtime's shutdown; the message stays queued", self.name)
             else:
                 self.failures += 1
                 log.warning("%s failed (will retry): %s", self.name, result.error)
@@ -256,6 +260,8 @@ class MskTrigger(Trigger):
         while pending and not self.stopping.is_set():
             result = self.pool.invoke(msk_event(pending, self.bootstrap, self.source_arn))
             self.invocations += 1
+            if result.interrupted:  # stopping: the batch is not committed and comes again on the next start
+                return
             if result.ok:
                 failed = self._failed(result.payload, pending)
                 error = "function reported the record as failed (batchItemFailures)"

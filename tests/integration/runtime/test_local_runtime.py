@@ -154,3 +154,51 @@ def test_kafka_records_arrive_in_msk_shape_and_a_failing_record_is_retried_then_
     assert b"batchItemFailures" in headers["x-failure-reason"]
     assert headers["x-function"] == b"StreamFunction"
     assert headers["x-source-topic"] == f"probe.{stage}.in".encode()
+
+
+def test_an_invocation_cut_short_by_the_runtimes_shutdown_is_not_a_function_failure(
+        stage: str, tmp_path: Path) -> None:
+    # A schedule trigger whose invocation is still running when the runtime stops (the relay runs
+    # for most of its budget): close() kills the worker. That is reported as an interruption, not
+    # as "failed: Runtime.ExitError ... code -9", and the trigger counts no failure.
+    import threading
+
+    from devstack.invoker import SHUTDOWN, FunctionPool, InvokeResult, function_env
+    from devstack.triggers import ScheduleTrigger
+
+    spec = tpl.load(PROBE_TEMPLATE, parameter_overrides={"Stage": stage}).functions["EchoFunction"]
+    pool = FunctionPool(spec, function_env(spec, {"PROBE_DIR": str(tmp_path)}))
+    slow = {"resource": "/slow", "httpMethod": "GET", "path": "/slow", "pathParameters": None,
+            "queryStringParameters": None, "body": None, "requestContext": {"resourcePath": "/slow"}}
+    running = threading.Event()
+    pool.listeners.append(lambda phase, pid, event: running.set() if phase == "start" else None)
+
+    class SlowTick(ScheduleTrigger):
+        def scheduled_event(self) -> dict[str, Any]:
+            return slow
+
+    trigger = SlowTick(pool, tpl.ScheduleEvent("Tick", "rate(1 minute)", True))
+    results: list[InvokeResult] = []
+    invoke = pool.invoke
+
+    def recording(event: Any, **kw: Any) -> InvokeResult:
+        results.append(result := invoke(event, **kw))
+        return result
+
+    pool.invoke = recording  # type: ignore[method-assign]
+    trigger.start()
+    assert running.wait(30), "the slow invocation never started"
+    trigger.stop()
+    pool.close()  # as LocalRuntime.stop does once the triggers had their time to finish
+    trigger.join(15)
+    assert not trigger.is_alive()
+    assert len(results) == 1 and results[0].interrupted and results[0].payload["errorType"] == SHUTDOWN
+    assert "exited with code" in results[0].payload["errorMessage"]  # what happened to the worker, kept
+    assert (trigger.invocations, trigger.failures) == (1, 0)
+
+    # a function that fails on its own is still a failure
+    pool = FunctionPool(spec, function_env(spec, {"PROBE_DIR": str(tmp_path)}))
+    failing = ScheduleTrigger(pool, tpl.ScheduleEvent("Tick", "rate(1 minute)", True))
+    result = pool.invoke(failing.scheduled_event())  # the echo handler has no "resource" in it
+    pool.close()
+    assert not result.ok and not result.interrupted
