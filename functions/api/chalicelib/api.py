@@ -19,6 +19,7 @@ from smartcourse.accounts.service import Client
 from smartcourse.auth import Principal, bearer_token, verify_token
 from smartcourse.errors import BadRequest, Conflict, FieldProblem
 from smartcourse.http import json_object, validation_error
+from smartcourse.lms.objects import LazyStorage
 from smartcourse.lms.repository import PgRepository
 from smartcourse.lms.service import LmsService
 from smartcourse.observability import logger
@@ -130,7 +131,7 @@ def execute(bp: Blueprint, call: Callable[[LmsService], BaseModel | None], *, st
                     raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
                 return json_response(stored["response_body"], stored["response_status"],
                                      headers={"Idempotent-Replayed": "true"})
-        service = LmsService(repo, deps.storage(), deps.config())
+        service = LmsService(repo, LazyStorage(deps.storage), deps.config())
         try:
             result = call(service)
         except ValidationError as exc:  # a response model that does not fit: our bug, a 500

@@ -5,6 +5,7 @@ Signing is local (no network call); only `delete` talks to S3.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -28,6 +29,25 @@ class Storage(Protocol):
     def presign_upload(self, key: str, content_type: str, size: int) -> PresignedUpload: ...
     def presign_download(self, key: str, filename: str) -> PresignedDownload: ...
     def delete(self, key: str) -> None: ...
+
+
+class LazyStorage:
+    """A `Storage` obtained from `get` when a use case first needs it. Most requests never touch
+    S3, and making the client (boto3's import and its S3 client, about 200 ms on a cold start)
+    is then not paid: before 2026-12-06 every LMS request made it, and it was two thirds of a
+    fresh process's first `GET /courses/{id}` (bench api)."""
+
+    def __init__(self, get: Callable[[], Storage]) -> None:
+        self._get = get
+
+    def presign_upload(self, key: str, content_type: str, size: int) -> PresignedUpload:
+        return self._get().presign_upload(key, content_type, size)
+
+    def presign_download(self, key: str, filename: str) -> PresignedDownload:
+        return self._get().presign_download(key, filename)
+
+    def delete(self, key: str) -> None:
+        self._get().delete(key)
 
 
 class S3Storage:

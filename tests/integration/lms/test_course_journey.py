@@ -213,3 +213,22 @@ def test_admin_cli_creates_admins_who_see_everything(api: Api, api_module: Any, 
     with pytest.raises(CliError, match="already exists"):
         me = api.call("GET", "/me", token).body["user"]
         create_admin(database_url, me["email"], "Again", PASSWORD)
+
+
+def test_requests_that_do_not_need_s3_never_make_its_client(api: Api, api_module: Any) -> None:
+    # boto3's import and the S3 client are about 200 ms of a cold start: reading and writing a
+    # course does not pay for them; declaring an asset (a presigned POST) does.
+    from chalicelib import deps
+
+    teacher, _ = api.user("instructor")
+    made = api.published_course(teacher)
+    cid = made["course"]["id"]
+    learner, _ = api.user("student")
+    assert api.call("POST", f"/courses/{cid}/enrollments", learner).status == 201
+    assert api.call("GET", f"/courses/{cid}", learner).status == 200
+    assert api.call("GET", "/courses", learner).status == 200
+    assert not deps.wiring().s3.built and not deps.wiring().storage.built
+    asset = api.call("POST", f"/courses/{cid}/assets", teacher,
+                     {"filename": "notes.md", "content_type": "text/markdown", "size": 5})
+    assert asset.status == 201, asset
+    assert deps.wiring().s3.built and deps.wiring().storage.built
