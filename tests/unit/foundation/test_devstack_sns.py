@@ -54,6 +54,7 @@ def test_raw_delivery_the_body_is_the_message() -> None:
 class Result:
     ok: bool
     error: str | None = None
+    interrupted: bool = False  # the runtime stopped during the invocation (devstack.invoker.InvokeResult)
 
 
 class FakePool:
