@@ -15,6 +15,10 @@ on the first scheduled one.
 
 from __future__ import annotations
 
+# isort: off
+from smartcourse import coldstart  # first: the imports below run without the garbage collector
+# isort: on
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,3 +125,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("source") == "aws.events":
         return _xapi_sync(remaining_ms)
     return deps().consumer.handle(event, remaining_ms)
+
+coldstart.loaded()  # last: freeze what the import made, collection back on

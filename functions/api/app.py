@@ -1,5 +1,9 @@
 """The LMS API (Chalice). Only registers blueprints; routes live in chalicelib/."""
 
+# isort: off
+from smartcourse import coldstart  # first: the imports below run without the garbage collector
+# isort: on
+
 from chalice import Chalice
 
 from chalicelib.account_links import bp as account_links
@@ -28,3 +32,5 @@ app.register_blueprint(openapi)
 app.register_middleware(chalice_errors_as_json, "http")
 app.register_middleware(cors_middleware, "http")
 app.register_middleware(request_log, "http")
+
+coldstart.loaded()  # last: freeze what the import made, collection back on

@@ -12,6 +12,10 @@ Settings are read on the first invocation; the model loads on the first question
 
 from __future__ import annotations
 
+# isort: off
+from smartcourse import coldstart  # first: the imports below run without the garbage collector
+# isort: on
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,3 +66,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Every outcome (answers and errors alike) is readable by the web app's origin.
     response["headers"].update(cors_headers_from(lambda: load_settings(AssistantSettings)))
     return response
+
+coldstart.loaded()  # last: freeze what the import made, collection back on

@@ -15,6 +15,10 @@ certificate are issued through the same path, e.g. after their event was dead-le
 
 from __future__ import annotations
 
+# isort: off
+from smartcourse import coldstart  # first: the imports below run without the garbage collector
+# isort: on
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,3 +74,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                      consumer_name=s.consumer_name, grace_s=s.sweep_grace_s, batch=s.sweep_batch,
                      max_attempts=s.sweep_max_attempts, remaining_ms=remaining_ms).as_dict()
     return d.consumer.handle(event, remaining_ms)
+
+coldstart.loaded()  # last: freeze what the import made, collection back on

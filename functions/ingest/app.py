@@ -14,6 +14,10 @@ the first embedding and stays for the container's life.
 
 from __future__ import annotations
 
+# isort: off
+from smartcourse import coldstart  # first: the imports below run without the garbage collector
+# isort: on
+
 import time
 import uuid
 from collections.abc import Callable
@@ -157,3 +161,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return handle_schedule(getattr(context, "get_remaining_time_in_millis", None))
     raise ValueError("IngestFunction expects an S3 notification (Records), an MSK batch (eventSource aws:kafka) "
                      "or a Schedule event (source aws.events)")
+
+coldstart.loaded()  # last: freeze what the import made, collection back on

@@ -18,6 +18,10 @@ database outage the archive). Settings and the S3 client are built on the first 
 
 from __future__ import annotations
 
+# isort: off
+from smartcourse import coldstart  # first: the imports below run without the garbage collector
+# isort: on
+
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -63,3 +67,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise CompactionIncomplete(f"{len(result.failed)} partition(s) not compacted: {result.failed[:5]}")
         return result.summary()
     return d.archiver.handle(event, remaining)
+
+coldstart.loaded()  # last: freeze what the import made, collection back on

@@ -20,6 +20,10 @@ Settings, the database and the SES and SNS clients are built on the first invoca
 
 from __future__ import annotations
 
+# isort: off
+from smartcourse import coldstart  # first: the imports below run without the garbage collector
+# isort: on
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,3 +122,5 @@ def _text_codes_now(d: Deps) -> None:
                         retry_after_s=s.email_retry_after_s, stale_after_s=s.email_stale_after_s, codes_only=True)
     except Exception:
         logger.exception("phone codes not texted now; the schedule will")
+
+coldstart.loaded()  # last: freeze what the import made, collection back on

@@ -7,6 +7,10 @@ an EventBridge rule `Input`, or in `detail`) bounds this invocation's loop, for 
 
 from __future__ import annotations
 
+# isort: off
+from smartcourse import coldstart  # first: the imports below run without the garbage collector
+# isort: on
+
 from typing import Any
 
 from smartcourse.container import container, database_for
@@ -41,3 +45,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                                              "pruned": stats.pruned})
     return {"published": stats.published, "parked": stats.parked, "failed": stats.failed,
             "passes": stats.passes, "pruned": stats.pruned}
+
+coldstart.loaded()  # last: freeze what the import made, collection back on

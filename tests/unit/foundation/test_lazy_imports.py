@@ -97,3 +97,38 @@ def test_the_handler_import_loads_none_of_the_modules_it_needs_later(function: s
     assert out.returncode == 0, out.stderr[-2000:]
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == [], f"{function}'s handler import loads {loaded}: import them where they are first used"
+
+
+GC_AFTER_IMPORT = """
+import gc, json, sys
+code_uri, module, layers = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.path[:0] = [code_uri, *layers]
+__import__(module)
+print(json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+@pytest.mark.parametrize("function", sorted(LAZY))
+def test_the_handler_import_runs_without_the_collector_and_freezes_what_it_made(function: str) -> None:
+    # smartcourse.coldstart: imported first by every handler module, `loaded()` as its last statement.
+    # After the import, collection is on again and the import's objects are in the permanent generation.
+    spec = _functions()[function]
+    module = spec.handler.rsplit(".", 1)[0]
+    env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+    out = subprocess.run([sys.executable, "-c", GC_AFTER_IMPORT, str(spec.code_uri), module,
+                          *[str(p) for p in spec.layers]],
+                         cwd=spec.code_uri, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    state = json.loads(out.stdout.strip().splitlines()[-1])
+    assert state["enabled"], f"{function}: the handler import left the garbage collector off"
+    assert state["frozen"] > 10_000, f"{function}: the handler module does not call coldstart.loaded() last"
+
+
+def test_every_handler_module_imports_coldstart_first_and_calls_loaded_last() -> None:
+    for spec in _functions().values():
+        source = (spec.code_uri / (spec.handler.rsplit(".", 1)[0] + ".py")).read_text()
+        imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))
+                   and not line.startswith("from __future__")]
+        assert imports[0].startswith("from smartcourse import coldstart"), (spec.logical_id, imports[0])
+        statements = [line for line in source.splitlines() if line and not line.startswith((" ", "#", ")"))]
+        assert statements[-1].startswith("coldstart.loaded()"), (spec.logical_id, statements[-1])
