@@ -277,7 +277,8 @@ def _measure(url: str, fenv: dict[str, str], seed_s: float) -> Section:
                "transaction (swings most with machine load) and GET /me through the same stack (steadier). "
                f"Cold start: median (p99 column: max) of {COLD_RUNS} fresh processes, each importing the handler "
                "and calling it with the API Gateway proxy event the local gateway builds (as the Lambda runtime "
-               "does; no test client), with the bare interpreter as its baseline. p99 over 500 samples is the 5th-slowest request."),
+               "does; no test client), with the bare interpreter as its baseline. p99 over 500 samples is the "
+               "5th-slowest request."),
         order=30,
     )
 
