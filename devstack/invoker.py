@@ -150,7 +150,7 @@ class FunctionPool:
                 with self._lock:
                     if worker in self._all:  # close() may have cleared the pool meanwhile
                         self._all.remove(worker)
-        if not resp.get("ok") and self._closed:
+        if not resp.get("ok") and self._closed and not worker.alive():
             # close() killed the worker mid-invocation: the runtime stopped, the function did not fail
             resp = {"ok": False, "errorType": SHUTDOWN,
                     "errorMessage": "the local runtime stopped during the invocation "
