@@ -109,27 +109,14 @@ def _row(name: str, samples: list[float], base_p50: float, me_p50: float | None 
 
 _COLD_CODE = """
 import json, sys, time
+from devstack.worker import LambdaContext  # the local runtime's context (standard library imports only)
 event = json.loads(sys.argv[1])
-
-
-class Context:  # what the Lambda runtime passes (devstack.worker.LambdaContext's fields)
-    function_name = "ApiFunction"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 1024
-    aws_request_id = event["requestContext"]["requestId"]
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ApiFunction"
-    log_group_name = "/aws/lambda/ApiFunction"
-    log_stream_name = "bench"
-
-    def get_remaining_time_in_millis(self):
-        return 30_000
-
-
 t0 = time.perf_counter()
 sys.path[:0] = ["functions/api", "shared"]
 import app
 t1 = time.perf_counter()
-response = app.app(event, Context())
+context = LambdaContext("ApiFunction", 1024, time.time() * 1000 + 30_000, event["requestContext"]["requestId"])
+response = app.app(event, context)
 t2 = time.perf_counter()
 assert response["statusCode"] == 200, response
 print(json.dumps({"import_ms": (t1 - t0) * 1000, "request_ms": (t2 - t1) * 1000, "responded": time.time()}))

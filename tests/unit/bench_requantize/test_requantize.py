@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.requantize import requantize
-from smartcourse.ai.embeddings import MiniLMEmbeddings, _default_model_path
+from smartcourse.ai.embeddings import MiniLMEmbeddings, default_model_path
 
 TEXTS = [
     "A B-tree index keeps keys sorted, which makes range queries and ORDER BY cheap.",
@@ -22,7 +22,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return requantize(_default_model_path(), tmp_path_factory.mktemp("q") / "minilm-dynint8.onnx")
+    return requantize(default_model_path(), tmp_path_factory.mktemp("q") / "minilm-dynint8.onnx")
 
 
 def test_the_requantized_file_embeds_like_the_shipped_one(made: Path) -> None:
@@ -39,5 +39,5 @@ def test_it_computes_with_integer_matrix_products_and_is_deterministic(made: Pat
 
     ops = {n.op_type for n in onnx.load(str(made)).graph.node}
     assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops, ops
-    again = requantize(_default_model_path(), tmp_path / "again.onnx")
+    again = requantize(default_model_path(), tmp_path / "again.onnx")
     assert hashlib.sha256(again.read_bytes()).digest() == hashlib.sha256(made.read_bytes()).digest()

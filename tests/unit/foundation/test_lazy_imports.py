@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,17 +86,22 @@ def test_every_function_has_its_list_of_late_modules() -> None:
     assert set(_functions()) == set(LAZY), "add the new function's late-loaded modules to LAZY"
 
 
-@pytest.mark.parametrize("function", sorted(LAZY))
-def test_the_handler_import_loads_none_of_the_modules_it_needs_later(function: str) -> None:
+def _import_handler(function: str, script: str, *args: str) -> Any:
+    """Run `script` (argv: code uri, handler module, `args`, layers) in a fresh process, as a new
+    Lambda execution environment imports the handler; its last line of output, parsed as JSON."""
     spec = _functions()[function]
     module = spec.handler.rsplit(".", 1)[0]
     env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
-    out = subprocess.run(
-        [sys.executable, "-c", IMPORT, str(spec.code_uri), module, json.dumps(sorted(LAZY[function])),
-         *[str(p) for p in spec.layers]],
-        cwd=spec.code_uri, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", script, str(spec.code_uri), module, *args,
+                          *[str(p) for p in spec.layers]],
+                         cwd=spec.code_uri, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("function", sorted(LAZY))
+def test_the_handler_import_loads_none_of_the_modules_it_needs_later(function: str) -> None:
+    loaded = _import_handler(function, IMPORT, json.dumps(sorted(LAZY[function])))
     assert loaded == [], f"{function}'s handler import loads {loaded}: import them where they are first used"
 
 
@@ -112,14 +118,7 @@ print(json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
 def test_the_handler_import_runs_without_the_collector_and_freezes_what_it_made(function: str) -> None:
     # smartcourse.coldstart: imported first by every handler module, `loaded()` as its last statement.
     # After the import, collection is on again and the import's objects are in the permanent generation.
-    spec = _functions()[function]
-    module = spec.handler.rsplit(".", 1)[0]
-    env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
-    out = subprocess.run([sys.executable, "-c", GC_AFTER_IMPORT, str(spec.code_uri), module,
-                          *[str(p) for p in spec.layers]],
-                         cwd=spec.code_uri, env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    state = json.loads(out.stdout.strip().splitlines()[-1])
+    state = _import_handler(function, GC_AFTER_IMPORT)
     assert state["enabled"], f"{function}: the handler import left the garbage collector off"
     assert state["frozen"] > 10_000, f"{function}: the handler module does not call coldstart.loaded() last"
 
