@@ -225,6 +225,7 @@ def indexed_course(stage: str, embedder: Any, title: str, materials: list[Materi
             db = Database(env.database_url, application_name="eval", configure=register_pgvector)
             objects = MemoryObjects()
             ingestion = ingestion_service(env.database_url, objects, embedder)
+            service = None
             try:
                 instructor = create_user(db, "instructor")
                 course = create_course(db, objects, instructor, title, materials)
@@ -249,6 +250,8 @@ def indexed_course(stage: str, embedder: Any, title: str, materials: list[Materi
                 yield Course(db, service, course.course_id, instructor, asset_to_doc, ingest_s,
                              outcome.live_assets, len(chunk_rows), {r["id"]: r["asset_id"] for r in chunk_rows}, bm25)
             finally:
+                if service is not None:
+                    service.retriever.close()  # the text ranking's connection, before the database is dropped
                 ingestion.database.close()
                 db.close()
     finally:

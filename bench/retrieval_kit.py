@@ -242,8 +242,10 @@ def measure(url: str, courses: Sequence[uuid.UUID], questions: Sequence[str], qv
 
     settings = AssistantSettings(database_url=url, jwt_secret="b" * 32, groq_api_key=None,
                                  groq_api_key_secret_arn=None)
-    retriever = build_retriever(settings, NoEmbedder())
     db = Database(url, application_name=application_name, configure=register_pgvector)
+    # as the assistant builds it: the text ranking on its own connection, beside the vector query
+    retriever = build_retriever(settings, NoEmbedder(), lexical_db=Database(url, application_name=application_name)
+                                if settings.retrieval_parallel else None)
     modes = tuple(modes)
     lat: dict[str, list[float]] = {m: [] for m in modes}
     parts: dict[str, list[float]] = {}
@@ -274,6 +276,7 @@ def measure(url: str, courses: Sequence[uuid.UUID], questions: Sequence[str], qv
                     for name, v in r.timings_ms.items():
                         parts.setdefault(name, []).append(v)
     finally:
+        retriever.close()
         db.close()
     return Timed(lat, {k: median(v) for k, v in parts.items()}, empty)
 

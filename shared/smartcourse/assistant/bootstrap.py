@@ -39,16 +39,22 @@ def build_generator(settings: AssistantSettings, embedder: Embedder, *, http_cli
                                rrf_k=settings.rrf_k)
 
 
-def build_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retriever:
+def build_retriever(settings: RetrievalSettings, embedder: Embedder, *,
+                    lexical_db: Database | None = None) -> Retriever:
+    """`lexical_db`: the second connection the text ranking runs on beside the vector query
+    (`smartcourse.assistant.retrieval`); None runs them one after the other."""
     return Retriever(embedder, RetrievalConfig(candidates=settings.retrieval_candidates,
                                                ef_search=settings.hnsw_ef_search, rrf_k=settings.rrf_k,
                                                near_duplicate_cosine=settings.near_duplicate_cosine,
-                                               page_boost=settings.page_boost))
+                                               page_boost=settings.page_boost),
+                     lexical_db=lexical_db)
 
 
 def build_service(settings: AssistantSettings, *, embedder: Embedder | None = None,
                   database: Database | None = None, http_client: Any = None) -> AssistantService:
     embedder = embedder or default_embedder()
     db = database or database_for(settings, "smartcourse-assistant", configure=register_pgvector)
-    return AssistantService(db, build_retriever(settings, embedder),
+    # the text ranking's own connection (no vectors cross it), opened by the first hybrid question
+    lexical_db = database_for(settings, "smartcourse-assistant-text") if settings.retrieval_parallel else None
+    return AssistantService(db, build_retriever(settings, embedder, lexical_db=lexical_db),
                             build_generator(settings, embedder, http_client=http_client), settings)

@@ -15,12 +15,14 @@ chunks of at most 256 tokens repeat little; measured on the five documentation d
 lexical ranking alone then had MRR@10 0.30-0.61 against 0.37-0.66 with the counts (every set
 lower), docs/evaluation.md.
 
-Candidates are the chunks holding one of the question's rarer lexemes: lexemes are taken by
-increasing df while their summed df stays within ``candidate_budget``. When even the rarest
-lexeme is more common than that, the candidates are the chunks holding the two rarest together
-(a chunk with both outscores one with either). Either way at most ``candidate_budget`` chunks are
-scored (the SQL stops reading there), which bounds the work per question whatever the course
-size; a chunk that holds only the question's most common lexemes is left to the vector side.
+Candidates are the chunks whose body holds one of the question's rarer lexemes (found through a
+GIN index of the body alone, migration 0098; a lexeme only in the context line makes no
+candidate): lexemes are taken by increasing df while their summed df stays within
+``candidate_budget``. When even the rarest lexeme is more common than that, the candidates are the
+chunks holding the two rarest together (a chunk with both outscores one with either). Either way
+at most ``candidate_budget`` chunks are scored (the SQL stops reading there), which bounds the
+work per question whatever the course size; a chunk that holds only the question's most common
+lexemes is left to the vector side.
 """
 
 from __future__ import annotations

@@ -14,25 +14,40 @@ Rankings, fused by reciprocal rank:
   ai.course_lexicon); the rules and the bound on the work per question are in
   `smartcourse.assistant.lexical`.
 Then a page boost (`domain.page_boosted_order`) and near-duplicate removal.
+
+With a second database connection (`lexical_db`, the assistant's default) the two rankings run at
+the same time: the text ranking's statements go to the second connection, in a transaction that
+imports the first one's snapshot (`pg_export_snapshot` read with the live chunk sets), while the
+vector query runs on the first. Both see the same data; a hybrid question then costs about its
+slower ranking instead of their sum (bench retrieval, docs/benchmarks.md). Without it, or outside a
+transaction, they run one after the other on the caller's connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import psycopg
 from numpy.typing import NDArray
 from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format, TransactionStatus
 
 from smartcourse.assistant import lexical
 from smartcourse.assistant.domain import Passage, page_boosted_order, reciprocal_rank_fusion, remove_near_duplicates
 from smartcourse.readonly import lms_access
+
+if TYPE_CHECKING:
+    from smartcourse.db import Database
 
 Mode = Literal["hybrid", "vector", "text"]
 
@@ -69,20 +84,30 @@ class Retrieval:
         return [p.chunk_id for p in self.passages]
 
 
-#: The course's live chunk sets as ONE uuid[] literal, passed back as text to both rankings' queries
-#: (`%(sets)s::uuid[]`): a course of 1,000 documents has 1,000 sets, and dumping them as a list of
-#: Python UUIDs, once per query, cost more client time than the queries' own scans (bench retrieval).
-#: A custom plan folds that cast into a constant; a generic plan (PostgreSQL may switch a prepared
+#: The course's live chunk sets as ONE uuid[] value in PostgreSQL's binary array format
+#: (`array_send`), passed back to both rankings' queries as a binary uuid[] parameter
+#: (`ChunkSetList`): a course of 1,000 documents has 1,000 sets, and neither side parses or formats
+#: 1,000 uuids as text (0.96 -> 0.19 ms a statement at 1,000 sets, bench retrieval's layout (b));
+#: as a list of Python UUIDs the client's own dumping cost more than the queries' scans.
+#: A custom plan folds the parameter into a constant; a generic plan (PostgreSQL may switch a prepared
 #: statement to one after 5 runs, and psycopg prepares a query run 5 times on a connection) would
-#: parse the literal again for every row it filters: 5 s at 10,000 sets in a forced test (bench
+#: read the array again for every row it filters: 5 s at 10,000 sets in a forced test (bench
 #: scale). So the transaction that retrieves plans every statement for its parameters.
 _LIVE_SQL = """
-SELECT array_agg(l.chunk_set_id ORDER BY l.chunk_set_id)::text AS sets, count(*) AS n,
+SELECT array_send(array_agg(l.chunk_set_id)) AS sets, count(*) AS n,
        max(l.course_version) AS version, set_config('plan_cache_mode', 'force_custom_plan', true) AS plans
 FROM ai.live_chunk_sets l
 WHERE l.course_id = %s
   AND NOT EXISTS (SELECT 1 FROM ai.deleted_assets d WHERE d.asset_id = l.asset_id)
 """
+
+#: The same, and the transaction's snapshot for the text ranking's connection to import.
+_LIVE_EXPORT_SQL = _LIVE_SQL.replace("AS plans", "AS plans, pg_export_snapshot() AS snapshot")
+
+#: The text ranking's transaction on the second connection: the first one's snapshot, and custom
+#: plans as _LIVE_SQL sets them (one round trip; the snapshot id is a literal: SET takes no parameter).
+_IMPORT_SQL = ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}; "
+               "SET LOCAL plan_cache_mode = force_custom_plan")
 
 _HNSW_SQL = ("SELECT set_config('hnsw.ef_search', %s, true), "
              "set_config('hnsw.iterative_scan', 'relaxed_order', true)")
@@ -132,7 +157,8 @@ def _bm25_sql(n_terms: int, context: bool) -> sql.Composed:
 WITH candidates AS MATERIALIZED (
     SELECT c.id, c.asset_id, c.tsv, ts_filter(c.tsv, '{{d}}') AS body
     FROM ai.chunks c
-    WHERE c.course_id = %(course)s AND c.tsv @@ %(candidates)s::tsquery
+    -- the body's lexemes, through the index of exactly that expression (migration 0098)
+    WHERE c.course_id = %(course)s AND ts_filter(c.tsv, '{{d}}') @@ %(candidates)s::tsquery
       -- a filter on the rows the GIN index finds, never an index scan of its own (IS TRUE): when the
       -- candidate lexemes are common, the planner would AND the GIN bitmap with the chunk-set index
       -- over every live chunk of the course (100,000 entries, 10 ms, a lossy bitmap; bench retrieval)
@@ -158,10 +184,55 @@ WHERE c.id = ANY(%(ids)s) AND c.course_id = %(course)s
 """
 
 
+class ChunkSetList(bytes):
+    """A uuid[] in PostgreSQL's binary format (what `array_send` returned), sent back as is."""
+
+
+class _ChunkSetListDumper(Dumper):
+    """Sends a `ChunkSetList` as a binary uuid[] parameter. The oid is set per instance, not on
+    the class, so that registering it does not make it the binary dumper of every uuid[] (COPY)."""
+
+    format = Format.BINARY
+
+    def __init__(self, cls: type, context: Any = None) -> None:
+        super().__init__(cls, context)
+        self.oid = 2951  # uuid[] (pg_type)
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes(obj)
+
+
+def _adapt(conn: psycopg.Connection[Any]) -> None:
+    """Teach the connection `ChunkSetList` (a dictionary write once the connection has its own map)."""
+    conn.adapters.register_dumper(ChunkSetList, _ChunkSetListDumper)
+
+
 class Retriever:
-    def __init__(self, embedder: Embedder, config: RetrievalConfig | None = None) -> None:
+    def __init__(self, embedder: Embedder, config: RetrievalConfig | None = None, *,
+                 lexical_db: Database | None = None) -> None:
+        """`lexical_db`: a second connection for the text ranking, run beside the vector query
+        (module docstring); None runs the two rankings one after the other."""
         self.embedder = embedder
         self.config = config or RetrievalConfig()
+        self.lexical_db = lexical_db
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _side(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="retrieval-text")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the text ranking's thread and close its connection (tools and tests; a Lambda
+        container keeps both for its life)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+        if self.lexical_db is not None:
+            self.lexical_db.close()
 
     def embed_question(self, question: str) -> NDArray[np.float32]:
         return np.asarray(self.embedder.embed([question])[0], dtype=np.float32)
@@ -176,29 +247,45 @@ class Retriever:
         if question_vec is None:
             question_vec = self.embed_question(question)
             timings["embed"] = (time.perf_counter() - t0) * 1000
-        live = conn.execute(_LIVE_SQL, (course_id,)).fetchone()
+        beside = (self.lexical_db is not None and mode == "hybrid"
+                  and conn.info.transaction_status == TransactionStatus.INTRANS)
+        _adapt(conn)
+        live = conn.execute(_LIVE_EXPORT_SQL if beside else _LIVE_SQL, (course_id,), binary=True).fetchone()
         assert live is not None  # an aggregate: always one row
-        sets, n_sets, version = live["sets"], int(live["n"]), live["version"]
+        n_sets, version = int(live["n"]), live["version"]
+        sets = ChunkSetList(live["sets"] or b"")
         if not n_sets:
             return Retrieval([], question_vec, version, 0, timings)
         params = {"q": question_vec, "sets": sets, "course": course_id, "n": self.config.candidates, "text": question}
         named: dict[str, list[int]] = {}
         asset_of: dict[int, uuid.UUID] = {}
-        if mode in ("hybrid", "vector"):
-            t = time.perf_counter()
-            conn.execute(_HNSW_SQL, (str(self.config.ef_search),))
-            rows = conn.execute(_VECTOR_SQL, params).fetchall()
-            rows.sort(key=lambda r: (r["distance"], r["id"]))
-            named["vector"] = [r["id"] for r in rows]
-            asset_of.update((r["id"], r["asset_id"]) for r in rows)
-            timings["vector"] = (time.perf_counter() - t) * 1000
         terms: tuple[lexical.QueryTerm, ...] = ()
-        if mode in ("hybrid", "text"):
-            t = time.perf_counter()
-            hits, terms = self._bm25(conn, params)
-            named["text"] = [r["id"] for r in hits]
-            asset_of.update((r["id"], r["asset_id"]) for r in hits)
-            timings["text"] = (time.perf_counter() - t) * 1000
+        text: Future[tuple[list[dict[str, Any]], tuple[lexical.QueryTerm, ...], float]] | None = None
+        if beside:
+            text = self._side().submit(self._bm25_beside, live["snapshot"], params)
+        try:
+            if mode in ("hybrid", "vector"):
+                t = time.perf_counter()
+                conn.execute(_HNSW_SQL, (str(self.config.ef_search),))
+                rows = conn.execute(_VECTOR_SQL, params).fetchall()
+                rows.sort(key=lambda r: (r["distance"], r["id"]))
+                named["vector"] = [r["id"] for r in rows]
+                asset_of.update((r["id"], r["asset_id"]) for r in rows)
+                timings["vector"] = (time.perf_counter() - t) * 1000
+            if mode in ("hybrid", "text"):
+                t = time.perf_counter()
+                if text is not None:
+                    hits, terms, timings["text"] = text.result()
+                    timings["text_wait"] = (time.perf_counter() - t) * 1000
+                else:
+                    hits, terms = self._bm25(conn, params)
+                    timings["text"] = (time.perf_counter() - t) * 1000
+                named["text"] = [r["id"] for r in hits]
+                asset_of.update((r["id"], r["asset_id"]) for r in hits)
+        finally:
+            if text is not None and not text.done():  # the vector query failed: let the other end first
+                with contextlib.suppress(Exception):
+                    text.result()
         t = time.perf_counter()
         scores = reciprocal_rank_fusion(named.values(), self.config.rrf_k)
         # The page boost is part of the fusion: a single ranking ("vector", "text") stays as it is.
@@ -220,6 +307,18 @@ class Retriever:
         timings["fuse_load"] = (time.perf_counter() - t) * 1000
         return Retrieval(passages, question_vec, version, n_sets, timings, terms)
 
+    def _bm25_beside(self, snapshot: str,
+                     params: dict[str, Any]) -> tuple[list[dict[str, Any]], tuple[lexical.QueryTerm, ...], float]:
+        """`_bm25` on the second connection, in the snapshot the caller's transaction exported; and
+        its duration (ms)."""
+        assert self.lexical_db is not None
+        t = time.perf_counter()
+        with self.lexical_db.transaction() as side:
+            _adapt(side)
+            side.execute(sql.SQL(_IMPORT_SQL).format(sql.Literal(snapshot)), prepare=False)
+            hits, terms = self._bm25(side, params)
+        return hits, terms, (time.perf_counter() - t) * 1000
+
     def _bm25(self, conn: psycopg.Connection[Any],
               params: dict[str, Any]) -> tuple[list[dict[str, Any]], tuple[lexical.QueryTerm, ...]]:
         """Chunks (id, asset_id) by BM25 score, best first (see `smartcourse.assistant.lexical`),
@@ -237,8 +336,8 @@ class Retriever:
         values: dict[str, Any] = {
             **params, "k1": bm.k1, "k1p1": bm.k1 + 1.0, "b": bm.b, "avg_length": avg_length,
             "context_weight": bm.context_weight, "budget": bm.candidate_budget,
-            # with the context line unscored, only body positions make a candidate
-            "candidates": plan.tsquery("" if bm.context_weight else "D")}
+            # candidates hold a lexeme in their body (the context line alone makes none)
+            "candidates": plan.tsquery()}
         for i, t in enumerate(plan.terms):
             values[f"idf{i}"] = t.idf
             values[f"lex{i}"] = lexical.tsquery_term(t.lexeme)

@@ -26,6 +26,9 @@ class RetrievalSettings(BaseSettings):
     rrf_k: int = Field(default=10, ge=1, le=1000)
     near_duplicate_cosine: float = Field(default=0.97, gt=0.5, le=1.0)
     page_boost: float = Field(default=0.5, ge=0.0, lt=1.0)  # share of a page's next best chunk added
+    # the text ranking on a second connection, beside the vector query (one more connection per
+    # container; docs/scaling.md); false: one connection, the rankings one after the other
+    retrieval_parallel: bool = True
     # --- grounding (domain.assess_evidence): the best passage's similarity to the question plus
     # EVIDENCE_COVERAGE_WEIGHT x its idf-weighted coverage of the question must reach MIN_EVIDENCE
     evidence_coverage_weight: float = Field(default=0.5, ge=0.0, le=2.0)

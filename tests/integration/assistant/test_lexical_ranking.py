@@ -10,7 +10,7 @@ from psycopg import sql
 
 from smartcourse.ai import repository
 from smartcourse.ai.embeddings import MiniLMEmbeddings
-from smartcourse.assistant.retrieval import _TF, Retriever
+from smartcourse.assistant.retrieval import _TF, Retrieval, Retriever
 from smartcourse.db import Database, register_pgvector
 from testkit.courses import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
 from tests.integration.assistant.conftest import World
@@ -152,3 +152,63 @@ def test_the_candidate_budget_bounds_the_chunks_scored(world: World, embedder: M
     with world.db.transaction() as conn:
         assert len(wide(conn, world.a.course_id, "moon", 6, mode="text").passages) > 1
         assert len(narrow(conn, world.a.course_id, "moon", 6, mode="text").passages) == 1
+
+
+QUESTIONS = ("How long does the Moon take to orbit the Earth?", "lunar maria", "What causes spring tides?",
+             "Earth Tycho", "zyxwvut quuxly")
+
+
+def _ranking(r: Retrieval) -> list[tuple[int, float, int | None, int | None]]:
+    return [(p.chunk_id, round(p.fused, 9), p.vector_rank, p.text_rank) for p in r.passages]
+
+
+def test_the_text_ranking_beside_the_vector_query_ranks_as_one_connection(world: World,
+                                                                          embedder: MiniLMEmbeddings) -> None:
+    # The assistant runs the text ranking on a second connection while the vector query runs:
+    # the fused ranking is the one a single connection gives.
+    alone = Retriever(embedder)
+    beside = Retriever(embedder, lexical_db=Database(world.db.url, application_name="test-beside"))
+    try:
+        for q in QUESTIONS:
+            vec = alone.embed_question(q)
+            with world.db.transaction() as conn:
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                one = alone.retrieve(conn, world.a.course_id, q, 6, question_vec=vec)
+                two = beside.retrieve(conn, world.a.course_id, q, 6, question_vec=vec)
+            assert "text_wait" in two.timings_ms and "text_wait" not in one.timings_ms  # it did run beside
+            assert _ranking(two) == _ranking(one), q
+            assert two.terms == one.terms
+        assert any(p.text_rank is not None for p in two.passages) or q == QUESTIONS[-1]
+    finally:
+        beside.close()
+
+
+def test_the_text_ranking_beside_reads_the_callers_snapshot(world: World, embedder: MiniLMEmbeddings) -> None:
+    # The second connection imports the caller's snapshot: a change committed after the caller's
+    # transaction began (here the course's term statistics removed) is not seen by either ranking.
+    beside = Retriever(embedder, lexical_db=Database(world.db.url, application_name="test-beside"))
+    other = Database(world.db.url, application_name="test-writer")
+    course = world.a.course_id
+    q = "Earth Tycho"
+    with world.db.transaction() as conn:
+        saved = conn.execute("SELECT lexeme, df FROM ai.course_terms WHERE course_id = %s", (course,)).fetchall()
+    try:
+        with world.db.transaction() as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            before = beside.retrieve(conn, course, q, 6)
+            assert any(p.text_rank is not None for p in before.passages)
+            with other.transaction() as w:
+                w.execute("DELETE FROM ai.course_terms WHERE course_id = %s", (course,))
+            again = beside.retrieve(conn, course, q, 6)
+        assert _ranking(again) == _ranking(before) and again.terms == before.terms
+        with world.db.transaction() as conn:  # a new snapshot sees the change: no term has a df any more
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            after = beside.retrieve(conn, course, q, 6)
+        assert all(p.text_rank is None for p in after.passages)
+    finally:
+        with other.transaction() as w:
+            w.execute("DELETE FROM ai.course_terms WHERE course_id = %s", (course,))
+            w.cursor().executemany("INSERT INTO ai.course_terms (course_id, lexeme, df) VALUES (%s, %s, %s)",
+                                   [(course, r["lexeme"], r["df"]) for r in saved])
+        other.close()
+        beside.close()
