@@ -44,6 +44,8 @@ from psycopg.pq import Format, TransactionStatus
 
 from smartcourse.assistant import lexical
 from smartcourse.assistant.domain import Passage, page_boosted_order, reciprocal_rank_fusion, remove_near_duplicates
+from smartcourse.errors import DependencyUnavailable
+from smartcourse.observability import logger
 from smartcourse.readonly import lms_access
 
 if TYPE_CHECKING:
@@ -184,6 +186,10 @@ WHERE c.id = ANY(%(ids)s) AND c.course_id = %(course)s
 """
 
 
+#: After the second connection failed, questions rank on the caller's connection this long.
+BESIDE_RETRY_S = 30.0
+
+
 class ChunkSetList(bytes):
     """A uuid[] in PostgreSQL's binary format (what `array_send` returned), sent back as is."""
 
@@ -217,6 +223,7 @@ class Retriever:
         self.lexical_db = lexical_db
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._beside_down_until = 0.0  # monotonic: the second connection failed, rank on the caller's
 
     def _side(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -247,7 +254,7 @@ class Retriever:
         if question_vec is None:
             question_vec = self.embed_question(question)
             timings["embed"] = (time.perf_counter() - t0) * 1000
-        beside = (self.lexical_db is not None and mode == "hybrid"
+        beside = (self.lexical_db is not None and mode == "hybrid" and time.monotonic() >= self._beside_down_until
                   and conn.info.transaction_status == TransactionStatus.INTRANS)
         _adapt(conn)
         live = conn.execute(_LIVE_EXPORT_SQL if beside else _LIVE_SQL, (course_id,), binary=True).fetchone()
@@ -274,8 +281,9 @@ class Retriever:
                 timings["vector"] = (time.perf_counter() - t) * 1000
             if mode in ("hybrid", "text"):
                 t = time.perf_counter()
-                if text is not None:
-                    hits, terms, timings["text"] = text.result()
+                side = self._beside_result(text) if text is not None else None
+                if side is not None:
+                    hits, terms, timings["text"] = side
                     timings["text_wait"] = (time.perf_counter() - t) * 1000
                 else:
                     hits, terms = self._bm25(conn, params)
@@ -306,6 +314,18 @@ class Retriever:
                     p.lesson_id, p.lesson_title = ref.lesson_id, ref.title
         timings["fuse_load"] = (time.perf_counter() - t) * 1000
         return Retrieval(passages, question_vec, version, n_sets, timings, terms)
+
+    def _beside_result(self, text: Future[tuple[list[dict[str, Any]], tuple[lexical.QueryTerm, ...], float]]
+                       ) -> tuple[list[dict[str, Any]], tuple[lexical.QueryTerm, ...], float] | None:
+        """The text ranking from the second connection, or None if that connection is unavailable
+        (then the caller's ranks it, and the next questions do too for BESIDE_RETRY_S)."""
+        try:
+            return text.result()
+        except DependencyUnavailable:
+            self._beside_down_until = time.monotonic() + BESIDE_RETRY_S
+            logger.warning("the text ranking's connection is unavailable: ranking on the caller's",
+                           extra={"retry_in_s": BESIDE_RETRY_S})
+            return None
 
     def _bm25_beside(self, snapshot: str,
                      params: dict[str, Any]) -> tuple[list[dict[str, Any]], tuple[lexical.QueryTerm, ...], float]:

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from smartcourse.ai import repository
 from smartcourse.ai.embeddings import MiniLMEmbeddings
@@ -212,3 +213,25 @@ def test_the_text_ranking_beside_reads_the_callers_snapshot(world: World, embedd
                                    [(course, r["lexeme"], r["df"]) for r in saved])
         other.close()
         beside.close()
+
+
+def test_without_its_second_connection_retrieval_ranks_on_the_callers(world: World, embedder: MiniLMEmbeddings) -> None:
+    # The text ranking's connection cannot be opened (here: a database that does not exist): the
+    # question is still answered, ranked on the caller's connection, and the next one does not try
+    # the broken connection again.
+    alone = Retriever(embedder)
+    gone = make_conninfo(world.db.url, dbname="sc_no_such_database")
+    broken = Retriever(embedder, lexical_db=Database(gone, application_name="test-broken", connect_timeout=2))
+    try:
+        q = QUESTIONS[0]
+        vec = alone.embed_question(q)
+        with world.db.transaction() as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            one = alone.retrieve(conn, world.a.course_id, q, 6, question_vec=vec)
+            two = broken.retrieve(conn, world.a.course_id, q, 6, question_vec=vec)
+            three = broken.retrieve(conn, world.a.course_id, q, 6, question_vec=vec)
+        assert _ranking(two) == _ranking(one) == _ranking(three)
+        assert "text_wait" not in two.timings_ms and "text" in two.timings_ms
+        assert broken.lexical_db is not None and broken.lexical_db._conn is None  # never connected
+    finally:
+        broken.close()
