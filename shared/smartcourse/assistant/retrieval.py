@@ -291,7 +291,9 @@ class Retriever:
                 named["text"] = [r["id"] for r in hits]
                 asset_of.update((r["id"], r["asset_id"]) for r in hits)
         finally:
-            if text is not None and not text.done():  # the vector query failed: let the other end first
+            if text is not None and not text.done():
+                # the vector query failed: the text ranking ends before the caller's transaction,
+                # whose exported snapshot it may still be importing
                 with contextlib.suppress(Exception):
                     text.result()
         t = time.perf_counter()
