@@ -179,7 +179,8 @@ def test_the_text_ranking_beside_the_vector_query_ranks_as_one_connection(world:
             assert "text_wait" in two.timings_ms and "text_wait" not in one.timings_ms  # it did run beside
             assert _ranking(two) == _ranking(one), q
             assert two.terms == one.terms
-        assert any(p.text_rank is not None for p in two.passages) or q == QUESTIONS[-1]
+            if q != QUESTIONS[-1]:  # the last one's words are in no chunk
+                assert any(p.text_rank is not None for p in two.passages), q
     finally:
         beside.close()
 
