@@ -181,13 +181,28 @@ def test_event_published_lines_are_the_lines_powertools_writes() -> None:
     from smartcourse.relay import _published_keys, log_published
 
     traced = dataclasses.replace(row(2, "b"), traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-    rows = [row(1, "a"), traced, dataclasses.replace(row(3, "c"), correlation_id=None)]
+    # correlation ids come from request headers: quotes, backslashes, control and non-ASCII characters
+    odd = ['say "hi"', "back\\slash", "tab\tnew\nline\x00", "Grüße 日本 \u2028"]
+    rows = [row(1, "a"), traced, dataclasses.replace(row(3, "c"), correlation_id=None),
+            *(dataclasses.replace(row(4 + i, "d"), correlation_id=c) for i, c in enumerate(odd)),
+            *(row(10 + i, "e") for i in range(12))]
     handler = logger.registered_handler
     saved = handler.stream  # type: ignore[attr-defined]
     fast, slow = io.StringIO(), io.StringIO()
     try:
         handler.stream = fast  # type: ignore[attr-defined]
-        log_published(rows)
+        formatter: Any = logger.registered_formatter
+        serialized: list[Any] = []
+
+        def counting(log: Any) -> str:
+            serialized.append(log)
+            return str(type(formatter).serialize(formatter, log))
+
+        formatter.serialize = counting
+        try:
+            log_published(rows)
+        finally:
+            del formatter.serialize
         handler.stream = slow  # type: ignore[attr-defined]
         for r in rows:
             logger.info("event published", extra=_published_keys(r))
@@ -196,9 +211,39 @@ def test_event_published_lines_are_the_lines_powertools_writes() -> None:
 
     def lines(out: io.StringIO) -> list[dict[str, Any]]:
         return [{k: v for k, v in json.loads(line).items() if k not in ("timestamp", "location")}
-                for line in out.getvalue().splitlines()]
+                for line in out.getvalue().split("\n") if line]  # not splitlines: U+2028 is in a value
 
     assert lines(fast) == lines(slow)
-    assert [line.get("correlation_id") for line in lines(fast)] == ["c-1", "c-1", None]
+    assert [line.get("correlation_id") for line in lines(fast)] == ["c-1", "c-1", None, *odd, *["c-1"] * 12]
+    # the first line, then a template and its check for each of the 3 sets of row keys: not a line a row
+    assert len(serialized) == 7
     assert lines(fast)[1]["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert lines(fast)[1]["linked_span_id"] == "00f067aa0ba902b7"
+
+
+def test_a_line_template_is_refused_when_the_serializer_escapes_otherwise() -> None:
+    """The template is checked against the serializer on its first row: one that escapes non-ASCII
+    (ensure_ascii) cannot be reproduced, and the lines are then serialized whole."""
+    import functools
+    import json
+
+    from smartcourse.relay import _LineTemplate
+
+    base = {"level": "INFO", "message": "event published"}
+    sample = {"event_id": "e-1", "correlation_id": "Grüße"}
+    ascii_only = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=True)
+    assert _LineTemplate.build(ascii_only, base, sample) is None
+    native = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
+    template = _LineTemplate.build(native, base, sample)
+    assert template is not None
+    other = {"event_id": 'e-"2"', "correlation_id": "x\ny"}
+    assert template.render(other) == native({**base, **other})
+    assert _LineTemplate.build(native, base, {"event_id": "e-1", "attempt": 3}) is None  # not a string
+
+
+def test_int_array_is_a_postgres_array_literal() -> None:
+    from smartcourse.relay import int_array
+
+    assert int_array([3, 1, 2]) == "{3,1,2}"
+    assert int_array([]) == "{}"
+    assert int_array(iter((7,))) == "{7}"
