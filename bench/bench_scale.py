@@ -173,7 +173,8 @@ def _load_rows(results: list[Measured]) -> list[dict[str, Any]]:
             "live chunk sets per course": len(ld.sets[ld.courses[0]]), "COPY s": ld.copy_s,
             "index builds s": ld.index_builds(), "refresh_lexicon s per course (median / max)": ld.lexicon(),
             "VACUUM ANALYZE s": ld.vacuum_s, "load total s": ld.total_s, "load + measure s": r.took_s,
-            "ai.chunks total MB": s["total"] / MB, "heap MB": s["heap"] / MB, "HNSW MB": hnsw / MB,
+            "ai.chunks + chunk_bodies total MB": s["total"] / MB, "heap MB": s["heap"] / MB,
+            "chunk_bodies heap MB": s["bodies"] / MB, "HNSW MB": hnsw / MB,
             "GIN MB": gin / MB, "total bytes per chunk": s["total"] / r.size})
     return out
 

@@ -129,10 +129,11 @@ def noisy(vecs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def secondary_indexes(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    """(name, definition) of ai.chunks' indexes that back no constraint (rebuilt after the load)."""
+    """(name, definition) of the indexes of ai.chunks and of its BM25 side table ai.chunk_bodies
+    (filled by ai.chunks' triggers, migration 0099) that back no constraint (rebuilt after the load)."""
     rows = conn.execute(
         "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE x.indrelid = 'ai.chunks'::regclass "
+        "WHERE x.indrelid IN ('ai.chunks'::regclass, 'ai.chunk_bodies'::regclass) "
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.relname"
     ).fetchall()
     return [(r[0], r[1]) for r in rows]
@@ -370,12 +371,15 @@ def ann(url: str, loaded: Loaded, qvecs: np.ndarray, ef_search: Sequence[int]) -
 
 
 def relation_sizes(url: str) -> dict[str, int]:
-    """Bytes: ai.chunks in all (heap, TOAST, every index), its heap, and each index of it."""
+    """Bytes: ai.chunks and its BM25 side table ai.chunk_bodies in all (heaps, TOAST, every index),
+    ai.chunks' heap, the side table's heap, and each index of either."""
     with psycopg.connect(url, autocommit=True) as conn:
-        out = {"total": conn.execute("SELECT pg_total_relation_size('ai.chunks')").fetchone()[0],  # type: ignore[index]
-               "heap": conn.execute("SELECT pg_relation_size('ai.chunks')").fetchone()[0]}  # type: ignore[index]
+        out = {"total": conn.execute("SELECT pg_total_relation_size('ai.chunks') "  # type: ignore[index]
+                                     "+ pg_total_relation_size('ai.chunk_bodies')").fetchone()[0],
+               "heap": conn.execute("SELECT pg_relation_size('ai.chunks')").fetchone()[0],  # type: ignore[index]
+               "bodies": conn.execute("SELECT pg_relation_size('ai.chunk_bodies')").fetchone()[0]}  # type: ignore[index]
         for name, size in conn.execute(
                 "SELECT i.relname, pg_relation_size(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-                "WHERE x.indrelid = 'ai.chunks'::regclass").fetchall():
+                "WHERE x.indrelid IN ('ai.chunks'::regclass, 'ai.chunk_bodies'::regclass)").fetchall():
             out[name] = size
     return out

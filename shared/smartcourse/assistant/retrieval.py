@@ -155,24 +155,27 @@ def _bm25_sql(n_terms: int, context: bool) -> sql.Composed:
                            "ELSE 0 END").format(term=term, ctx=sql.Placeholder(f"ctx{i}"),
                                                 idf=sql.Placeholder(f"idf{i}"))
         terms.append(term)
+    # the context line's test needs the chunk's whole tsvector: only then is ai.chunks read
+    context_join = sql.SQL("JOIN ai.chunks t ON t.id = c.chunk_id" if context else "")
     return sql.SQL("""
 WITH candidates AS MATERIALIZED (
-    SELECT c.id, c.asset_id, c.tsv, ts_filter(c.tsv, '{{d}}') AS body
-    FROM ai.chunks c
-    -- the body's lexemes, through the index of exactly that expression (migration 0098)
-    WHERE c.course_id = %(course)s AND ts_filter(c.tsv, '{{d}}') @@ %(candidates)s::tsquery
+    SELECT c.chunk_id AS id, c.asset_id, c.body, c.doc_length{tsv}
+    FROM ai.chunk_bodies c {context_join}
+    -- the body's lexemes, through its GIN index (migration 0099)
+    WHERE c.course_id = %(course)s AND c.body @@ %(candidates)s::tsquery
       -- a filter on the rows the GIN index finds, never an index scan of its own (IS TRUE): when the
-      -- candidate lexemes are common, the planner would AND the GIN bitmap with the chunk-set index
-      -- over every live chunk of the course (100,000 entries, 10 ms, a lossy bitmap; bench retrieval)
+      -- candidate lexemes are common, the planner would AND the GIN bitmap with an index of the
+      -- chunk sets over every live chunk of the course (100,000 entries, 10 ms, a lossy bitmap)
       AND (c.chunk_set_id = ANY(%(sets)s::uuid[])) IS TRUE
     LIMIT %(budget)s
 )
 SELECT c.id, c.asset_id, %(k1p1)s * ({score}) AS score
 FROM candidates c,
-     LATERAL (SELECT %(k1)s * (1 - %(b)s + %(b)s * length(c.tsv) / %(avg_length)s) AS k) norm
+     LATERAL (SELECT %(k1)s * (1 - %(b)s + %(b)s * c.doc_length / %(avg_length)s) AS k) norm
 ORDER BY score DESC, c.id
 LIMIT %(n)s
-""").format(score=sql.SQL(" + ").join(terms))
+""").format(score=sql.SQL(" + ").join(terms), context_join=context_join,
+            tsv=sql.SQL(", t.tsv" if context else ""))
 
 
 _ROWS_SQL = """

@@ -4,7 +4,9 @@ and context (title, headings) matches ranking first, and the statistics followin
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -62,6 +64,50 @@ def test_term_frequency_is_read_exactly_from_the_body_positions(world: World) ->
         rows = conn.execute(query, (world.a.course_id,)).fetchall()
     assert len(rows) > 50 and any(r["expected"] > 2 for r in rows) and any(r["expected"] == 0 for r in rows)
     assert [r for r in rows if r["got"] != r["expected"]] == []
+
+
+_BODIES_DIFF = """
+SELECT count(*) AS n FROM (
+    (SELECT id, course_id, chunk_set_id, asset_id, ts_filter(tsv, '{d}')::text, length(tsv) FROM ai.chunks
+     EXCEPT ALL SELECT chunk_id, course_id, chunk_set_id, asset_id, body::text, doc_length FROM ai.chunk_bodies)
+    UNION ALL
+    (SELECT chunk_id, course_id, chunk_set_id, asset_id, body::text, doc_length FROM ai.chunk_bodies
+     EXCEPT ALL SELECT id, course_id, chunk_set_id, asset_id, ts_filter(tsv, '{d}')::text, length(tsv) FROM ai.chunks)
+) d
+"""
+
+
+def test_the_bm25_side_table_follows_every_write_of_the_chunks(world: World, database_url: str) -> None:
+    """ai.chunk_bodies (migration 0099), which the text ranking reads, is kept equal to ai.chunks by
+    triggers: the ingestion's COPY, an update, a chunk set's deletion (cascade), a truncation."""
+    def diff(conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(_BODIES_DIFF).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    with psycopg.connect(database_url) as conn:  # one transaction, rolled back: the world stays as it is
+        total = conn.execute("SELECT count(*) FROM ai.chunk_bodies").fetchone()
+        assert total is not None and total[0] > 0
+        assert diff(conn) == 0  # written by the ingestion's binary COPY
+        conn.execute("UPDATE ai.chunks SET text = text || ' zyxwvut', metadata = metadata || "
+                     "'{\"context\": \"Quuxly\"}' WHERE course_id = %s", (world.a.course_id,))
+        assert diff(conn) == 0
+        assert conn.execute("SELECT count(*) FROM ai.chunk_bodies WHERE body @@ 'zyxwvut'::tsquery "
+                            "AND course_id = %s", (world.a.course_id,)).fetchone() == total_a(conn, world)
+        conn.execute("DELETE FROM ai.chunk_sets WHERE id IN (SELECT chunk_set_id FROM ai.chunks "
+                     "WHERE course_id = %s)", (world.b.course_id,))
+        assert diff(conn) == 0
+        assert conn.execute("SELECT count(*) FROM ai.chunk_bodies WHERE course_id = %s",
+                            (world.b.course_id,)).fetchone() == (0,)
+        conn.execute("TRUNCATE ai.chunks")
+        assert conn.execute("SELECT count(*) FROM ai.chunk_bodies").fetchone() == (0,)
+        conn.rollback()
+
+
+def total_a(conn: psycopg.Connection[Any], world: World) -> tuple[int]:
+    row = conn.execute("SELECT count(*) FROM ai.chunks WHERE course_id = %s", (world.a.course_id,)).fetchone()
+    assert row is not None and row[0] > 0
+    return (int(row[0]),)
 
 
 def test_a_rare_term_and_a_heading_match_rank_first(world: World, embedder: MiniLMEmbeddings) -> None:
