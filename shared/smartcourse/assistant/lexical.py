@@ -65,9 +65,10 @@ class LexicalPlan:
     def empty(self) -> bool:
         return not self.candidates
 
-    def tsquery(self, weight: str = "") -> str:
-        """The candidates' tsquery: any of the lexemes, or all of them (in `weight` positions only)."""
-        return (" & " if self.all_of else " | ").join(tsquery_term(t.lexeme, weight) for t in self.candidates)
+    def tsquery(self) -> str:
+        """The candidates' tsquery: any of the lexemes, or all of them (matched against the body's
+        own tsvector, `ai.chunk_bodies.body`, so no weight is needed)."""
+        return (" & " if self.all_of else " | ").join(tsquery_term(t.lexeme) for t in self.candidates)
 
 
 def idf(df: int, n: int) -> float:

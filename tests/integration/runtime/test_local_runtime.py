@@ -99,6 +99,7 @@ def test_schedule_fires_at_the_local_rate(probe: dict[str, Any]) -> None:
     ticks = eventually("three schedule ticks",
                        lambda: (t := read_jsonl(probe["dir"] / "tick.jsonl")) and len(t) >= 3 and t,
                        timeout=30, every=0.2)
+    assert ticks  # eventually returns the probe's first truthy value
     assert ticks[0] == {"detail-type": "Scheduled Event", "source": "aws.events"}
 
 
@@ -137,6 +138,7 @@ def test_kafka_records_arrive_in_msk_shape_and_a_failing_record_is_retried_then_
         return rows if len(oks) == 5 and len(poison) >= 3 else None
 
     rows = eventually("the MSK function's records", done, timeout=60, every=0.2)
+    assert rows is not None  # eventually returns the probe's first truthy value
     first = rows[0]
     assert first["tp"].startswith(f"probe.{stage}.in-") and first["key"] == "k1" and first["headers"] == {"h": "v"}
     poison = [r for r in rows if r["value"] == "poison-pill"]
