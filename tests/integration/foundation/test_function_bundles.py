@@ -1,0 +1,92 @@
+"""The pruned bundles as `sam build` makes them (functions/ingest/Makefile,
+functions/assistant/Makefile): within their budget (issue 19: 230 MB with the SharedLayer, against
+Lambda's 262,144,000 bytes unzipped), and still able to do their work with nothing but the bundle
+and the layer on the path (what the pruning removed, such as onnxruntime's C API library, is
+really unused): the ingestion extracts, chunks and embeds; the assistant embeds a question and
+calls Groq through langchain-groq (a local fake server)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+BUDGET = 230_000_000
+CHUNKED = """
+from smartcourse.ai.chunking import chunk_document
+chunks = chunk_document(extract(b"<html><body><main><h1>Long</h1><p>" + b"A sentence that goes on and on. " * 300
+                                + b"</p></main></body></html>", "long.html", "text/html"))
+assert len(chunks) > 3, len(chunks)
+"""
+
+SMOKE = """
+import sys
+sys.path[:0] = [{function!r}, {layer!r}]
+import onnxruntime
+assert onnxruntime.__file__.startswith({function!r}), onnxruntime.__file__
+from smartcourse.ai.extract import extract
+from smartcourse.ai.embeddings import MiniLMEmbeddings
+page = extract(b"<html><body><main><h1>Bundles</h1><p>Parsed by lxml and BeautifulSoup.</p></main></body></html>",
+               "page.html", "text/html")
+assert "BeautifulSoup" in page.text, page.text
+{chunked}
+vectors = MiniLMEmbeddings().embed_documents(["pgvector stores embeddings", "Kafka carries the events"])
+assert len(vectors) == 2 and len(vectors[0]) == 384
+print("ok", round(sum(x * x for x in vectors[0]), 3))
+"""
+
+
+def _build(function: str, bundle: Path) -> None:
+    """`make bundle-size` of functions/<function> into `bundle`, within BUDGET."""
+    out = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT / "functions" / function), "bundle-size",
+                          f"PIP={Path(sys.executable).parent / 'pip'}", f"BUNDLE_DIR={bundle}",
+                          f"BUDGET={BUDGET}"], capture_output=True, text=True, timeout=540)
+    line = re.search(r"= (\d+) bytes \(budget", out.stdout)
+    assert line is not None, out.stdout + out.stderr
+    assert int(line.group(1)) <= BUDGET and out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_ingest_bundle_fits_its_budget_and_embeds_on_its_own(tmp_path: Path) -> None:
+    _build("ingest", tmp_path)
+    assert not list((tmp_path / "function" / "onnxruntime" / "capi").glob("libonnxruntime.so*"))
+    # -S: no site-packages of this virtualenv, only what Lambda would have
+    smoke = subprocess.run([sys.executable, "-S", "-c", SMOKE.format(function=str(tmp_path / "function"),
+                                                                    layer=str(tmp_path / "layer" / "python"),
+                                                                    chunked=CHUNKED)],
+                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert smoke.returncode == 0 and smoke.stdout.startswith("ok 1.0"), smoke.stdout + smoke.stderr
+
+
+ASSISTANT_SMOKE = """
+import sys
+sys.path[:0] = [{function!r}, {layer!r}]
+import onnxruntime
+assert onnxruntime.__file__.startswith({function!r}), onnxruntime.__file__
+from smartcourse.ai.embeddings import MiniLMEmbeddings
+from langchain_core.messages import HumanMessage
+from langchain_groq import ChatGroq
+vector = MiniLMEmbeddings().embed_query("How are the events carried?")
+assert len(vector) == 384
+reply = ChatGroq(model="llama-3.1-8b-instant", api_key="test", base_url={groq!r}, max_retries=0).invoke(
+    [HumanMessage("Which system carries the events?")])
+print("ok", reply.content)
+"""
+
+
+def test_the_assistant_bundle_fits_its_budget_embeds_and_calls_groq_on_its_own(tmp_path: Path) -> None:
+    # Without the pruning (functions/assistant/Makefile) the bundle and the layer were 274 MB unzipped:
+    # over Lambda's limit, so the function could not have been deployed.
+    from tests.integration.assistant.fake_groq import fake_groq
+
+    _build("assistant", tmp_path)
+    assert not list((tmp_path / "function" / "onnxruntime" / "capi").glob("libonnxruntime.so*"))
+    with fake_groq() as groq:
+        groq.reply = lambda request: "Kafka carries the events [1]"
+        smoke = subprocess.run([sys.executable, "-S", "-c", ASSISTANT_SMOKE.format(
+            function=str(tmp_path / "function"), layer=str(tmp_path / "layer" / "python"), groq=groq.url)],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert smoke.returncode == 0 and smoke.stdout.strip() == "ok Kafka carries the events [1]", \
+        smoke.stdout + smoke.stderr
+    assert len(groq.requests) == 1 and groq.requests[0]["_authorization"] == "Bearer test"
