@@ -90,3 +90,44 @@ def test_the_assistant_bundle_fits_its_budget_embeds_and_calls_groq_on_its_own(t
     assert smoke.returncode == 0 and smoke.stdout.strip() == "ok Kafka carries the events [1]", \
         smoke.stdout + smoke.stderr
     assert len(groq.requests) == 1 and groq.requests[0]["_authorization"] == "Bearer test"
+
+
+HANDLER_IMPORT = """
+import sys
+sys.path[:0] = [{function!r}, {layer!r}]
+import app
+assert callable(app.handler)
+print("ok", sum(1 for m in sys.modules.values() if (getattr(m, "__file__", None) or "").startswith({root!r})))
+"""
+
+
+def test_the_other_bundles_ship_bytecode_that_lambda_uses_without_reading_a_source(tmp_path: Path) -> None:
+    """SharedLayer and a function built by their Makefiles (shared/Makefile): every module has
+    `unchecked-hash` bytecode for this Python, so a cold start in Lambda's read-only /var/task and
+    /opt compiles nothing. Shown by replacing every source with a `raise` and importing the
+    handler: only the bytecode can have run."""
+    import importlib.util
+
+    layer, function = tmp_path / "layer", tmp_path / "function"
+    for folder, target, out in ((ROOT / "shared", "build-SharedLayer", layer),
+                                (ROOT / "functions" / "outbox_relay", "build-OutboxRelayFunction", function)):
+        built = subprocess.run(["make", "--no-print-directory", "-C", str(folder), target, f"ARTIFACTS_DIR={out}",
+                                f"PYTHON={sys.executable}"], capture_output=True, text=True, timeout=540)
+        assert built.returncode == 0, built.stdout + built.stderr
+    sources = [p for p in [*layer.rglob("*.py"), *function.rglob("*.py")] if "__pycache__" not in p.parts]
+    assert len(sources) > 500
+    unchecked = 0b01  # PEP 552 flags: hash-based, source not checked
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        assert int.from_bytes(cached.read_bytes()[4:8], "little") == unchecked, source
+        source.write_text("raise RuntimeError('a source was read')\n")
+    smoke = subprocess.run([sys.executable, "-S", "-c", HANDLER_IMPORT.format(
+        function=str(function), layer=str(layer / "python"), root=str(tmp_path))],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert smoke.returncode == 0 and smoke.stdout.startswith("ok "), smoke.stdout + smoke.stderr
+    assert int(smoke.stdout.split()[1]) > 100  # the handler's import graph came from the bundles
+    # the lean layer (IngestFunction, AssistantFunction) has none: its size budget is spent
+    lean = tmp_path / "lean"
+    subprocess.run(["make", "--no-print-directory", "-C", str(ROOT / "shared"), "build-SharedLayerLean",
+                    f"ARTIFACTS_DIR={lean}", f"PYTHON={sys.executable}"], check=True, capture_output=True, timeout=540)
+    assert not list(lean.rglob("*.pyc"))

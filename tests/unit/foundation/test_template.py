@@ -120,3 +120,33 @@ def test_routes_prefer_literal_segments_and_decode_path_parameters() -> None:
 def test_schedule_expressions_other_than_rate_are_refused_clearly() -> None:
     with pytest.raises(tpl.TemplateError, match="only rate"):
         _ = tpl.ScheduleEvent("x", "cron(0 12 * * ? *)", True).rate_seconds
+
+
+def test_every_function_and_layer_is_built_by_its_makefile_with_the_layer_it_can_afford() -> None:
+    """`sam build` runs each resource's Makefile target (Metadata BuildMethod makefile): with
+    bytecode compiled, as Lambda's read-only /var/task and /opt keep none (shared/Makefile), or
+    pruned to fit the size limit (IngestFunction, AssistantFunction, on the layer without bytecode).
+    A Metadata block put under the wrong resource, or a target missing, fails here."""
+    import re
+
+    import yaml
+
+    raw = yaml.load(tpl.TEMPLATE.read_text(), Loader=tpl._Loader)  # the SafeLoader with CFN tags
+    assert "Layers" not in raw["Globals"]["Function"]  # SAM appends a function's Layers to the Globals' ones
+    built = {lid: res for lid, res in raw["Resources"].items() if (res.get("Metadata") or {}).get("BuildMethod")}
+    kinds = {res["Type"] for res in built.values()}
+    assert kinds == {"AWS::Serverless::Function", "AWS::Serverless::LayerVersion"}, kinds
+    lean = {"IngestFunction", "AssistantFunction"}
+    for lid, res in raw["Resources"].items():
+        if res["Type"] not in kinds:
+            continue
+        assert lid in built and built[lid]["Metadata"]["BuildMethod"] == "makefile", lid
+        props = res["Properties"]
+        folder = tpl.ROOT / str(props.get("CodeUri") or props.get("ContentUri"))
+        makefile = (folder / "Makefile").read_text()
+        assert re.search(rf"^build-{lid}:", makefile, re.M), f"{folder}/Makefile has no build-{lid} target"
+        if res["Type"] == "AWS::Serverless::Function":
+            layer = "SharedLayerLean" if lid in lean else "SharedLayer"
+            assert [getattr(x, "value", x) for x in props["Layers"]] == [layer], lid
+            bytecode = re.search(rf"^build-{lid}: bundle-with-bytecode$", makefile, re.M) is not None
+            assert bytecode == (lid not in lean), lid  # functions/lambda.mk
