@@ -13,10 +13,17 @@ PIP ?= $(PYTHON) -m pip
 # every cold start (docs/architecture.md: ApiFunction's handler import 600-626 -> 248-270 ms).
 COMPILE = $(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash
 
+# `make` alone in a function's folder only says this (SAM always names the target).
+.DEFAULT_GOAL := about
+.PHONY: about
+about:
+	@echo "sam build runs build-<LogicalId> here with ARTIFACTS_DIR set; make bundle-size checks a pruned bundle"
+
 # A function's bundle with bytecode: its own dependencies (requirements.txt; the SharedLayer has the
 # common ones) and CODE, the files and folders of its code.
 .PHONY: bundle-with-bytecode
 bundle-with-bytecode:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set" >&2; exit 2; }
 	$(PIP) install --quiet --no-compile --target "$(ARTIFACTS_DIR)" -r requirements.txt
 	cp -r $(CODE) "$(ARTIFACTS_DIR)/"
 	find "$(ARTIFACTS_DIR)" -depth -type d -name __pycache__ -exec rm -rf {} +
