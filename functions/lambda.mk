@@ -29,6 +29,17 @@ bundle-with-bytecode:
 	find "$(ARTIFACTS_DIR)" -depth -type d -name __pycache__ -exec rm -rf {} +
 	$(COMPILE) "$(ARTIFACTS_DIR)"
 
+# A bundle pruned to fit Lambda's size limit (functions/ingest, functions/assistant): CODE and the
+# function's own dependencies, no bytecode, without PRUNE (what the function never imports, and
+# IN_LAYER), test folders and caches.
+.PHONY: bundle-pruned
+bundle-pruned:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set" >&2; exit 2; }
+	$(PIP) install --quiet --no-compile --target "$(ARTIFACTS_DIR)" -r requirements.txt
+	cp -r $(CODE) "$(ARTIFACTS_DIR)/"
+	cd "$(ARTIFACTS_DIR)" && rm -rf $(PRUNE) && \
+	  find . -depth -type d \( -name tests -o -name test -o -name __pycache__ \) -exec rm -rf {} +
+
 # Provided by the SharedLayer (shared/requirements.txt, same pinned versions): the pruned bundles
 # (functions/ingest, functions/assistant) do not ship them twice.
 IN_LAYER := pydantic pydantic-*.dist-info pydantic_core pydantic_core-*.dist-info annotated_types \

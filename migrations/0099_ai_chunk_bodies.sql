@@ -21,43 +21,33 @@ CREATE TABLE ai.chunk_bodies (
 );
 ALTER TABLE ai.chunk_bodies ALTER COLUMN body SET STORAGE MAIN;
 
-CREATE FUNCTION ai.chunk_bodies_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One function for the four statement triggers: what an insert adds, a delete removes, an update
+-- replaces (its old rows removed, its new ones added), and a truncation empties.
+CREATE FUNCTION ai.chunk_bodies_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO ai.chunk_bodies (chunk_id, course_id, chunk_set_id, asset_id, body, doc_length)
-    SELECT n.id, n.course_id, n.chunk_set_id, n.asset_id, ts_filter(n.tsv, '{d}'), length(n.tsv)
-    FROM added n;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION ai.chunk_bodies_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM ai.chunk_bodies b USING removed o WHERE b.chunk_id = o.id;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION ai.chunk_bodies_update() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM ai.chunk_bodies b USING removed o WHERE b.chunk_id = o.id;
-    INSERT INTO ai.chunk_bodies (chunk_id, course_id, chunk_set_id, asset_id, body, doc_length)
-    SELECT n.id, n.course_id, n.chunk_set_id, n.asset_id, ts_filter(n.tsv, '{d}'), length(n.tsv)
-    FROM added n;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION ai.chunk_bodies_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    TRUNCATE ai.chunk_bodies;
+    IF TG_OP = 'TRUNCATE' THEN
+        TRUNCATE ai.chunk_bodies;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        DELETE FROM ai.chunk_bodies b USING removed o WHERE b.chunk_id = o.id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO ai.chunk_bodies (chunk_id, course_id, chunk_set_id, asset_id, body, doc_length)
+        SELECT n.id, n.course_id, n.chunk_set_id, n.asset_id, ts_filter(n.tsv, '{d}'), length(n.tsv)
+        FROM added n;
+    END IF;
     RETURN NULL;
 END $$;
 
 CREATE TRIGGER chunk_bodies_insert AFTER INSERT ON ai.chunks
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ai.chunk_bodies_insert();
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ai.chunk_bodies_sync();
 CREATE TRIGGER chunk_bodies_delete AFTER DELETE ON ai.chunks
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION ai.chunk_bodies_delete();
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION ai.chunk_bodies_sync();
 CREATE TRIGGER chunk_bodies_update AFTER UPDATE ON ai.chunks
-    REFERENCING OLD TABLE AS removed NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ai.chunk_bodies_update();
+    REFERENCING OLD TABLE AS removed NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ai.chunk_bodies_sync();
 CREATE TRIGGER chunk_bodies_truncate AFTER TRUNCATE ON ai.chunks
-    FOR EACH STATEMENT EXECUTE FUNCTION ai.chunk_bodies_truncate();
+    FOR EACH STATEMENT EXECUTE FUNCTION ai.chunk_bodies_sync();
 
 INSERT INTO ai.chunk_bodies (chunk_id, course_id, chunk_set_id, asset_id, body, doc_length)
 SELECT id, course_id, chunk_set_id, asset_id, ts_filter(tsv, '{d}'), length(tsv) FROM ai.chunks;
