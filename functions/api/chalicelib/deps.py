@@ -25,7 +25,7 @@ class Wiring:
     database: Database
     config: LmsConfig
     accounts: AccountsConfig
-    #: importing boto3 and making a client costs about 0.5 s (docs/architecture.md): built on the first
+    #: importing botocore and making a client costs about 130 ms (docs/architecture.md): built on the first
     #: request that uses S3
     s3: Container[Any]
     storage: Container[S3Storage]

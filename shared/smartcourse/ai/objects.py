@@ -1,6 +1,6 @@
 """The assets bucket, as ingestion sees it: HEAD and GET of one object.
 
-`S3Objects` adapts boto3 (through `smartcourse.aws.client`, which honours AWS_ENDPOINT_URL).
+`S3Objects` adapts a botocore S3 client (through `smartcourse.aws.client`, which honours AWS_ENDPOINT_URL).
 Missing objects are `ObjectMissing` (permanent); throttling, 5xx and connection failures are
 `DependencyUnavailable` (transient: the invocation fails and the trigger retries it).
 """

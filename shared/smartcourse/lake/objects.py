@@ -1,4 +1,4 @@
-"""The lake bucket adapter (S3, boto3): put, list, download and delete the lake's objects.
+"""The lake bucket adapter (S3, botocore): put, list, download and delete the lake's objects.
 
 Any S3 failure is `ArchiveUnavailable` (transient): the archiver's records are retried and a
 compaction that did not finish leaves files a reader de-duplicates (docs/lake.md).
@@ -44,10 +44,15 @@ class S3Lake:
         return keys
 
     def download(self, key: str, path: Path) -> None:
+        """One object to a local file, streamed (the lake's Parquet files are read whole)."""
+        import shutil
+
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.s3.download_file(self.bucket, key, str(path))
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+            with body, path.open("wb") as out:
+                shutil.copyfileobj(body, out, 1 << 20)
         except (BotoCoreError, ClientError) as exc:
             raise self._fail(f"could not read {key} from", exc) from exc
 

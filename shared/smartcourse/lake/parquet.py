@@ -2,7 +2,7 @@
 
 DuckDB's wheel reads and writes Parquet and JSON with its built-in extensions: nothing is ever
 installed or downloaded at run time (autoinstall and autoload of extensions are off), and S3 is
-reached with boto3 by `objects.py`, not by DuckDB. Files are zstd-compressed. Everything here works
+reached with botocore by `objects.py`, not by DuckDB. Files are zstd-compressed. Everything here works
 on local paths (a Lambda's /tmp).
 """
 

@@ -33,7 +33,7 @@ class Storage(Protocol):
 
 class LazyStorage:
     """A `Storage` obtained from `get` when a use case first needs it. Most requests never touch
-    S3, and making the client (boto3's import and its S3 client, about 200 ms on a cold start)
+    S3, and making the client (botocore's import and its S3 client, about 130 ms on a cold start)
     is then not paid: before 2026-12-06 every LMS request made it, and it was two thirds of a
     fresh process's first `GET /courses/{id}` (bench api)."""
 

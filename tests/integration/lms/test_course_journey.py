@@ -216,7 +216,7 @@ def test_admin_cli_creates_admins_who_see_everything(api: Api, api_module: Any, 
 
 
 def test_requests_that_do_not_need_s3_never_make_its_client(api: Api, api_module: Any) -> None:
-    # boto3's import and the S3 client are about 200 ms of a cold start: reading and writing a
+    # botocore's import and the S3 client are about 130 ms of a cold start: reading and writing a
     # course does not pay for them; declaring an asset (a presigned POST) does.
     from chalicelib import deps
 

@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 # Modules a function loads where it first needs them, never at import. A name covers its submodules.
 KAFKA = {"kafka": "Kafka client: the relay's producer, the dead-letter sink (first send)"}
-BOTO3 = {"boto3": "AWS SDK: an S3 / SES / SNS client (first use)",
-         "botocore.client": "AWS SDK clients (Powertools imports only the botocore package)"}
+AWS_SDK = {"boto3": "not used: smartcourse.aws makes botocore's clients",
+           "botocore.session": "AWS SDK: an S3 / SES / SNS / Secrets Manager client (first use)",
+           "botocore.client": "AWS SDK clients (Powertools imports only the botocore package)"}
 AI = {
     "onnxruntime": "the embedding model (first embedding)",
     "tokenizers": "the embedding tokenizer (first embedding or token count)",
@@ -53,19 +54,19 @@ PASSWORDS = {"argon2": "password hashing (sign-up, sign-in, password change)"}
 TOKENS = {"jwt": "JWT access tokens and cryptography (first request with a token)"}
 
 LAZY: dict[str, dict[str, str]] = {
-    "ApiFunction": {**BOTO3, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
+    "ApiFunction": {**AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
                     "numpy": "not used by the API",
                     "smartcourse.assistant.schemas": "the assistant's API models (first /openapi.json)",
                     "smartcourse.analytics.schemas": "the reporting API's models (first /openapi.json)"},
-    "AssistantFunction": {**BOTO3, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
-    "IngestFunction": {**BOTO3, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING,
+    "AssistantFunction": {**AWS_SDK, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
+    "IngestFunction": {**AWS_SDK, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING,
                        "numpy": "vectors (first embedding)"},
-    "CertificatesFunction": {**BOTO3, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
-    "NotificationsFunction": {**BOTO3, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
-    "OutboxRelayFunction": {**BOTO3, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
+    "CertificatesFunction": {**AWS_SDK, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
+    "NotificationsFunction": {**AWS_SDK, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
+    "OutboxRelayFunction": {**AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
                             "numpy": "not used by the relay"},
-    "AnalyticsFunction": {**BOTO3, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
-    "LakeArchiveFunction": {**BOTO3, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
+    "AnalyticsFunction": {**AWS_SDK, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
+    "LakeArchiveFunction": {**AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
                             "duckdb": "Parquet writing and merging (first batch archived)"},
 }
 
