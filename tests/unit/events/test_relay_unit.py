@@ -63,6 +63,67 @@ def test_message_is_keyed_by_aggregate_with_debezium_style_headers() -> None:
                                  "aggregate_type": b"course", "correlation_id": b"c-1"}
 
 
+def test_the_relay_names_the_partition_the_default_partitioner_would_choose() -> None:
+    """murmur2 read four bytes at a time equals kafka-python's (and so the Java client's), and a
+    producer that lists a topic's partitions gets each keyed message's partition named, the one
+    its default partitioner picks for the key, so a consumer sees no difference."""
+    import os
+
+    from kafka.cluster import ClusterMetadata
+    from kafka.partitioner.default import DefaultPartitioner
+    from kafka.partitioner.default import murmur2 as kafka_murmur2
+
+    from smartcourse.relay import murmur2
+
+    for length in range(0, 70):
+        for _ in range(20):
+            data = os.urandom(length)
+            assert murmur2(data) == kafka_murmur2(data), data
+
+    class PartitionedProducer(FakeProducer):
+        def __init__(self, partitions: set[int]) -> None:
+            super().__init__()
+            self.partitions = partitions
+            self.partition_of: dict[bytes, int | None] = {}
+
+        def partitions_for(self, topic: str) -> set[int]:
+            return self.partitions
+
+        def send(self, topic: str, value: Any = None, key: Any = None, headers: Any = None,
+                 partition: int | None = None) -> Any:
+            self.partition_of[key] = partition
+            return super().send(topic, value, key, headers)
+
+    class Cluster(ClusterMetadata):  # the partitioner's view of the same topic
+        def __init__(self, partitions: set[int]) -> None:
+            super().__init__()
+            self.parts = partitions
+
+        def topics(self, exclude_internal_topics: bool = True) -> set[str]:
+            return {"p.s.course"}
+
+        def partitions_for_topic(self, topic: str) -> set[int]:
+            return self.parts
+
+        def available_partitions_for_topic(self, topic: str) -> set[int]:
+            return self.parts
+
+    partitions = {0, 1, 2, 3, 4, 5}
+    producer = PartitionedProducer(partitions)
+    rows = [row(i, agg=str(uuid.uuid4())) for i in range(1, 101)]
+    r = relay(producer)
+    r.settle(r.send(rows, result := PassResult()), result)
+    assert len(result.published) == 100 and len(producer.partition_of) == 100
+    default = DefaultPartitioner()
+    for key, partition in producer.partition_of.items():
+        assert partition == default.partition("p.s.course", None, key, None, None, Cluster(partitions))
+    assert len(set(producer.partition_of.values())) == len(partitions)  # the keys spread over all of them
+    # a producer that cannot list partitions chooses them itself
+    plain = FakeProducer()
+    relay(plain).send([row(1)], PassResult())
+    assert len(plain.sent) == 1
+
+
 def test_the_trace_context_of_the_writer_travels_in_the_traceparent_header() -> None:
     import dataclasses
 
