@@ -77,9 +77,10 @@ class RelaySettings(CommonSettings, KafkaSettings):
 
 
 class Producer(Protocol):
-    def send(self, topic: str, value: Any = None, key: Any = None, headers: Any = None) -> Any: ...
-    # kafka-python's producer also takes `partition=` in `send` and has `partitions_for(topic)`:
-    # with both, the relay names each message's partition itself (`Message.key_hash`)
+    # kafka-python's producer also takes `partition=` and has `partitions_for(topic)`: with both,
+    # the relay names each message's partition itself (`Message.key_hash`); a producer without
+    # `partitions_for` is never passed a partition
+    def send(self, topic: str, value: Any = None, key: Any = None, headers: Any = None, **kwargs: Any) -> Any: ...
     def flush(self, timeout: float | None = None) -> None: ...
     def close(self, timeout: float | None = None) -> None: ...
 
