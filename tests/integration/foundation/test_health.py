@@ -38,3 +38,19 @@ def test_health_is_503_and_names_the_failing_dependency(api: Any, monkeypatch: p
     assert body["dependencies"]["kafka"]["status"] == "failing"
     assert "127.0.0.1:1" in body["dependencies"]["kafka"]["error"]
     assert body["dependencies"]["postgres"] == {"status": "ok"}
+
+
+def test_the_checks_run_at_the_same_time(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each check waits for the other two at a barrier: one after the other, none would pass it."""
+    import threading
+
+    from chalicelib import health
+
+    barrier = threading.Barrier(len(health.CHECKS), timeout=10)
+    checks = {name: (lambda check=check: (barrier.wait(), check())) for name, check in health.CHECKS.items()}
+    monkeypatch.setattr(health, "CHECKS", checks)
+    with Client(api) as client:
+        resp = client.http.get("/health")
+    body = json.loads(resp.body)
+    assert resp.status_code == 200, body
+    assert set(body["dependencies"]) == {"postgres", "kafka", "s3"}
