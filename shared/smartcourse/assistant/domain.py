@@ -166,12 +166,15 @@ def _normalised_text(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
 
-def remove_near_duplicates(passages: Sequence[Passage], threshold: float) -> list[Passage]:
+def remove_near_duplicates(passages: Sequence[Passage], threshold: float, limit: int | None = None) -> list[Passage]:
     """Keep passages in order, dropping one whose body equals or whose embedding is within
-    `threshold` cosine of a passage already kept (the same text uploaded twice, overlaps)."""
+    `threshold` cosine of a passage already kept (the same text uploaded twice, overlaps); the
+    first `limit` kept when given (the rest are not looked at)."""
     kept: list[Passage] = []
     seen_text: set[str] = set()
     for p in passages:
+        if limit is not None and len(kept) >= limit:
+            break
         norm = _normalised_text(p.body)
         if norm in seen_text:
             continue

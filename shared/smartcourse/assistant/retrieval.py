@@ -309,7 +309,7 @@ class Retriever:
         present = [t.lexeme for t in terms if t.df > 0]  # a lexeme the course lacks matches no chunk
         passages = self._load(conn, order, {**params, "lexemes": present,
                                             "lexq": [lexical.tsquery_term(x) for x in present]}, scores, named)
-        passages = remove_near_duplicates(passages, self.config.near_duplicate_cosine)[:k]
+        passages = remove_near_duplicates(passages, self.config.near_duplicate_cosine, limit=k)
         if passages:
             lessons = lms_access.lessons_for_assets(conn, course_id, version, sorted({p.asset_id for p in passages})) \
                 if version is not None else {}

@@ -64,6 +64,10 @@ def test_near_duplicates_are_removed_keeping_the_first() -> None:
     assert [p.chunk_id for p in kept] == [1, 3]
     close = passage("The Moon orbits the Earth every 27.3 days!", 4)  # same bag of terms -> cosine 1
     assert [p.chunk_id for p in domain.remove_near_duplicates([a, close], 0.97)] == [1]
+    # with a limit: the first ones kept, duplicates still skipped on the way
+    assert [p.chunk_id for p in domain.remove_near_duplicates([a, same_text, other, close], 0.97, limit=2)] == \
+        [a.chunk_id, other.chunk_id]
+    assert [p.chunk_id for p in domain.remove_near_duplicates([a, same_text, other], 0.97, limit=1)] == [a.chunk_id]
 
 
 EVIDENCE = {"coverage_weight": 0.5, "threshold": 0.52}
