@@ -74,8 +74,8 @@ def run() -> Section:
         mailer = SesMailer(client("sesv2", settings), sender)
         db = Database(env.database_url)
         with db.transaction() as conn:  # a dedicated database: start from an empty notify schema
-            conn.execute("TRUNCATE notify.emails, notify.digests, notify.notifications, notify.processed_events, "
-                         "notify.consumer_failures")
+            conn.execute("TRUNCATE notify.emails, notify.sms, notify.digests, notify.notifications, "
+                         "notify.processed_events, notify.consumer_failures")
         events = _seed(db, N)
 
         # baseline: the same kind of message, bare SES calls in a loop
