@@ -19,24 +19,26 @@ COMPILE = $(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash
 about:
 	@echo "sam build runs build-<LogicalId> here with ARTIFACTS_DIR set; make bundle-size checks a pruned bundle"
 
-# A function's bundle with bytecode: its own dependencies (requirements.txt; the SharedLayer has the
-# common ones) and CODE, the files and folders of its code.
-.PHONY: bundle-with-bytecode
-bundle-with-bytecode:
+# What every bundle starts with: the function's own dependencies (requirements.txt, installed without
+# bytecode; the SharedLayer has the common ones) and CODE, the files and folders of its code.
+define install-bundle
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set" >&2; exit 2; }
 	$(PIP) install --quiet --no-compile --target "$(ARTIFACTS_DIR)" -r requirements.txt
 	cp -r $(CODE) "$(ARTIFACTS_DIR)/"
+endef
+
+# A function's bundle with bytecode.
+.PHONY: bundle-with-bytecode
+bundle-with-bytecode:
+	$(install-bundle)
 	find "$(ARTIFACTS_DIR)" -depth -type d -name __pycache__ -exec rm -rf {} +
 	$(COMPILE) "$(ARTIFACTS_DIR)"
 
-# A bundle pruned to fit Lambda's size limit (functions/ingest, functions/assistant): CODE and the
-# function's own dependencies, no bytecode, without PRUNE (what the function never imports, and
-# IN_LAYER), test folders and caches.
+# A bundle pruned to fit Lambda's size limit (functions/ingest, functions/assistant): no bytecode,
+# without PRUNE (what the function never imports, and IN_LAYER), test folders and caches.
 .PHONY: bundle-pruned
 bundle-pruned:
-	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set" >&2; exit 2; }
-	$(PIP) install --quiet --no-compile --target "$(ARTIFACTS_DIR)" -r requirements.txt
-	cp -r $(CODE) "$(ARTIFACTS_DIR)/"
+	$(install-bundle)
 	cd "$(ARTIFACTS_DIR)" && rm -rf $(PRUNE) && \
 	  find . -depth -type d \( -name tests -o -name test -o -name __pycache__ \) -exec rm -rf {} +
 
