@@ -21,11 +21,18 @@ chunks = chunk_document(extract(b"<html><body><main><h1>Long</h1><p>" + b"A sent
 assert len(chunks) > 3, len(chunks)
 """
 
-SMOKE = """
+#: Every script run in a bundle starts here: the function folder and the layer first on the path.
+ON_BUNDLE_PATH = """
 import sys
 sys.path[:0] = [{function!r}, {layer!r}]
+"""
+#: ... and the pruned bundles' model runtime must come from the function folder.
+ONNX_FROM_BUNDLE = ON_BUNDLE_PATH + """
 import onnxruntime
 assert onnxruntime.__file__.startswith({function!r}), onnxruntime.__file__
+"""
+
+SMOKE = ONNX_FROM_BUNDLE + """
 from smartcourse.ai.extract import extract
 from smartcourse.ai.embeddings import MiniLMEmbeddings
 page = extract(b"<html><body><main><h1>Bundles</h1><p>Parsed by lxml and BeautifulSoup.</p></main></body></html>",
@@ -36,6 +43,15 @@ vectors = MiniLMEmbeddings().embed_documents(["pgvector stores embeddings", "Kaf
 assert len(vectors) == 2 and len(vectors[0]) == 384
 print("ok", round(sum(x * x for x in vectors[0]), 3))
 """
+
+
+def _in_bundle(bundle: Path, script: str, *, timeout: float = 300, env: dict[str, str] | None = None,
+               **fields: str) -> subprocess.CompletedProcess[str]:
+    """`script` (its {function} and {layer} filled in with the bundle's) in a fresh interpreter with
+    `-S`: no site-packages of this virtualenv, only what Lambda would have."""
+    code = script.format(function=str(bundle / "function"), layer=str(bundle / "layer" / "python"), **fields)
+    return subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=timeout,
+                          cwd=bundle, env=env)
 
 
 def _build(function: str, bundle: Path) -> None:
@@ -51,19 +67,11 @@ def _build(function: str, bundle: Path) -> None:
 def test_the_ingest_bundle_fits_its_budget_and_embeds_on_its_own(tmp_path: Path) -> None:
     _build("ingest", tmp_path)
     assert not list((tmp_path / "function" / "onnxruntime" / "capi").glob("libonnxruntime.so*"))
-    # -S: no site-packages of this virtualenv, only what Lambda would have
-    smoke = subprocess.run([sys.executable, "-S", "-c", SMOKE.format(function=str(tmp_path / "function"),
-                                                                    layer=str(tmp_path / "layer" / "python"),
-                                                                    chunked=CHUNKED)],
-                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    smoke = _in_bundle(tmp_path, SMOKE, chunked=CHUNKED)
     assert smoke.returncode == 0 and smoke.stdout.startswith("ok 1.0"), smoke.stdout + smoke.stderr
 
 
-ASSISTANT_SMOKE = """
-import sys
-sys.path[:0] = [{function!r}, {layer!r}]
-import onnxruntime
-assert onnxruntime.__file__.startswith({function!r}), onnxruntime.__file__
+ASSISTANT_SMOKE = ONNX_FROM_BUNDLE + """
 from smartcourse.ai.embeddings import MiniLMEmbeddings
 from langchain_core.messages import HumanMessage
 from langchain_groq import ChatGroq
@@ -84,17 +92,13 @@ def test_the_assistant_bundle_fits_its_budget_embeds_and_calls_groq_on_its_own(t
     assert not list((tmp_path / "function" / "onnxruntime" / "capi").glob("libonnxruntime.so*"))
     with fake_groq() as groq:
         groq.reply = lambda request: "Kafka carries the events [1]"
-        smoke = subprocess.run([sys.executable, "-S", "-c", ASSISTANT_SMOKE.format(
-            function=str(tmp_path / "function"), layer=str(tmp_path / "layer" / "python"), groq=groq.url)],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        smoke = _in_bundle(tmp_path, ASSISTANT_SMOKE, groq=groq.url)
     assert smoke.returncode == 0 and smoke.stdout.strip() == "ok Kafka carries the events [1]", \
         smoke.stdout + smoke.stderr
     assert len(groq.requests) == 1 and groq.requests[0]["_authorization"] == "Bearer test"
 
 
-HANDLER_IMPORT = """
-import sys
-sys.path[:0] = [{function!r}, {layer!r}]
+HANDLER_IMPORT = ON_BUNDLE_PATH + """
 import app
 assert callable(app.handler)
 print("ok", sum(1 for m in sys.modules.values() if (getattr(m, "__file__", None) or "").startswith({root!r})))
@@ -121,9 +125,7 @@ def test_the_other_bundles_ship_bytecode_that_lambda_uses_without_reading_a_sour
         cached = Path(importlib.util.cache_from_source(str(source)))
         assert int.from_bytes(cached.read_bytes()[4:8], "little") == unchecked, source
         source.write_text("raise RuntimeError('a source was read')\n")
-    smoke = subprocess.run([sys.executable, "-S", "-c", HANDLER_IMPORT.format(
-        function=str(function), layer=str(layer / "python"), root=str(tmp_path))],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    smoke = _in_bundle(tmp_path, HANDLER_IMPORT, timeout=120, env={"PYTHONDONTWRITEBYTECODE": "1"}, root=str(tmp_path))
     assert smoke.returncode == 0 and smoke.stdout.startswith("ok "), smoke.stdout + smoke.stderr
     assert int(smoke.stdout.split()[1]) > 100  # the handler's import graph came from the bundles
     # the lean layer (IngestFunction, AssistantFunction) has none: its size budget is spent
