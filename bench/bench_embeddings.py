@@ -1,4 +1,4 @@
-"""Embedding throughput of smartcourse.ai.embeddings.MiniLMEmbeddings.
+"""Embedding throughput of smartcourse.ai.embeddings.MiniLMEmbedder.
 
 Embeds ~500 realistic 60-word course passages with batch sizes 16/32/64, on 1 and 2
 ONNX Runtime threads, and prints passages/second, plus the model load time.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
 
-from smartcourse.ai.embeddings import MiniLMEmbeddings, count_tokens
+from smartcourse.ai.embeddings import MiniLMEmbedder, count_tokens
 
 SENTENCES = [
     "PostgreSQL keeps old row versions so readers never block writers under MVCC.",
@@ -79,7 +79,7 @@ def main() -> None:
     if hasattr(os, "getloadavg"):  # other processes skew the figures: say so
         print("load average before: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     for threads in args.threads:
-        model = MiniLMEmbeddings(threads=threads)
+        model = MiniLMEmbedder(threads=threads)
         start = time.perf_counter()
         model.load()
         print(f"\nthreads={threads}: model load {time.perf_counter() - start:.2f} s")

@@ -112,7 +112,7 @@ def run() -> Section:
     from devstack.stack import aws_clients
     from smartcourse.ai.assets import ObjectChange, PublishedAsset
     from smartcourse.ai.bootstrap import build_service
-    from smartcourse.ai.embeddings import MiniLMEmbeddings
+    from smartcourse.ai.embeddings import MiniLMEmbedder
     from smartcourse.ai.ingestion import IngestSettings
 
     stage = "benchingest"
@@ -146,7 +146,7 @@ def run() -> Section:
             texts: list[str] = []
             # The batching rule before 2026-12-06 (fixed batches of 16 over the length-sorted texts,
             # padding every text to its batch's longest), same model and threads: the baseline.
-            fixed = MiniLMEmbeddings(batch_size=embedder.batch_size, min_fill=0.0,  # type: ignore[attr-defined]
+            fixed = MiniLMEmbedder(batch_size=embedder.batch_size, min_fill=0.0,  # type: ignore[attr-defined]
                                      threads=embedder.threads)  # type: ignore[attr-defined]
             for aid, key, size in uploads:
                 t0 = time.perf_counter()

@@ -4,7 +4,7 @@
    sqlite3-doc HTML manuals, fetched by the bench itself into .cache/bench-corpus (apt-get download
    + dpkg-deb -x, once), extracted and chunked by the product (`extract`, `chunk_document`: 256
    MiniLM tokens); a seeded selection of 4,000 distinct chunks, embedded by the product's
-   `MiniLMEmbeddings` (int8 ONNX, CPU) and cached with the questions' vectors: only the first run
+   `MiniLMEmbedder` (int8 ONNX, CPU) and cached with the questions' vectors: only the first run
    pays for the download, the extraction and the model.
 2. Two layouts of 100,000 rows in ai.chunks, each in a fresh database, both measured in the same run:
    (a) 25 courses x 4,000 chunks (40 live chunk sets of 100 chunks per course), queries scoped to one
@@ -98,7 +98,7 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
     import json
 
     from devstack.invoker import FunctionPool, function_env
-    from smartcourse.ai.embeddings import MiniLMEmbeddings
+    from smartcourse.ai.embeddings import MiniLMEmbedder
     from smartcourse.assistant.bootstrap import build_service
     from smartcourse.assistant.settings import AssistantSettings
     from smartcourse.auth import Principal
@@ -112,10 +112,11 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
         ingestion_service,
     )
     from testkit.sessions import session_token
+    from tests.integration.assistant.fake_groq import cite_source_containing, fake_groq
     from tests.integration.assistant.materials import COURSE_A
 
     db = Database(env.database_url, application_name="bench-ask", configure=register_pgvector)
-    embedder = MiniLMEmbeddings()
+    embedder = MiniLMEmbedder()
     objects = MemoryObjects()
     ingestion = ingestion_service(env.database_url, objects, embedder)
     instructor = create_user(db, "instructor")
@@ -148,39 +149,82 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
              "p95 ms": percentile(ask_ms, 95), "x retrieval alone (p50)": median(ask_ms) / median(retr_ms)},
             {"measure": "retrieval alone (baseline)", "p50 ms": median(retr_ms), "p95 ms": percentile(retr_ms, 95),
              "x retrieval alone (p50)": 1.0}]
-    # Cold start: a fresh worker process answering a real ask through the handler, with the
-    # template's settings (production limits); each run asks as a fresh enrolled learner.
+    # Cold start: a fresh worker process answering a real request through the handler, with the
+    # template's settings (production limits); each run asks as a fresh enrolled learner. Three
+    # kinds: an ask in extractive mode (no Groq key), an ask through the Groq path (langchain-groq
+    # against a local fake of Groq's endpoint that answers at once: what the function itself costs,
+    # without the model's time), and a search with the Groq key set (a search needs no model).
     spec = env.template.function("AssistantFunction")
-    fenv = function_env(spec, env.function_env())
-    resource = "/courses/{course_id}/assistant/ask"
-    cold, warm, init = [], [], []
-    for _ in range(3):
-        fresh = create_user(db, "student")
-        enroll(db, fresh, course)
-        tok = session_token(fenv["DATABASE_URL"], fresh, "student", fenv["JWT_SECRET"])
-        event = {"resource": resource, "path": f"/courses/{course.course_id}/assistant/ask", "httpMethod": "POST",
-                 "headers": {"authorization": f"Bearer {tok}", "content-type": "application/json"},
-                 "pathParameters": {"course_id": str(course.course_id)}, "queryStringParameters": None,
-                 "requestContext": {"resourcePath": resource, "httpMethod": "POST", "requestId": "bench"},
-                 "body": json.dumps({"question": "What causes spring tides?"}), "isBase64Encoded": False}
-        pool = FunctionPool(spec, fenv, max_concurrency=1)
-        try:
-            t0 = time.perf_counter()
-            first = pool.invoke(event)
-            cold.append((time.perf_counter() - t0) * 1000)
-            init.append(first.init_ms)
-            assert first.ok and first.payload["statusCode"] == 200, first.payload
-            t0 = time.perf_counter()
-            second = pool.invoke(event)
-            warm.append((time.perf_counter() - t0) * 1000)
-            assert second.ok and second.payload["statusCode"] == 200, second.payload
-        finally:
-            pool.close()
-    rows.append({"measure": f"AssistantFunction cold ask (fresh process; handler import {median(init):.0f} ms)",
-                 "p50 ms": median(cold), "p95 ms": max(cold),
+    base_env = function_env(spec, env.function_env())
+
+    def request(path: str, method: str, token: str, body: dict[str, Any] | None,
+                query: dict[str, str] | None = None) -> dict[str, Any]:
+        resource = path.replace(str(course.course_id), "{course_id}")
+        return {"resource": resource, "path": path, "httpMethod": method,
+                "headers": {"authorization": f"Bearer {token}", "content-type": "application/json"},
+                "pathParameters": {"course_id": str(course.course_id)}, "queryStringParameters": query,
+                "requestContext": {"resourcePath": resource, "httpMethod": method, "requestId": "bench"},
+                "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False}
+
+    def ask_event(token: str) -> dict[str, Any]:
+        return request(f"/courses/{course.course_id}/assistant/ask", "POST", token,
+                       {"question": "What causes spring tides?"})
+
+    def search_event(token: str) -> dict[str, Any]:
+        return request(f"/courses/{course.course_id}/search", "GET", token, None, {"q": "spring tides"})
+
+    def cold_runs(fenv: dict[str, str], make_event: Any, model: str | None = None,
+                  runs: int = 3) -> tuple[list[float], list[float], list[float]]:
+        """Cold (a fresh worker's first request) and warm (its second) latencies, and its handler
+        import; with `model`, each answer must come from that model, not a refusal."""
+        cold, warm, init = [], [], []
+        for _ in range(runs):
+            fresh = create_user(db, "student")
+            enroll(db, fresh, course)
+            event = make_event(session_token(fenv["DATABASE_URL"], fresh, "student", fenv["JWT_SECRET"]))
+            pool = FunctionPool(spec, fenv, max_concurrency=1)
+            try:
+                t0 = time.perf_counter()
+                first = pool.invoke(event)
+                cold.append((time.perf_counter() - t0) * 1000)
+                init.append(first.init_ms)
+                assert first.ok and first.payload["statusCode"] == 200, first.payload
+                if model is not None:
+                    body = json.loads(first.payload["body"])
+                    assert body["model"] == model and not body["refused"], body
+                t0 = time.perf_counter()
+                second = pool.invoke(event)
+                warm.append((time.perf_counter() - t0) * 1000)
+                assert second.ok and second.payload["statusCode"] == 200, second.payload
+            finally:
+                pool.close()
+        return cold, warm, init
+
+    cold, warm, init = cold_runs(base_env, ask_event)
+    rows.append({"measure": "AssistantFunction cold ask, extractive (fresh process; handler import "
+                            f"{median(init):.0f} ms)", "p50 ms": median(cold), "p95 ms": max(cold),
                  "x retrieval alone (p50)": median(cold) / median(retr_ms)})
-    rows.append({"measure": "AssistantFunction warm ask (same process, next request)", "p50 ms": median(warm),
-                 "p95 ms": max(warm), "x retrieval alone (p50)": median(warm) / median(retr_ms)})
+    rows.append({"measure": "AssistantFunction warm ask, extractive (same process, next request)",
+                 "p50 ms": median(warm), "p95 ms": max(warm),
+                 "x retrieval alone (p50)": median(warm) / median(retr_ms)})
+    with fake_groq() as groq:
+        groq.reply = cite_source_containing(
+            "Spring tides", "Spring tides happen when the Sun, the Earth and the Moon are aligned.")
+        groq_env = {**base_env, "GROQ_API_KEY": "bench", "GROQ_BASE_URL": groq.url}
+        cold, warm, _ = cold_runs(groq_env, ask_event, model=f"groq:{base_env.get('GROQ_MODEL', settings.groq_model)}")
+        answered = len(groq.requests)
+        rows.append({"measure": "AssistantFunction cold ask, Groq path (langchain-groq; local fake Groq "
+                                "answering at once)", "p50 ms": median(cold), "p95 ms": max(cold),
+                     "x retrieval alone (p50)": median(cold) / median(retr_ms)})
+        rows.append({"measure": "AssistantFunction warm ask, Groq path (same process, next request)",
+                     "p50 ms": median(warm), "p95 ms": max(warm),
+                     "x retrieval alone (p50)": median(warm) / median(retr_ms)})
+        cold, warm, _ = cold_runs(groq_env, search_event)
+        rows.append({"measure": "AssistantFunction cold search, Groq key set (fresh process)",
+                     "p50 ms": median(cold), "p95 ms": max(cold),
+                     "x retrieval alone (p50)": median(cold) / median(retr_ms)})
+        assert answered == 6, f"the fake Groq server answered {answered} of 6 asks"
+        assert len(groq.requests) == answered, "a search called the language model"
     service.retriever.close()
     ingestion.database.close()
     db.close()

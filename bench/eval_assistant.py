@@ -563,10 +563,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in names if s not in all_sets()]
     if unknown:
         parser.error(f"unknown set(s) {unknown}; known: {all_sets()}")
-    from smartcourse.ai.embeddings import MiniLMEmbeddings
+    from smartcourse.ai.embeddings import MiniLMEmbedder
 
     t_all = time.perf_counter()
-    embedder = MiniLMEmbeddings(model_path=args.model)
+    embedder = MiniLMEmbedder(model_path=args.model)
     if args.model is not None:
         print(f"model file: {args.model} (the docs are not updated)", flush=True)
     results = []

@@ -11,7 +11,7 @@ Every page (minus release notes, generated indexes and highlighted source listin
 the product's own `smartcourse.ai.extract.extract` and `smartcourse.ai.chunking.chunk_document`
 (256 MiniLM tokens, 32 of overlap); the chunks are cached (gzip JSON, keyed by the packages and the
 source of the extractor and the chunker). `select_chunks` takes a seeded sample of distinct chunks;
-`embed_cached` embeds texts with the product's `MiniLMEmbeddings` and caches the vectors (npz keyed
+`embed_cached` embeds texts with the product's `MiniLMEmbedder` and caches the vectors (npz keyed
 by a hash of the texts and the model version), so only the first run pays for the model.
 """
 
@@ -257,7 +257,7 @@ def embed_cached(texts: Sequence[str], cost: FirstRunCost, *, progress: bool = T
 
     Cached per text in .cache/bench-corpus/vectors-<model version>.npz (sha1 of the text -> vector):
     only texts never embedded by this model version are embedded."""
-    from smartcourse.ai.embeddings import MODEL_VERSION, MiniLMEmbeddings
+    from smartcourse.ai.embeddings import MODEL_VERSION, MiniLMEmbedder
 
     store = CORPUS_DIR / f"vectors-{hashlib.sha256(MODEL_VERSION.encode()).hexdigest()[:12]}.npz"
     known: dict[bytes, np.ndarray] = {}
@@ -268,7 +268,7 @@ def embed_cached(texts: Sequence[str], cost: FirstRunCost, *, progress: bool = T
     keys = [_text_key(t) for t in texts]
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
     if missing:
-        embedder = MiniLMEmbeddings()
+        embedder = MiniLMEmbedder()
         t0 = time.perf_counter()
         step = 512
         for i in range(0, len(missing), step):

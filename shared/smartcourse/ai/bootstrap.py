@@ -28,9 +28,9 @@ def build_service(settings: IngestSettings, *, embedder: Embedder | None = None,
     from smartcourse.ai.extract import ExtractionLimits
 
     if embedder is None:
-        from smartcourse.ai.embeddings import MiniLMEmbeddings
+        from smartcourse.ai.embeddings import MiniLMEmbedder
 
-        embedder = MiniLMEmbeddings(batch_size=settings.embedding_batch_size)
+        embedder = MiniLMEmbedder(batch_size=settings.embedding_batch_size)
     if objects is None:
         from smartcourse.ai.objects import S3Objects
         from smartcourse.aws import client

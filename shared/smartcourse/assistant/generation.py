@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import html
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,21 +100,35 @@ def build_messages(question: str, passages: Sequence[Passage],
 
 
 class GroqGenerator:
-    """ChatGroq (langchain-groq) with model, temperature, timeout and retries from settings."""
+    """ChatGroq (langchain-groq) with model, temperature, timeout and retries from settings.
+
+    The client is made by the first `generate`, not here: importing langchain-groq (LangChain's
+    core, the groq SDK, httpx) and making the client (two TLS contexts) took about 550 ms of a cold
+    start, which a container's first search or refused question never needs (bench retrieval:
+    AssistantFunction cold search with a Groq key, docs/benchmarks.md)."""
 
     def __init__(self, *, api_key: str, model: str, temperature: float, timeout_s: float, max_retries: int,
                  max_tokens: int, rrf_k: int, base_url: str | None = None, http_client: Any = None) -> None:
-        from langchain_groq import ChatGroq  # imported only when a key is configured
-
-        kwargs: dict[str, Any] = {}
+        self._options: dict[str, Any] = {"model": model, "api_key": api_key, "temperature": temperature,
+                                         "timeout": timeout_s, "max_retries": max_retries, "max_tokens": max_tokens}
         if base_url:
-            kwargs["base_url"] = base_url
+            self._options["base_url"] = base_url
         if http_client is not None:
-            kwargs["http_client"] = http_client
-        self._llm = ChatGroq(model=model, api_key=api_key, temperature=temperature,  # type: ignore[arg-type]
-                             timeout=timeout_s, max_retries=max_retries, max_tokens=max_tokens, **kwargs)
+            self._options["http_client"] = http_client
+        self._llm: Any = None
+        self._lock = threading.Lock()
         self._model = model
         self.rrf_k = rrf_k
+
+    def client(self) -> Any:
+        """The ChatGroq client, made on first use (once per container)."""
+        if self._llm is None:
+            with self._lock:
+                if self._llm is None:
+                    from langchain_groq import ChatGroq
+
+                    self._llm = ChatGroq(**self._options)
+        return self._llm
 
     @property
     def model(self) -> str:
@@ -124,7 +139,7 @@ class GroqGenerator:
         messages = build_messages(question, passages, history)
         t0 = time.perf_counter()
         try:
-            result = self._llm.invoke(messages)
+            result = self.client().invoke(messages)
         except Exception as exc:
             mapped = _map_groq_error(exc)
             reason = mapped.extra.get("reason") if isinstance(mapped, DependencyUnavailable) else None

@@ -17,7 +17,7 @@ import pytest
 
 from devstack.triggers import msk_event
 from smartcourse.ai.bootstrap import build_service as build_ingestion
-from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.ai.embeddings import MiniLMEmbedder
 from smartcourse.ai.ingestion import IngestSettings
 from smartcourse.assistant.bootstrap import build_service as build_assistant
 from smartcourse.assistant.service import AssistantService
@@ -169,12 +169,12 @@ COVERED = [("Why are there two high tides every day?", "moon.md"), ("How old is 
 
 
 @pytest.fixture(scope="session")
-def embedder() -> MiniLMEmbeddings:
-    return MiniLMEmbeddings()
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
 
 
 @pytest.fixture
-def stack(in_process_env: dict[str, str], embedder: MiniLMEmbeddings) -> Iterator[dict[str, Any]]:
+def stack(in_process_env: dict[str, str], embedder: MiniLMEmbedder) -> Iterator[dict[str, Any]]:
     url = in_process_env["DATABASE_URL"]
     database = Database(url, application_name="gap-tests", configure=register_pgvector)
     objects = MemoryObjects()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from smartcourse.ai.assets import asset_key, parse_asset_key
-from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.ai.embeddings import MiniLMEmbedder
 from smartcourse.assistant.bootstrap import build_service
 from smartcourse.assistant.service import AssistantService
 from smartcourse.assistant.settings import AssistantSettings
@@ -44,12 +44,12 @@ class World:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> MiniLMEmbeddings:
-    return MiniLMEmbeddings()
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
 
 
 @pytest.fixture(scope="session")
-def world(database_url: str, embedder: MiniLMEmbeddings) -> Iterator[World]:
+def world(database_url: str, embedder: MiniLMEmbedder) -> Iterator[World]:
     db = Database(database_url, application_name="assistant-tests", configure=register_pgvector)
     objects = MemoryObjects()
     ingestion = ingestion_service(database_url, objects, embedder)
@@ -83,7 +83,7 @@ def world(database_url: str, embedder: MiniLMEmbeddings) -> Iterator[World]:
     db.close()
 
 
-def make_service(world: World, embedder: MiniLMEmbeddings, **overrides: Any) -> AssistantService:
+def make_service(world: World, embedder: MiniLMEmbedder, **overrides: Any) -> AssistantService:
     """An extractive-mode service (no Groq key) unless overrides say otherwise."""
     values: dict[str, Any] = {"database_url": world.db.url, "jwt_secret": "x" * 32, "groq_api_key": None,
                               "groq_api_key_secret_arn": None, **overrides}
@@ -92,5 +92,5 @@ def make_service(world: World, embedder: MiniLMEmbeddings, **overrides: Any) -> 
 
 
 @pytest.fixture
-def service(world: World, embedder: MiniLMEmbeddings) -> AssistantService:
+def service(world: World, embedder: MiniLMEmbedder) -> AssistantService:
     return make_service(world, embedder, ask_rate_limit_per_minute=1000, search_rate_limit_per_minute=1000)

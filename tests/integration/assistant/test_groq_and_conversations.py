@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.ai.embeddings import MiniLMEmbedder
 from smartcourse.assistant.service import AssistantService
 from smartcourse.auth import Principal
 from smartcourse.errors import DependencyUnavailable, NotFound, RateLimited, RuleViolated, ValidationFailed
@@ -40,14 +40,14 @@ def _learner(world: World) -> Principal:
     return Principal(uid, "student")
 
 
-def groq_service(world: World, embedder: MiniLMEmbeddings, groq: FakeGroq, **overrides: Any) -> AssistantService:
+def groq_service(world: World, embedder: MiniLMEmbedder, groq: FakeGroq, **overrides: Any) -> AssistantService:
     values: dict[str, Any] = {"groq_api_key": "test", "groq_base_url": groq.url, "groq_max_retries": 0,
                               "groq_timeout_s": 1.0, "groq_model": "llama-test", "groq_temperature": 0.2,
                               **overrides}
     return make_service(world, embedder, **values)
 
 
-def test_groq_answer_cites_the_source_it_was_given(world: World, embedder: MiniLMEmbeddings,
+def test_groq_answer_cites_the_source_it_was_given(world: World, embedder: MiniLMEmbedder,
                                                    groq: FakeGroq) -> None:
     groq.reply = cite_source_containing("27.3 days", "The Moon orbits the Earth every 27.3 days.")
     svc = groq_service(world, embedder, groq)
@@ -66,21 +66,21 @@ def test_groq_answer_cites_the_source_it_was_given(world: World, embedder: MiniL
     assert '<source n="1"' in user["content"] and "<question>" in user["content"]
 
 
-def test_model_saying_not_covered_is_a_refusal(world: World, embedder: MiniLMEmbeddings, groq: FakeGroq) -> None:
+def test_model_saying_not_covered_is_a_refusal(world: World, embedder: MiniLMEmbedder, groq: FakeGroq) -> None:
     groq.reply = lambda req: "NOT_COVERED"
     body = groq_service(world, embedder, groq).ask(world.learner_a, world.a.course_id,
                                                    "How far is the Moon from the Earth?").body
     assert body["refused"] is True and body["citations"] == []
 
 
-def test_weak_evidence_is_refused_without_calling_the_model(world: World, embedder: MiniLMEmbeddings,
+def test_weak_evidence_is_refused_without_calling_the_model(world: World, embedder: MiniLMEmbedder,
                                                             groq: FakeGroq) -> None:
     body = groq_service(world, embedder, groq).ask(world.learner_a, world.a.course_id,
                                                    "What is a good recipe for sourdough bread?").body
     assert body["refused"] is True and groq.requests == []
 
 
-def test_groq_429_is_a_clear_503_and_nothing_is_stored(world: World, embedder: MiniLMEmbeddings,
+def test_groq_429_is_a_clear_503_and_nothing_is_stored(world: World, embedder: MiniLMEmbedder,
                                                        groq: FakeGroq) -> None:
     groq.mode = "429"
     who = _learner(world)
@@ -92,7 +92,7 @@ def test_groq_429_is_a_clear_503_and_nothing_is_stored(world: World, embedder: M
     assert _messages(world, who.user_id) == 0
 
 
-def test_groq_timeout_is_a_clear_503_and_nothing_is_stored(world: World, embedder: MiniLMEmbeddings,
+def test_groq_timeout_is_a_clear_503_and_nothing_is_stored(world: World, embedder: MiniLMEmbedder,
                                                            groq: FakeGroq) -> None:
     groq.mode, groq.delay_s = "slow", 3.0
     who = _learner(world)
@@ -103,7 +103,7 @@ def test_groq_timeout_is_a_clear_503_and_nothing_is_stored(world: World, embedde
     assert _messages(world, who.user_id) == 0
 
 
-def test_conversation_keeps_questions_answers_and_retrieved_chunks(world: World, embedder: MiniLMEmbeddings,
+def test_conversation_keeps_questions_answers_and_retrieved_chunks(world: World, embedder: MiniLMEmbedder,
                                                                    groq: FakeGroq) -> None:
     groq.reply = cite_source_containing("384,400", "It is about 384,400 kilometres away.")
     svc = groq_service(world, embedder, groq)
@@ -142,7 +142,7 @@ def test_conversation_keeps_questions_answers_and_retrieved_chunks(world: World,
     assert [d.field for d in refused.value.details] == ["conversation_id"]
 
 
-def test_feedback_is_stored_per_answer_and_can_be_changed(world: World, embedder: MiniLMEmbeddings) -> None:
+def test_feedback_is_stored_per_answer_and_can_be_changed(world: World, embedder: MiniLMEmbedder) -> None:
     svc = make_service(world, embedder)
     who = _learner(world)
     body = svc.ask(who, world.a.course_id, "What causes spring tides?").body
@@ -161,7 +161,7 @@ def test_feedback_is_stored_per_answer_and_can_be_changed(world: World, embedder
         svc.feedback(who, world.a.course_id, conv, uuid.uuid4(), True, None)
 
 
-def test_per_user_rate_limit_answers_429_with_retry_after(world: World, embedder: MiniLMEmbeddings) -> None:
+def test_per_user_rate_limit_answers_429_with_retry_after(world: World, embedder: MiniLMEmbedder) -> None:
     svc = make_service(world, embedder, ask_rate_limit_per_minute=2)
     who, other = _learner(world), _learner(world)
     answered = 0

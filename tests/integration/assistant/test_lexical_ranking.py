@@ -12,7 +12,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from smartcourse.ai import repository
-from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.ai.embeddings import MiniLMEmbedder
 from smartcourse.assistant.retrieval import _TF, Retrieval, Retriever
 from smartcourse.db import Database, register_pgvector
 from testkit.courses import Material, MemoryObjects, create_course, create_user, index_course, ingestion_service
@@ -110,7 +110,7 @@ def total_a(conn: psycopg.Connection[Any], world: World) -> tuple[int]:
     return (int(row[0]),)
 
 
-def test_a_rare_term_and_a_heading_match_rank_first(world: World, embedder: MiniLMEmbeddings) -> None:
+def test_a_rare_term_and_a_heading_match_rank_first(world: World, embedder: MiniLMEmbedder) -> None:
     retriever = Retriever(embedder)
     with world.db.transaction() as conn:
         # "Tycho" appears in one chunk only, "Earth" in the body of two: the rarer term weighs more
@@ -123,7 +123,7 @@ def test_a_rare_term_and_a_heading_match_rank_first(world: World, embedder: Mini
         assert retriever.retrieve(conn, world.a.course_id, "zyxwvut quuxly", 3, mode="text").passages == []
 
 
-def test_statistics_follow_a_new_version_and_a_deleted_asset(database_url: str, embedder: MiniLMEmbeddings) -> None:
+def test_statistics_follow_a_new_version_and_a_deleted_asset(database_url: str, embedder: MiniLMEmbedder) -> None:
     # Given a course of two lessons, live
     db = Database(database_url, application_name="lexicon-tests", configure=register_pgvector)
     objects = MemoryObjects()
@@ -150,7 +150,7 @@ def test_statistics_follow_a_new_version_and_a_deleted_asset(database_url: str, 
 
 
 def test_search_lists_each_page_once_and_retrieve_can_cap_chunks_per_asset(world: World,
-                                                                           embedder: MiniLMEmbeddings) -> None:
+                                                                           embedder: MiniLMEmbedder) -> None:
     from tests.integration.assistant.conftest import make_service
 
     retriever = Retriever(embedder)
@@ -173,7 +173,7 @@ def _passage_assets(world: World, message_id: str) -> list[str]:
 
 
 def test_an_answer_is_written_from_different_pages_unless_configured_otherwise(world: World,
-                                                                                 embedder: MiniLMEmbeddings) -> None:
+                                                                                 embedder: MiniLMEmbedder) -> None:
     from tests.integration.assistant.conftest import make_service
 
     question = "What does the moon orbit and how do tides work?"
@@ -189,7 +189,7 @@ def test_an_answer_is_written_from_different_pages_unless_configured_otherwise(w
     assert every.count(moon) >= 2 and spread.count(moon) == 1
 
 
-def test_the_candidate_budget_bounds_the_chunks_scored(world: World, embedder: MiniLMEmbeddings) -> None:
+def test_the_candidate_budget_bounds_the_chunks_scored(world: World, embedder: MiniLMEmbedder) -> None:
     from smartcourse.assistant.lexical import Bm25Params
     from smartcourse.assistant.retrieval import RetrievalConfig
 
@@ -210,7 +210,7 @@ def _ranking(r: Retrieval) -> list[tuple[int, float, int | None, int | None]]:
 
 
 def test_the_text_ranking_beside_the_vector_query_ranks_as_one_connection(world: World,
-                                                                          embedder: MiniLMEmbeddings) -> None:
+                                                                          embedder: MiniLMEmbedder) -> None:
     # The assistant runs the text ranking on a second connection while the vector query runs:
     # the fused ranking is the one a single connection gives.
     alone = Retriever(embedder)
@@ -231,7 +231,7 @@ def test_the_text_ranking_beside_the_vector_query_ranks_as_one_connection(world:
         beside.close()
 
 
-def test_the_text_ranking_beside_reads_the_callers_snapshot(world: World, embedder: MiniLMEmbeddings) -> None:
+def test_the_text_ranking_beside_reads_the_callers_snapshot(world: World, embedder: MiniLMEmbedder) -> None:
     # The second connection imports the caller's snapshot: a change committed after the caller's
     # transaction began (here the course's term statistics removed) is not seen by either ranking.
     beside = Retriever(embedder, lexical_db=Database(world.db.url, application_name="test-beside"))
@@ -262,7 +262,7 @@ def test_the_text_ranking_beside_reads_the_callers_snapshot(world: World, embedd
         beside.close()
 
 
-def test_without_its_second_connection_retrieval_ranks_on_the_callers(world: World, embedder: MiniLMEmbeddings) -> None:
+def test_without_its_second_connection_retrieval_ranks_on_the_callers(world: World, embedder: MiniLMEmbedder) -> None:
     # The text ranking's connection cannot be opened (here: a database that does not exist): the
     # question is still answered, ranked on the caller's connection, and the next one does not try
     # the broken connection again.

@@ -14,7 +14,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from smartcourse.ai.assets import asset_key, parse_asset_key
-from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.ai.embeddings import MiniLMEmbedder
 from smartcourse.ai.ingestion import IngestionService
 from smartcourse.assistant import domain
 from smartcourse.assistant.service import AssistantService
@@ -53,7 +53,7 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(world: World, embedder: MiniLMEmbeddings) -> Iterator[Setup]:
+def setup(world: World, embedder: MiniLMEmbedder) -> Iterator[Setup]:
     objects = MemoryObjects()
     ingestion = ingestion_service(world.db.url, objects, embedder)
     yield Setup(objects, ingestion)

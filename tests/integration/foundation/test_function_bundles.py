@@ -34,12 +34,12 @@ assert onnxruntime.__file__.startswith({function!r}), onnxruntime.__file__
 
 SMOKE = ONNX_FROM_BUNDLE + """
 from smartcourse.ai.extract import extract
-from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.ai.embeddings import MiniLMEmbedder
 page = extract(b"<html><body><main><h1>Bundles</h1><p>Parsed by lxml and BeautifulSoup.</p></main></body></html>",
                "page.html", "text/html")
 assert "BeautifulSoup" in page.text, page.text
 {chunked}
-vectors = MiniLMEmbeddings().embed_documents(["pgvector stores embeddings", "Kafka carries the events"])
+vectors = MiniLMEmbedder().embed_documents(["pgvector stores embeddings", "Kafka carries the events"])
 assert len(vectors) == 2 and len(vectors[0]) == 384
 print("ok", round(sum(x * x for x in vectors[0]), 3))
 """
@@ -72,10 +72,10 @@ def test_the_ingest_bundle_fits_its_budget_and_embeds_on_its_own(tmp_path: Path)
 
 
 ASSISTANT_SMOKE = ONNX_FROM_BUNDLE + """
-from smartcourse.ai.embeddings import MiniLMEmbeddings
+from smartcourse.ai.embeddings import MiniLMEmbedder
 from langchain_core.messages import HumanMessage
 from langchain_groq import ChatGroq
-vector = MiniLMEmbeddings().embed_query("How are the events carried?")
+vector = MiniLMEmbedder().embed_query("How are the events carried?")
 assert len(vector) == 384
 reply = ChatGroq(model="llama-3.1-8b-instant", api_key="test", base_url={groq!r}, max_retries=0).invoke(
     [HumanMessage("Which system carries the events?")])

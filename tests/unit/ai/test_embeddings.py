@@ -19,7 +19,7 @@ from smartcourse.ai.embeddings import (
     MODEL_NAME,
     MODEL_VERSION,
     TOKENIZER_PATH,
-    MiniLMEmbeddings,
+    MiniLMEmbedder,
     count_tokens,
 )
 
@@ -27,8 +27,8 @@ SHARED = Path(emb.__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def model() -> MiniLMEmbeddings:
-    m = MiniLMEmbeddings(batch_size=4)
+def model() -> MiniLMEmbedder:
+    m = MiniLMEmbedder(batch_size=4)
     m.load()
     return m
 
@@ -39,10 +39,20 @@ def cos(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float:
 
 def test_metadata() -> None:
     assert MODEL_NAME == "sentence-transformers/all-MiniLM-L6-v2"
-    assert DIMENSIONS == 384 == MiniLMEmbeddings.dimensions
+    assert DIMENSIONS == 384 == MiniLMEmbedder.dimensions
     assert MODEL_VERSION.startswith("minilm-l6-v2-int8-onnx@")
     assert MODEL_VERSION.split("@")[1][0].isdigit()  # the weights package's version
-    assert isinstance(MiniLMEmbeddings(), Embeddings)
+    assert not isinstance(MiniLMEmbedder(), Embeddings)  # LangChain's base stays out of the cold start
+
+
+def test_the_langchain_embeddings_is_the_same_model(model: MiniLMEmbedder) -> None:
+    from smartcourse.ai.langchain_embeddings import MiniLMEmbeddings
+
+    lc = MiniLMEmbeddings(batch_size=4)
+    assert isinstance(lc, Embeddings)
+    texts = ["pgvector stores embeddings", "Kafka carries the events"]
+    assert np.allclose(lc.embed_documents(texts), model.embed_documents(texts), atol=1e-6)
+    assert np.allclose(lc.embed_query("events"), model.embed_query("events"), atol=1e-6)
 
 
 def test_vendored_tokenizer_and_notice() -> None:
@@ -61,7 +71,7 @@ def test_count_tokens() -> None:
     assert count_tokens(long_text) == 1002  # counting never truncates
 
 
-def test_shape_and_normalisation(model: MiniLMEmbeddings) -> None:
+def test_shape_and_normalisation(model: MiniLMEmbedder) -> None:
     texts = ["A short one.", "A somewhat longer sentence about database indexes and their costs.", ""]
     vectors = model.embed_documents(texts)
     assert len(vectors) == 3
@@ -72,14 +82,14 @@ def test_shape_and_normalisation(model: MiniLMEmbeddings) -> None:
     np.testing.assert_allclose(query, vectors[0], atol=1e-6)
 
 
-def test_empty_input(model: MiniLMEmbeddings) -> None:
+def test_empty_input(model: MiniLMEmbedder) -> None:
     assert model.embed_documents([]) == []
     assert model.embed([]).shape == (0, DIMENSIONS)
     with pytest.raises(TypeError):
         model.embed("not a list")  # type: ignore[arg-type]
 
 
-def test_deterministic_and_independent_of_batching(model: MiniLMEmbeddings) -> None:
+def test_deterministic_and_independent_of_batching(model: MiniLMEmbedder) -> None:
     texts = [f"Sentence number {i} about {'transactions ' * (i % 7)}and locking." for i in range(11)]
     batched = model.embed(texts)
     again = model.embed(texts)
@@ -88,9 +98,9 @@ def test_deterministic_and_independent_of_batching(model: MiniLMEmbeddings) -> N
     np.testing.assert_allclose(batched, single, atol=2e-5)  # padding does not leak into results
     reordered = model.embed(list(reversed(texts)))
     np.testing.assert_allclose(reordered[::-1], batched, atol=2e-5)  # output order = input order
-    wide = MiniLMEmbeddings(batch_size=64).embed(texts)
+    wide = MiniLMEmbedder(batch_size=64).embed(texts)
     np.testing.assert_allclose(wide, batched, atol=2e-5)
-    padded = MiniLMEmbeddings(min_fill=0.0).embed(texts)  # one batch, every text padded to the longest
+    padded = MiniLMEmbedder(min_fill=0.0).embed(texts)  # one batch, every text padded to the longest
     np.testing.assert_allclose(padded, batched, atol=2e-5)
 
 
@@ -105,7 +115,7 @@ def test_batches_are_longest_first_and_never_pad_a_text_below_min_fill() -> None
     assert emb.length_batches(np.array([], dtype=np.int64), 16, 0.9) == []
 
 
-def test_related_beats_unrelated(model: MiniLMEmbeddings) -> None:
+def test_related_beats_unrelated(model: MiniLMEmbedder) -> None:
     questions = [
         "How does PostgreSQL handle concurrent transactions?",
         "What does VACUUM do?",
@@ -124,7 +134,7 @@ def test_related_beats_unrelated(model: MiniLMEmbeddings) -> None:
         assert sims[i, i] > max(others) + 0.25, sims
 
 
-def test_known_pairs_match_the_reference_model(model: MiniLMEmbeddings) -> None:
+def test_known_pairs_match_the_reference_model(model: MiniLMEmbedder) -> None:
     # Reference cosines of fp32 all-MiniLM-L6-v2 (sentence-transformers) for these pairs:
     # 0.7553, 0.7369 and 0.6433. int8 weights stay within 0.02 of them.
     pairs = [
@@ -143,7 +153,7 @@ def test_known_pairs_match_the_reference_model(model: MiniLMEmbeddings) -> None:
         assert partner > max(others)
 
 
-def test_long_text_is_truncated_to_the_window(model: MiniLMEmbeddings) -> None:
+def test_long_text_is_truncated_to_the_window(model: MiniLMEmbedder) -> None:
     sentence = "The buffer manager keeps hot pages in shared memory and evicts cold ones."
     long_text = " ".join([sentence] * 60)
     assert count_tokens(long_text) > MAX_SEQ_LENGTH
@@ -155,18 +165,18 @@ def test_long_text_is_truncated_to_the_window(model: MiniLMEmbeddings) -> None:
     np.testing.assert_allclose(model.embed([long_text])[0], model.embed([prefix])[0], atol=2e-5)
 
 
-def test_runtime_is_cached_per_process(model: MiniLMEmbeddings) -> None:
-    other = MiniLMEmbeddings(batch_size=16, threads=model.threads)
+def test_runtime_is_cached_per_process(model: MiniLMEmbedder) -> None:
+    other = MiniLMEmbedder(batch_size=16, threads=model.threads)
     assert other._runtime() is model._runtime()
 
 
 def test_validation() -> None:
     with pytest.raises(ValueError):
-        MiniLMEmbeddings(batch_size=0)
+        MiniLMEmbedder(batch_size=0)
     with pytest.raises(ValueError):
-        MiniLMEmbeddings(max_length=1024)
+        MiniLMEmbedder(max_length=1024)
     with pytest.raises(ValueError):
-        MiniLMEmbeddings(min_fill=1.5)
+        MiniLMEmbedder(min_fill=1.5)
 
 
 def test_import_is_lazy() -> None:
@@ -176,8 +186,9 @@ def test_import_is_lazy() -> None:
         "assert 'onnxruntime' not in sys.modules, 'onnxruntime imported at module import'\n"
         "e.count_tokens('tokenizer only')\n"
         "assert 'onnxruntime' not in sys.modules, 'count_tokens must not load the model'\n"
-        "e.MiniLMEmbeddings().embed_query('now')\n"
+        "e.MiniLMEmbedder().embed_query('now')\n"
         "assert 'onnxruntime' in sys.modules\n"
+        "assert 'langchain_core' not in sys.modules, 'embedding must not import LangChain'\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SHARED), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
@@ -186,6 +197,6 @@ def test_import_is_lazy() -> None:
 
 def test_thread_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(emb.THREADS_ENV, "3")
-    assert MiniLMEmbeddings().threads == 3
+    assert MiniLMEmbedder().threads == 3
     monkeypatch.setenv(emb.THREADS_ENV, "nonsense")
-    assert MiniLMEmbeddings().threads == max(1, os.cpu_count() or 1)
+    assert MiniLMEmbedder().threads == max(1, os.cpu_count() or 1)

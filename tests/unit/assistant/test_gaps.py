@@ -69,10 +69,10 @@ PARAPHRASES = {
 
 @pytest.mark.slow
 def test_the_threshold_groups_real_paraphrases_and_keeps_topics_apart() -> None:
-    from smartcourse.ai.embeddings import MiniLMEmbeddings
+    from smartcourse.ai.embeddings import MiniLMEmbedder
 
     questions = [(topic, q) for i in range(4) for topic, qs in PARAPHRASES.items() for q in [qs[i]]]  # interleaved
-    vectors = MiniLMEmbeddings().embed([q for _, q in questions])
+    vectors = MiniLMEmbedder().embed([q for _, q in questions])
     labels = gaps.cluster([list(map(float, v)) for v in vectors])
     by_topic: dict[str, set[int]] = {}
     for (topic, _), label in zip(questions, labels, strict=True):

@@ -64,3 +64,28 @@ def test_timeout_and_server_error_map_to_503_with_reasons() -> None:
     with pytest.raises(DependencyUnavailable) as err:
         _ask(_generator(httpx.MockTransport(lambda r: httpx.Response(401, json={"error": {"message": "key"}}))))
     assert err.value.extra["reason"] == "rejected"
+
+
+def test_the_groq_client_is_imported_and_made_by_the_first_generation_not_at_build() -> None:
+    """A container's first search or refused question never pays for langchain-groq (fresh process)."""
+    import json
+    import subprocess
+    import sys
+
+    code = """
+import json, sys
+from smartcourse.assistant.generation import GroqGenerator
+def loaded():
+    names = ("langchain_groq", "langchain_core", "groq", "httpx")
+    return sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in names})
+g = GroqGenerator(api_key="k", model="m", temperature=0.0, timeout_s=1.0, max_retries=0, max_tokens=10, rrf_k=60)
+before = loaded()
+client = g.client()
+print(json.dumps({"before": before, "after": loaded(), "same": g.client() is client, "model": g.model}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": ":".join(sys.path), "PATH": "/usr/bin:/bin"})
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["before"] == []
+    assert seen["after"] == ["groq", "httpx", "langchain_core", "langchain_groq"]
+    assert seen["same"] is True and seen["model"] == "groq:m"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.requantize import requantize
-from smartcourse.ai.embeddings import MiniLMEmbeddings, default_model_path
+from smartcourse.ai.embeddings import MiniLMEmbedder, default_model_path
 
 TEXTS = [
     "A B-tree index keeps keys sorted, which makes range queries and ORDER BY cheap.",
@@ -26,8 +26,8 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_requantized_file_embeds_like_the_shipped_one(made: Path) -> None:
-    shipped = np.asarray(MiniLMEmbeddings(threads=1).embed_documents(TEXTS))
-    ours = np.asarray(MiniLMEmbeddings(threads=1, model_path=made).embed_documents(TEXTS))
+    shipped = np.asarray(MiniLMEmbedder(threads=1).embed_documents(TEXTS))
+    ours = np.asarray(MiniLMEmbedder(threads=1, model_path=made).embed_documents(TEXTS))
     cosines = (shipped * ours).sum(axis=1)
     assert cosines.min() >= 0.98, cosines
     # still a model of meaning, not a copy of one vector: unrelated texts stay apart

@@ -35,6 +35,7 @@ AI = {
     "tokenizers": "the embedding tokenizer (first embedding or token count)",
     "groq": "the language model client (first generated answer)",
     "langchain_groq": "the language model client (first generated answer)",
+    "langchain_core": "LangChain: ChatGroq (first generated answer), the text splitter (first long section)",
     "langchain_text_splitters": "chunking (first document ingested)",
 }
 PARSERS = {
