@@ -153,9 +153,9 @@ def _load_runtime(model_path: Path, tokenizer_path: Path, threads: int, max_leng
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2: 384-dim, L2-normalised float vectors, with LangChain's `Embeddings` methods
     (`embed_documents`, `embed_query`) but not its base class: importing `langchain_core.embeddings`
-    took about 190 ms of a cold start (LangChain's runnables and callbacks), paid by the assistant's
-    every cold search and extractive answer (ingestion still loads LangChain's text splitter for
-    sections longer than a chunk; the Groq path loads LangChain for ChatGroq). Where a LangChain `Embeddings` is wanted,
+    took about 190 ms of a cold start (LangChain's runnables and callbacks), paid by every cold
+    assistant request (ingestion still loads LangChain's text splitter for sections longer than a
+    chunk). Where a LangChain `Embeddings` is wanted,
     `smartcourse.ai.langchain_embeddings.MiniLMEmbeddings` is this class with that base.
 
     Cosine similarity of two vectors is their dot product. Texts longer than

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from smartcourse.assistant.generation import ExtractiveGenerator, Generator, GroqGenerator
 from smartcourse.assistant.retrieval import Embedder, RetrievalConfig, Retriever
 from smartcourse.assistant.service import AssistantService
@@ -28,13 +26,13 @@ def default_embedder() -> Embedder:
     return MiniLMEmbedder()
 
 
-def build_generator(settings: AssistantSettings, embedder: Embedder, *, http_client: Any = None) -> Generator:
+def build_generator(settings: AssistantSettings, embedder: Embedder) -> Generator:
     key = resolve_groq_key(settings)
     if key:
         return GroqGenerator(api_key=key, model=settings.groq_model, temperature=settings.groq_temperature,
                              timeout_s=settings.groq_timeout_s, max_retries=settings.groq_max_retries,
                              max_tokens=settings.groq_max_tokens, rrf_k=settings.rrf_k,
-                             base_url=settings.groq_base_url, http_client=http_client)
+                             base_url=settings.groq_base_url)
     return ExtractiveGenerator(embedder.embed, max_sentences=settings.extractive_max_sentences,
                                rrf_k=settings.rrf_k)
 
@@ -51,10 +49,10 @@ def build_retriever(settings: RetrievalSettings, embedder: Embedder, *,
 
 
 def build_service(settings: AssistantSettings, *, embedder: Embedder | None = None,
-                  database: Database | None = None, http_client: Any = None) -> AssistantService:
+                  database: Database | None = None) -> AssistantService:
     embedder = embedder or default_embedder()
     db = database or database_for(settings, "smartcourse-assistant", configure=register_pgvector)
     # the text ranking's own connection (no vectors cross it), opened by the first hybrid question
     lexical_db = database_for(settings, "smartcourse-assistant-text") if settings.retrieval_parallel else None
     return AssistantService(db, build_retriever(settings, embedder, lexical_db=lexical_db),
-                            build_generator(settings, embedder, http_client=http_client), settings)
+                            build_generator(settings, embedder), settings)

@@ -1,4 +1,4 @@
-"""Answer generation: ChatGroq through LangChain, or the extractive grounded answer (no key).
+"""Answer generation: Groq's chat completions, or the extractive grounded answer (no key).
 
 Both take the question and the retrieved passages (already judged sufficient) and return an
 `Answer`. Groq failures are mapped by exception type to `DependencyUnavailable` (HTTP 503) with a
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import html
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,39 +95,22 @@ def build_messages(question: str, passages: Sequence[Passage],
     system, user = load_prompt()
     body = user.format(history=format_history(history), sources=format_sources(passages),
                        question=html.escape(question, quote=False))
-    return [("system", system), ("human", body)]
+    return [("system", system), ("user", body)]
 
 
 class GroqGenerator:
-    """ChatGroq (langchain-groq) with model, temperature, timeout and retries from settings.
-
-    The client is made by the first `generate`, not here: importing langchain-groq (LangChain's
-    core, the groq SDK, httpx) and making the client (two TLS contexts) took about 550 ms of a cold
-    start, which a container's first search or refused question never needs (bench retrieval:
-    AssistantFunction cold search with a Groq key, docs/benchmarks.md)."""
+    """Groq's chat completions (`smartcourse.assistant.groq_client`) with model, temperature,
+    timeout and retries from settings."""
 
     def __init__(self, *, api_key: str, model: str, temperature: float, timeout_s: float, max_retries: int,
-                 max_tokens: int, rrf_k: int, base_url: str | None = None, http_client: Any = None) -> None:
-        self._options: dict[str, Any] = {"model": model, "api_key": api_key, "temperature": temperature,
-                                         "timeout": timeout_s, "max_retries": max_retries, "max_tokens": max_tokens}
-        if base_url:
-            self._options["base_url"] = base_url
-        if http_client is not None:
-            self._options["http_client"] = http_client
-        self._llm: Any = None
-        self._lock = threading.Lock()
+                 max_tokens: int, rrf_k: int, base_url: str | None = None) -> None:
+        from smartcourse.assistant.groq_client import GroqClient
+
+        self._client = GroqClient(api_key=api_key, base_url=base_url, timeout_s=timeout_s, max_retries=max_retries)
         self._model = model
+        self._temperature = temperature
+        self._max_tokens = max_tokens
         self.rrf_k = rrf_k
-
-    def client(self) -> Any:
-        """The ChatGroq client, made on first use (once per container)."""
-        if self._llm is None:
-            with self._lock:
-                if self._llm is None:
-                    from langchain_groq import ChatGroq
-
-                    self._llm = ChatGroq(**self._options)
-        return self._llm
 
     @property
     def model(self) -> str:
@@ -136,48 +118,47 @@ class GroqGenerator:
 
     def generate(self, question: str, question_vec: NDArray[np.float32], passages: Sequence[Passage],
                  history: Sequence[Turn]) -> Answer:
+        from smartcourse.assistant.groq_client import GroqError
+
         messages = build_messages(question, passages, history)
         t0 = time.perf_counter()
         try:
-            result = self.client().invoke(messages)
-        except Exception as exc:
+            result = self._client.complete(model=self._model, messages=messages, temperature=self._temperature,
+                                           max_tokens=self._max_tokens)
+        except GroqError as exc:
             mapped = _map_groq_error(exc)
-            reason = mapped.extra.get("reason") if isinstance(mapped, DependencyUnavailable) else None
-            count("LlmRateLimited" if reason == "rate_limited" else "LlmErrors")
+            count("LlmRateLimited" if mapped.extra.get("reason") == "rate_limited" else "LlmErrors")
             raise mapped from exc
-        content = result.content if isinstance(result.content, str) else str(result.content)
-        usage = dict(getattr(result, "usage_metadata", None) or {})
+        usage: dict[str, Any] = dict(result.usage)
         usage["latency_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         measure("LlmLatency", usage["latency_ms"])
-        count("LlmInputTokens", int(usage.get("input_tokens") or 0))
-        count("LlmOutputTokens", int(usage.get("output_tokens") or 0))
-        answer = domain.grounded_llm_answer(content, passages, self.model, self.rrf_k, usage,
+        count("LlmInputTokens", result.input_tokens)
+        count("LlmOutputTokens", result.output_tokens)
+        answer = domain.grounded_llm_answer(result.content, passages, self.model, self.rrf_k, usage,
                                             protected=(load_prompt()[0],))
         if "guard" in answer.usage:
             logger.warning("model answer withheld by the output guard", extra={"reason": answer.usage["guard"]})
         return answer
 
 
-def _map_groq_error(exc: Exception) -> Exception:
-    import groq
+def _map_groq_error(exc: Exception) -> DependencyUnavailable:
+    from smartcourse.assistant import groq_client as g
 
-    if isinstance(exc, groq.RateLimitError):
-        retry = exc.response.headers.get("retry-after") if exc.response is not None else None
+    if isinstance(exc, g.RateLimited):
         extra: dict[str, Any] = {"dependency": "llm", "reason": "rate_limited"}
-        if retry and retry.replace(".", "", 1).isdigit():
-            extra["retry_after_s"] = max(1, int(float(retry)))
+        if exc.retry_after_s is not None:
+            extra["retry_after_s"] = max(1, int(exc.retry_after_s))
         return DependencyUnavailable("the language model is rate limited; try again shortly", extra=extra)
-    if isinstance(exc, groq.APITimeoutError):
+    if isinstance(exc, g.Timeout):
         return DependencyUnavailable("the language model did not answer in time; try again",
                                      extra={"dependency": "llm", "reason": "timeout"})
-    if isinstance(exc, groq.APIConnectionError):
+    if isinstance(exc, g.Unreachable):
         return DependencyUnavailable("the language model could not be reached; try again",
                                      extra={"dependency": "llm", "reason": "unreachable"})
-    if isinstance(exc, (groq.AuthenticationError, groq.PermissionDeniedError)):
+    if isinstance(exc, g.Rejected):
         return DependencyUnavailable("the language model refused our credentials",
                                      extra={"dependency": "llm", "reason": "rejected"})
-    if isinstance(exc, groq.APIStatusError):
-        return DependencyUnavailable("the language model failed; try again",
-                                     extra={"dependency": "llm", "reason": "upstream_error",
-                                            "upstream_status": exc.status_code})
-    return exc
+    status = exc.status if isinstance(exc, g.UpstreamError) else None
+    return DependencyUnavailable("the language model failed; try again",
+                                 extra={"dependency": "llm", "reason": "upstream_error",
+                                        **({"upstream_status": status} if status is not None else {})})

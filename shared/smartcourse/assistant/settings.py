@@ -36,7 +36,7 @@ class RetrievalSettings(BaseSettings):
 
 
 class AssistantSettings(CommonSettings, JwtSettings, RetrievalSettings):
-    # --- Groq (LangChain ChatGroq). No key = extractive answers only.
+    # --- Groq (smartcourse.assistant.groq_client). No key = extractive answers only.
     groq_api_key: str | None = None
     groq_api_key_secret_arn: str | None = None
     groq_model: str = Field(default="llama-3.3-70b-versatile", min_length=1)

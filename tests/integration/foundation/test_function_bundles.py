@@ -3,7 +3,7 @@ functions/assistant/Makefile): within their budget (issue 19: 230 MB with the Sh
 Lambda's 262,144,000 bytes unzipped), and still able to do their work with nothing but the bundle
 and the layer on the path (what the pruning removed, such as onnxruntime's C API library, is
 really unused): the ingestion extracts, chunks and embeds; the assistant embeds a question and
-calls Groq through langchain-groq (a local fake server)."""
+calls Groq through the product's client (a local fake server)."""
 
 from __future__ import annotations
 
@@ -73,12 +73,12 @@ def test_the_ingest_bundle_fits_its_budget_and_embeds_on_its_own(tmp_path: Path)
 
 ASSISTANT_SMOKE = ONNX_FROM_BUNDLE + """
 from smartcourse.ai.embeddings import MiniLMEmbedder
-from langchain_core.messages import HumanMessage
-from langchain_groq import ChatGroq
+from smartcourse.assistant.groq_client import GroqClient
 vector = MiniLMEmbedder().embed_query("How are the events carried?")
 assert len(vector) == 384
-reply = ChatGroq(model="llama-3.1-8b-instant", api_key="test", base_url={groq!r}, max_retries=0).invoke(
-    [HumanMessage("Which system carries the events?")])
+reply = GroqClient(api_key="test", base_url={groq!r}, max_retries=0).complete(
+    model="llama-3.1-8b-instant", messages=[("user", "Which system carries the events?")], temperature=0.1,
+    max_tokens=64)
 print("ok", reply.content)
 """
 

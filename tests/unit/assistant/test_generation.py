@@ -1,16 +1,19 @@
-"""Prompt building and the Groq error mapping, with httpx.MockTransport (no server, no network)."""
+"""Prompt building and the Groq error mapping, against a scripted local HTTP server (no network)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 
-import httpx
 import numpy as np
 import pytest
 
 from smartcourse.assistant import generation
 from smartcourse.assistant.domain import Passage
 from smartcourse.errors import DependencyUnavailable
+from tests.unit.assistant.scripted_http import Reply, completion, free_port, scripted
 
 
 def passage(text: str) -> Passage:
@@ -33,10 +36,9 @@ def test_sources_are_escaped_so_their_text_cannot_close_the_tag_or_pose_as_instr
     assert msgs[1][1].count("</question>") == 1
 
 
-def _generator(handler: httpx.MockTransport) -> generation.GroqGenerator:
-    return generation.GroqGenerator(api_key="test", model="m", temperature=0.0, timeout_s=1.0, max_retries=0,
-                                    max_tokens=100, rrf_k=60, base_url="http://fake",
-                                    http_client=httpx.Client(transport=handler))
+def _generator(url: str, max_retries: int = 0) -> generation.GroqGenerator:
+    return generation.GroqGenerator(api_key="test", model="m", temperature=0.0, timeout_s=0.5,
+                                    max_retries=max_retries, max_tokens=100, rrf_k=60, base_url=url)
 
 
 def _ask(gen: generation.GroqGenerator) -> None:
@@ -44,48 +46,57 @@ def _ask(gen: generation.GroqGenerator) -> None:
 
 
 def test_rate_limit_maps_to_503_with_retry_after() -> None:
-    gen = _generator(httpx.MockTransport(lambda r: httpx.Response(429, json={"error": {"message": "slow down"}},
-                                                                  headers={"retry-after": "12"})))
-    with pytest.raises(DependencyUnavailable) as err:
-        _ask(gen)
+    with scripted(Reply(429, {"error": {"message": "slow down"}}, {"retry-after": "12"})) as server, \
+            pytest.raises(DependencyUnavailable) as err:
+        _ask(_generator(server.url, max_retries=3))  # a 12 s wait is reported, not waited for
     assert err.value.extra == {"dependency": "llm", "reason": "rate_limited", "retry_after_s": 12}
+    assert len(server.requests) == 1
 
 
-def test_timeout_and_server_error_map_to_503_with_reasons() -> None:
-    def timeout(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("slow", request=request)
-
+def test_timeout_unreachable_and_error_statuses_map_to_503_with_reasons() -> None:
+    cases = [(Reply(200, {}, delay_s=1.0), "timeout"), (Reply(500, {"error": {"message": "x"}}), "upstream_error"),
+             (Reply(401, {"error": {"message": "key"}}), "rejected"), (Reply(403, {"error": {}}), "rejected"),
+             (Reply(200, {"choices": []}), "upstream_error")]
+    for reply, reason in cases:
+        with scripted(reply) as server, pytest.raises(DependencyUnavailable) as err:
+            _ask(_generator(server.url))
+        assert err.value.extra["reason"] == reason, reply
     with pytest.raises(DependencyUnavailable) as err:
-        _ask(_generator(httpx.MockTransport(timeout)))
-    assert err.value.extra["reason"] == "timeout"
-    with pytest.raises(DependencyUnavailable) as err:
-        _ask(_generator(httpx.MockTransport(lambda r: httpx.Response(500, json={"error": {"message": "x"}}))))
-    assert err.value.extra["reason"] == "upstream_error"
-    with pytest.raises(DependencyUnavailable) as err:
-        _ask(_generator(httpx.MockTransport(lambda r: httpx.Response(401, json={"error": {"message": "key"}}))))
-    assert err.value.extra["reason"] == "rejected"
+        _ask(_generator(f"http://127.0.0.1:{free_port()}"))
+    assert err.value.extra["reason"] == "unreachable"
 
 
-def test_the_groq_client_is_imported_and_made_by_the_first_generation_not_at_build() -> None:
-    """A container's first search or refused question never pays for langchain-groq (fresh process)."""
-    import json
-    import subprocess
-    import sys
+def test_an_answer_carries_the_model_usage_and_latency() -> None:
+    ok = Reply(200, completion("From the source [1].", prompt=90, completion=7))
+    with scripted(ok) as server:
+        answer = _generator(server.url).generate("q?", np.zeros(3, dtype=np.float32), [passage("From the source.")], [])
+    assert answer.model == "groq:m" and not answer.refused
+    assert answer.usage["input_tokens"] == 90 and answer.usage["output_tokens"] == 7
+    assert answer.usage["latency_ms"] >= 0
+    (request,) = server.requests
+    assert request["body"]["model"] == "m" and request["body"]["max_tokens"] == 100
+    assert [m["role"] for m in request["body"]["messages"]] == ["system", "user"]
+    assert request["headers"]["authorization"] == "Bearer test"
 
+
+def test_generation_imports_no_llm_sdk() -> None:
+    """Groq is one POST (smartcourse.assistant.groq_client): no LangChain, groq SDK or httpx to import
+    in a cold start (docs/decisions/0007-groq-over-http.md). Fresh process."""
     code = """
 import json, sys
+import numpy as np
 from smartcourse.assistant.generation import GroqGenerator
-def loaded():
-    names = ("langchain_groq", "langchain_core", "groq", "httpx")
-    return sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in names})
-g = GroqGenerator(api_key="k", model="m", temperature=0.0, timeout_s=1.0, max_retries=0, max_tokens=10, rrf_k=60)
-before = loaded()
-client = g.client()
-print(json.dumps({"before": before, "after": loaded(), "same": g.client() is client, "model": g.model}))
+g = GroqGenerator(api_key="k", model="m", temperature=0.0, timeout_s=1.0, max_retries=0, max_tokens=10, rrf_k=60,
+                  base_url="http://127.0.0.1:9")
+try:
+    g.generate("q?", np.zeros(3, dtype=np.float32), [], [])
+except Exception as exc:
+    print(type(exc).__name__)
+names = ("langchain_groq", "langchain_core", "groq", "httpx", "requests")
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in names})))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": ":".join(sys.path), "PATH": "/usr/bin:/bin"})
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen["before"] == []
-    assert seen["after"] == ["groq", "httpx", "langchain_core", "langchain_groq"]
-    assert seen["same"] is True and seen["model"] == "groq:m"
+    failure, loaded = out.stdout.strip().splitlines()[-2:]
+    assert failure == "DependencyUnavailable"  # it did try to call Groq
+    assert json.loads(loaded) == []
