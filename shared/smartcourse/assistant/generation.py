@@ -24,6 +24,8 @@ from smartcourse.observability import count, logger, measure
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from smartcourse.assistant.groq_client import GroqError
+
 PROMPT_PATH = Path(__file__).with_name("prompts") / "answer.md"
 
 
@@ -141,7 +143,8 @@ class GroqGenerator:
         return answer
 
 
-def _map_groq_error(exc: Exception) -> DependencyUnavailable:
+def _map_groq_error(exc: GroqError) -> DependencyUnavailable:
+    """A failed chat completion as the 503 the API returns, by the failure's type."""
     from smartcourse.assistant import groq_client as g
 
     if isinstance(exc, g.RateLimited):
