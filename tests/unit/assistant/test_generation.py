@@ -1,4 +1,4 @@
-"""Prompt building and the Groq error mapping, against a scripted local HTTP server (no network)."""
+"""Prompt building and the Groq error mapping, against the local fake Groq server, scripted (no network)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from smartcourse.assistant import generation
 from smartcourse.assistant.domain import Passage
 from smartcourse.errors import DependencyUnavailable
-from tests.unit.assistant.scripted_http import Reply, completion, free_port, scripted
+from tests.integration.assistant.fake_groq import Scripted, completion, fake_groq, free_port
 
 
 def passage(text: str) -> Passage:
@@ -46,7 +46,7 @@ def _ask(gen: generation.GroqGenerator) -> None:
 
 
 def test_rate_limit_maps_to_503_with_retry_after() -> None:
-    with scripted(Reply(429, {"error": {"message": "slow down"}}, {"retry-after": "12"})) as server, \
+    with fake_groq(Scripted(429, {"error": {"message": "slow down"}}, {"retry-after": "12"})) as server, \
             pytest.raises(DependencyUnavailable) as err:
         _ask(_generator(server.url, max_retries=3))  # a 12 s wait is reported, not waited for
     assert err.value.extra == {"dependency": "llm", "reason": "rate_limited", "retry_after_s": 12}
@@ -54,11 +54,12 @@ def test_rate_limit_maps_to_503_with_retry_after() -> None:
 
 
 def test_timeout_unreachable_and_error_statuses_map_to_503_with_reasons() -> None:
-    cases = [(Reply(200, {}, delay_s=1.0), "timeout"), (Reply(500, {"error": {"message": "x"}}), "upstream_error"),
-             (Reply(401, {"error": {"message": "key"}}), "rejected"), (Reply(403, {"error": {}}), "rejected"),
-             (Reply(200, {"choices": []}), "upstream_error")]
+    cases = [(Scripted(200, {}, delay_s=1.0), "timeout"),
+             (Scripted(500, {"error": {"message": "x"}}), "upstream_error"),
+             (Scripted(401, {"error": {"message": "key"}}), "rejected"), (Scripted(403, {"error": {}}), "rejected"),
+             (Scripted(200, {"choices": []}), "upstream_error")]
     for reply, reason in cases:
-        with scripted(reply) as server, pytest.raises(DependencyUnavailable) as err:
+        with fake_groq(reply) as server, pytest.raises(DependencyUnavailable) as err:
             _ask(_generator(server.url))
         assert err.value.extra["reason"] == reason, reply
     with pytest.raises(DependencyUnavailable) as err:
@@ -67,16 +68,16 @@ def test_timeout_unreachable_and_error_statuses_map_to_503_with_reasons() -> Non
 
 
 def test_an_answer_carries_the_model_usage_and_latency() -> None:
-    ok = Reply(200, completion("From the source [1].", prompt=90, completion=7))
-    with scripted(ok) as server:
+    ok = Scripted(200, completion("From the source [1].", prompt=90, completion=7))
+    with fake_groq(ok) as server:
         answer = _generator(server.url).generate("q?", np.zeros(3, dtype=np.float32), [passage("From the source.")], [])
     assert answer.model == "groq:m" and not answer.refused
     assert answer.usage["input_tokens"] == 90 and answer.usage["output_tokens"] == 7
     assert answer.usage["latency_ms"] >= 0
     (request,) = server.requests
-    assert request["body"]["model"] == "m" and request["body"]["max_tokens"] == 100
-    assert [m["role"] for m in request["body"]["messages"]] == ["system", "user"]
-    assert request["headers"]["authorization"] == "Bearer test"
+    assert request["model"] == "m" and request["max_tokens"] == 100
+    assert [m["role"] for m in request["messages"]] == ["system", "user"]
+    assert request["_authorization"] == "Bearer test"
 
 
 def test_generation_imports_no_llm_sdk() -> None:
