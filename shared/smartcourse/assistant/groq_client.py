@@ -103,7 +103,6 @@ class GroqClient:
         self.max_retries = max_retries
         self._sleep = sleep
         self._conn: http.client.HTTPConnection | None = None
-        self._reused = False
         self._lock = threading.Lock()
 
     # -- one request -------------------------------------------------------------------------
@@ -137,17 +136,17 @@ class GroqClient:
 
     def _once(self, body: bytes) -> Completion:
         with self._lock:
+            reused = self._conn is not None
             try:
                 try:
                     status, retry_after, raw = self._exchange(body)
                 except _STALE:
                     # the server closed the idle kept-alive connection before reading the request
                     # (Groq's keep-alive timeout): sent once more on a new connection, not a retry
-                    if self._reused:
-                        self._close()
-                        status, retry_after, raw = self._exchange(body)
-                    else:
+                    if not reused:
                         raise
+                    self._close()
+                    status, retry_after, raw = self._exchange(body)
             except TimeoutError as exc:
                 self._close()
                 raise Timeout(f"Groq did not answer within {self.timeout_s:g} s") from exc
@@ -157,7 +156,6 @@ class GroqClient:
         return _completion(status, retry_after, raw)
 
     def _exchange(self, body: bytes) -> tuple[int, str | None, bytes]:
-        self._reused = self._conn is not None
         conn = self._connection()
         conn.request("POST", self._path, body=body, headers=self._headers)
         response = conn.getresponse()
