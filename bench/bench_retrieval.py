@@ -97,6 +97,7 @@ LAYOUTS = (
 def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
     import json
 
+    from devstack.gateway import build_event, compile_routes, match
     from devstack.invoker import FunctionPool, function_env
     from smartcourse.ai.embeddings import MiniLMEmbedder
     from smartcourse.assistant.bootstrap import build_service
@@ -157,21 +158,22 @@ def _ask_and_cold_start(env: Any) -> list[dict[str, Any]]:
     spec = env.template.function("AssistantFunction")
     base_env = function_env(spec, env.function_env())
 
-    def request(path: str, method: str, token: str, body: dict[str, Any] | None,
-                query: dict[str, str] | None = None) -> dict[str, Any]:
-        resource = path.replace(str(course.course_id), "{course_id}")
-        return {"resource": resource, "path": path, "httpMethod": method,
-                "headers": {"authorization": f"Bearer {token}", "content-type": "application/json"},
-                "pathParameters": {"course_id": str(course.course_id)}, "queryStringParameters": query,
-                "requestContext": {"resourcePath": resource, "httpMethod": method, "requestId": "bench"},
-                "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False}
+    routes = compile_routes(env.template)
+
+    def request(method: str, path: str, token: str, body: dict[str, Any] | None, query: str = "") -> dict[str, Any]:
+        """The API Gateway proxy event the local gateway builds for this request."""
+        route, params, _ = match(routes, method, path)
+        assert route is not None and route.function == "AssistantFunction", (method, path, route)
+        headers = {"authorization": [f"Bearer {token}"], "content-type": ["application/json"]}
+        return build_event(route, method, path, query, headers, json.dumps(body).encode() if body else b"",
+                           params, "127.0.0.1", "bench")
 
     def ask_event(token: str) -> dict[str, Any]:
-        return request(f"/courses/{course.course_id}/assistant/ask", "POST", token,
+        return request("POST", f"/courses/{course.course_id}/assistant/ask", token,
                        {"question": "What causes spring tides?"})
 
     def search_event(token: str) -> dict[str, Any]:
-        return request(f"/courses/{course.course_id}/search", "GET", token, None, {"q": "spring tides"})
+        return request("GET", f"/courses/{course.course_id}/search", token, None, "q=spring+tides")
 
     def cold_runs(fenv: dict[str, str], make_event: Any, model: str | None = None,
                   runs: int = 3) -> tuple[list[float], list[float], list[float]]:

@@ -2,8 +2,8 @@
 
 The product's own paths (ingestion, the assistant) use `smartcourse.ai.embeddings.MiniLMEmbedder`,
 which has the same methods without LangChain's base class: importing `langchain_core.embeddings`
-costs about 190 ms of a cold start
-(docs/architecture.md). This module pays it only where LangChain is wanted.
+costs about 190 ms of a cold start (docs/assistant.md). This module pays it only where LangChain is
+wanted.
 """
 
 from __future__ import annotations
