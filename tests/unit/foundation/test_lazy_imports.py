@@ -33,9 +33,10 @@ AWS_SDK = {"boto3": "not used: smartcourse.aws makes botocore's clients",
 AI = {
     "onnxruntime": "the embedding model (first embedding)",
     "tokenizers": "the embedding tokenizer (first embedding or token count)",
-    "groq": "the language model client (first generated answer)",
-    "langchain_groq": "the language model client (first generated answer)",
-    "langchain_core": "LangChain: ChatGroq (first generated answer), the text splitter (first long section)",
+    "groq": "not used: Groq is called over http.client (docs/decisions/0007-groq-over-http.md)",
+    "langchain_groq": "not used: Groq is called over http.client (docs/decisions/0007-groq-over-http.md)",
+    "smartcourse.assistant.groq_client": "Groq's chat endpoint (the service built with a Groq key)",
+    "langchain_core": "LangChain: the text splitter (first section longer than a chunk)",
     "langchain_text_splitters": "chunking (first document ingested)",
 }
 PARSERS = {
