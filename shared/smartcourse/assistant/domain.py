@@ -162,6 +162,17 @@ def page_boosted_order(scores: dict[int, float], page_of: dict[int, Any], beta: 
     return sorted(scores, key=lambda d: (-boosted(d), d))
 
 
+#: A search lists a passage the text ranking did not find only down to this cosine similarity.
+SEARCH_MIN_SIMILARITY = 0.2
+
+
+def search_results(passages: Sequence[Passage]) -> list[Passage]:
+    """What a course search lists of its retrieved passages (one per page, best first): those the
+    text ranking found, and the others down to SEARCH_MIN_SIMILARITY. `bench.eval_assistant` ranks
+    the product's pages with it, as the held-out evaluation scores the search route."""
+    return [p for p in passages if p.text_rank is not None or p.similarity >= SEARCH_MIN_SIMILARITY]
+
+
 def _normalised_text(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 

@@ -39,7 +39,6 @@ from smartcourse.strings import check_line
 
 MAX_SEARCH_CHARS = 500
 MAX_COMMENT_CHARS = 2000
-SEARCH_MIN_SIMILARITY = 0.2
 
 
 @dataclass(frozen=True)
@@ -176,8 +175,7 @@ class AssistantService:
         with self._snapshot() as conn:
             retrieval = self.retriever.retrieve(conn, course_id, q, limit, mode=mode, question_vec=question_vec,
                                                 per_asset=1)
-        items = [search_item(q, p, self.settings.rrf_k) for p in retrieval.passages
-                 if p.text_rank is not None or p.similarity >= SEARCH_MIN_SIMILARITY]
+        items = [search_item(q, p, self.settings.rrf_k) for p in domain.search_results(retrieval.passages)]
         return {"items": items, "state": versions.state}
 
     # ------------------------------------------------------------------ status

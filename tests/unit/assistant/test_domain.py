@@ -194,3 +194,12 @@ def test_extractive_answer_quotes_at_most_two_sentences_of_one_passage() -> None
     assert ans.text.count("[1]") == domain.SENTENCES_PER_PASSAGE == 2
     assert ans.text.endswith("Tides rise higher at spring tide. [2]")
     assert [c.n for c in ans.citations] == [1, 2]
+
+
+def test_search_lists_text_matches_and_vector_matches_down_to_the_similarity_floor() -> None:
+    found_by_text = passage("alpha", 1, similarity=0.05)
+    found_by_text.text_rank = 3
+    close = passage("beta", 2, similarity=domain.SEARCH_MIN_SIMILARITY)
+    far = passage("gamma", 3, similarity=domain.SEARCH_MIN_SIMILARITY - 0.01)
+    listed = domain.search_results([far, found_by_text, close])
+    assert [p.chunk_id for p in listed] == [1, 2]  # order kept, the far vector-only passage dropped
