@@ -205,14 +205,16 @@ QUESTIONS = ("How long does the Moon take to orbit the Earth?", "lunar maria", "
              "Earth Tycho", "zyxwvut quuxly")
 
 
-def _ranking(r: Retrieval) -> list[tuple[int, float, int | None, int | None]]:
-    return [(p.chunk_id, round(p.fused, 9), p.vector_rank, p.text_rank) for p in r.passages]
+def _ranking(r: Retrieval) -> list[tuple[Any, ...]]:
+    """The passages as ranked, with what the answer and the evidence test read of each row."""
+    return [(p.chunk_id, round(p.fused, 9), p.vector_rank, p.text_rank, sorted(p.lexemes), p.strict_match,
+             round(p.similarity, 6), p.text, p.asset_id) for p in r.passages]
 
 
 def test_the_text_ranking_beside_the_vector_query_ranks_as_one_connection(world: World,
                                                                           embedder: MiniLMEmbedder) -> None:
     # The assistant runs the text ranking on a second connection while the vector query runs:
-    # the fused ranking is the one a single connection gives.
+    # the passages are the ones a single connection gives, row for row.
     alone = Retriever(embedder)
     beside = Retriever(embedder, lexical_db=Database(world.db.url, application_name="test-beside"))
     try:
@@ -253,6 +255,8 @@ def test_the_text_ranking_beside_reads_the_callers_snapshot(world: World, embedd
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             after = beside.retrieve(conn, course, q, 6)
         assert all(p.text_rank is None for p in after.passages)
+        # the question's words are still in the chunks, but a lexeme without a df counts for none
+        assert any(p.lexemes for p in before.passages) and not any(p.lexemes for p in after.passages)
     finally:
         with other.transaction() as w:
             w.execute("DELETE FROM ai.course_terms WHERE course_id = %s", (course,))
