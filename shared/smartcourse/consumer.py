@@ -1,7 +1,7 @@
 """The consumer framework for MSK-triggered functions: act once, lose nothing.
 
 `Consumer.handle(event)` turns an MSK event (records grouped by topic-partition, base64 key and
-value, headers) into validated `EventEnvelope`s with Powertools' `KafkaEvent`, and runs the
+value, headers; `smartcourse.msk`) into validated `EventEnvelope`s, and runs the
 handler registered for each event's name in ONE transaction that also inserts
 `<schema>.processed_events(consumer, event_id)`. A duplicate delivery finds the row and has no
 second effect; two concurrent deliveries serialise on the row's key.
@@ -39,10 +39,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 import psycopg
-from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 from pydantic import ValidationError
 
-from smartcourse import xray
+from smartcourse import msk, xray
 from smartcourse.db import Database
 from smartcourse.errors import DependencyUnavailable
 from smartcourse.events import EventEnvelope
@@ -140,6 +139,40 @@ def parse_envelope(raw: bytes) -> EventEnvelope:
         raise PoisonRecord(f"not a valid event envelope: {exc}"[:500]) from exc
 
 
+def record_value(record: msk.MskRecord) -> bytes:
+    """The record's value; one that cannot be decoded (or a tombstone) makes it a poison record."""
+    try:
+        value = record.decoded_value
+    except msk.MalformedRecord as exc:
+        raise PoisonRecord(str(exc)[:500]) from exc
+    if value is None:
+        raise PoisonRecord("record has no value (tombstone)")
+    return value
+
+
+def record_headers(record: msk.MskRecord) -> dict[str, bytes]:
+    try:
+        return record.decoded_headers
+    except msk.MalformedRecord as exc:
+        raise PoisonRecord(str(exc)[:500]) from exc
+
+
+def dead_letter_fields(record: msk.MskRecord) -> dict[str, Any]:
+    """Key, value and headers for the dead-letter topic: decoded, or the text as delivered when it
+    does not decode (the record is kept whatever it holds)."""
+    out: dict[str, Any] = {}
+    for name, delivered in (("key", record.key), ("value", record.value)):
+        try:
+            out[name] = getattr(record, f"decoded_{name}")
+        except msk.MalformedRecord:
+            out[name] = None if delivered is None else delivered.encode()
+    try:
+        out["headers"] = list(record.decoded_headers.items())
+    except msk.MalformedRecord:
+        out["headers"] = []
+    return out
+
+
 class Consumer:
     def __init__(self, name: str, database: Callable[[], Database], handlers: dict[str, Handler], *,
                  schema: Literal["lms", "ai", "notify", "analytics"], max_attempts: int = 3,
@@ -202,7 +235,7 @@ class Consumer:
         result = BatchResult()
         wait_until = time.monotonic() + self.transient_wait_s
         failed_partitions: set[str] = set()
-        for record in KafkaEvent(event).records:
+        for record in msk.records(event):
             tp = f"{record.topic}-{record.partition}"
             ident = {"itemIdentifier": {"partition": tp, "offset": record.offset}}
             if tp in failed_partitions:
@@ -210,14 +243,12 @@ class Consumer:
                 continue
             envelope: EventEnvelope | None = None
             try:
-                if record.value is None:
-                    raise PoisonRecord("record has no value (tombstone)")
-                envelope = parse_envelope(record.decoded_value)
+                envelope = parse_envelope(record_value(record))
                 if envelope.name not in self.handlers:
                     result.skipped += 1
                     continue
                 # the producer's trace continues here: this record's span is its child, linked to it
-                link = (record.decoded_headers or {}).get("traceparent")
+                link = record_headers(record).get("traceparent")
                 link_text = bytes(link).decode("ascii", "replace") if link is not None else None
                 ids = {k: envelope.data.get(k) for k in ("course_id", "enrollment_id", "asset_id")}
                 linked = parse_traceparent(link_text)
@@ -251,7 +282,7 @@ class Consumer:
         count("ConsumerTransientRetries", result.transient_retries)
         return result
 
-    def _give_up(self, record: Any, envelope: EventEnvelope | None, exc: Exception) -> bool:
+    def _give_up(self, record: msk.MskRecord, envelope: EventEnvelope | None, exc: Exception) -> bool:
         """Count the failure; True if the record was dead-lettered (then it counts as done)."""
         reason = f"{type(exc).__name__}: {exc}"[:2000]
         key = (self.name, record.topic, record.partition, record.offset)
@@ -273,9 +304,7 @@ class Consumer:
         try:
             self.dead_letter(DeadLetter(
                 consumer=self.name, topic=record.topic, partition=record.partition, offset=record.offset,
-                key=record.decoded_key if record.key is not None else None,
-                value=record.decoded_value if record.value is not None else None,
-                headers=[(k, bytes(v)) for k, v in (record.decoded_headers or {}).items()],
+                **dead_letter_fields(record),
                 error_type=type(exc).__name__, reason=reason, attempts=attempts))
         except Exception:
             logger.exception("dead-lettering failed; the record stays failed")

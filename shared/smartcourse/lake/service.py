@@ -38,14 +38,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from aws_lambda_powertools.utilities.data_classes import KafkaEvent
-
+from smartcourse import msk
 from smartcourse.consumer import (
     BatchResult,
     DeadLetter,
     DeadLetterSink,
     PoisonRecord,
+    dead_letter_fields,
     parse_envelope,
+    record_value,
     wait_out_outages,
 )
 from smartcourse.lake import parquet
@@ -108,7 +109,7 @@ class Archiver:
         wait_until = time.monotonic() + self.transient_wait_s
         archived_at = self.clock()
         batches: dict[str, _PartitionBatch] = {}
-        for record in KafkaEvent(event).records:
+        for record in msk.records(event):
             tp = f"{record.topic}-{record.partition}"
             pb = batches.setdefault(tp, _PartitionBatch(record.topic, record.partition))
             index = len(pb.idents)
@@ -116,9 +117,7 @@ class Archiver:
             if pb.failed_from is not None:
                 continue
             try:
-                if record.value is None:
-                    raise PoisonRecord("record has no value (tombstone)")
-                envelope = parse_envelope(record.decoded_value)
+                envelope = parse_envelope(record_value(record))
             except PoisonRecord as exc:
                 if self._dead_letter(record, exc):
                     pb.dead.add(index)
@@ -173,7 +172,7 @@ class Archiver:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _dead_letter(self, record: Any, exc: Exception) -> bool:
+    def _dead_letter(self, record: msk.MskRecord, exc: Exception) -> bool:
         """Send a record that can never become a row to the dead-letter sink; True once it is there."""
         reason = f"{type(exc).__name__}: {exc}"[:2000]
         logger.error("record is not an event: dead-lettering it", extra={
@@ -183,9 +182,7 @@ class Archiver:
         try:
             self.dead_letter(DeadLetter(
                 consumer=self.name, topic=record.topic, partition=record.partition, offset=record.offset,
-                key=record.decoded_key if record.key is not None else None,
-                value=record.decoded_value if record.value is not None else None,
-                headers=[(k, bytes(v)) for k, v in (record.decoded_headers or {}).items()],
+                **dead_letter_fields(record),
                 error_type=type(exc).__name__, reason=reason, attempts=1))
         except Exception:
             logger.exception("dead-lettering failed; the record stays failed")

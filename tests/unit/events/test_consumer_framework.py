@@ -262,3 +262,25 @@ def test_a_permanent_error_is_not_retried_within_the_invocation(db: FakeDatabase
     handler = Outage(1, RuntimeError("a bug"))
     resp = outage_consumer(db, handler, transient_wait_s=5).handle(msk(record(ev(1), 7)))
     assert failed(resp) == [("t.course-0", 7)] and handler.calls == 1
+
+
+def test_a_value_that_is_not_base64_is_a_poison_record_and_dead_lettered_as_delivered(db: FakeDatabase) -> None:
+    letters: list[DeadLetter] = []
+    c = consumer(db, max_attempts=1, dead_letter=letters.append)
+    broken = {**record(ev(1), 7), "value": "not base64!"}
+    later = ev(2)
+    # a record that cannot be decoded fails alone (the batch is still listed), then is dead-lettered
+    resp = c.handle(msk(broken, record(later, 8)))
+    assert failed(resp) == []
+    assert db.effects == [str(later.id)]
+    (letter,) = letters
+    assert letter.value == b"not base64!"  # what arrived, kept
+    assert dict(letter.dead_letter_headers())["x-error-type"] == b"PoisonRecord"
+    assert db.failures[("c1", "t.course", 0, 7)]["error_type"] == "PoisonRecord"
+
+
+def test_malformed_headers_make_a_poison_record(db: FakeDatabase) -> None:
+    broken = {**record(ev(1), 7), "headers": [{"traceparent": "text, not bytes"}]}
+    resp = consumer(db).handle(msk(broken))
+    assert failed(resp) == [("t.course-0", 7)]
+    assert db.failures[("c1", "t.course", 0, 7)]["error_type"] == "PoisonRecord"

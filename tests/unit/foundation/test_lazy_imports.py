@@ -54,22 +54,25 @@ PDF_RENDERING = {
 }
 PASSWORDS = {"argon2": "password hashing (sign-up, sign-in, password change)"}
 TOKENS = {"jwt": "JWT access tokens and cryptography (first request with a token)"}
+#: Not used: importing one of Powertools' event classes loads all of them (about 25 ms); the MSK
+#: consumers read their events with smartcourse.msk.
+EVENT_CLASSES = {"aws_lambda_powertools.utilities.data_classes": "not used: MSK events are read by smartcourse.msk"}
 
 LAZY: dict[str, dict[str, str]] = {
-    "ApiFunction": {**AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
+    "ApiFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
                     "numpy": "not used by the API",
                     "smartcourse.assistant.schemas": "the assistant's API models (first /openapi.json)",
                     "smartcourse.analytics.schemas": "the reporting API's models (first /openapi.json)"},
-    "AssistantFunction": {**AWS_SDK, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
-    "IngestFunction": {**AWS_SDK, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING,
+    "AssistantFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
+    "IngestFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING,
                        "numpy": "vectors (first embedding)"},
-    "CertificatesFunction": {**AWS_SDK, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
-    "NotificationsFunction": {**AWS_SDK, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
-    "OutboxRelayFunction": {**AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
-                            "numpy": "not used by the relay"},
-    "AnalyticsFunction": {**AWS_SDK, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
-    "LakeArchiveFunction": {**AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
-                            "duckdb": "Parquet writing and merging (first batch archived)"},
+    "CertificatesFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
+    "NotificationsFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
+    "OutboxRelayFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS,
+                            **PDF_RENDERING, "numpy": "not used by the relay"},
+    "AnalyticsFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
+    "LakeArchiveFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS,
+                            **PDF_RENDERING, "duckdb": "Parquet writing and merging (first batch archived)"},
 }
 
 IMPORT = """

@@ -218,13 +218,15 @@ def test_a_record_that_is_not_an_event_is_dead_lettered_at_once_and_the_rest_arc
         bucket: FakeBucket, tmp_path: Path) -> None:
     letters: list[DeadLetter] = []
     good = envelope()
+    not_base64 = {**record("p.course", 0, 4, None), "value": "not base64!"}
     batch = msk(record("p.course", 0, 1, b"not json"), record("p.course", 0, 2, None),
-                record("p.course", 0, 3, value(good)))
+                record("p.course", 0, 3, value(good)), not_base64)
     out = archiver(bucket, tmp_path, letters.append).run(batch)
-    assert out.failures == [] and out.dead_lettered == 2 and out.processed == 1
+    assert out.failures == [] and out.dead_lettered == 3 and out.processed == 1
     assert [(d.offset, d.attempts, d.error_type, d.consumer) for d in letters] == [
-        (1, 1, "PoisonRecord", "lake"), (2, 1, "PoisonRecord", "lake")]
+        (1, 1, "PoisonRecord", "lake"), (2, 1, "PoisonRecord", "lake"), (4, 1, "PoisonRecord", "lake")]
     assert dict(letters[0].dead_letter_headers())["x-source-topic"] == b"p.course"
+    assert letters[2].value == b"not base64!"  # kept as it arrived
     assert [r["id"] for r in bucket.rows()] == [str(good.id)]
 
 
