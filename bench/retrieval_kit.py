@@ -282,14 +282,21 @@ def measure(url: str, courses: Sequence[uuid.UUID], questions: Sequence[str], qv
     return Timed(lat, {k: median(v) for k, v in parts.items()}, empty)
 
 
+def _product_vector_sql(n_sets: int) -> str:
+    from smartcourse.assistant.retrieval import vector_sql
+
+    select = "SELECT c.id, c.asset_id, "
+    sql = vector_sql(n_sets)
+    assert select in sql
+    return sql.replace(select, "SELECT c.id, c.asset_id, c.ordinal, ")
+
+
 def vector_query(conn: psycopg.Connection[Any], course: uuid.UUID, sets: list[uuid.UUID], q: np.ndarray,
                  *, exact: bool, ef: int) -> tuple[list[dict[str, Any]], float]:
-    """The product's vector query shape (retrieval._VECTOR_SQL), top 10 (id, asset_id, ordinal)."""
+    """The product's vector query (`retrieval.vector_sql`), top 10 (id, asset_id, ordinal)."""
     from pgvector import Vector
 
-    sql = ("SELECT c.id, c.asset_id, c.ordinal, c.embedding <=> %(q)s::vector AS distance FROM ai.chunks c "
-           "WHERE c.chunk_set_id = ANY(%(sets)s) AND c.course_id = %(course)s "
-           "ORDER BY c.embedding <=> %(q)s::vector LIMIT 10")
+    sql = _product_vector_sql(len(sets))
     with conn.transaction():
         if exact:
             conn.execute("SET LOCAL enable_indexscan = off")
@@ -297,7 +304,7 @@ def vector_query(conn: psycopg.Connection[Any], course: uuid.UUID, sets: list[uu
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
         t0 = time.perf_counter()
-        rows = conn.execute(sql, {"q": Vector(q).to_text(), "sets": sets, "course": course}).fetchall()
+        rows = conn.execute(sql, {"q": Vector(q).to_text(), "sets": sets, "course": course, "n": 10}).fetchall()
         ms = (time.perf_counter() - t0) * 1000
     rows.sort(key=lambda r: r["distance"])
     return rows, ms
@@ -338,9 +345,9 @@ def ann(url: str, loaded: Loaded, qvecs: np.ndarray, ef_search: Sequence[int]) -
     courses = loaded.courses
     with psycopg.connect(url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
         c0 = courses[0]
-        plan = conn.execute("EXPLAIN SELECT id FROM ai.chunks WHERE chunk_set_id = ANY(%s) AND course_id = %s "
-                            "ORDER BY embedding <=> %s::vector LIMIT 10",
-                            (loaded.sets[c0], c0, Vector(qvecs[0]).to_text())).fetchall()
+        plan = conn.execute("EXPLAIN " + _product_vector_sql(len(loaded.sets[c0])),
+                            {"q": Vector(qvecs[0]).to_text(), "sets": loaded.sets[c0], "course": c0, "n": 10}
+                            ).fetchall()
         uses_hnsw = any("hnsw" in str(r).lower() for r in plan)
 
         def content(found: list[dict[str, Any]]) -> set[int]:

@@ -46,6 +46,9 @@ class Bm25Params:
     #: Lexemes scored per question (the rarest): a 1,000-character question holds about 100, and
     #: each costs two tsquery tests per candidate.
     max_terms: int = 32
+    #: The candidates' GIN index scan is given the course id as a key of its own unless the course
+    #: holds at least this share of every indexed chunk (`uses_course_key`).
+    course_key_max_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,19 @@ def plan(lexemes: Iterable[tuple[str, int]], n: int, budget: int, max_terms: int
         chosen.append(term)
         total += term.df
     return LexicalPlan(terms, tuple(chosen))
+
+
+def uses_course_key(course_chunks: int, indexed_chunks: float, max_share: float) -> bool:
+    """Whether the candidates' GIN index scan should read the course id's entry.
+
+    The index is on (course id, body lexemes), and its lexeme entries span every course: the
+    course's entry only intersects them, and it lists every chunk of the course. For a course that
+    is a small part of the index it keeps the other courses' chunks off the heap; for one that is
+    most of it, it is a list as long as the course to read for nothing (1M chunks in one course:
+    about 300 index pages, BM25 statement p50 / p95 7.2 / 15.4 -> 4.1 / 9.3 ms without it,
+    docs/assistant.md). Then the course id is tested on the rows instead. `indexed_chunks` is
+    PostgreSQL's estimate of the table's rows (unknown, <= 0, keeps the key)."""
+    return indexed_chunks <= 0 or course_chunks < max_share * indexed_chunks
 
 
 def question_terms(lexemes: Iterable[tuple[str, int]], n: int) -> tuple[QueryTerm, ...]:

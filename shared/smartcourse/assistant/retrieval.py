@@ -1,8 +1,11 @@
 """Hybrid retrieval over ONE course's live chunk sets (adapter: SQL).
 
 Scope: the chunk sets listed in ai.live_chunk_sets for the course (what its published version
-serves), minus assets deleted since; both rankings below are restricted to those chunk set ids and
-to the course id, so another course or an unpublished version can never appear. The passages are
+serves; a deleted asset has none: `repository.purge_asset` deletes its chunk sets, and their live
+rows with them, in the transaction that records the deletion, and a live switch leaves deleted
+assets out, so no test of ai.deleted_assets is made per question); both rankings below are
+restricted to those chunk set ids and to the course id, so another course or an unpublished
+version can never appear. The passages are
 then loaded by the ids those rankings returned (and the course id): a chunk never changes chunk
 set, so the set list is not parsed a third time (a course of 10,000 documents sends 10,000 ids).
 
@@ -95,12 +98,24 @@ class Retrieval:
 #: statement to one after 5 runs, and psycopg prepares a query run 5 times on a connection) would
 #: read the array again for every row it filters: 5 s at 10,000 sets in a forced test (bench
 #: scale). So the transaction that retrieves plans every statement for its parameters.
+#: A long list is tested as `coalesce(chunk_set_id = ANY(sets), false)`: the same test, still
+#: hashed once per statement, but the planner cannot see through `coalesce` to estimate it, whereas
+#: for a bare `= ANY(constant)` (or its `IS TRUE`) it estimates every element against the column's
+#: statistics: 6-10 ms of planning per statement at 10,000 sets (one course of 1M chunks, bench
+#: scale), 0.1 ms with the wrapper. The wrapped filter is estimated at a default share (0.5); the
+#: bare one at the course's share of the table times the sets' (independent conditions), far below
+#: the truth, which is what keeps a small course on an exact scan of its rows (4,000 chunks among
+#: 100,000: 3.9 ms, where the wrapped filter made the planner take the HNSW index, 6.5 ms). So the
+#: vector query wraps the list from WRAPPED_SETS sets on (a course that large is searched through
+#: the HNSW index either way); the text ranking always does (its plan is the GIN index whatever
+#: the estimate).
+WRAPPED_SETS = 500
+
 _LIVE_SQL = """
 SELECT array_send(array_agg(l.chunk_set_id)) AS sets, count(*) AS n,
        max(l.course_version) AS version, set_config('plan_cache_mode', 'force_custom_plan', true) AS plans
 FROM ai.live_chunk_sets l
 WHERE l.course_id = %s
-  AND NOT EXISTS (SELECT 1 FROM ai.deleted_assets d WHERE d.asset_id = l.asset_id)
 """
 
 #: The same, and the transaction's snapshot for the text ranking's connection to import.
@@ -122,8 +137,18 @@ ORDER BY c.embedding <=> %(q)s::vector
 LIMIT %(n)s
 """
 
+#: The same for a course of WRAPPED_SETS live sets or more (see above).
+_VECTOR_WRAPPED_SQL = _VECTOR_SQL.replace("c.chunk_set_id = ANY(%(sets)s::uuid[])",
+                                          "coalesce(c.chunk_set_id = ANY(%(sets)s::uuid[]), false)")
+
+
+def vector_sql(n_sets: int) -> str:
+    """The vector ranking's statement for a course of `n_sets` live chunk sets."""
+    return _VECTOR_WRAPPED_SQL if n_sets >= WRAPPED_SETS else _VECTOR_SQL
+
 _TERMS_SQL = """
-SELECT q.lexeme, coalesce(t.df, 0) AS df, coalesce(s.chunks, 0) AS chunks, coalesce(s.avg_length, 0) AS avg_length
+SELECT q.lexeme, coalesce(t.df, 0) AS df, coalesce(s.chunks, 0) AS chunks, coalesce(s.avg_length, 0) AS avg_length,
+       (SELECT r.reltuples FROM pg_class r WHERE r.oid = 'ai.chunk_bodies'::regclass) AS indexed
 FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme) q
 LEFT JOIN ai.course_lexicon s ON s.course_id = %(course)s
 LEFT JOIN ai.course_terms t ON t.course_id = %(course)s AND t.lexeme = q.lexeme
@@ -138,14 +163,15 @@ _TF = ("round(1 / (" + repr(lexical.ZETA2) +
        " * greatest(1 - ts_rank('{{1,1,1,1}}', c.body, {lex}::tsquery, 0), 1e-6)) - 0.5)")
 
 
-@functools.lru_cache(maxsize=128)
-def _bm25_sql(n_terms: int, context: bool) -> sql.Composed:
+@functools.lru_cache(maxsize=256)
+def _bm25_sql(n_terms: int, context: bool, course_key: bool = True) -> sql.Composed:
     """BM25 over at most `budget` candidate chunks. The score is one expression with a term per
     question lexeme: idf x tf (k1 + 1) / (tf + K), written idf x (k1 + 1) x (1 - K / (tf + K)) so
     that tf, read from the body's positions, is computed once (plus idf x context weight if the
     lexeme is in the context line, when that weight is not 0). A per-row subquery over arrays
     costs three times more at 100k chunks. Only placeholders vary with the number of terms;
-    every value is a parameter."""
+    every value is a parameter. `course_key`: the GIN index scan reads the course id's entry
+    (`lexical.uses_course_key`); else the course id is tested on the rows it finds."""
     terms = []
     for i in range(n_terms):
         tf = sql.SQL(_TF).format(lex=sql.Placeholder(f"lex{i}"))
@@ -162,11 +188,12 @@ WITH candidates AS MATERIALIZED (
     SELECT c.chunk_id AS id, c.asset_id, c.body, c.doc_length{tsv}
     FROM ai.chunk_bodies c {context_join}
     -- the body's lexemes, through its GIN index (migration 0099)
-    WHERE c.course_id = %(course)s AND c.body @@ %(candidates)s::tsquery
-      -- a filter on the rows the GIN index finds, never an index scan of its own (IS TRUE): when the
-      -- candidate lexemes are common, the planner would AND the GIN bitmap with an index of the
-      -- chunk sets over every live chunk of the course (100,000 entries, 10 ms, a lossy bitmap)
-      AND (c.chunk_set_id = ANY(%(sets)s::uuid[])) IS TRUE
+    WHERE {course} AND c.body @@ %(candidates)s::tsquery
+      -- a filter on the rows the GIN index finds, never an index scan of its own (coalesce): when
+      -- the candidate lexemes are common, the planner would AND the GIN bitmap with an index of the
+      -- chunk sets over every live chunk of the course (100,000 entries, 10 ms, a lossy bitmap);
+      -- and not estimated element by element (_LIVE_SQL)
+      AND coalesce(c.chunk_set_id = ANY(%(sets)s::uuid[]), false)
     LIMIT %(budget)s
 )
 SELECT c.id, c.asset_id, %(k1p1)s * ({score}) AS score
@@ -175,7 +202,8 @@ FROM candidates c,
 ORDER BY score DESC, c.id
 LIMIT %(n)s
 """).format(score=sql.SQL(" + ").join(terms), context_join=context_join,
-            tsv=sql.SQL(", t.tsv" if context else ""))
+            tsv=sql.SQL(", t.tsv" if context else ""),
+            course=sql.SQL("c.course_id = %(course)s" if course_key else "coalesce(c.course_id = %(course)s, false)"))
 
 
 _ROWS_SQL = """
@@ -277,7 +305,7 @@ class Retriever:
             if mode in ("hybrid", "vector"):
                 t = time.perf_counter()
                 conn.execute(_HNSW_SQL, (str(self.config.ef_search),))
-                rows = conn.execute(_VECTOR_SQL, params).fetchall()
+                rows = conn.execute(vector_sql(n_sets), params).fetchall()
                 rows.sort(key=lambda r: (r["distance"], r["id"]))
                 named["vector"] = [r["id"] for r in rows]
                 asset_of.update((r["id"], r["asset_id"]) for r in rows)
@@ -367,7 +395,8 @@ class Retriever:
             values[f"idf{i}"] = t.idf
             values[f"lex{i}"] = lexical.tsquery_term(t.lexeme)
             values[f"ctx{i}"] = lexical.tsquery_term(t.lexeme, "A")
-        hits = conn.execute(_bm25_sql(len(plan.terms), bm.context_weight > 0), values).fetchall()
+        course_key = lexical.uses_course_key(n, float(rows[0]["indexed"] or 0), bm.course_key_max_share)
+        hits = conn.execute(_bm25_sql(len(plan.terms), bm.context_weight > 0, course_key), values).fetchall()
         return hits, terms
 
     def _load(self, conn: psycopg.Connection[Any], order: list[int], params: dict[str, Any],

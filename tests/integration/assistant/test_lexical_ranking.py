@@ -144,6 +144,15 @@ def test_statistics_follow_a_new_version_and_a_deleted_asset(database_url: str, 
         terms, chunks = _stored_stats(db, course.course_id)
         assert "wombat" not in terms and terms["quokka"] == 1 and chunks == 1
         assert (terms, chunks) == _live_stats(db, course.course_id)
+        # and its live row went with its chunk sets (retrieval scopes by the live rows alone, with no
+        # test of ai.deleted_assets per question): no ranking returns it
+        deleted = course.asset_ids["b.md"]
+        with db.transaction() as conn:
+            assert conn.execute("SELECT count(*) AS n FROM ai.live_chunk_sets WHERE asset_id = %s",
+                                (deleted,)).fetchone()["n"] == 0
+            for mode in ("hybrid", "vector", "text"):
+                found = Retriever(embedder).retrieve(conn, course.course_id, "wombats dig burrows", 5, mode=mode)
+                assert deleted not in {p.asset_id for p in found.passages}, mode
     finally:
         ingestion.database.close()
         db.close()
@@ -199,6 +208,44 @@ def test_the_candidate_budget_bounds_the_chunks_scored(world: World, embedder: M
     with world.db.transaction() as conn:
         assert len(wide(conn, world.a.course_id, "moon", 6, mode="text").passages) > 1
         assert len(narrow(conn, world.a.course_id, "moon", 6, mode="text").passages) == 1
+
+
+def test_without_the_course_key_the_text_ranking_is_the_same_and_stays_in_its_course(
+        world: World, embedder: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A course that is most of the index is searched without its GIN entry (the course id tested on
+    the rows instead): forced here with a share of 0, on both courses of the world."""
+    from smartcourse.assistant import retrieval
+    from smartcourse.assistant.lexical import Bm25Params
+    from smartcourse.assistant.retrieval import RetrievalConfig
+
+    statements: list[str] = []
+    original = retrieval._bm25_sql
+
+    def recorded(n_terms: int, context: bool, course_key: bool = True) -> Any:
+        statement = original(n_terms, context, course_key)
+        statements.append(str(statement.as_string(None)))
+        return statement
+
+    monkeypatch.setattr(retrieval, "_bm25_sql", recorded)
+    with world.db.transaction() as conn:  # the table's row estimate: unknown (-1) until analysed
+        conn.execute("ANALYZE ai.chunk_bodies")
+    keyed = Retriever(embedder, RetrievalConfig(bm25=Bm25Params(course_key_max_share=1.0)))
+    unkeyed = Retriever(embedder, RetrievalConfig(bm25=Bm25Params(course_key_max_share=0.0)))
+    with world.db.transaction() as conn:
+        for course in (world.a, world.b):
+            own = set(course.asset_ids.values())
+            for q in ("moon orbit", "How long does Phobos take to orbit Mars?", "tides", "secret orbital period"):
+                with_key = keyed.retrieve(conn, course.course_id, q, 6, mode="text")
+                without = unkeyed.retrieve(conn, course.course_id, q, 6, mode="text")
+                assert _ranking(without) == _ranking(with_key), (course.course_id, q)
+                assert {p.asset_id for p in without.passages} <= own, q
+        # both courses hold "orbit": each finds it in its own material only
+        assert unkeyed.retrieve(conn, world.a.course_id, "orbit", 6, mode="text").passages
+        assert unkeyed.retrieve(conn, world.b.course_id, "orbit", 6, mode="text").passages
+    keyed_where = "WHERE c.course_id = %(course)s AND c.body @@"
+    unkeyed_where = "WHERE coalesce(c.course_id = %(course)s, false) AND c.body @@"
+    keyed_n, unkeyed_n = sum(keyed_where in x for x in statements), sum(unkeyed_where in x for x in statements)
+    assert keyed_n >= 6 and unkeyed_n == keyed_n + 2 and keyed_n + unkeyed_n == len(statements)
 
 
 QUESTIONS = ("How long does the Moon take to orbit the Earth?", "lunar maria", "What causes spring tides?",

@@ -50,3 +50,14 @@ def test_plan_scores_at_most_max_terms_of_the_rarest_lexemes() -> None:
     pairs = [(f"w{i:03d}", i + 1) for i in range(100)]  # w000 rarest
     plan = lexical.plan(pairs, 10_000, 1000, max_terms=32)
     assert len(plan.terms) == 32 and plan.terms[0].lexeme == "w000" and plan.terms[-1].lexeme == "w031"
+
+
+def test_the_course_key_is_read_unless_the_course_is_most_of_the_index() -> None:
+    # a course that is a small part of the indexed chunks: its GIN entry narrows the candidates
+    assert lexical.uses_course_key(1_000, 1_000_000, 0.5)
+    assert lexical.uses_course_key(499_999, 1_000_000, 0.5)
+    # a course holding half of them or more: the entry lists the whole course for nothing
+    assert not lexical.uses_course_key(500_000, 1_000_000, 0.5)
+    assert not lexical.uses_course_key(1_000_000, 1_000_000, 0.5)
+    # the table's size unknown (never analysed: PostgreSQL says -1): keep the key
+    assert lexical.uses_course_key(1_000, -1, 0.5) and lexical.uses_course_key(1_000, 0, 0.5)
