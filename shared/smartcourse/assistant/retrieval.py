@@ -5,9 +5,9 @@ serves; a deleted asset has none: `repository.purge_asset` deletes its chunk set
 rows with them, in the transaction that records the deletion, and a live switch leaves deleted
 assets out, so no test of ai.deleted_assets is made per question); both rankings below are
 restricted to those chunk set ids and to the course id, so another course or an unpublished
-version can never appear. The passages are
-then loaded by the ids those rankings returned (and the course id): a chunk never changes chunk
-set, so the set list is not parsed a third time (a course of 10,000 documents sends 10,000 ids).
+version can never appear. The passages are then loaded by the ids those rankings returned (and
+the course id): a chunk never changes chunk set, so the set list is not parsed a third time (a
+course of 10,000 documents sends 10,000 ids).
 
 Rankings, fused by reciprocal rank:
 - vector: pgvector cosine distance through the HNSW index (`SET LOCAL hnsw.ef_search`, iterative
