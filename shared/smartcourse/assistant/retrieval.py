@@ -111,6 +111,17 @@ class Retrieval:
 #: always does (its plan is the GIN index whatever the estimate).
 WRAPPED_SETS = 500
 
+#: A row's live-set and course tests, as the statements below write them.
+_IN_LIVE_SETS = "c.chunk_set_id = ANY(%(sets)s::uuid[])"
+_IN_COURSE = "c.course_id = %(course)s"
+
+
+def _unestimated(condition: str) -> str:
+    """The same test as a filter the planner neither estimates nor turns into an index condition
+    (it does not see into `coalesce`): the wrapper above, and the text ranking's course test
+    when the course's GIN entry is not read (`lexical.uses_course_key`)."""
+    return f"coalesce({condition}, false)"
+
 _LIVE_SQL = """
 SELECT array_send(array_agg(l.chunk_set_id)) AS sets, count(*) AS n,
        max(l.course_version) AS version, set_config('plan_cache_mode', 'force_custom_plan', true) AS plans
@@ -129,17 +140,16 @@ _IMPORT_SQL = ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET 
 _HNSW_SQL = ("SELECT set_config('hnsw.ef_search', %s, true), "
              "set_config('hnsw.iterative_scan', 'relaxed_order', true)")
 
-_VECTOR_SQL = """
+_VECTOR_TEMPLATE = """
 SELECT c.id, c.asset_id, c.embedding <=> %(q)s::vector AS distance
 FROM ai.chunks c
-WHERE c.chunk_set_id = ANY(%(sets)s::uuid[]) AND c.course_id = %(course)s
+WHERE {sets} AND {course}
 ORDER BY c.embedding <=> %(q)s::vector
 LIMIT %(n)s
 """
-
+_VECTOR_SQL = _VECTOR_TEMPLATE.format(sets=_IN_LIVE_SETS, course=_IN_COURSE)
 #: The same for a course of WRAPPED_SETS live sets or more (see above).
-_VECTOR_WRAPPED_SQL = _VECTOR_SQL.replace("c.chunk_set_id = ANY(%(sets)s::uuid[])",
-                                          "coalesce(c.chunk_set_id = ANY(%(sets)s::uuid[]), false)")
+_VECTOR_WRAPPED_SQL = _VECTOR_TEMPLATE.format(sets=_unestimated(_IN_LIVE_SETS), course=_IN_COURSE)
 
 
 def vector_sql(n_sets: int) -> str:
@@ -164,7 +174,7 @@ _TF = ("round(1 / (" + repr(lexical.ZETA2) +
 
 
 @functools.lru_cache(maxsize=256)
-def _bm25_sql(n_terms: int, context: bool, course_key: bool = True) -> sql.Composed:
+def _bm25_sql(n_terms: int, context: bool, course_key: bool) -> sql.Composed:
     """BM25 over at most `budget` candidate chunks. The score is one expression with a term per
     question lexeme: idf x tf (k1 + 1) / (tf + K), written idf x (k1 + 1) x (1 - K / (tf + K)) so
     that tf, read from the body's positions, is computed once (plus idf x context weight if the
@@ -189,11 +199,11 @@ WITH candidates AS MATERIALIZED (
     FROM ai.chunk_bodies c {context_join}
     -- the body's lexemes, through its GIN index (migration 0099)
     WHERE {course} AND c.body @@ %(candidates)s::tsquery
-      -- a filter on the rows the GIN index finds, never an index scan of its own (coalesce): when
+      -- a filter on the rows the GIN index finds, never an index scan of its own (_unestimated): when
       -- the candidate lexemes are common, the planner would AND the GIN bitmap with an index of the
       -- chunk sets over every live chunk of the course (100,000 entries, 10 ms, a lossy bitmap);
-      -- and not estimated element by element (_LIVE_SQL)
-      AND coalesce(c.chunk_set_id = ANY(%(sets)s::uuid[]), false)
+      -- and not estimated element by element (WRAPPED_SETS)
+      AND {sets}
     LIMIT %(budget)s
 )
 SELECT c.id, c.asset_id, %(k1p1)s * ({score}) AS score
@@ -203,7 +213,8 @@ ORDER BY score DESC, c.id
 LIMIT %(n)s
 """).format(score=sql.SQL(" + ").join(terms), context_join=context_join,
             tsv=sql.SQL(", t.tsv" if context else ""),
-            course=sql.SQL("c.course_id = %(course)s" if course_key else "coalesce(c.course_id = %(course)s, false)"))
+            sets=sql.SQL(_unestimated(_IN_LIVE_SETS)),
+            course=sql.SQL(_IN_COURSE if course_key else _unestimated(_IN_COURSE)))
 
 
 _ROWS_SQL = """
