@@ -28,7 +28,6 @@ lexemes is left to the vector side.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -73,20 +72,6 @@ class LexicalPlan:
         """The candidates' tsquery: any of the lexemes, or all of them (matched against the body's
         own tsvector, `ai.chunk_bodies.body`, so no weight is needed)."""
         return (" & " if self.all_of else " | ").join(tsquery_term(t.lexeme) for t in self.candidates)
-
-
-#: A dotted name: Session.flush, numpy.int64, os.path.join (migration 0100's pattern, the same
-#: in PostgreSQL's regular expressions and Python's for this expression).
-_DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
-
-
-def with_name_parts(text: str) -> str:
-    """`text` followed by the parts of its dotted names, as the chunks are indexed (migration 0100,
-    `ai.name_parts`): PostgreSQL's parser keeps "Session.flush" whole (a host token), so the
-    question and the chunks both also get "Session flush", and "flush()" in a question meets
-    "Session.flush()" in a chunk. Text without a dotted name comes back unchanged."""
-    parts = " ".join(m.replace(".", " ") for m in _DOTTED_NAME.findall(text))
-    return f"{text} {parts}" if parts else text
 
 
 def idf(df: int, n: int) -> float:

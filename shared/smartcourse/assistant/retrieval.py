@@ -15,8 +15,7 @@ Rankings, fused by reciprocal rank:
 - text: BM25 over the chunks' fielded tsvector (context line weighted A, body D; the body alone
   is scored by default) with the course's document frequencies (ai.course_terms,
   ai.course_lexicon); the rules and the bound on the work per question are in
-  `smartcourse.assistant.lexical`. A dotted name (Session.flush) is indexed whole and as its
-  parts (migration 0100), and the question's text gets the same parts (`lexical.with_name_parts`).
+  `smartcourse.assistant.lexical`.
 Then a page boost (`domain.page_boosted_order`) and near-duplicate removal.
 
 With a second database connection (`lexical_db`, the assistant's default) the two rankings run at
@@ -306,8 +305,7 @@ class Retriever:
         sets = ChunkSetList(live["sets"] or b"")
         if not n_sets:
             return Retrieval([], question_vec, version, 0, timings)
-        params = {"q": question_vec, "sets": sets, "course": course_id, "n": self.config.candidates,
-                  "text": lexical.with_name_parts(question)}
+        params = {"q": question_vec, "sets": sets, "course": course_id, "n": self.config.candidates, "text": question}
         named: dict[str, list[int]] = {}
         asset_of: dict[int, uuid.UUID] = {}
         terms: tuple[lexical.QueryTerm, ...] = ()

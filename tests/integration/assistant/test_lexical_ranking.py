@@ -3,7 +3,6 @@ and context (title, headings) matches ranking first, and the statistics followin
 
 from __future__ import annotations
 
-import random
 import uuid
 from typing import Any
 
@@ -334,50 +333,3 @@ def test_without_its_second_connection_retrieval_ranks_on_the_callers(world: Wor
         assert broken.lexical_db is not None and broken.lexical_db._conn is None  # never connected
     finally:
         broken.close()
-
-
-def test_a_dotted_name_is_found_by_its_parts_and_whole(database_url: str, embedder: MiniLMEmbedder) -> None:
-    """PostgreSQL's parser keeps "Session.flush" as one token: migration 0100 also indexes its parts,
-    and the question gets them too (`lexical.with_name_parts`), so "flush()" finds "Session.flush()"."""
-    db = Database(database_url, application_name="lexicon-tests", configure=register_pgvector)
-    objects = MemoryObjects()
-    ingestion = ingestion_service(database_url, objects, embedder)
-    try:
-        instructor = create_user(db, "instructor")
-        course = create_course(db, objects, instructor, "Names", [
-            Material("api.md", "text/markdown",
-                     b"# Writing\n\nCall Session.flush() to send pending changes before the commit.\n", "API"),
-            Material("other.md", "text/markdown",
-                     b"# Reading\n\nA query returns rows of the mapped classes as objects.\n", "Other"),
-        ])
-        assert index_course(db, ingestion, course).switched
-        retriever = Retriever(embedder)
-        api = course.asset_ids["api.md"]
-        with db.transaction() as conn:
-            # a part, the whole name, and a longer name that only shares parts with the chunk's
-            for question in ("Why does flush() send changes?", "What does Session.flush do?",
-                             "When is orm.Session.flush called?"):
-                found = retriever.retrieve(conn, course.course_id, question, 3, mode="text")
-                assert [p.asset_id for p in found.passages] == [api], question
-                assert "flush" in found.passages[0].lexemes, question
-            terms, _ = _stored_stats(db, course.course_id)
-            assert terms["flush"] == 1 and terms["session.flush"] == 1 and terms["session"] == 1
-    finally:
-        ingestion.database.close()
-        db.close()
-
-
-def test_the_name_parts_of_the_question_are_those_of_the_index(database_url: str) -> None:
-    """`lexical.with_name_parts` (the question) and `ai.name_parts` (the chunks) agree, on names,
-    numbers, stray dots and random strings of those characters."""
-    from smartcourse.assistant.lexical import with_name_parts
-
-    rnd = random.Random(100)
-    samples = ["Session.flush()", "e.g. os.path.join and numpy.int64", "no dots", "3.14 and v1.2", "a.b.c.d",
-               "_x._y", "x.", ".x", "orm.Query.filter_by(x=1)", "café.bar", "a..b", "A.1b", ""]
-    samples += ["".join(rnd.choice("ab_.X9 .()é") for _ in range(rnd.randint(1, 30))) for _ in range(500)]
-    with psycopg.connect(database_url) as conn:
-        parts = [conn.execute("SELECT ai.name_parts(%s)", (s,)).fetchone() for s in samples]
-    expected = [f"{s} {p[0]}" if p and p[0] else s for s, p in zip(samples, parts, strict=True)]
-    assert [with_name_parts(s) for s in samples] == expected
-    assert with_name_parts("Session.flush()") == "Session.flush() Session flush"

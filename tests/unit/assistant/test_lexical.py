@@ -61,12 +61,3 @@ def test_the_course_key_is_read_unless_the_course_is_most_of_the_index() -> None
     assert not lexical.uses_course_key(1_000_000, 1_000_000, 0.5)
     # the table's size unknown (never analysed: PostgreSQL says -1): keep the key
     assert lexical.uses_course_key(1_000, -1, 0.5) and lexical.uses_course_key(1_000, 0, 0.5)
-
-
-def test_a_question_gets_the_parts_of_its_dotted_names_and_nothing_else_changes() -> None:
-    assert lexical.with_name_parts("Why does Session.flush() fail?") == "Why does Session.flush() fail? Session flush"
-    assert (lexical.with_name_parts("os.path.join or numpy.int64")
-            == "os.path.join or numpy.int64 os path join numpy int64")
-    # numbers, versions and sentence ends are not names
-    for text in ("Python 3.11 and v2", "It ends. Then more", "no names at all", ""):
-        assert lexical.with_name_parts(text) == text
