@@ -221,7 +221,7 @@ def test_without_the_course_key_the_text_ranking_is_the_same_and_stays_in_its_co
     statements: list[str] = []
     original = retrieval._bm25_sql
 
-    def recorded(n_terms: int, context: bool, course_key: bool = True) -> Any:
+    def recorded(n_terms: int, context: bool, course_key: bool) -> Any:
         statement = original(n_terms, context, course_key)
         statements.append(str(statement.as_string(None)))
         return statement
@@ -339,18 +339,17 @@ def test_the_candidates_index_keeps_no_pending_list(world: World, database_url: 
     """Migration 0100: the text ranking's GIN index takes new chunks straight into its entries
     (fastupdate off). With GIN's default, the ingested chunks waited in a pending list that every
     question's index scan read whole, whatever its course (docs/assistant.md)."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url) as conn:  # one transaction, rolled back: the world stays as it is
         conn.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
         stats = conn.execute("SELECT pending_pages, pending_tuples FROM "
                              "pgstatginindex('ai.chunk_bodies_course_body_gin_idx')").fetchone()
         indexed = conn.execute("SELECT count(*) FROM ai.chunk_bodies").fetchone()
         # and rows written now, as an ingestion writes them, go straight into the index too
-        conn.execute("BEGIN")
         conn.execute("INSERT INTO ai.chunks (chunk_set_id, asset_id, course_id, ordinal, title, text, token_count, "
                      "embedding, metadata) SELECT chunk_set_id, asset_id, course_id, ordinal + 100000, title, text, "
                      "token_count, embedding, metadata FROM ai.chunks WHERE course_id = %s", (world.a.course_id,))
         after = conn.execute("SELECT pending_tuples FROM pgstatginindex('ai.chunk_bodies_course_body_gin_idx')"
                              ).fetchone()
-        conn.execute("ROLLBACK")
+        conn.rollback()
     assert indexed is not None and indexed[0] > 0
     assert stats == (0, 0) and after == (0,)
