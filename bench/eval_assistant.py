@@ -90,6 +90,7 @@ TARGET_OFF_TOPIC = 0.95
 TARGET_ASK_P95_MS = 300.0
 TARGET_DISFL_RECALL5 = 0.97
 TARGET_DISFL_CONTAINMENT = 0.70
+BOOTSTRAP_RESAMPLES = 10_000
 
 
 def normalise(text: str) -> str:
@@ -121,7 +122,43 @@ class ModeScore:
 
     def row(self) -> dict[str, Any]:
         return {"mode": self.mode, **{f"recall@{k}": self.recall(k) for k in KS}, "mrr@10": self.mrr,
-                "p50 ms": median(self.ms), "p95 ms": percentile(self.ms, 95)}
+                "p50 ms": median(self.ms), "p95 ms": percentile(self.ms, 95), "ranks": list(self.ranks)}
+
+
+def per_question(ranks: Sequence[int | None], metric: str) -> list[float]:
+    """Each question's score under `metric` ("mrr@10" or "recall@k") from its first gold rank."""
+    if metric == "mrr@10":
+        return [1.0 / r if r is not None and r <= 10 else 0.0 for r in ranks]
+    k = int(metric.removeprefix("recall@"))
+    return [1.0 if r is not None and r <= k else 0.0 for r in ranks]
+
+
+@dataclass(frozen=True)
+class Paired:
+    """`a` against `b` on the same questions: mean of the per-question differences a - b, its 95 %
+    paired bootstrap interval, and how many questions scored higher / lower under `a`."""
+
+    n: int
+    diff: float
+    low: float
+    high: float
+    better: int
+    worse: int
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                     seed: int = SEED) -> Paired:
+    """Percentile bootstrap over questions (resampled with replacement, each keeping its pair of
+    scores), seeded so that a run's report is reproducible from its ranks."""
+    import numpy as np
+
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired scores need the same, non-zero number of questions ({len(a)} and {len(b)})")
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    means = d[np.random.default_rng(seed).integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return Paired(n=len(d), diff=float(d.mean()), low=float(low), high=float(high),
+                  better=int((d > 0).sum()), worse=int((d < 0).sum()))
 
 
 def collapse(items: Sequence[Any], to_doc: Callable[[Any], Any], n: int = 10) -> list[Any]:
@@ -546,11 +583,62 @@ def set_markdown(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _signed(x: float) -> str:
+    return f"{x:+.3f}"
+
+
+METRIC_NAMES = {"mrr@10": "MRR@10", "recall@5": "recall@5"}
+
+
+def _paired_cell(p: Paired) -> str:
+    return f"{_signed(p.diff)} [{_signed(p.low)}, {_signed(p.high)}], {p.better} / {p.worse}"
+
+
+def comparison_markdown(results: list[dict[str, Any]]) -> list[str]:
+    """The documentation sets pooled, and the product against each baseline question by question,
+    with paired bootstrap intervals: how much of a set's difference the set can tell from chance."""
+    docs = [r for r in results if r["kind"] == "docs"]
+    if not docs:
+        return []
+    ranks = {m: [rank for r in docs for row in r["retrieval"] if row["mode"] == m for rank in row["ranks"]]
+             for m in MODES}
+    n = len(ranks["hybrid"])
+    lines = [f"### The documentation sets together ({len(docs)} sets, {n} questions)", "",
+             "Every question of the documentation sets above counted once (the sets' figures weighted by their "
+             "number of questions).", "",
+             "| retrieval (page level, pooled) | recall@1 | recall@5 | recall@10 | MRR@10 |", "|---|---|---|---|---|"]
+    for m in MODES:
+        s = ModeScore(m, ranks=ranks[m])
+        lines.append(f"| {MODE_NAMES[m]} | {s.recall(1):.3f} | {s.recall(5):.3f} | {s.recall(10):.3f} | "
+                     f"{s.mrr:.3f} |")
+    pairs = [(metric, base) for metric in ("mrr@10", "recall@5") for base in ("vector", "bm25")]
+    lines += ["", "The product's hybrid against each baseline on the same questions: mean of the per-question "
+              "differences (hybrid - baseline), its 95 % paired bootstrap interval "
+              f"({BOOTSTRAP_RESAMPLES:,} resamples of the questions, seed {SEED}), then the questions that "
+              "scored higher / lower with the hybrid. An interval that holds 0 is a difference the set cannot "
+              "tell from chance.", "",
+              "| set | questions | " + " | ".join(f"{METRIC_NAMES[metric]} hybrid - "
+                                                    f"{'vector only' if base == 'vector' else 'BM25'}"
+                                                    for metric, base in pairs) + " |",
+              "|---|---|" + "---|" * len(pairs)]
+    rows = [(r["set"], {row["mode"]: row["ranks"] for row in r["retrieval"]}) for r in docs]
+    rows.append(("all together", ranks))
+    for name, by_mode in rows:
+        cells = [_paired_cell(paired_bootstrap(per_question(by_mode["hybrid"], metric),
+                                               per_question(by_mode[base], metric)))
+                 for metric, base in pairs]
+        lines.append(f"| {name} | {len(by_mode['hybrid'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(results: list[dict[str, Any]], total_s: float) -> str:
     lines = [BEGIN, "", f"Run on {time.strftime('%Y-%m-%d')} in {total_s / 60:.1f} min: "
              + ", ".join(f"{r['set']} {r['elapsed_s']:.0f} s" for r in results) + ".", ""]
     for r in results:
         lines += [*set_markdown(r), ""]
+    comparison = comparison_markdown(results)
+    if comparison:
+        lines += [*comparison, ""]
     lines.append(END)
     return "\n".join(lines)
 
