@@ -22,7 +22,9 @@ For each set, in its own database (`sc_eval<set>`, dropped before and after):
 3. Answers: every question through `AssistantService.ask` in extractive mode (no Groq key).
    disfl_qa: answer containment. Documentation sets: an answer "cites a gold page" if any citation
    is a gold page. Refusals of the (answerable) questions, and refusals of off-topic questions.
-The targets are reported with PASS/FAIL; the run exits 0 whenever it ran.
+The targets are reported with PASS/FAIL; the run exits 0 whenever it ran. After the sets, the
+documentation sets pooled (every question once) and the hybrid against each baseline question by
+question, with 95 % paired bootstrap intervals: what a set's difference is worth given its size.
 """
 
 from __future__ import annotations
