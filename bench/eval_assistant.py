@@ -3,6 +3,8 @@
     python -m bench.eval_assistant                       # every set; rewrites the results block of docs/evaluation.md
     python -m bench.eval_assistant --sets django,sqlite  # some sets (printed only)
     python -m bench.eval_assistant --limit 20            # the first 20 questions of each set (printed only)
+    python -m bench.eval_assistant --json after.json     # also keep the raw results (per-question ranks)
+    python -m bench.eval_assistant --compare before.json after.json  # two runs, question by question
 
 Sets:
 - `disfl_qa`: a sample of BIG-bench's disfl_qa (tests/fixtures/disfl_qa_sample.json): 800 paragraphs,
@@ -405,16 +407,19 @@ def run_disfl(embedder: Any, limit: int | None) -> dict[str, Any]:
     out["stage_ms"] = stage_timings(asked + off)
     contained = refused = 0
     misses: list[dict[str, str]] = []
+    contained_by_question: list[bool] = []
     for q, a in zip(questions, asked, strict=True):
+        contained_by_question.append(not a.body["refused"] and normalise(q["answer"]) in normalise(a.body["answer"]))
         if a.body["refused"]:
             refused += 1
-        elif normalise(q["answer"]) in normalise(a.body["answer"]):
+        elif contained_by_question[-1]:
             contained += 1
         elif len(misses) < 5:
             misses.append({"question": q["question"], "gold": q["answer"], "answer": a.body["answer"][:300]})
     ms = [a.ms for a in asked + off]
     n = len(questions)
-    out["answers"] = {"containment": contained / n, "refused": refused / n, "answered": (n - refused) / n,
+    out["answers"] = {"containment": contained / n, "by_question": contained_by_question,
+                      "refused": refused / n, "answered": (n - refused) / n,
                       "containment_when_answered": contained / max(1, n - refused),
                       "off_topic_refused": sum(1 for a in off if a.body["refused"]) / len(off),
                       "off_topic": len(off), "refused_reasons": reasons(asked),
@@ -463,6 +468,7 @@ def run_docs(name: str, embedder: Any, limit: int | None) -> dict[str, Any]:
     out["stage_ms"] = stage_timings(asked + off)
     cites = refused = refused_gold_retrieved = gold_in_passages = 0
     misses: list[dict[str, Any]] = []
+    cites_by_question: list[bool] = []
     for q, a in zip(questions, asked, strict=True):
         cited = [asset_to_doc.get(_uuid(c_["asset_id"])) for c_ in a.body.get("citations") or []]
         passages = [asset_to_doc.get(_uuid(p.get("asset_id"))) for p in a.record.get("passages") or []]
@@ -471,7 +477,8 @@ def run_docs(name: str, embedder: Any, limit: int | None) -> dict[str, Any]:
         if a.body["refused"]:
             refused += 1
             refused_gold_retrieved += gold_retrieved
-        if any(p in q["gold"] for p in cited):
+        cites_by_question.append(any(p in q["gold"] for p in cited))
+        if cites_by_question[-1]:
             cites += 1
         else:
             misses.append({"id": q["id"], "question": q["question"], "gold": q["gold"], "refused": a.body["refused"],
@@ -480,7 +487,8 @@ def run_docs(name: str, embedder: Any, limit: int | None) -> dict[str, Any]:
                            "answer": a.body["answer"][:200]})
     ms = [a.ms for a in asked + off]
     n = len(questions)
-    out["answers"] = {"cites_gold": cites / n, "gold_in_passages": gold_in_passages / n,
+    out["answers"] = {"cites_gold": cites / n, "by_question": cites_by_question,
+                      "gold_in_passages": gold_in_passages / n,
                       "refused": refused / n, "answered": (n - refused) / n,
                       "refused_gold_retrieved": refused_gold_retrieved,
                       "off_topic_refused": sum(1 for a in off if a.body["refused"]) / len(off),
@@ -613,6 +621,10 @@ def comparison_markdown(results: list[dict[str, Any]]) -> list[str]:
         s = ModeScore(m, ranks=ranks[m])
         lines.append(f"| {MODE_NAMES[m]} | {s.recall(1):.3f} | {s.recall(5):.3f} | {s.recall(10):.3f} | "
                      f"{s.mrr:.3f} |")
+    cited = [c for r in docs for c in r["answers"]["by_question"]]
+    refused = sum(round(r["answers"]["refused"] * r["questions"]) for r in docs)
+    lines += ["", f"Extractive answers, all {n} questions: a gold page cited by {sum(cited) / n:.3f}, "
+              f"answerable questions refused {refused / n:.3f}."]
     pairs = [(metric, base) for metric in ("mrr@10", "recall@5") for base in ("vector", "bm25")]
     lines += ["", "The product's hybrid against each baseline on the same questions: mean of the per-question "
               "differences (hybrid - baseline), its 95 % paired bootstrap interval "
@@ -630,6 +642,39 @@ def comparison_markdown(results: list[dict[str, Any]]) -> list[str]:
                                                per_question(by_mode[base], metric)))
                  for metric, base in pairs]
         lines.append(f"| {name} | {len(by_mode['hybrid'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def compare_markdown(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[str]:
+    """Two runs' results (`--json` files) question by question: for each set in both, after - before
+    for the product's hybrid (MRR@10, recall@5) and its answers (gold-page citations, or disfl_qa's
+    containment), with 95 % paired bootstrap intervals; then the documentation sets pooled. The
+    questions must be the same ones in the same order (the sets' files fix both)."""
+    earlier = {r["set"]: r for r in before}
+    pairs = [(earlier[r["set"]], r) for r in after if r["set"] in earlier]
+    if not pairs:
+        raise ValueError("the two runs have no set in common")
+    lines = ["| set | questions | hybrid MRR@10 after - before | hybrid recall@5 after - before | "
+             "answers (gold page cited / containment) after - before |", "|---|---|---|---|---|"]
+    pooled: dict[str, tuple[list[float], list[float]]] = {"mrr@10": ([], []), "recall@5": ([], []),
+                                                          "answers": ([], [])}
+    for b, a in pairs:
+        hb = next(m["ranks"] for m in b["retrieval"] if m["mode"] == "hybrid")
+        ha = next(m["ranks"] for m in a["retrieval"] if m["mode"] == "hybrid")
+        if len(hb) != len(ha):
+            raise ValueError(f"{a['set']}: {len(hb)} questions before, {len(ha)} after (a --limit run?)")
+        scores = {metric: (per_question(hb, metric), per_question(ha, metric)) for metric in ("mrr@10", "recall@5")}
+        scores["answers"] = ([float(x) for x in b["answers"]["by_question"]],
+                             [float(x) for x in a["answers"]["by_question"]])
+        cells = [_paired_cell(paired_bootstrap(new_, old_)) for old_, new_ in scores.values()]
+        lines.append(f"| {a['set']} | {len(ha)} | " + " | ".join(cells) + " |")
+        if a["kind"] == "docs":
+            for key, (old_, new_) in scores.items():
+                pooled[key][0].extend(old_)
+                pooled[key][1].extend(new_)
+    if pooled["mrr@10"][0]:
+        cells = [_paired_cell(paired_bootstrap(new_, old_)) for old_, new_ in pooled.values()]
+        lines.append(f"| documentation sets together | {len(pooled['mrr@10'][0])} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -658,7 +703,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None,
                         help="another ONNX file of the same model for ingestion and questions (e.g. "
                         "bench.requantize's); only prints")
+    parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"), default=None,
+                        help="compare two runs' --json files question by question (no database; prints only)")
     args = parser.parse_args(argv)
+    if args.compare is not None:
+        before, after = (json.loads(f.read_text()) for f in args.compare)
+        print("\n".join(compare_markdown(before, after)))
+        return 0
     names = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = [s for s in names if s not in all_sets()]
     if unknown:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.eval_assistant import ModeScore, comparison_markdown, paired_bootstrap, per_question
+from bench.eval_assistant import ModeScore, compare_markdown, comparison_markdown, paired_bootstrap, per_question
 
 
 def test_per_question_scores_follow_the_first_gold_rank() -> None:
@@ -47,14 +47,18 @@ def test_the_interval_is_reproducible_and_pairs_must_match() -> None:
         paired_bootstrap([], [])
 
 
-def _docs_result(name: str, ranks: dict[str, list[int | None]]) -> dict[str, object]:
-    return {"set": name, "kind": "docs",
-            "retrieval": [{"mode": m, "ranks": r} for m, r in ranks.items()]}
+def _docs_result(name: str, ranks: dict[str, list[int | None]], cited: list[bool] | None = None,
+                 refused: float = 0.0) -> dict[str, object]:
+    n = len(ranks["hybrid"])
+    return {"set": name, "kind": "docs", "questions": n,
+            "retrieval": [{"mode": m, "ranks": r} for m, r in ranks.items()],
+            "answers": {"by_question": cited if cited is not None else [False] * n, "refused": refused}}
 
 
 def test_the_pooled_table_counts_every_question_once() -> None:
-    one = _docs_result("one", {"hybrid": [1, 1, 2], "vector": [1, None, 2], "text": [3, 3, 3], "bm25": [2, 2, 2]})
-    two = _docs_result("two", {"hybrid": [None], "vector": [1], "text": [1], "bm25": [None]})
+    one = _docs_result("one", {"hybrid": [1, 1, 2], "vector": [1, None, 2], "text": [3, 3, 3], "bm25": [2, 2, 2]},
+                       [True, True, False], refused=1 / 3)
+    two = _docs_result("two", {"hybrid": [None], "vector": [1], "text": [1], "bm25": [None]}, [True])
     disfl = {"set": "disfl_qa", "kind": "disfl_qa", "retrieval": [{"mode": "hybrid", "ranks": [1] * 50}]}
     lines = comparison_markdown([disfl, one, two])
     text = "\n".join(lines)
@@ -66,4 +70,31 @@ def test_the_pooled_table_counts_every_question_once() -> None:
     assert together.split(" | ")[1] == "4"
     # hybrid - vector MRR: +0, +1, +0, -1 -> mean 0, one better and one worse
     assert together.split(" | ")[2].startswith("+0.000 [") and together.split(" | ")[2].endswith(", 1 / 1")
+    assert "a gold page cited by 0.750, answerable questions refused 0.250" in text
     assert comparison_markdown([disfl]) == []
+
+
+def _modes(hybrid: list[int | None]) -> dict[str, list[int | None]]:
+    return {"hybrid": hybrid, "vector": hybrid, "text": hybrid, "bm25": hybrid}
+
+
+def test_two_runs_are_compared_question_by_question() -> None:
+    before = [_docs_result("one", _modes([1, 2, None, 4]), [True, False, False, True]),
+              _docs_result("two", _modes([1, 1]), [True, True]),
+              _docs_result("gone", _modes([1]), [True])]
+    after = [_docs_result("one", _modes([1, 1, 3, None]), [True, True, True, True]),
+             _docs_result("two", _modes([1, 1]), [True, True]),
+             _docs_result("new", _modes([1]), [True])]
+    lines = compare_markdown(before, after)
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in lines[2:]}
+    assert set(rows) == {"one", "two", "documentation sets together"}
+    # one: reciprocal ranks 1, 1/2, 0, 1/4 -> 1, 1, 1/3, 0: +0, +1/2, +1/3, -1/4 -> mean 7/48
+    assert rows["one"][2].startswith("+0.146 [") and rows["one"][2].endswith(", 2 / 1")
+    assert rows["one"][3].startswith("+0.000 [") and rows["one"][3].endswith(", 1 / 1")  # recall@5
+    assert rows["one"][4].startswith("+0.500 [") and rows["one"][4].endswith(", 2 / 0 |")
+    assert rows["two"][2] == "+0.000 [+0.000, +0.000], 0 / 0"
+    assert rows["documentation sets together"][1] == "6"
+    with pytest.raises(ValueError):
+        compare_markdown(before, [_docs_result("one", _modes([1]), [True])])
+    with pytest.raises(ValueError):
+        compare_markdown(before, [_docs_result("other", _modes([1]), [True])])
