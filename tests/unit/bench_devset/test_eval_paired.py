@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from bench.eval_assistant import ModeScore, compare_markdown, comparison_markdown, paired_bootstrap, per_question
+from bench.eval_assistant import ModeScore, compare_markdown, comparison_markdown, main, paired_bootstrap, per_question
 
 
 def test_per_question_scores_follow_the_first_gold_rank() -> None:
@@ -98,3 +101,14 @@ def test_two_runs_are_compared_question_by_question() -> None:
         compare_markdown(before, [_docs_result("one", _modes([1]), [True])])
     with pytest.raises(ValueError):
         compare_markdown(before, [_docs_result("other", _modes([1]), [True])])
+
+
+def test_the_compare_command_reads_two_json_runs_and_needs_no_database(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    before.write_text(json.dumps([_docs_result("one", _modes([2, None]), [False, False])]))
+    after.write_text(json.dumps([_docs_result("one", _modes([1, None]), [True, False])]))
+    assert main(["--compare", str(before), str(after)]) == 0
+    out = capsys.readouterr().out
+    assert "| one | 2 | +0.250 [" in out and "| documentation sets together | 2 |" in out
