@@ -391,7 +391,7 @@ def run_disfl(embedder: Any, limit: int | None) -> dict[str, Any]:
     questions = sample["questions"][:limit] if limit else sample["questions"]
     paragraphs = sample["paragraphs"]
     out: dict[str, Any] = {"set": "disfl_qa", "kind": "disfl_qa", "questions": len(questions),
-                           "documents": len(paragraphs)}
+                           "question_ids": [q["id"] for q in questions], "documents": len(paragraphs)}
     materials = [Material("passage.txt", "text/plain", p["text"].encode(), f"Passage {p['id']}") for p in paragraphs]
     with indexed_course("evalqa", embedder, "disfl_qa sample", materials,
                         lambda m: m.lesson_title.removeprefix("Passage ")) as c:
@@ -452,7 +452,8 @@ def run_docs(name: str, embedder: Any, limit: int | None) -> dict[str, Any]:
     off_topic = [q for q in OFF_TOPIC if q not in PROGRAMMING_OFF_TOPIC] + disfl_off_topic(OFF_TOPIC_DISFL)
     out: dict[str, Any] = {"set": name, "kind": "docs", "package": devset["package"], "version": devset["version"],
                            "licence": devset["licence"]["spdx"], "questions": len(questions),
-                           "documents": len(materials), "html_bytes": sum(len(b) for b in pages.values())}
+                           "question_ids": [q["id"] for q in questions], "documents": len(materials),
+                           "html_bytes": sum(len(b) for b in pages.values())}
     with indexed_course(f"eval{name}", embedder, f"{devset['package']} documentation", materials,
                         lambda m: by_file[m.filename]) as c:
         out.update(ingest_s=c.ingest_s, live_assets=c.live_assets, chunks=c.chunks)
@@ -645,6 +646,15 @@ def comparison_markdown(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _hybrid_ranks(result: dict[str, Any]) -> list[int | None]:
+    for m in result["retrieval"]:
+        if m["mode"] == "hybrid":
+            if "ranks" not in m or "by_question" not in result["answers"]:
+                raise ValueError(f"{result['set']}: the run kept no per-question results (made before --compare)")
+            return list(m["ranks"])
+    raise ValueError(f"{result['set']}: no hybrid ranking in the run")
+
+
 def compare_markdown(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[str]:
     """Two runs' results (`--json` files) question by question: for each set in both, after - before
     for the product's hybrid (MRR@10, recall@5) and its answers (gold-page citations, or disfl_qa's
@@ -659,10 +669,10 @@ def compare_markdown(before: list[dict[str, Any]], after: list[dict[str, Any]]) 
     pooled: dict[str, tuple[list[float], list[float]]] = {"mrr@10": ([], []), "recall@5": ([], []),
                                                           "answers": ([], [])}
     for b, a in pairs:
-        hb = next(m["ranks"] for m in b["retrieval"] if m["mode"] == "hybrid")
-        ha = next(m["ranks"] for m in a["retrieval"] if m["mode"] == "hybrid")
-        if len(hb) != len(ha):
-            raise ValueError(f"{a['set']}: {len(hb)} questions before, {len(ha)} after (a --limit run?)")
+        hb, ha = _hybrid_ranks(b), _hybrid_ranks(a)
+        if len(hb) != len(ha) or b.get("question_ids") != a.get("question_ids"):
+            raise ValueError(f"{a['set']}: not the same questions before ({len(hb)}) and after ({len(ha)}): "
+                             "a --limit run, or the set was rebuilt")
         scores = {metric: (per_question(hb, metric), per_question(ha, metric)) for metric in ("mrr@10", "recall@5")}
         scores["answers"] = ([float(x) for x in b["answers"]["by_question"]],
                              [float(x) for x in a["answers"]["by_question"]])

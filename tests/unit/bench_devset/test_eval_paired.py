@@ -101,6 +101,13 @@ def test_two_runs_are_compared_question_by_question() -> None:
         compare_markdown(before, [_docs_result("one", _modes([1]), [True])])
     with pytest.raises(ValueError):
         compare_markdown(before, [_docs_result("other", _modes([1]), [True])])
+    rebuilt = _docs_result("two", _modes([1, 1]), [True, True])
+    rebuilt["question_ids"] = ["two-001", "two-009"]
+    with pytest.raises(ValueError, match="not the same questions"):
+        compare_markdown(before, [rebuilt])
+    old_run = {"set": "two", "kind": "docs", "retrieval": [{"mode": "hybrid", "recall@5": 1.0}], "answers": {}}
+    with pytest.raises(ValueError, match="no per-question results"):
+        compare_markdown([old_run], after)
 
 
 def test_the_compare_command_reads_two_json_runs_and_needs_no_database(tmp_path: Path,
