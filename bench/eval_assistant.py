@@ -38,7 +38,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,11 +118,11 @@ class ModeScore:
     ms: list[float] = field(default_factory=list)
 
     def recall(self, k: int) -> float:
-        return sum(1 for r in self.ranks if r is not None and r <= k) / max(1, len(self.ranks))
+        return sum(per_question(self.ranks, f"recall@{k}")) / max(1, len(self.ranks))
 
     @property
     def mrr(self) -> float:
-        return sum(1.0 / r for r in self.ranks if r is not None and r <= 10) / max(1, len(self.ranks))
+        return sum(per_question(self.ranks, "mrr@10")) / max(1, len(self.ranks))
 
     def row(self) -> dict[str, Any]:
         return {"mode": self.mode, **{f"recall@{k}": self.recall(k) for k in KS}, "mrr@10": self.mrr,
@@ -605,14 +605,21 @@ def _paired_cell(p: Paired) -> str:
     return f"{_signed(p.diff)} [{_signed(p.low)}, {_signed(p.high)}], {p.better} / {p.worse}"
 
 
+def ranks_by_mode(result: dict[str, Any]) -> dict[str, list[int | None]]:
+    """A set's result -> each ranking's per-question first gold ranks (kept by runs since --compare)."""
+    if any("ranks" not in m for m in result["retrieval"]) or "by_question" not in result["answers"]:
+        raise ValueError(f"{result['set']}: the run kept no per-question results (made before --compare)")
+    return {m["mode"]: list(m["ranks"]) for m in result["retrieval"]}
+
+
 def comparison_markdown(results: list[dict[str, Any]]) -> list[str]:
     """The documentation sets pooled, and the product against each baseline question by question,
     with paired bootstrap intervals: how much of a set's difference the set can tell from chance."""
     docs = [r for r in results if r["kind"] == "docs"]
     if not docs:
         return []
-    ranks = {m: [rank for r in docs for row in r["retrieval"] if row["mode"] == m for rank in row["ranks"]]
-             for m in MODES}
+    by_set = [(r["set"], ranks_by_mode(r)) for r in docs]
+    ranks = {m: [rank for _, by_mode in by_set for rank in by_mode[m]] for m in MODES}
     n = len(ranks["hybrid"])
     lines = [f"### The documentation sets together ({len(docs)} sets, {n} questions)", "",
              "Every question of the documentation sets above counted once (the sets' figures weighted by their "
@@ -636,9 +643,7 @@ def comparison_markdown(results: list[dict[str, Any]]) -> list[str]:
                                                     f"{'vector only' if base == 'vector' else 'BM25'}"
                                                     for metric, base in pairs) + " |",
               "|---|---|" + "---|" * len(pairs)]
-    rows = [(r["set"], {row["mode"]: row["ranks"] for row in r["retrieval"]}) for r in docs]
-    rows.append(("all together", ranks))
-    for name, by_mode in rows:
+    for name, by_mode in [*by_set, ("all together", ranks)]:
         cells = [_paired_cell(paired_bootstrap(per_question(by_mode["hybrid"], metric),
                                                per_question(by_mode[base], metric)))
                  for metric, base in pairs]
@@ -646,13 +651,8 @@ def comparison_markdown(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _hybrid_ranks(result: dict[str, Any]) -> list[int | None]:
-    for m in result["retrieval"]:
-        if m["mode"] == "hybrid":
-            if "ranks" not in m or "by_question" not in result["answers"]:
-                raise ValueError(f"{result['set']}: the run kept no per-question results (made before --compare)")
-            return list(m["ranks"])
-    raise ValueError(f"{result['set']}: no hybrid ranking in the run")
+def _after_minus_before(scores: Iterable[tuple[list[float], list[float]]]) -> str:
+    return " | ".join(_paired_cell(paired_bootstrap(after, before)) for before, after in scores)
 
 
 def compare_markdown(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[str]:
@@ -669,22 +669,21 @@ def compare_markdown(before: list[dict[str, Any]], after: list[dict[str, Any]]) 
     pooled: dict[str, tuple[list[float], list[float]]] = {"mrr@10": ([], []), "recall@5": ([], []),
                                                           "answers": ([], [])}
     for b, a in pairs:
-        hb, ha = _hybrid_ranks(b), _hybrid_ranks(a)
+        hb, ha = ranks_by_mode(b)["hybrid"], ranks_by_mode(a)["hybrid"]
         if len(hb) != len(ha) or b.get("question_ids") != a.get("question_ids"):
             raise ValueError(f"{a['set']}: not the same questions before ({len(hb)}) and after ({len(ha)}): "
                              "a --limit run, or the set was rebuilt")
         scores = {metric: (per_question(hb, metric), per_question(ha, metric)) for metric in ("mrr@10", "recall@5")}
         scores["answers"] = ([float(x) for x in b["answers"]["by_question"]],
                              [float(x) for x in a["answers"]["by_question"]])
-        cells = [_paired_cell(paired_bootstrap(new_, old_)) for old_, new_ in scores.values()]
-        lines.append(f"| {a['set']} | {len(ha)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {a['set']} | {len(ha)} | {_after_minus_before(scores.values())} |")
         if a["kind"] == "docs":
             for key, (old_, new_) in scores.items():
                 pooled[key][0].extend(old_)
                 pooled[key][1].extend(new_)
     if pooled["mrr@10"][0]:
-        cells = [_paired_cell(paired_bootstrap(new_, old_)) for old_, new_ in pooled.values()]
-        lines.append(f"| documentation sets together | {len(pooled['mrr@10'][0])} | " + " | ".join(cells) + " |")
+        lines.append(f"| documentation sets together | {len(pooled['mrr@10'][0])} | "
+                     f"{_after_minus_before(pooled.values())} |")
     return lines
 
 

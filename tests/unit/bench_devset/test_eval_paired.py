@@ -112,7 +112,6 @@ def test_two_runs_are_compared_question_by_question() -> None:
 
 def test_the_compare_command_reads_two_json_runs_and_needs_no_database(tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-
     before, after = tmp_path / "before.json", tmp_path / "after.json"
     before.write_text(json.dumps([_docs_result("one", _modes([2, None]), [False, False])]))
     after.write_text(json.dumps([_docs_result("one", _modes([1, None]), [True, False])]))
