@@ -381,7 +381,7 @@ def _consumer_events(course: uuid.UUID, instructor: uuid.UUID, n: int) -> list[A
 
 
 def _consumer_rows(url: str) -> list[dict[str, Any]]:
-    from smartcourse.analytics.service import handlers
+    from smartcourse.analytics.projection import handlers
     from smartcourse.consumer import Consumer
     from smartcourse.db import Database
     from smartcourse.observability import metrics

@@ -10,7 +10,8 @@
   -> `asked` xAPI statements, then, when XAPI_LRS_URL is set, the push of new statements to that LRS
   (`smartcourse.analytics.xapi_sync`).
 Settings, the database and the pseudonym key are read on the first invocation; the LRS credentials
-on the first scheduled one.
+on the first scheduled one; the reporting API (`analytics_routes`, its response models) and the JWT
+secret on the first HTTP request, so that the consumer's invocations load neither (issue 19).
 """
 
 from __future__ import annotations
@@ -20,15 +21,12 @@ from smartcourse import coldstart  # first: the imports below run without the ga
 # isort: on
 
 from dataclasses import dataclass
-from typing import Any
-
-from analytics_routes import Context, dispatch
+from typing import TYPE_CHECKING, Any
 
 from smartcourse import secrets, xray
 from smartcourse.analytics import lrs, xapi_sync
-from smartcourse.analytics.service import handlers
+from smartcourse.analytics.projection import handlers
 from smartcourse.analytics.settings import AnalyticsSettings
-from smartcourse.auth import resolve_jwt_secret
 from smartcourse.aws import location_of
 from smartcourse.consumer import Consumer
 from smartcourse.container import container, database_for
@@ -38,14 +36,24 @@ from smartcourse.kafka_client import KafkaDeadLetterSink
 from smartcourse.observability import child_traceparent, correlation_scope, logger, metrics
 from smartcourse.settings import load_settings
 
+if TYPE_CHECKING:
+    from analytics_routes import Context
+
 
 @dataclass(frozen=True)
 class Deps:
     settings: AnalyticsSettings
     database: Database
+    pseudonym_key: bytes
+    consumer: Consumer
+
+
+@dataclass(frozen=True)
+class Api:
+    """What the HTTP routes need besides Deps."""
+
     context: Context
     jwt_secret: str
-    consumer: Consumer
 
 
 def pseudonym_key(s: AnalyticsSettings) -> bytes:
@@ -66,8 +74,21 @@ def deps() -> Deps:
     consumer = Consumer(s.consumer_name, lambda: database, dict(handlers(key)), schema="analytics",
                         max_attempts=s.max_attempts, dead_letter=KafkaDeadLetterSink(s),
                         transient_wait_s=s.transient_wait_s)
-    return Deps(s, database, Context(database, key, s.learners_page_size, s.xapi_activity_base, s.xapi_home_page,
-                                     s.xapi_page_size), resolve_jwt_secret(s), consumer)
+    return Deps(s, database, key, consumer)
+
+
+@container
+def api() -> Api:
+    """Built on the first HTTP request: the routes' module with its response models, and the JWT
+    secret (Secrets Manager in AWS), which the consumer's and the schedule's invocations never use."""
+    from analytics_routes import Context
+
+    from smartcourse.auth import resolve_jwt_secret
+
+    d = deps()
+    s = d.settings
+    return Api(Context(d.database, d.pseudonym_key, s.learners_page_size, s.xapi_activity_base, s.xapi_home_page,
+                       s.xapi_page_size), resolve_jwt_secret(s))
 
 
 @container
@@ -92,7 +113,7 @@ def _xapi_sync(remaining_ms: Any) -> dict[str, Any]:
     def time_left() -> bool:
         return remaining_ms is None or remaining_ms() > margin_ms
 
-    out = xapi_sync.sync(d.database, d.context.pseudonym_key, settle_s=s.xapi_asked_settle_s,
+    out = xapi_sync.sync(d.database, d.pseudonym_key, settle_s=s.xapi_asked_settle_s,
                          asked_batch=s.xapi_asked_batch, client=lrs_client(), base=s.xapi_activity_base,
                          home_page=s.xapi_home_page, lrs_batch=s.xapi_lrs_batch, backoff_s=s.xapi_lrs_backoff_s,
                          backoff_max_s=s.xapi_lrs_backoff_max_s, time_left=time_left)
@@ -104,13 +125,15 @@ def _xapi_sync(remaining_ms: Any) -> dict[str, Any]:
 
 
 def _http(event: dict[str, Any]) -> dict[str, Any]:
+    from analytics_routes import dispatch
+
     headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
     params = event.get("pathParameters") or {}
     cid_in = headers.get("x-correlation-id") or (event.get("requestContext") or {}).get("requestId")
     with correlation_scope(cid_in, traceparent=child_traceparent(headers.get("traceparent"))) as cid, \
             xray.subsegment(f"{event.get('httpMethod')} {event.get('resource')}", resource=event.get("resource"),
                             course_id=params.get("course_id"), correlation_id=cid) as annotate:
-        response = dispatch(event, lambda: deps().context, lambda: deps().jwt_secret, cid)
+        response = dispatch(event, lambda: api().context, lambda: api().jwt_secret, cid)
         annotate(status=response["statusCode"])
     response["headers"].update(cors_headers_from(lambda: load_settings(AnalyticsSettings)))
     return response

@@ -135,13 +135,13 @@ class Cohort:
 
     def minutes(self, fn: Any, name: str, lesson: int, at: float, count: int) -> list[bool]:
         """`count` heartbeats a minute apart from day `at`, each sent twice (two tabs)."""
-        ctx = fn.deps().context
+        d = fn.deps()
         who = Principal(self.people[name]["user_id"], "student")
         counted = []
         for i in range(count):
             when = day(at).replace(second=0, microsecond=0) + timedelta(minutes=i, seconds=5)
             for tab in (0, 1):
-                beat = service.heartbeat(ctx.database, ctx.pseudonym_key, who, uuid.UUID(self.course_id),
+                beat = service.heartbeat(d.database, d.pseudonym_key, who, uuid.UUID(self.course_id),
                                          uuid.UUID(self.lessons[lesson - 1]), when + timedelta(seconds=20 * tab))
                 counted.append(beat.counted)
         return counted

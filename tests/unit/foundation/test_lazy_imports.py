@@ -70,7 +70,9 @@ LAZY: dict[str, dict[str, str]] = {
     "NotificationsFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **AI, **PARSERS, **PDF_RENDERING, **KAFKA},
     "OutboxRelayFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS,
                             **PDF_RENDERING, "numpy": "not used by the relay"},
-    "AnalyticsFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING},
+    "AnalyticsFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **KAFKA, **AI, **PARSERS, **PDF_RENDERING,
+                          "analytics_routes": "the reporting API (first HTTP request)",
+                          "smartcourse.analytics.schemas": "the reporting API's models (first HTTP request)"},
     "LakeArchiveFunction": {**EVENT_CLASSES, **AWS_SDK, **PASSWORDS, **TOKENS, **KAFKA, **AI, **PARSERS,
                             **PDF_RENDERING, "duckdb": "Parquet writing and merging (first batch archived)"},
 }
